@@ -1,0 +1,63 @@
+package plan
+
+import "time"
+
+// Attrs are the attributes of one attachment as planned or as recorded in state.
+// ID is set only on the state side (Before): the Desk file the change acts on.
+type Attrs struct {
+	ID          int64  `json:"id,omitempty"`
+	Filename    string `json:"filename"`
+	MimeType    string `json:"mimeType"`
+	Disposition string `json:"disposition"`
+	Type        string `json:"type"`
+	Size        int64  `json:"size"`
+	Blake3      string `json:"blake3"`
+}
+
+// Change is the planned action for one address.
+//
+// Before is the state's record (nil for Create); After is the manifest's desired
+// attributes with the local file's size and hash (nil for Delete). For Update and
+// Replace both are set. Reasons are human-readable, e.g. `filename: "a.png" -> "b.png"`.
+type Change struct {
+	Address string   `json:"address"`
+	Action  Action   `json:"action"`
+	Before  *Attrs   `json:"before"`
+	After   *Attrs   `json:"after"`
+	Reasons []string `json:"reasons"`
+}
+
+// Cleanup is leftover work from an interrupted apply that the next apply does first:
+// a pending temp file to check and remove (or adopt), or a deposed file to delete.
+type Cleanup struct {
+	Address string    `json:"address"`
+	ID      int64     `json:"id"`
+	Kind    string    `json:"kind"` // "pending" or "deposed"
+	Blake3  string    `json:"blake3,omitempty"`
+	Since   time.Time `json:"since"`
+}
+
+// FileDigest is what a plan used of one local file, so apply can tell a stale plan.
+type FileDigest struct {
+	Size   int64  `json:"size"`
+	Blake3 string `json:"blake3"`
+}
+
+// Plan is the result of Compute: every non-no-op change sorted by address, plus what
+// apply needs to refuse it once it is stale.
+type Plan struct {
+	Changes  []Change  `json:"changes"`
+	Cleanups []Cleanup `json:"cleanups,omitempty"`
+	// Warnings are shown by plan and enforced by apply (e.g. the mass-delete guard).
+	Warnings []string `json:"warnings,omitempty"`
+
+	// StateExists is false when the plan was made with no state file; such a plan is
+	// stale once any state exists.
+	StateExists bool   `json:"stateExists"`
+	Lineage     string `json:"lineage,omitempty"`
+	Serial      int64  `json:"serial"`
+	// Files holds the size and blake3 of every local file the plan used, by address.
+	Files map[string]FileDigest `json:"files"`
+	// Tracked is how many addresses the state tracked, for percentage delete limits.
+	Tracked int `json:"tracked"`
+}

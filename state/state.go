@@ -1,0 +1,73 @@
+package state
+
+import (
+	"context"
+	"time"
+)
+
+// Version is the only state format version this build reads and writes.
+const Version = 1
+
+// State is the desksync.state.json document: which Desk file belongs to which address.
+type State struct {
+	Version     int                    `json:"version"`
+	Lineage     string                 `json:"lineage"`
+	Serial      int64                  `json:"serial"`
+	Site        string                 `json:"site"`
+	Attachments map[string]*Attachment `json:"attachments"`
+	Pending     map[string]*Pending    `json:"pending,omitempty"`
+	Deposed     []Deposed              `json:"deposed,omitempty"`
+}
+
+// Attachment is an active Desk file that desksync manages for one address.
+type Attachment struct {
+	ID          int64     `json:"id"`
+	Filename    string    `json:"filename"`
+	MimeType    string    `json:"mimeType"`
+	Disposition string    `json:"disposition"`
+	Type        string    `json:"type"`
+	Size        int64     `json:"size"`
+	Blake3      string    `json:"blake3"`
+	State       string    `json:"state"`
+	UploadedAt  time.Time `json:"uploadedAt"`
+}
+
+// Pending is an upload whose ref (temp file) exists on Desk but was not yet activated.
+// It is recorded before the S3 POST so that a crash never leaves an untracked file on Desk.
+type Pending struct {
+	ID        int64     `json:"id"`
+	Blake3    string    `json:"blake3"`
+	StartedAt time.Time `json:"startedAt"`
+}
+
+// Deposed is the old Desk file of a replace, kept from the moment its successor is active
+// until its DELETE succeeds.
+type Deposed struct {
+	Address string    `json:"address"`
+	ID      int64     `json:"id"`
+	Since   time.Time `json:"since"`
+}
+
+// LockInfo describes who holds the state lock; it is the content of <state>.lock.
+type LockInfo struct {
+	ID        string    `json:"id"`
+	Operation string    `json:"operation"`
+	Who       string    `json:"who"`
+	PID       int       `json:"pid"`
+	Created   time.Time `json:"created"`
+}
+
+// Store loads, saves and locks one state. A file today; a remote store later must not
+// touch apply.
+type Store interface {
+	// Load returns the stored state, or ErrNotExist when there is none yet.
+	Load(ctx context.Context) (*State, error)
+	// Save bumps s.Serial by one and writes s atomically, keeping the previous good
+	// state as a backup.
+	Save(ctx context.Context, s *State) error
+	// Lock takes the lock for info.Operation, waiting while ctx allows; it returns the
+	// lock ID or a *LockedError naming the holder.
+	Lock(ctx context.Context, info LockInfo) (string, error)
+	// Unlock releases the lock with the given ID.
+	Unlock(id string) error
+}
