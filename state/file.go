@@ -1,0 +1,264 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+)
+
+var _ Store = (*File)(nil)
+
+// File is a Store kept in one state file, with <path>.backup holding the previous state and
+// <path>.lock the lock. Its methods are safe for concurrent use, but Save calls should come
+// from one writer holding the lock (apply serializes them).
+type File struct {
+	path string
+
+	// Seams for tests: the clock, this host's name, and a hook run before each step of
+	// Save, which a test uses to fail that step.
+	now      func() time.Time
+	hostname func() (string, error)
+	hook     func(step string) error
+
+	mu      sync.Mutex
+	checked bool  // the file on disk has been read by Load or a Save
+	diskErr error // why the file on disk could not be decoded; Save refuses while set
+}
+
+// Save steps, named for the failure-injection hook.
+const (
+	stepWrite   = "write"
+	stepSync    = "sync"
+	stepBackup  = "backup"
+	stepRename  = "rename"
+	stepSyncDir = "syncdir"
+)
+
+// NewFile returns the Store for the state file at path. Nothing is read until Load.
+func NewFile(path string) *File {
+	return &File{path: path, now: time.Now, hostname: os.Hostname}
+}
+
+// Path returns the state file's path.
+func (f *File) Path() string { return f.path }
+
+// Load reads and decodes the state file. It returns an error matching ErrNotExist (and
+// fs.ErrNotExist) when there is none, and *CorruptError or *VersionError, carrying the
+// path, when it cannot be decoded; such a file is then never overwritten by Save.
+func (f *File) Load(ctx context.Context) (*State, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, err := f.read()
+	return s, err
+}
+
+// read decodes the file on disk and remembers whether it could be. f.mu must be held.
+func (f *File) read() (*State, error) {
+	data, err := readCapped(f.path, MaxSize)
+	if errors.Is(err, fs.ErrNotExist) {
+		f.checked, f.diskErr = true, nil
+		return nil, fmt.Errorf("%s: %w", f.path, ErrNotExist)
+	}
+	if err != nil {
+		// Unreadable is not undecodable: a later Save may still be refused by the OS, but
+		// we do not claim the content is bad.
+		return nil, fmt.Errorf("reading state: %w", err)
+	}
+	s, err := Decode(data)
+	f.checked, f.diskErr = true, nil
+	if err != nil {
+		err = setPath(err, f.path)
+		f.diskErr = err
+		return nil, err
+	}
+	return s, nil
+}
+
+// readCapped reads at most limit bytes of path; a longer file is a *CorruptError.
+func readCapped(path string, limit int64) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, &CorruptError{Path: path, Msg: fmt.Sprintf("file is larger than the %d MiB a state file may have", limit>>20)}
+	}
+	return data, nil
+}
+
+// Save writes s as the new state: serial+1, written atomically, the previous file kept as
+// <path>.backup. s.Serial is bumped only when the write succeeded. Save refuses to replace
+// a file that could not be decoded, and leaves the old file intact whenever it fails.
+func (f *File) Save(ctx context.Context, s *State) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s == nil {
+		return errors.New("saving state: no state given")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.checked {
+		if _, err := f.read(); err != nil && f.diskErr == nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("saving state: %w", err)
+		}
+	}
+	if f.diskErr != nil {
+		return fmt.Errorf("not saving state over a file that could not be read: %w", f.diskErr)
+	}
+	next := s.Clone()
+	next.Serial++
+	data, err := next.Encode()
+	if err != nil {
+		return fmt.Errorf("saving state to %s: %w", f.path, err)
+	}
+	if err := f.write(data); err != nil {
+		return fmt.Errorf("saving state to %s (the previous state is intact): %w", f.path, err)
+	}
+	s.Serial = next.Serial
+	return nil
+}
+
+// write replaces the state file with data, crash-safely (see the package doc).
+func (f *File) write(data []byte) (err error) {
+	dir, base := filepath.Split(f.path)
+	if dir == "" {
+		dir = "."
+	}
+	mode := fs.FileMode(0o644)
+	old, statErr := os.Stat(f.path)
+	if statErr == nil {
+		mode = old.Mode().Perm()
+	} else if !errors.Is(statErr, fs.ErrNotExist) {
+		return statErr
+	}
+
+	tmp, err := os.CreateTemp(dir, base+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmpName := tmp.Name()
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmpName)
+		}
+	}()
+	if err = f.step(stepWrite); err != nil {
+		return err
+	}
+	if _, err = tmp.Write(data); err != nil {
+		return err
+	}
+	if err = tmp.Chmod(mode); err != nil {
+		return err
+	}
+	if err = f.step(stepSync); err != nil {
+		return err
+	}
+	if err = tmp.Sync(); err != nil {
+		return err
+	}
+	// Close, then rename: Windows does not rename open files.
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	if statErr == nil {
+		if err = f.step(stepBackup); err != nil {
+			return err
+		}
+		if err = backup(f.path, dir, base, mode); err != nil {
+			return fmt.Errorf("keeping the previous state as %s.backup: %w", base, err)
+		}
+	}
+	if err = f.step(stepRename); err != nil {
+		return err
+	}
+	if err = os.Rename(tmpName, f.path); err != nil {
+		return err
+	}
+	// From here the new state is in place; report a failed folder sync, since the rename
+	// may not survive a power loss, but there is nothing left to clean up.
+	if err := f.step(stepSyncDir); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// backup makes <base>.backup hold the current state's bytes, replacing it atomically. A
+// hard link costs nothing and keeps the old inode alive once the new file is renamed over
+// the path; where links are not supported the bytes are copied and synced.
+func backup(path, dir, base string, mode fs.FileMode) error {
+	name := filepath.Join(dir, base+".backup")
+	tmpName := filepath.Join(dir, base+".backup.tmp-"+newUUID())
+	if err := os.Link(path, tmpName); err != nil {
+		if err := copyFile(path, tmpName, mode); err != nil {
+			os.Remove(tmpName)
+			return err
+		}
+	}
+	if err := os.Rename(tmpName, name); err != nil {
+		os.Remove(tmpName)
+		return err
+	}
+	return nil
+}
+
+func copyFile(from, to string, mode fs.FileMode) error {
+	data, err := readCapped(from, MaxSize)
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := out.Write(data); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func (f *File) step(name string) error {
+	if f.hook == nil {
+		return nil
+	}
+	return f.hook(name)
+}
+
+// syncDir makes a rename in dir durable. Windows cannot open a folder for syncing, and its
+// renames are journaled by NTFS.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,341 @@
+package state
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// MaxSize caps the state file Decode and Load accept. Ten thousand attachments take about
+// 4 MiB, so anything this large is not a desksync state and is not read into memory.
+const MaxSize = 64 << 20
+
+// New returns an empty state for site with a fresh random lineage and serial 0.
+func New(site string) *State {
+	return &State{
+		Version:     Version,
+		Lineage:     newUUID(),
+		Site:        site,
+		Attachments: map[string]*Attachment{},
+	}
+}
+
+// newUUID returns a random (version 4) UUID; crypto/rand never fails on supported systems.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// Decode parses a state file. It reads the version first, so a file from a newer desksync
+// fails with *VersionError whatever else it contains; anything else wrong is a
+// *CorruptError. Decode never panics.
+func Decode(data []byte) (*State, error) {
+	if len(data) > MaxSize {
+		return nil, &CorruptError{Msg: fmt.Sprintf("file is %d bytes, more than the %d MiB a state file may have", len(data), MaxSize>>20)}
+	}
+	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		if len(t) == 0 {
+			return nil, &CorruptError{Line: 1, Column: 1, Msg: "file is empty"}
+		}
+		line, col := position(data, len(data)-len(t))
+		return nil, &CorruptError{Line: line, Column: col, Msg: "not a JSON object"}
+	}
+	var head struct {
+		Version json.RawMessage `json:"version"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, jsonError(data, err)
+	}
+	if head.Version == nil {
+		return nil, &CorruptError{Field: "version", Msg: "missing"}
+	}
+	v, err := strconv.Atoi(string(head.Version))
+	if err != nil {
+		return nil, &CorruptError{Field: "version", Msg: fmt.Sprintf("%s is not a state format version", head.Version)}
+	}
+	if v > Version {
+		return nil, &VersionError{Version: v}
+	}
+	if v < 1 {
+		return nil, &CorruptError{Field: "version", Msg: fmt.Sprintf("%d is not a state format version", v)}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var s State
+	if err := dec.Decode(&s); err != nil {
+		return nil, jsonError(data, err)
+	}
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// jsonError turns an encoding/json error into a *CorruptError, with line:column when the
+// error carries an offset.
+func jsonError(data []byte, err error) error {
+	ce := &CorruptError{Msg: strings.TrimPrefix(err.Error(), "json: "), Err: err}
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		at := int(syn.Offset) - 1 // Offset counts the offending byte
+		if syn.Error() == "unexpected end of JSON input" {
+			at = len(data)
+			ce.Msg = "unexpected end of input (is the file truncated?)"
+		}
+		ce.Line, ce.Column = position(data, at)
+	case errors.As(err, &typ):
+		ce.Line, ce.Column = position(data, int(typ.Offset)-1)
+		ce.Field = typ.Field
+		ce.Msg = fmt.Sprintf("a JSON %s is not a valid %s", typ.Value, typ.Type)
+	}
+	return ce
+}
+
+// position converts a byte offset into a 1-based line and column (in characters).
+func position(data []byte, off int) (line, col int) {
+	off = max(0, min(off, len(data)))
+	before := data[:off]
+	line = 1 + bytes.Count(before, []byte{'\n'})
+	if i := bytes.LastIndexByte(before, '\n'); i >= 0 {
+		before = before[i+1:]
+	}
+	return line, 1 + utf8.RuneCount(before)
+}
+
+// validate checks the rules that JSON types alone do not: what Decode refuses and Encode
+// will not write.
+func (s *State) validate() error {
+	bad := func(field, format string, args ...any) error {
+		return &CorruptError{Field: field, Msg: fmt.Sprintf(format, args...)}
+	}
+	if s.Version != Version {
+		return bad("version", "%d is not a state format version this desksync writes", s.Version)
+	}
+	if s.Lineage == "" {
+		return bad("lineage", "missing")
+	}
+	if s.Serial < 0 {
+		return bad("serial", "%d is negative", s.Serial)
+	}
+	if s.Attachments == nil {
+		return bad("attachments", "missing")
+	}
+	for _, addr := range sortedKeys(s.Attachments) {
+		a := s.Attachments[addr]
+		f := "attachments[" + strconv.Quote(addr) + "]"
+		switch {
+		case addr == "":
+			return bad(f, "empty address")
+		case a == nil:
+			return bad(f, "null")
+		case a.ID <= 0:
+			return bad(f+".id", "%d is not a Desk file id", a.ID)
+		case !isBlake3(a.Blake3):
+			return bad(f+".blake3", "%q is not 64 lowercase hex digits", a.Blake3)
+		case a.Size < 0:
+			return bad(f+".size", "%d is negative", a.Size)
+		}
+		if err := checkTime(f+".uploadedAt", a.UploadedAt); err != nil {
+			return err
+		}
+	}
+	for _, addr := range sortedKeys(s.Pending) {
+		p := s.Pending[addr]
+		f := "pending[" + strconv.Quote(addr) + "]"
+		switch {
+		case addr == "":
+			return bad(f, "empty address")
+		case p == nil:
+			return bad(f, "null")
+		case p.ID <= 0:
+			return bad(f+".id", "%d is not a Desk file id", p.ID)
+		case !isBlake3(p.Blake3):
+			return bad(f+".blake3", "%q is not 64 lowercase hex digits", p.Blake3)
+		}
+		if err := checkTime(f+".startedAt", p.StartedAt); err != nil {
+			return err
+		}
+	}
+	for i, d := range s.Deposed {
+		f := fmt.Sprintf("deposed[%d]", i)
+		switch {
+		case d.Address == "":
+			return bad(f+".address", "empty address")
+		case d.ID <= 0:
+			return bad(f+".id", "%d is not a Desk file id", d.ID)
+		}
+		if err := checkTime(f+".since", d.Since); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkTime refuses times that RFC 3339 in UTC cannot spell (an offset can push year 0
+// into year -1), so whatever Decode accepts, Encode can write.
+func checkTime(field string, t time.Time) error {
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return &CorruptError{Field: field, Msg: fmt.Sprintf("year %d is outside 0000-9999 in UTC", y)}
+	}
+	return nil
+}
+
+func isBlake3(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Encode returns the state file's bytes: the layout Python's
+// json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n" produces, with times
+// in UTC. It refuses a state that Decode would refuse.
+func (s *State) Encode() ([]byte, error) {
+	if err := s.validate(); err != nil {
+		return nil, fmt.Errorf("refusing to encode an invalid state: %w", err)
+	}
+	// Marshal the typed value (which brings the json tags and omitempty), read it back as a
+	// generic tree, and write that tree with sorted keys: new fields sort themselves.
+	c := s.Clone()
+	for _, a := range c.Attachments {
+		a.UploadedAt = a.UploadedAt.UTC()
+	}
+	for _, p := range c.Pending {
+		p.StartedAt = p.StartedAt.UTC()
+	}
+	for i := range c.Deposed {
+		c.Deposed[i].Since = c.Deposed[i].Since.UTC()
+	}
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encoding state: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // keep int64 ids and sizes exact
+	var tree any
+	if err := dec.Decode(&tree); err != nil {
+		return nil, fmt.Errorf("encoding state: %w", err)
+	}
+	var b bytes.Buffer
+	b.Grow(len(raw) * 2)
+	writeValue(&b, tree, 0)
+	b.WriteByte('\n')
+	return b.Bytes(), nil
+}
+
+// writeValue writes v the way Python's json module does with indent=2, sort_keys=True and
+// ensure_ascii=False: ", " never appears, items end lines, empty containers stay "{}"/"[]".
+func writeValue(b *bytes.Buffer, v any, depth int) {
+	switch v := v.(type) {
+	case map[string]any:
+		if len(v) == 0 {
+			b.WriteString("{}")
+			return
+		}
+		b.WriteByte('{')
+		for i, k := range sortedKeys(v) {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			newline(b, depth+1)
+			writeString(b, k)
+			b.WriteString(": ")
+			writeValue(b, v[k], depth+1)
+		}
+		newline(b, depth)
+		b.WriteByte('}')
+	case []any:
+		if len(v) == 0 {
+			b.WriteString("[]")
+			return
+		}
+		b.WriteByte('[')
+		for i, e := range v {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			newline(b, depth+1)
+			writeValue(b, e, depth+1)
+		}
+		newline(b, depth)
+		b.WriteByte(']')
+	case string:
+		writeString(b, v)
+	case json.Number:
+		b.WriteString(v.String())
+	case bool:
+		b.WriteString(strconv.FormatBool(v))
+	case nil:
+		b.WriteString("null")
+	}
+}
+
+func newline(b *bytes.Buffer, depth int) {
+	b.WriteByte('\n')
+	for range depth {
+		b.WriteString("  ")
+	}
+}
+
+// writeString quotes s as Python's json does with ensure_ascii=False: only the quote, the
+// backslash and control characters are escaped (unlike encoding/json, which also escapes
+// U+2028 and U+2029).
+func writeString(b *bytes.Buffer, s string) {
+	const hex = "0123456789abcdef"
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch c {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\f':
+			b.WriteString(`\f`)
+		default:
+			if c < 0x20 {
+				b.WriteString(`\u00`)
+				b.WriteByte(hex[c>>4])
+				b.WriteByte(hex[c&0xf])
+			} else {
+				b.WriteByte(c)
+			}
+		}
+	}
+	b.WriteByte('"')
+}

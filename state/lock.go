@@ -1,0 +1,197 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"os/user"
+	"strings"
+	"time"
+)
+
+// lockPoll is how often a waiting Lock looks at the lock again; a random part of up to
+// half of it is added so that waiters do not retry in step.
+const lockPoll = 200 * time.Millisecond
+
+// LockPath returns the path of the lock file, <path>.lock.
+func (f *File) LockPath() string { return f.path + ".lock" }
+
+// Lock creates <path>.lock exclusively, holding info completed with a random ID (when
+// empty), this process's PID, user@host (when Who is empty) and the current time. If
+// another run holds it, Lock polls until ctx is done (with an already-done ctx it tries
+// exactly once) and then returns a *LockedError naming the holder.
+func (f *File) Lock(ctx context.Context, info LockInfo) (string, error) {
+	if info.ID == "" {
+		info.ID = newUUID()
+	}
+	info.PID = os.Getpid()
+	if info.Who == "" {
+		info.Who = f.who()
+	}
+	for races := 0; ; {
+		info.Created = f.now().UTC()
+		err := f.tryLock(info)
+		if err == nil {
+			return info.ID, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("taking the state lock %s: %w", f.LockPath(), err)
+		}
+		if ctx.Err() != nil {
+			locked, gone := f.lockedError()
+			if gone && races < 3 {
+				races++ // released between our attempt and the read: try again at once
+				continue
+			}
+			return "", locked
+		}
+		wait := lockPoll + rand.N(lockPoll/2)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			// Try once more: the holder may have let go while we slept.
+		case <-t.C:
+		}
+	}
+}
+
+func (f *File) tryLock(info LockInfo) error {
+	data, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return err
+	}
+	data = append(data, '\n')
+	fh, err := os.OpenFile(f.LockPath(), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	// One write, so a reader sees an empty file for at most an instant (see readLock).
+	_, err = fh.Write(data)
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.LockPath())
+		return err
+	}
+	return nil
+}
+
+// lockedError describes the current holder of the lock; gone reports that the lock was
+// released before it could be read.
+func (f *File) lockedError() (locked error, gone bool) {
+	info, err := f.readLock()
+	if errors.Is(err, fs.ErrNotExist) {
+		return &LockedError{Path: f.LockPath(), Err: errors.New("it was released while being read; try again")}, true
+	}
+	if err != nil {
+		return &LockedError{Path: f.LockPath(), Err: err}, false
+	}
+	e := &LockedError{Path: f.LockPath(), Info: *info, Age: f.now().Sub(info.Created)}
+	if e.Age < 0 {
+		e.Age = 0
+	}
+	if host, err := f.hostname(); err == nil && holderHost(info.Who) == host && info.PID > 0 {
+		e.Stale = !processAlive(info.PID)
+	}
+	return e, false
+}
+
+// holderHost returns the host part of user@host.
+func holderHost(who string) string {
+	if i := strings.LastIndexByte(who, '@'); i >= 0 {
+		return who[i+1:]
+	}
+	return ""
+}
+
+func (f *File) who() string {
+	name := os.Getenv("USER")
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	if name == "" {
+		name = "unknown"
+	}
+	host, err := f.hostname()
+	if err != nil || host == "" {
+		host = "unknown"
+	}
+	return name + "@" + host
+}
+
+// ReadLock returns the current lock holder, for diagnostics. With no lock the error
+// matches fs.ErrNotExist.
+func (f *File) ReadLock() (*LockInfo, error) {
+	info, err := f.readLock()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.LockPath(), err)
+	}
+	return info, nil
+}
+
+func (f *File) readLock() (*LockInfo, error) {
+	var data []byte
+	var err error
+	// A lock file is created empty and written at once; give the writer a moment before
+	// calling an empty file broken.
+	for range 5 {
+		data, err = readCapped(f.LockPath(), 64<<10)
+		if err != nil || len(bytes.TrimSpace(data)) > 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var info LockInfo
+	if err := dec.Decode(&info); err != nil {
+		if len(bytes.TrimSpace(data)) == 0 {
+			return nil, errors.New("lock file is empty")
+		}
+		return nil, fmt.Errorf("lock file does not parse: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if info.ID == "" {
+		return nil, errors.New("lock file has no id")
+	}
+	return &info, nil
+}
+
+// Unlock removes the lock if it holds id; a lock with another id is left alone and
+// reported as a *LockIDError.
+func (f *File) Unlock(id string) error {
+	return f.unlock(id)
+}
+
+// ForceUnlock removes a lock left behind by a run that died (desksync force-unlock ID).
+// The id must match the lock's, so that a typo or an old id cannot break a live run's
+// lock; a mismatch is a *LockIDError naming the actual id.
+func (f *File) ForceUnlock(id string) error {
+	return f.unlock(id)
+}
+
+func (f *File) unlock(id string) error {
+	info, err := f.readLock()
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("unlocking state: %s does not exist, the state is not locked: %w", f.LockPath(), err)
+	}
+	if err != nil {
+		return fmt.Errorf("unlocking state: %s: %w", f.LockPath(), err)
+	}
+	if info.ID != id {
+		return &LockIDError{Path: f.LockPath(), Want: id, Actual: info.ID}
+	}
+	if err := os.Remove(f.LockPath()); err != nil {
+		return fmt.Errorf("unlocking state: %w", err)
+	}
+	return nil
+}
