@@ -1,5 +1,7 @@
 package plan
 
+import "fmt"
+
 // Action is what apply will do to one address. The zero value is NoOp.
 type Action int
 
@@ -41,4 +43,27 @@ func (a Action) Symbol() string {
 	default:
 		return " "
 	}
+}
+
+// MarshalText writes the action as its word, so saved plans and JSON documents read
+// "replace" rather than a number that would silently change meaning if the constants
+// were ever reordered.
+func (a Action) MarshalText() ([]byte, error) {
+	switch a {
+	case NoOp, Create, Update, Replace, Delete:
+		return []byte(a.String()), nil
+	}
+	return nil, fmt.Errorf("unknown plan action %d", int(a))
+}
+
+// UnmarshalText reads an action word written by MarshalText; any other word is an
+// error, so a hand-edited or corrupted plan file cannot smuggle in an unknown action.
+func (a *Action) UnmarshalText(b []byte) error {
+	for _, c := range []Action{NoOp, Create, Update, Replace, Delete} {
+		if string(b) == c.String() {
+			*a = c
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown plan action %q (want create, update, replace, delete or no-op)", b)
 }

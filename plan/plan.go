@@ -25,6 +25,9 @@ type Change struct {
 	Before  *Attrs   `json:"before"`
 	After   *Attrs   `json:"after"`
 	Reasons []string `json:"reasons"`
+	// Diff is a unified diff of the live Desk content against the local file, filled
+	// in later by `plan --diff` for text attachments; empty otherwise.
+	Diff string `json:"diff,omitempty"`
 }
 
 // Cleanup is leftover work from an interrupted apply that the next apply does first:
@@ -60,4 +63,8 @@ type Plan struct {
 	Files map[string]FileDigest `json:"files"`
 	// Tracked is how many addresses the state tracked, for percentage delete limits.
 	Tracked int `json:"tracked"`
+	// ManifestDigest is a BLAKE3 over every entry's address and desired attributes
+	// (filename, disposition, type, mimeType), so a saved plan is stale once the
+	// manifest asks for something else even where the file bytes did not change.
+	ManifestDigest string `json:"manifestDigest"`
 }

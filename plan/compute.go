@@ -1,0 +1,255 @@
+package plan
+
+import (
+	"cmp"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/desksync/desksync/manifest"
+	"github.com/desksync/desksync/state"
+	"github.com/zeebo/blake3"
+)
+
+// DefaultMaxFileSize is the largest file Compute accepts unless Options.MaxFileSize
+// says otherwise: 5 GiB, the most one S3 POST (step 2 of an upload) may carry.
+const DefaultMaxFileSize int64 = 5 << 30
+
+// Options tune Compute. The zero value is the documented default for every field.
+type Options struct {
+	// Workers is how many files are hashed at once; 0 means runtime.NumCPU().
+	Workers int
+	// MaxFileSize refuses, at plan time, any file larger than this many bytes; 0 means
+	// DefaultMaxFileSize and a negative value means no limit.
+	MaxFileSize int64
+	// DeleteLimit is the mass-delete guard whose breach Compute records in
+	// Plan.Warnings (apply enforces it with CheckDeletes). The zero value is
+	// DefaultDeleteLimit().
+	DeleteLimit DeleteLimit
+}
+
+// Compute compares the manifest, with every file hashed, against the state (nil when
+// no state file exists yet) and returns what apply would do, per the action table of
+// SPEC §3. It prints nothing; view renders the result.
+func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Options) (*Plan, error) {
+	if m == nil {
+		return nil, errors.New("plan: no manifest given")
+	}
+	maxSize := opts.MaxFileSize
+	switch {
+	case maxSize == 0:
+		maxSize = DefaultMaxFileSize
+	case maxSize < 0:
+		maxSize = 0 // hashAll's "no limit"
+	}
+	digests, err := hashAll(ctx, m, opts.Workers, maxSize)
+	if err != nil {
+		return nil, err
+	}
+
+	p := &Plan{
+		Changes:        []Change{},
+		Files:          digests,
+		StateExists:    st != nil,
+		ManifestDigest: manifestDigest(m),
+	}
+	var tracked map[string]*state.Attachment
+	if st != nil {
+		p.Lineage, p.Serial, p.Tracked = st.Lineage, st.Serial, len(st.Attachments)
+		tracked = st.Attachments
+	}
+
+	wanted := make(map[string]bool, len(m.Entries))
+	for _, e := range m.Entries {
+		wanted[e.Address] = true
+		d := digests[e.Address]
+		after := &Attrs{
+			Filename:    e.Filename,
+			MimeType:    e.MimeType,
+			Disposition: e.Disposition,
+			Type:        e.Type,
+			Size:        d.Size,
+			Blake3:      d.Blake3,
+		}
+		att := tracked[e.Address]
+		switch {
+		case att == nil:
+			p.Changes = append(p.Changes, Change{
+				Address: e.Address, Action: Create, After: after,
+				Reasons: []string{"new file, " + FormatSize(d.Size)},
+			})
+		case att.State != "" && att.State != "active":
+			// refresh found the Desk file gone (or otherwise unusable): upload it anew.
+			p.Changes = append(p.Changes, Change{
+				Address: e.Address, Action: Create, After: after,
+				Reasons: []string{fmt.Sprintf("file %d is %s on Desk; uploading it again, %s", att.ID, att.State, FormatSize(d.Size))},
+			})
+		default:
+			before := attrsOf(att)
+			if c, ok := compare(e.Address, before, after); ok {
+				p.Changes = append(p.Changes, c)
+			}
+		}
+	}
+	for addr, att := range tracked {
+		if !wanted[addr] {
+			p.Changes = append(p.Changes, Change{
+				Address: addr, Action: Delete, Before: attrsOf(att),
+				Reasons: []string{"not in the manifest"},
+			})
+		}
+	}
+	slices.SortFunc(p.Changes, func(a, b Change) int { return strings.Compare(a.Address, b.Address) })
+
+	if st != nil {
+		for addr, pe := range st.Pending {
+			if pe == nil {
+				continue
+			}
+			p.Cleanups = append(p.Cleanups, Cleanup{Address: addr, ID: pe.ID, Kind: CleanupPending, Blake3: pe.Blake3, Since: pe.StartedAt})
+		}
+		for _, d := range st.Deposed {
+			p.Cleanups = append(p.Cleanups, Cleanup{Address: d.Address, ID: d.ID, Kind: CleanupDeposed, Since: d.Since})
+		}
+		slices.SortFunc(p.Cleanups, func(a, b Cleanup) int {
+			return cmp.Or(strings.Compare(a.Address, b.Address), strings.Compare(a.Kind, b.Kind), cmp.Compare(a.ID, b.ID))
+		})
+	}
+
+	if err := p.CheckDeletes(opts.DeleteLimit); err != nil {
+		var md *MassDeleteError
+		if errors.As(err, &md) {
+			p.Warnings = append(p.Warnings, md.Error()+"; "+md.Hint())
+		} else {
+			p.Warnings = append(p.Warnings, err.Error())
+		}
+	}
+	return p, nil
+}
+
+// compare decides between Update, Replace and no-op for a tracked address. Content,
+// mimeType and type cannot be changed on Desk in place, so any of them means a new
+// upload; filename and disposition alone are a PATCH.
+func compare(addr string, before, after *Attrs) (Change, bool) {
+	var reasons []string
+	replace := false
+	if before.Filename != after.Filename {
+		reasons = append(reasons, fmt.Sprintf("filename: %q -> %q", before.Filename, after.Filename))
+	}
+	if before.Disposition != after.Disposition {
+		reasons = append(reasons, fmt.Sprintf("disposition: %q -> %q", before.Disposition, after.Disposition))
+	}
+	if before.Blake3 != after.Blake3 {
+		replace = true
+		reasons = append(reasons, fmt.Sprintf("content changed, %s -> %s", FormatSize(before.Size), FormatSize(after.Size)))
+	}
+	if before.MimeType != after.MimeType {
+		replace = true
+		reasons = append(reasons, fmt.Sprintf("mimeType: %q -> %q", before.MimeType, after.MimeType))
+	}
+	if before.Type != after.Type {
+		replace = true
+		reasons = append(reasons, fmt.Sprintf("type: %q -> %q", before.Type, after.Type))
+	}
+	if len(reasons) == 0 {
+		return Change{}, false
+	}
+	// Keep the Desk file ID with After too: an Update PATCHes that same file.
+	c := Change{Address: addr, Action: Update, Before: before, After: after, Reasons: reasons}
+	if replace {
+		c.Action = Replace
+	} else {
+		a := *after
+		a.ID = before.ID
+		c.After = &a
+	}
+	return c, true
+}
+
+func attrsOf(a *state.Attachment) *Attrs {
+	return &Attrs{
+		ID:          a.ID,
+		Filename:    a.Filename,
+		MimeType:    a.MimeType,
+		Disposition: a.Disposition,
+		Type:        a.Type,
+		Size:        a.Size,
+		Blake3:      a.Blake3,
+	}
+}
+
+// manifestDigest hashes every entry's address and desired attributes; see
+// Plan.ManifestDigest.
+func manifestDigest(m *manifest.Manifest) string {
+	entries := slices.Clone(m.Entries)
+	slices.SortFunc(entries, func(a, b manifest.Entry) int { return strings.Compare(a.Address, b.Address) })
+	h := blake3.New()
+	for _, e := range entries {
+		// Length-prefixed, so no value can imitate a field boundary.
+		for _, f := range []string{e.Address, e.Filename, e.Disposition, e.Type, e.MimeType} {
+			fmt.Fprintf(h, "%d:%s,", len(f), f)
+		}
+		h.Write([]byte{'\n'})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Cleanup kinds.
+const (
+	// CleanupPending is an upload whose temp file was created but never activated.
+	CleanupPending = "pending"
+	// CleanupDeposed is the old file of a replace whose DELETE has not yet succeeded.
+	CleanupDeposed = "deposed"
+)
+
+// Description says in a few words what apply will do about c, for renderers.
+func (c Cleanup) Description() string {
+	switch c.Kind {
+	case CleanupPending:
+		return fmt.Sprintf("interrupted upload: temp file %d will be checked and removed or adopted", c.ID)
+	case CleanupDeposed:
+		return fmt.Sprintf("left over from a replace: old file %d will be deleted", c.ID)
+	default:
+		return fmt.Sprintf("unknown cleanup %q for file %d", c.Kind, c.ID)
+	}
+}
+
+// Summary counts a plan's changes by action.
+type Summary struct {
+	Create  int `json:"create"`
+	Update  int `json:"update"`
+	Replace int `json:"replace"`
+	Delete  int `json:"delete"`
+}
+
+// Summary counts p's changes by action.
+func (p *Plan) Summary() Summary {
+	var s Summary
+	for _, c := range p.Changes {
+		switch c.Action {
+		case Create:
+			s.Create++
+		case Update:
+			s.Update++
+		case Replace:
+			s.Replace++
+		case Delete:
+			s.Delete++
+		}
+	}
+	return s
+}
+
+// HasChanges reports whether apply would do anything: a change or a cleanup. It
+// drives `plan --detailed-exitcode`.
+func (p *Plan) HasChanges() bool {
+	for _, c := range p.Changes {
+		if c.Action != NoOp {
+			return true
+		}
+	}
+	return len(p.Cleanups) > 0
+}

@@ -1,0 +1,48 @@
+package plan
+
+import "fmt"
+
+// FileError is a local file that could not be read while planning.
+type FileError struct {
+	Address string
+	Err     error
+}
+
+func (e *FileError) Error() string { return fmt.Sprintf("reading %s: %v", e.Address, e.Err) }
+
+// Unwrap lets callers test the cause, e.g. errors.Is(err, fs.ErrNotExist).
+func (e *FileError) Unwrap() error { return e.Err }
+
+// Hint tells the user how to get past the error.
+func (e *FileError) Hint() string {
+	return `check that the file exists and is readable, then run "desksync validate"`
+}
+
+// FileTooLargeError is a file over Options.MaxFileSize, refused at plan time so that
+// apply never starts an upload S3 is bound to reject.
+type FileTooLargeError struct {
+	Address string
+	Size    int64
+	Max     int64
+}
+
+func (e *FileTooLargeError) Error() string {
+	return fmt.Sprintf("%s is %s (%d bytes), more than the %s limit for one attachment",
+		e.Address, FormatSize(e.Size), e.Size, FormatSize(e.Max))
+}
+
+// Hint tells the user how to get past the error.
+func (e *FileTooLargeError) Hint() string {
+	return "remove it from the manifest or make it smaller: Desk uploads each file in one S3 POST, which takes at most 5 GiB"
+}
+
+// hintError is an error with a remedy, for failures no caller branches on.
+type hintError struct {
+	msg  string
+	hint string
+	err  error
+}
+
+func (e *hintError) Error() string { return e.msg }
+func (e *hintError) Hint() string  { return e.hint }
+func (e *hintError) Unwrap() error { return e.err }
