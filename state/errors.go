@@ -38,17 +38,17 @@ type CorruptError struct {
 }
 
 func (e *CorruptError) Error() string {
-	s := e.Path
-	if e.Line > 0 {
-		if s == "" {
-			s = "line"
-		}
-		s += fmt.Sprintf(":%d:%d", e.Line, e.Column)
+	var s string
+	switch {
+	case e.Path != "" && e.Line > 0:
+		s = fmt.Sprintf("%s:%d:%d: state file is corrupt: ", e.Path, e.Line, e.Column)
+	case e.Path != "":
+		s = e.Path + ": state file is corrupt: "
+	case e.Line > 0:
+		s = fmt.Sprintf("state file is corrupt: line %d, column %d: ", e.Line, e.Column)
+	default:
+		s = "state file is corrupt: "
 	}
-	if s != "" {
-		s += ": "
-	}
-	s += "state file is corrupt: "
 	if e.Field != "" {
 		s += e.Field + ": "
 	}

@@ -87,7 +87,10 @@ func jsonError(data []byte, err error) error {
 	ce := &CorruptError{Msg: strings.TrimPrefix(err.Error(), "json: "), Err: err}
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var tpe *time.ParseError
 	switch {
+	case errors.As(err, &tpe):
+		ce.Msg = fmt.Sprintf("%q is not an RFC 3339 time such as 2026-11-26T10:00:00Z", tpe.Value)
 	case errors.As(err, &syn):
 		at := int(syn.Offset) - 1 // Offset counts the offending byte
 		if syn.Error() == "unexpected end of JSON input" {
