@@ -1,0 +1,304 @@
+package desktest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// FileRecord is the emulator's view of one Desk file, for assertions and remote edits.
+type FileRecord struct {
+	ID          int64  `json:"id"`
+	Filename    string `json:"filename"`
+	MimeType    string `json:"mimeType"`
+	Disposition string `json:"disposition"`
+	Type        string `json:"type"`
+	// State is temp (after ref), active (after PATCH) or deleted (after DELETE).
+	State string `json:"state"`
+	// Size is what Desk reports: 0 until activation, then the object's size.
+	Size int64 `json:"size"`
+	// MD5 is the hex MD5 of the uploaded object, "" while none was uploaded. It is
+	// derived from the content: Edit cannot change it, SetContent does.
+	MD5 string `json:"md5,omitempty"`
+	// Key is the S3 object key the ref issued; Edit cannot change it.
+	Key       string    `json:"key"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	// DeletedAt is zero unless State is deleted.
+	DeletedAt time.Time `json:"deletedAt,omitzero"`
+}
+
+// record is a FileRecord plus what the emulator keeps to itself.
+type record struct {
+	FileRecord
+	// Uploaded says an object exists for the file (MD5 then holds its digest).
+	Uploaded   bool   `json:"uploaded"`
+	ObjectSize int64  `json:"objectSize"`
+	Token      string `json:"token"` // download URL token
+}
+
+const (
+	metaFile    = "desktest.json"
+	metaVersion = 1
+)
+
+// meta is the persisted form of an emulator.
+type meta struct {
+	Version int       `json:"version"`
+	NextID  int64     `json:"nextID"`
+	Secret  string    `json:"secret"`
+	Files   []*record `json:"files"`
+}
+
+func (s *Server) load(data []byte) error {
+	var m meta
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return err
+	}
+	if m.Version != metaVersion {
+		return fmt.Errorf("version %d is not the known %d", m.Version, metaVersion)
+	}
+	if m.Secret == "" || m.NextID < 1 {
+		return errors.New("secret or nextID missing")
+	}
+	s.secret, s.nextID = m.Secret, m.NextID
+	for _, r := range m.Files {
+		if r == nil || r.ID < 1 || r.ID >= m.NextID || s.files[r.ID] != nil {
+			return errors.New("file records are inconsistent")
+		}
+		s.files[r.ID] = r
+		s.byKey[r.Key] = r.ID
+	}
+	return nil
+}
+
+// persist writes the metadata atomically when the emulator has a Dir. Callers hold
+// s.mu, so writes are serialized and each one is a consistent snapshot.
+func (s *Server) persist() error {
+	if s.dir == "" {
+		return nil
+	}
+	m := meta{Version: metaVersion, NextID: s.nextID, Secret: s.secret}
+	for _, id := range s.sortedIDs() {
+		m.Files = append(m.Files, s.files[id])
+	}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("desktest: encoding emulator state: %w", err)
+	}
+	return writeAtomic(filepath.Join(s.dir, metaFile), append(data, '\n'))
+}
+
+// writeAtomic replaces path with data so that a crash leaves either the old or the new
+// content: temp file in the same folder, fsync, close, rename, fsync the folder.
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("desktest: creating %s: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".desktest-*.tmp")
+	if err != nil {
+		return fmt.Errorf("desktest: writing emulator state in %s: %w", dir, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("desktest: writing %s: %w", path, err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("desktest: syncing %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("desktest: syncing %s: %w", dir, err)
+	}
+	return nil
+}
+
+// blobStore keeps uploaded objects by file id.
+type blobStore interface {
+	// create starts a new object; nothing is visible until commit.
+	create() (blobWriter, error)
+	// open returns the object's content; the caller closes it.
+	open(id int64) (io.ReadSeekCloser, error)
+	// remove forgets the object; a missing one is no error.
+	remove(id int64) error
+	// put stores data as the object of id at once (for SetContent).
+	put(id int64, data []byte) error
+}
+
+// blobWriter receives an object's bytes. commit must be called with the server's lock
+// held, so that the object and the metadata describing it change together.
+type blobWriter interface {
+	io.Writer
+	// prepare makes the bytes durable before the lock is taken for commit.
+	prepare() error
+	commit(id int64) error
+	abort()
+}
+
+// memStore keeps objects in memory (no Dir).
+type memStore struct {
+	mu    sync.Mutex
+	blobs map[int64][]byte
+}
+
+func (m *memStore) create() (blobWriter, error) { return &memWriter{m: m}, nil }
+
+func (m *memStore) open(id int64) (io.ReadSeekCloser, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.blobs[id]
+	if !ok {
+		return nil, os.ErrNotExist
+	}
+	return nopCloser{bytes.NewReader(b)}, nil
+}
+
+func (m *memStore) remove(id int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.blobs, id)
+	return nil
+}
+
+func (m *memStore) put(id int64, data []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.blobs[id] = bytes.Clone(data)
+	return nil
+}
+
+type memWriter struct {
+	m   *memStore
+	buf bytes.Buffer
+}
+
+func (w *memWriter) Write(p []byte) (int, error) { return w.buf.Write(p) }
+func (w *memWriter) prepare() error              { return nil }
+func (w *memWriter) abort()                      {}
+
+func (w *memWriter) commit(id int64) error {
+	w.m.mu.Lock()
+	defer w.m.mu.Unlock()
+	w.m.blobs[id] = w.buf.Bytes()
+	return nil
+}
+
+type nopCloser struct{ *bytes.Reader }
+
+func (nopCloser) Close() error { return nil }
+
+// dirStore keeps objects as files under dir/blobs, so a 1 GiB upload never sits in
+// memory and the sandbox survives restarts.
+type dirStore struct{ dir string }
+
+func (d *dirStore) blobPath(id int64) string {
+	return filepath.Join(d.dir, "blobs", strconv.FormatInt(id, 10))
+}
+
+// init creates the folders and discards uploads a dead process left half written.
+func (d *dirStore) init() error {
+	for _, sub := range []string{"blobs", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(d.dir, sub), 0o755); err != nil {
+			return fmt.Errorf("desktest: creating the emulator folder: %w", err)
+		}
+	}
+	tmp := filepath.Join(d.dir, "tmp")
+	ents, err := os.ReadDir(tmp)
+	if err != nil {
+		return fmt.Errorf("desktest: listing %s: %w", tmp, err)
+	}
+	for _, e := range ents {
+		_ = os.Remove(filepath.Join(tmp, e.Name()))
+	}
+	return nil
+}
+
+func (d *dirStore) create() (blobWriter, error) {
+	tmp := filepath.Join(d.dir, "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, fmt.Errorf("desktest: creating %s: %w", tmp, err)
+	}
+	f, err := os.CreateTemp(tmp, "upload-*")
+	if err != nil {
+		return nil, fmt.Errorf("desktest: storing an upload: %w", err)
+	}
+	return &fileWriter{d: d, f: f}, nil
+}
+
+func (d *dirStore) open(id int64) (io.ReadSeekCloser, error) {
+	return os.Open(d.blobPath(id))
+}
+
+func (d *dirStore) remove(id int64) error {
+	if err := os.Remove(d.blobPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("desktest: removing object %d: %w", id, err)
+	}
+	return nil
+}
+
+func (d *dirStore) put(id int64, data []byte) error {
+	return writeAtomic(d.blobPath(id), data)
+}
+
+type fileWriter struct {
+	d      *dirStore
+	f      *os.File
+	closed bool
+}
+
+func (w *fileWriter) Write(p []byte) (int, error) { return w.f.Write(p) }
+
+func (w *fileWriter) prepare() error {
+	err := w.f.Sync()
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	w.closed = true
+	if err != nil {
+		return fmt.Errorf("desktest: storing an upload: %w", err)
+	}
+	return nil
+}
+
+func (w *fileWriter) commit(id int64) error {
+	if err := os.MkdirAll(filepath.Dir(w.d.blobPath(id)), 0o755); err != nil {
+		return fmt.Errorf("desktest: storing object %d: %w", id, err)
+	}
+	if err := os.Rename(w.f.Name(), w.d.blobPath(id)); err != nil {
+		return fmt.Errorf("desktest: storing object %d: %w", id, err)
+	}
+	return syncDir(filepath.Dir(w.d.blobPath(id)))
+}
+
+func (w *fileWriter) abort() {
+	if !w.closed {
+		_ = w.f.Close()
+	}
+	_ = os.Remove(w.f.Name())
+}
