@@ -88,15 +88,21 @@ func Read(path string) (*Plan, error) {
 		return nil, &hintError{msg: fmt.Sprintf("reading plan %s: %v", path, err), hint: `make a plan with "desksync plan --out FILE" first`, err: err}
 	}
 	defer f.Close()
+	tooBig := &hintError{
+		msg:  fmt.Sprintf("reading plan %s: larger than %s, so not a desksync plan", path, FormatSize(MaxFileBytes)),
+		hint: `check the path, or make the plan again with "desksync plan --out FILE"`,
+	}
+	// Stat first so a wrong path to a big file fails at once; the LimitReader still
+	// guards pipes and files that grow.
+	if fi, err := f.Stat(); err == nil && fi.Size() > MaxFileBytes {
+		return nil, tooBig
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading plan %s: %w", path, err)
 	}
 	if len(data) > MaxFileBytes {
-		return nil, &hintError{
-			msg:  fmt.Sprintf("reading plan %s: larger than %s, so not a desksync plan", path, FormatSize(MaxFileBytes)),
-			hint: `check the path, or make the plan again with "desksync plan --out FILE"`,
-		}
+		return nil, tooBig
 	}
 	p, err := decodePlan(data)
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 // file is one manifest entry for a test: its content and the attributes the manifest
 // asks for (defaults filled by mkManifest as manifest.Load would).
 type file struct {
-	addr, content                          string
+	addr, content                        string
 	filename, disposition, typ, mimeType string
 }
 
