@@ -37,6 +37,7 @@ const (
 	stepWrite   = "write"
 	stepSync    = "sync"
 	stepBackup  = "backup"
+	stepLink    = "link" // failing it makes backup fall back to copying
 	stepRename  = "rename"
 	stepSyncDir = "syncdir"
 )
@@ -182,7 +183,7 @@ func (f *File) write(data []byte) (err error) {
 		if err = f.step(stepBackup); err != nil {
 			return err
 		}
-		if err = backup(f.path, dir, base, mode); err != nil {
+		if err = f.backup(dir, base, mode); err != nil {
 			return fmt.Errorf("keeping the previous state as %s.backup: %w", base, err)
 		}
 	}
@@ -203,11 +204,15 @@ func (f *File) write(data []byte) (err error) {
 // backup makes <base>.backup hold the current state's bytes, replacing it atomically. A
 // hard link costs nothing and keeps the old inode alive once the new file is renamed over
 // the path; where links are not supported the bytes are copied and synced.
-func backup(path, dir, base string, mode fs.FileMode) error {
+func (f *File) backup(dir, base string, mode fs.FileMode) error {
 	name := filepath.Join(dir, base+".backup")
 	tmpName := filepath.Join(dir, base+".backup.tmp-"+newUUID())
-	if err := os.Link(path, tmpName); err != nil {
-		if err := copyFile(path, tmpName, mode); err != nil {
+	err := f.step(stepLink)
+	if err == nil {
+		err = os.Link(f.path, tmpName)
+	}
+	if err != nil {
+		if err := copyFile(f.path, tmpName, mode); err != nil {
 			os.Remove(tmpName)
 			return err
 		}
