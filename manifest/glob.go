@@ -1,0 +1,199 @@
+package manifest
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/bmatcuk/doublestar/v4"
+)
+
+// expand returns one match per regular file the item's glob matches, sorted by
+// address. Globs are matched a path segment at a time so that:
+//   - a name starting with '.' is matched only by a segment that starts with '.'
+//     (as in a shell), and `**` never descends into such folders;
+//   - .git and .desksync are never searched;
+//   - `**` does not descend into symlinked folders (no cycles, no double listing),
+//     while a literal or wildcard segment may pass through one, which must then
+//     resolve inside the root, like any plain path;
+//   - the work is bounded: at most Options.MaxEntries addresses overall, and ten
+//     times that many folders read.
+func (l *loader) expand(it *Item) []match {
+	pattern := cleanPath(it.Path.Text)
+	segs := strings.Split(pattern, "/")
+	if segs[len(segs)-1] == "**" {
+		// "dir/**" means every file below dir, i.e. "dir/**/*".
+		segs = append(segs, "*")
+	}
+	g := &globber{l: l, it: it, segs: segs, seen: make(map[string]bool), found: make(map[string]match), badDir: make(map[string]bool)}
+	g.walk("", 0)
+	out := make([]match, 0, len(g.found))
+	for _, mt := range g.found {
+		out = append(out, mt)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].address < out[j].address })
+	return out
+}
+
+type globber struct {
+	l      *loader
+	it     *Item
+	segs   []string
+	seen   map[string]bool // "dir\x00segment index" states already walked
+	found  map[string]match
+	badDir map[string]bool // folders already reported
+}
+
+// neverSearched are folders a glob never enters: version control and desksync's own.
+func neverSearched(name string) bool { return name == ".git" || name == ".desksync" }
+
+func hasMeta(seg string) bool { return strings.ContainsAny(seg, "*?[{") }
+
+// walk matches segs[i:] against the folder dir (root-relative, "" for the root).
+func (g *globber) walk(dir string, i int) {
+	if g.l.aborted {
+		return
+	}
+	key := dir + "\x00" + strconv.Itoa(i)
+	if g.seen[key] {
+		return
+	}
+	g.seen[key] = true
+	seg := g.segs[i]
+	last := i == len(g.segs)-1
+	switch {
+	case seg == "**":
+		g.walk(dir, i+1) // ** matching no folder at all
+		for _, d := range g.readDir(dir) {
+			if g.l.aborted {
+				return
+			}
+			if d.IsDir() && !strings.HasPrefix(d.Name(), ".") {
+				g.walk(path.Join(dir, d.Name()), i)
+			}
+		}
+	case !hasMeta(seg):
+		if neverSearched(seg) {
+			return
+		}
+		child := path.Join(dir, seg)
+		fi, err := os.Lstat(g.abs(child))
+		if err != nil {
+			return // a literal segment that is not there simply matches nothing
+		}
+		g.visit(child, fi.Mode(), last, i)
+	default:
+		for _, d := range g.readDir(dir) {
+			if g.l.aborted {
+				return
+			}
+			name := d.Name()
+			if neverSearched(name) || (strings.HasPrefix(name, ".") && !strings.HasPrefix(seg, ".")) {
+				continue
+			}
+			if ok, _ := doublestar.Match(seg, name); ok {
+				g.visit(path.Join(dir, name), d.Type(), last, i)
+			}
+		}
+	}
+}
+
+// visit handles one name that matched segment i: a candidate file when i is the last
+// segment, else a folder to walk into.
+func (g *globber) visit(child string, mode fs.FileMode, last bool, i int) {
+	if mode&fs.ModeSymlink != 0 {
+		if _, ok := g.l.resolveGlob(g.it, child); !ok {
+			return
+		}
+		fi, err := os.Stat(g.abs(child))
+		if err != nil {
+			return
+		}
+		mode = fi.Mode()
+	}
+	if !last {
+		if mode.IsDir() {
+			g.walk(child, i+1)
+		}
+		return
+	}
+	if !mode.IsRegular() || g.l.skip[child] {
+		return // a glob takes regular files only
+	}
+	if _, dup := g.found[child]; dup {
+		return
+	}
+	if msg := checkAddress(child); msg != "" {
+		g.l.fail(g.it, "rename the file, or narrow the glob", "glob matches %q, %s", child, msg)
+		return
+	}
+	resolved, ok := g.l.resolveGlob(g.it, child)
+	if !ok || !g.l.produced(g.it) {
+		return
+	}
+	g.found[child] = match{address: child, resolved: resolved, item: g.it}
+}
+
+func (g *globber) abs(rel string) string { return filepath.Join(g.l.root, filepath.FromSlash(rel)) }
+
+// readDir lists a folder, charging the folder budget.
+func (g *globber) readDir(dir string) []fs.DirEntry {
+	g.l.dirBudget--
+	if g.l.dirBudget < 0 {
+		g.l.fail(g.it, "narrow the glob, e.g. start it with a folder name",
+			"glob %q searches more than %d folders, the most allowed", g.it.Path.Text, 10*g.l.limit)
+		g.l.aborted = true
+		return nil
+	}
+	ents, err := os.ReadDir(g.abs(dir))
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) && !g.badDir[dir] {
+			g.badDir[dir] = true
+			show := dir
+			if show == "" {
+				show = "."
+			}
+			g.l.fail(g.it, "", "glob cannot read folder %q: %s", show, reason(err))
+		}
+		return nil
+	}
+	return ents
+}
+
+// resolveGlob is resolve for a path a glob reached, reporting each bad link once per
+// glob even when many patterns reach it.
+func (l *loader) resolveGlob(it *Item, rel string) (string, bool) {
+	before := len(l.errs)
+	resolved, ok := l.resolve(it, rel)
+	if !ok && len(l.errs) > before {
+		// Say that a glob got there, since the user did not write this path.
+		e := l.errs[len(l.errs)-1]
+		e.Msg = "glob reaches " + e.Msg
+		for _, prev := range l.errs[:len(l.errs)-1] {
+			if prev.Pos == e.Pos && prev.Msg == e.Msg {
+				l.errs = l.errs[:len(l.errs)-1]
+				break
+			}
+		}
+	}
+	return resolved, ok
+}
+
+// checkAddress checks a path that a glob produced from the file system, since file
+// names can hold characters a manifest path may not.
+func checkAddress(a string) string {
+	if strings.ContainsRune(a, '\\') {
+		return "whose path contains a backslash"
+	}
+	for _, r := range a {
+		if r < 0x20 || r == 0x7f {
+			return "whose path contains a control character"
+		}
+	}
+	return ""
+}

@@ -1,0 +1,413 @@
+package manifest
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"mime"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Load reads the manifest at path (as the user named it; errors show it that way),
+// checks it with Parse, then looks at the files: expands globs, resolves symlinks,
+// enforces containment in the manifest's folder, checks every file is a readable
+// regular file, fills in defaults and mime types, and refuses duplicate addresses.
+// Every problem found is returned at once as an ErrorList, in file order.
+func Load(path string, opts Options) (*Manifest, error) {
+	limit := opts.MaxEntries
+	if limit <= 0 {
+		limit = DefaultMaxEntries
+	}
+	data, rerr := readManifest(path)
+	if rerr != nil {
+		return nil, ErrorList{rerr}
+	}
+	doc, errs := parse(path, data)
+	if doc == nil {
+		return nil, errs.sorted()
+	}
+	root, err := rootOf(path)
+	if err != nil {
+		return nil, ErrorList{{Pos: Position{File: path}, Msg: fmt.Sprintf("cannot resolve the manifest's folder: %v", err)}}
+	}
+	m := &Manifest{Path: path, Root: root, StatePath: filepath.Join(root, DefaultStateFile)}
+	if doc.State != nil {
+		m.StatePath = filepath.Join(root, filepath.FromSlash(doc.State.Text))
+		if filepath.IsAbs(doc.State.Text) {
+			m.StatePath = filepath.Clean(doc.State.Text)
+		}
+	}
+	l := &loader{
+		root:      root,
+		file:      path,
+		limit:     limit,
+		dirBudget: 10 * limit,
+		skip:      make(map[string]bool),
+		errs:      errs,
+	}
+	// Globs never pick up desksync's own files: uploading the state would change it,
+	// making every apply plan a replace of it.
+	l.skip[filepath.Base(path)] = true
+	if rel, err := filepath.Rel(root, m.StatePath); err == nil && filepath.IsLocal(rel) {
+		for _, suffix := range []string{"", ".lock", ".backup"} {
+			l.skip[filepath.ToSlash(rel)+suffix] = true
+		}
+	}
+	m.Entries = l.entries(doc)
+	if len(l.errs) > 0 {
+		return nil, l.errs.sorted()
+	}
+	return m, nil
+}
+
+// Open opens the file of e for reading. It goes through os.OpenInRoot with the
+// symlink-free Resolved path, so a symlink swapped in after Load cannot lead outside
+// Root, and it refuses anything but a regular file. Plan and apply open files only
+// this way.
+func (m *Manifest) Open(e Entry) (*os.File, error) {
+	f, err := os.OpenInRoot(m.Root, filepath.FromSlash(e.Resolved))
+	if err != nil {
+		return nil, &Error{Pos: e.Pos, Field: "path", Msg: fmt.Sprintf("cannot open %q: %s", e.Address, reason(err)),
+			HintText: "the file changed since the manifest was loaded; run the command again"}
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("not a regular file")
+	}
+	if err != nil {
+		f.Close()
+		return nil, &Error{Pos: e.Pos, Field: "path", Msg: fmt.Sprintf("cannot open %q: %s", e.Address, reason(err)),
+			HintText: "the file changed since the manifest was loaded; run the command again"}
+	}
+	return f, nil
+}
+
+func readManifest(name string) ([]byte, *Error) {
+	pos := Position{File: name}
+	f, err := os.Open(name)
+	if err != nil {
+		e := &Error{Pos: pos, Msg: "cannot read the manifest: " + reason(err)}
+		if errors.Is(err, fs.ErrNotExist) {
+			e.HintText = "create desksync.yaml, or name the manifest with -m/--manifest or DESKSYNC_MANIFEST"
+		}
+		return nil, e
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		return nil, &Error{Pos: pos, Msg: "cannot read the manifest: is a folder", HintText: "name the manifest file itself, e.g. desksync.yaml"}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxManifestSize+1))
+	if err != nil {
+		return nil, &Error{Pos: pos, Msg: "cannot read the manifest: " + reason(err)}
+	}
+	return data, nil
+}
+
+// rootOf returns the manifest's folder, absolute and free of symlinks, so that
+// containment can be checked by comparing resolved paths.
+func rootOf(manifest string) (string, error) {
+	abs, err := filepath.Abs(filepath.Dir(manifest))
+	if err != nil {
+		return "", err
+	}
+	return filepath.EvalSymlinks(abs)
+}
+
+// reason is the system's reason for err, without the path that os errors repeat.
+func reason(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		err = le.Err
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "no such file"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied"
+	}
+	return err.Error()
+}
+
+// cleanPath cleans a manifest path lexically ("a/./b/../c" is "a/c").
+func cleanPath(p string) string { return path.Clean(p) }
+
+type loader struct {
+	root      string
+	file      string
+	limit     int // addresses allowed
+	count     int // addresses produced so far
+	dirBudget int // folders a glob may still read
+	aborted   bool
+	skip      map[string]bool
+	errs      ErrorList
+}
+
+// match is one address an item produced.
+type match struct {
+	address  string
+	resolved string
+	item     *Item
+}
+
+func (l *loader) fail(it *Item, hint, format string, args ...any) {
+	l.errs = append(l.errs, &Error{Pos: it.Path.Pos, Field: fmt.Sprintf("attachments[%d].path", it.Index),
+		Msg: fmt.Sprintf(format, args...), HintText: hint})
+}
+
+const (
+	hintContain = "a manifest may only name files inside its own folder, so that a pull request cannot make a pipeline upload files from the machine it runs on; copy the file in instead of linking to it"
+	hintMissing = "check the spelling; paths are relative to the folder that holds the manifest"
+)
+
+func (l *loader) entries(doc *Document) []Entry {
+	plain := make(map[string]match)
+	globbed := make(map[string]match)
+	for i := range doc.Attachments {
+		it := &doc.Attachments[i]
+		if l.aborted {
+			break
+		}
+		if !it.Glob {
+			addr := cleanPath(it.Path.Text)
+			resolved, ok := l.resolveFile(it, addr)
+			if !ok {
+				continue
+			}
+			if prev, dup := plain[addr]; dup {
+				l.fail(it, "remove one of the two entries", "%q is already listed by attachments[%d] at line %d",
+					addr, prev.item.Index, prev.item.Pos.Line)
+				continue
+			}
+			if !l.produced(it) {
+				break
+			}
+			plain[addr] = match{address: addr, resolved: resolved, item: it}
+			continue
+		}
+		found := l.expand(it)
+		if l.aborted {
+			break
+		}
+		if len(found) == 0 {
+			l.fail(it, "check the pattern; * and ** do not match names that start with '.', and .git and .desksync are never searched",
+				"glob %q matches no file", it.Path.Text)
+			continue
+		}
+		// Report overlapping globs once per pair of entries, not once per file.
+		overlaps := make(map[*Item][]string)
+		var order []*Item
+		for _, mt := range found {
+			if prev, dup := globbed[mt.address]; dup {
+				if overlaps[prev.item] == nil {
+					order = append(order, prev.item)
+				}
+				overlaps[prev.item] = append(overlaps[prev.item], mt.address)
+				continue
+			}
+			globbed[mt.address] = mt
+		}
+		for _, prev := range order {
+			addrs := overlaps[prev]
+			what := fmt.Sprintf("%q", addrs[0])
+			if len(addrs) > 1 {
+				what = fmt.Sprintf("%d files (%q, ...)", len(addrs), addrs[0])
+			}
+			l.fail(it, "make the globs disjoint, or list the shared files as plain entries",
+				"glob also matches %s, already matched by attachments[%d] at line %d", what, prev.Index, prev.Pos.Line)
+		}
+	}
+	if l.aborted {
+		return nil
+	}
+
+	all := make(map[string]match, len(plain)+len(globbed))
+	for a, mt := range globbed {
+		all[a] = mt
+	}
+	for a, mt := range plain {
+		all[a] = mt
+	}
+	addrs := make([]string, 0, len(all))
+	for a := range all {
+		addrs = append(addrs, a)
+	}
+	sort.Strings(addrs)
+	entries := make([]Entry, 0, len(addrs))
+	for _, a := range addrs {
+		mt := all[a]
+		// A plain entry's fields win over a glob's, which win over defaults, which win
+		// over the built-in values.
+		layers := []Fields{mt.item.Fields}
+		if g, ok := globbed[a]; ok && g.item != mt.item {
+			layers = append(layers, g.item.Fields)
+		}
+		layers = append(layers, doc.Defaults)
+		e := Entry{
+			Address:     a,
+			Resolved:    mt.resolved,
+			Filename:    pick(layers, func(f Fields) *Value { return f.Filename }, path.Base(a)),
+			Disposition: pick(layers, func(f Fields) *Value { return f.Disposition }, DispositionAttachment),
+			Type:        pick(layers, func(f Fields) *Value { return f.Type }, DefaultType),
+			MimeType:    pick(layers, func(f Fields) *Value { return f.MimeType }, ""),
+			Pos:         mt.item.Pos,
+		}
+		if msg := checkFilename(e.Filename); msg != "" {
+			l.fail(mt.item, "rename the file, or list it on its own with a filename", "file name of %q: %s", a, msg)
+			continue
+		}
+		if !l.finish(mt, &e) {
+			continue
+		}
+		entries = append(entries, e)
+	}
+	return entries
+}
+
+func pick(layers []Fields, get func(Fields) *Value, builtin string) string {
+	for _, f := range layers {
+		if v := get(f); v != nil {
+			return v.Text
+		}
+	}
+	return builtin
+}
+
+// produced counts one more address and stops everything once the limit is passed.
+func (l *loader) produced(it *Item) bool {
+	l.count++
+	if l.count > l.limit {
+		l.fail(it, "narrow the globs or split the files over several manifests",
+			"the manifest lists more than %d files, the most allowed", l.limit)
+		l.aborted = true
+		return false
+	}
+	return true
+}
+
+// finish opens the file once, to prove it readable and, when no mime type was given,
+// to sniff its content.
+func (l *loader) finish(mt match, e *Entry) bool {
+	f, err := os.OpenInRoot(l.root, filepath.FromSlash(mt.resolved))
+	if err != nil {
+		l.fail(mt.item, "", "%q cannot be read: %s", e.Address, reason(err))
+		return false
+	}
+	defer f.Close()
+	if e.MimeType != "" {
+		return true
+	}
+	if t := mimeByExtension(e.Address); t != "" {
+		e.MimeType = t
+		return true
+	}
+	buf := make([]byte, 512)
+	n, err := io.ReadFull(f, buf)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		l.fail(mt.item, "", "%q cannot be read: %s", e.Address, reason(err))
+		return false
+	}
+	e.MimeType = sniff(buf[:n])
+	return true
+}
+
+// resolveFile checks a plain entry's file: inside the root after symlinks, existing,
+// a regular file. It returns the resolved root-relative path.
+func (l *loader) resolveFile(it *Item, addr string) (string, bool) {
+	resolved, ok := l.resolve(it, addr)
+	if !ok {
+		return "", false
+	}
+	fi, err := os.Stat(filepath.Join(l.root, filepath.FromSlash(resolved)))
+	switch {
+	case err != nil:
+		l.fail(it, "", "%q cannot be read: %s", addr, reason(err))
+		return "", false
+	case fi.IsDir():
+		l.fail(it, fmt.Sprintf("to take the files in it, use a glob such as %q", strings.TrimSuffix(addr, "/")+"/**/*"),
+			"%q is a folder, not a file", addr)
+		return "", false
+	case !fi.Mode().IsRegular():
+		l.fail(it, "", "%q is not a regular file", addr)
+		return "", false
+	}
+	return resolved, true
+}
+
+// resolve follows every symlink in addr and returns the target relative to the root,
+// or reports why it cannot: missing, a broken link, or a link leading outside the root.
+func (l *loader) resolve(it *Item, addr string) (string, bool) {
+	real, err := filepath.EvalSymlinks(filepath.Join(l.root, filepath.FromSlash(addr)))
+	if err == nil {
+		if rel, ok := l.inside(real); ok {
+			return rel, true
+		}
+	}
+	// Something is wrong; walk the path a folder at a time to say what and where.
+	parts := strings.Split(addr, "/")
+	for i := range parts {
+		prefix := strings.Join(parts[:i+1], "/")
+		full := filepath.Join(l.root, filepath.FromSlash(prefix))
+		fi, lerr := os.Lstat(full)
+		if lerr != nil {
+			if errors.Is(lerr, fs.ErrNotExist) {
+				l.fail(it, hintMissing, "%q does not exist", addr)
+			} else {
+				l.fail(it, "", "%q cannot be read: %s", addr, reason(lerr))
+			}
+			return "", false
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			continue
+		}
+		real, err := filepath.EvalSymlinks(full)
+		if err != nil {
+			l.fail(it, "fix or remove the link", "%q is a broken symlink", prefix)
+			return "", false
+		}
+		if _, ok := l.inside(real); !ok {
+			if prefix == addr {
+				l.fail(it, hintContain, "%q is a symlink to a file outside the manifest's folder", addr)
+			} else {
+				l.fail(it, hintContain, "%q goes through symlink %q, which leads outside the manifest's folder", addr, prefix)
+			}
+			return "", false
+		}
+	}
+	// Every link on the way stays inside, yet the whole does not resolve: report the
+	// system's reason (e.g. a file used as a folder).
+	if err == nil {
+		err = fmt.Errorf("leads outside the manifest's folder")
+	}
+	l.fail(it, "", "%q cannot be read: %s", addr, reason(err))
+	return "", false
+}
+
+// inside reports whether the absolute, resolved path real lies within the root, and
+// returns it relative to the root, '/'-separated.
+func (l *loader) inside(real string) (string, bool) {
+	rel, err := filepath.Rel(l.root, real)
+	if err != nil || !filepath.IsLocal(rel) {
+		return "", false
+	}
+	return filepath.ToSlash(rel), true
+}
+
+// sniff guesses a media type from a file's first 512 bytes, dropping parameters such
+// as "; charset=utf-8", which Desk does not take.
+func sniff(head []byte) string {
+	t := http.DetectContentType(head)
+	if mt, _, err := mime.ParseMediaType(t); err == nil {
+		return mt
+	}
+	return "application/octet-stream"
+}
