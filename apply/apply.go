@@ -1,0 +1,194 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/desksync/desksync/desk"
+	"github.com/desksync/desksync/manifest"
+	"github.com/desksync/desksync/plan"
+	"github.com/desksync/desksync/state"
+)
+
+// DefaultParallelism is how many actions run at once when Options.Parallelism is not
+// set; it matches the CLI's --parallelism default.
+const DefaultParallelism = 4
+
+// maxPolicyRefreshes bounds how often one upload asks for a fresh ref after S3 refused
+// an expired policy. Two is enough for a slow disk or link; more would only hide a
+// clock that is badly wrong, which the final error then names.
+const maxPolicyRefreshes = 2
+
+// Desk is the part of the Desk API that apply needs. *desk.Client implements it; it is
+// declared here, by its consumer, so that apply depends on five methods rather than on
+// the whole client.
+type Desk interface {
+	CreateRef(ctx context.Context, req desk.RefRequest) (*desk.Ref, error)
+	Upload(ctx context.Context, ref *desk.Ref, body io.ReaderAt, size int64, filename string, progress func(n int64)) error
+	UpdateFile(ctx context.Context, id int64, u desk.FileUpdate) (*desk.File, error)
+	GetFile(ctx context.Context, id int64) (*desk.File, error)
+	DeleteFile(ctx context.Context, id int64) error
+}
+
+// Options are the inputs of Run.
+type Options struct {
+	// Plan is what to do; it must have been computed from State (or checked not to be
+	// stale against it) by the caller.
+	Plan *plan.Plan
+	// Manifest supplies the entries whose files are uploaded; files are opened only
+	// through Manifest.Open so that containment holds.
+	Manifest *manifest.Manifest
+	// State is the loaded state. The caller holds the state lock for the whole run.
+	// Run mutates it in place and saves it through Store after every finished action.
+	State *state.State
+	// Store saves State.
+	Store state.Store
+	// Desk performs the requests.
+	Desk Desk
+	// Parallelism is how many actions of one phase run at once; 0 means
+	// DefaultParallelism.
+	Parallelism int
+	// Progress receives events; nil means none.
+	Progress Progress
+	// Now is the clock for the state's timestamps; nil means time.Now.
+	Now func() time.Time
+	// Interrupt is the soft stop: once it is closed (or receives a value) no new action
+	// starts, while running ones finish and are recorded. Cancelling ctx is the hard
+	// stop: running requests are abandoned.
+	Interrupt <-chan struct{}
+}
+
+// Action names used in Event.Action and Failure.Action.
+const (
+	ActionCreate  = "create"
+	ActionUpdate  = "update"
+	ActionReplace = "replace"
+	ActionDelete  = "delete"
+	ActionCleanup = "cleanup"
+)
+
+// Kinds used in Event.Kind.
+const (
+	// KindPending marks a cleanup of an upload an earlier apply left pending.
+	KindPending = "pending"
+	// KindDeposed marks the deletion of a deposed file: the old half of a replace,
+	// from this apply (Action "delete") or an earlier one (Action "cleanup").
+	KindDeposed = "deposed"
+)
+
+// Result is what Run did. Counts are of changes that completed; a replace counts once
+// both its halves are done.
+type Result struct {
+	Created  int
+	Updated  int
+	Replaced int
+	Deleted  int
+	// Cleaned counts leftovers of an earlier apply removed from Desk (pending temp
+	// files and deposed files). A pending upload that was adopted counts as the create
+	// or replace it completes instead.
+	Cleaned int
+	// Total is the number of changes and cleanups the plan asked for.
+	Total int
+	// Failures lists every change that was started and failed, sorted by address.
+	Failures []Failure
+	// Skipped lists every change that was never started, sorted by address: after a
+	// soft interrupt (Err is ErrInterrupted), a cancelled context, or a failed state
+	// save (Err is ErrStateNotSaved).
+	Skipped []Failure
+}
+
+// Failure is one change that failed or was not started.
+type Failure struct {
+	Address string
+	// Action is one of the Action* names.
+	Action string
+	Err    error
+}
+
+// ErrInterrupted is the cause recorded in Result.Skipped for changes not started after a
+// soft interrupt.
+var ErrInterrupted = errors.New("not started: apply was interrupted")
+
+// ErrStateNotSaved is the cause recorded in Result.Skipped for changes not started after
+// a state save failed.
+var ErrStateNotSaved = errors.New("not started: the state could not be saved")
+
+// Err returns nil when every planned change completed, and otherwise a *FailedError
+// summarising how many failed or were not started; main maps it to exit code 1.
+func (r *Result) Err() error {
+	if r == nil || (len(r.Failures) == 0 && len(r.Skipped) == 0) {
+		return nil
+	}
+	return &FailedError{Failed: len(r.Failures), NotStarted: len(r.Skipped), Total: r.Total}
+}
+
+// FailedError is Result.Err's summary of an apply that did not complete.
+type FailedError struct {
+	Failed     int
+	NotStarted int
+	Total      int
+}
+
+func (e *FailedError) Error() string {
+	var parts []string
+	if e.Failed > 0 {
+		parts = append(parts, fmt.Sprintf("%d of %d changes failed", e.Failed, e.Total))
+	}
+	if e.NotStarted > 0 {
+		parts = append(parts, fmt.Sprintf("%d of %d changes not started", e.NotStarted, e.Total))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Hint tells the user what to do about an incomplete apply.
+func (e *FailedError) Hint() string {
+	return "the state records everything that finished; fix the causes listed above and run desksync apply again"
+}
+
+// ActionError is the error of one failed action: which address, which step, and the
+// underlying cause (usually a *desk.APIError with the HTTP status and Desk's message).
+type ActionError struct {
+	Address string
+	// Step is what was being done: "open file", "create ref", "record pending",
+	// "upload to S3", "activate", "update", "delete", "check pending upload", ...
+	Step string
+	Err  error
+}
+
+func (e *ActionError) Error() string {
+	return e.Address + ": " + e.Step + ": " + e.Err.Error()
+}
+
+func (e *ActionError) Unwrap() error { return e.Err }
+
+// Hint passes on the remedy of the cause when it has one.
+func (e *ActionError) Hint() string {
+	var h interface{ Hint() string }
+	if errors.As(e.Err, &h) {
+		return h.Hint()
+	}
+	return ""
+}
+
+// SaveError is returned by Run when the state could not be saved after an action: Desk
+// may then hold a file the state file does not record, and no further action was
+// started.
+type SaveError struct {
+	Address string
+	Err     error
+}
+
+func (e *SaveError) Error() string {
+	return "save state after " + e.Address + ": " + e.Err.Error()
+}
+
+func (e *SaveError) Unwrap() error { return e.Err }
+
+// Hint says how to recover from a state that could not be written.
+func (e *SaveError) Hint() string {
+	return "fix the cause (disk full? permissions?), then run desksync apply again; files uploaded since the last save may need desksync import or removal in Desk"
+}

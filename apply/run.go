@@ -1,0 +1,396 @@
+package apply
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/desksync/desksync/desk"
+	"github.com/desksync/desksync/manifest"
+	"github.com/desksync/desksync/plan"
+	"github.com/desksync/desksync/state"
+)
+
+// Run executes opts.Plan: cleanups, uploads, updates, deletes, each phase finishing
+// before the next starts, saving opts.State after every finished action.
+//
+// The returned Result is never nil (except for invalid Options) and records what was
+// done, what failed and what was not started; Result.Err summarises it. Run itself
+// returns an error only when the run as a whole was cut short: a state save failed
+// (*SaveError), or ctx was cancelled (the error wraps ctx.Err()).
+func Run(ctx context.Context, opts Options) (*Result, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	r := newRunner(opts)
+
+	var uploads, updates, deletes []plan.Change
+	for _, ch := range opts.Plan.Changes {
+		switch ch.Action {
+		case plan.Create, plan.Replace:
+			uploads = append(uploads, ch)
+		case plan.Update:
+			updates = append(updates, ch)
+		case plan.Delete:
+			deletes = append(deletes, ch)
+		}
+	}
+	r.res.Total = len(opts.Plan.Changes) + len(opts.Plan.Cleanups)
+	totals := Totals{Actions: len(opts.Plan.Cleanups) + len(uploads) + len(updates) + len(deletes)}
+	for _, ch := range uploads {
+		totals.Bytes += ch.After.Size
+		if ch.Action == plan.Replace {
+			totals.Actions++ // the old half is deleted in the last phase
+		}
+	}
+	r.prog.Begin(totals)
+
+	// Phase 1: leftovers of an interrupted apply. Adopted uploads and uploads whose
+	// old pending entry could not be cleared are taken out of phase 2.
+	var tasks []task
+	for _, c := range opts.Plan.Cleanups {
+		tasks = append(tasks, r.cleanupTask(c))
+	}
+	r.runPhase(ctx, tasks)
+
+	tasks = tasks[:0]
+	for _, ch := range uploads {
+		tasks = append(tasks, r.uploadTask(ch))
+	}
+	r.runPhase(ctx, tasks)
+
+	tasks = tasks[:0]
+	for _, ch := range updates {
+		tasks = append(tasks, r.updateTask(ch))
+	}
+	r.runPhase(ctx, tasks)
+
+	// Phase 4: plain deletes and the old halves of replaces, deposed in phases 1–2.
+	tasks = tasks[:0]
+	for _, ch := range deletes {
+		tasks = append(tasks, r.deleteTask(ch))
+	}
+	r.mu.Lock()
+	deposed := slices.Clone(r.deposed)
+	r.mu.Unlock()
+	slices.SortStableFunc(deposed, func(a, b deposedFile) int { return cmp.Compare(a.address, b.address) })
+	for _, d := range deposed {
+		tasks = append(tasks, r.deposedTask(d))
+	}
+	r.runPhase(ctx, tasks)
+
+	byAddress := func(a, b Failure) int { return cmp.Compare(a.Address, b.Address) }
+	slices.SortStableFunc(r.res.Failures, byAddress)
+	slices.SortStableFunc(r.res.Skipped, byAddress)
+	r.prog.End(r.res)
+
+	if r.saveErr != nil {
+		return r.res, r.saveErr
+	}
+	if err := ctx.Err(); err != nil {
+		return r.res, fmt.Errorf("apply stopped before it finished: %w", err)
+	}
+	return r.res, nil
+}
+
+func (o *Options) check() error {
+	var missing []string
+	if o.Plan == nil {
+		missing = append(missing, "Plan")
+	}
+	if o.State == nil {
+		missing = append(missing, "State")
+	}
+	if o.Store == nil {
+		missing = append(missing, "Store")
+	}
+	if o.Desk == nil {
+		missing = append(missing, "Desk")
+	}
+	if o.Plan != nil && o.Manifest == nil {
+		for _, ch := range o.Plan.Changes {
+			if ch.Action == plan.Create || ch.Action == plan.Replace {
+				missing = append(missing, "Manifest")
+				break
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("apply: options lack %s", strings.Join(missing, ", "))
+	}
+	if o.Plan != nil {
+		for _, ch := range o.Plan.Changes {
+			if (ch.Action == plan.Create || ch.Action == plan.Replace || ch.Action == plan.Update) && ch.After == nil {
+				return fmt.Errorf("apply: plan change %s (%s) has no desired attributes", ch.Address, ch.Action)
+			}
+			if (ch.Action == plan.Update || ch.Action == plan.Delete) && ch.Before == nil {
+				return fmt.Errorf("apply: plan change %s (%s) has no state record", ch.Address, ch.Action)
+			}
+		}
+	}
+	return nil
+}
+
+// runner is one Run's working set.
+type runner struct {
+	opts    Options
+	now     func() time.Time
+	prog    Progress
+	par     int
+	entries map[string]manifest.Entry
+	// wanted is the desired attributes of every address the plan uploads, for
+	// deciding whether a pending upload can be adopted.
+	wanted map[string]*plan.Attrs
+
+	// interrupted latches the soft stop once opts.Interrupt fired.
+	interrupted atomic.Bool
+
+	// mu serializes every read and write of the state and of the fields below, and
+	// is held across Save so that saves happen in the order of the mutations.
+	mu  sync.Mutex
+	res *Result
+	// saveErr is the first failed save; once set, no new action starts.
+	saveErr *SaveError
+	// done marks addresses whose upload needs no phase 2 (adopted) and blocked those
+	// whose earlier pending upload could not be cleared.
+	done    map[string]bool
+	blocked map[string]int64
+	// deposed is the old files of replaces made active during this run, deleted in
+	// the last phase.
+	deposed []deposedFile
+}
+
+type deposedFile struct {
+	address string
+	id      int64
+	// replace says the file is the old half of a planned replace (so its deletion
+	// completes that replace), rather than a safety net for a state that already
+	// held the address.
+	replace bool
+}
+
+func newRunner(opts Options) *runner {
+	r := &runner{
+		opts:    opts,
+		now:     opts.Now,
+		prog:    opts.Progress,
+		par:     opts.Parallelism,
+		entries: map[string]manifest.Entry{},
+		wanted:  map[string]*plan.Attrs{},
+		res:     &Result{},
+		done:    map[string]bool{},
+		blocked: map[string]int64{},
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.prog == nil {
+		r.prog = noProgress{}
+	}
+	if r.par <= 0 {
+		r.par = DefaultParallelism
+	}
+	if opts.Manifest != nil {
+		for _, e := range opts.Manifest.Entries {
+			r.entries[e.Address] = e
+		}
+	}
+	for _, ch := range opts.Plan.Changes {
+		if ch.Action == plan.Create || ch.Action == plan.Replace {
+			r.wanted[ch.Address] = ch.After
+		}
+	}
+	if opts.State.Attachments == nil {
+		opts.State.Attachments = map[string]*state.Attachment{}
+	}
+	if opts.State.Pending == nil {
+		opts.State.Pending = map[string]*state.Pending{}
+	}
+	return r
+}
+
+// task is one action of a phase. run fills in the event's ID fields as it learns them;
+// it returns nil on success, or an error naming the address and step.
+type task struct {
+	address string
+	action  string // for Failure.Action: the planned change this task belongs to
+	event   Event
+	// skip, when set and returning true at start time, drops the task silently
+	// (its work was done or accounted for by an earlier phase).
+	skip func() bool
+	run  func(ctx context.Context, ev *Event) error
+}
+
+// runPhase runs tasks, at most r.par at once, and returns when all have finished.
+// Tasks not started because of a stop are recorded in Result.Skipped.
+func (r *runner) runPhase(ctx context.Context, tasks []task) {
+	sem := make(chan struct{}, r.par)
+	var wg sync.WaitGroup
+	for _, t := range tasks {
+		if t.skip != nil && t.skip() {
+			continue
+		}
+		if r.stopped(ctx, t) {
+			continue
+		}
+		acquired := false
+		select {
+		case sem <- struct{}{}:
+			acquired = true
+		case <-ctx.Done():
+		}
+		// Re-check: waiting for a slot can take as long as an upload.
+		if r.stopped(ctx, t) {
+			if acquired {
+				<-sem
+			}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			ev := t.event
+			r.prog.Start(ev)
+			err := t.run(ctx, &ev)
+			r.prog.Finish(ev, err)
+			if err != nil {
+				r.fail(t.address, t.action, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// stopped reports whether no new action may start, recording t as skipped if so.
+func (r *runner) stopped(ctx context.Context, t task) bool {
+	var cause error
+	r.mu.Lock()
+	saveFailed := r.saveErr != nil
+	r.mu.Unlock()
+	switch {
+	case ctx.Err() != nil:
+		cause = fmt.Errorf("not started: %w", ctx.Err())
+	case saveFailed:
+		cause = ErrStateNotSaved
+	case r.isInterrupted():
+		cause = ErrInterrupted
+	default:
+		return false
+	}
+	r.mu.Lock()
+	r.res.Skipped = append(r.res.Skipped, Failure{Address: t.address, Action: t.action, Err: cause})
+	r.mu.Unlock()
+	return true
+}
+
+func (r *runner) isInterrupted() bool {
+	if r.interrupted.Load() {
+		return true
+	}
+	select {
+	case <-r.opts.Interrupt:
+		r.interrupted.Store(true)
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *runner) fail(address, action string, err error) {
+	r.mu.Lock()
+	r.res.Failures = append(r.res.Failures, Failure{Address: address, Action: action, Err: err})
+	r.mu.Unlock()
+}
+
+// commit applies mutate to the state and saves it, holding the state mutex for both so
+// that saves are serialized and each one contains every earlier mutation. The save
+// ignores ctx cancellation: what finished on Desk must be recorded even during a hard
+// stop.
+func (r *runner) commit(ctx context.Context, address string, mutate func(st *state.State, res *Result)) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	mutate(r.opts.State, r.res)
+	if err := r.opts.Store.Save(context.WithoutCancel(ctx), r.opts.State); err != nil {
+		se := &SaveError{Address: address, Err: err}
+		if r.saveErr == nil {
+			r.saveErr = se
+		}
+		return se
+	}
+	return nil
+}
+
+// stepErr wraps err as the failure of step for address.
+func stepErr(address, step string, err error) error {
+	var se *SaveError
+	if errors.As(err, &se) {
+		return err // already says where; do not bury it under a step name
+	}
+	return &ActionError{Address: address, Step: step, Err: err}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// attachment is the state record for a file that is now active with attrs.
+func attachment(attrs *plan.Attrs, id int64, at time.Time) *state.Attachment {
+	return &state.Attachment{
+		ID:          id,
+		Filename:    attrs.Filename,
+		MimeType:    attrs.MimeType,
+		Disposition: attrs.Disposition,
+		Type:        attrs.Type,
+		Size:        attrs.Size,
+		Blake3:      strings.ToLower(attrs.Blake3),
+		State:       "active",
+		UploadedAt:  at.UTC(),
+	}
+}
+
+// activate records that the file id is now the active file of address: it leaves
+// pending, becomes the attachment, and any previous attachment is deposed in the same
+// save so that it can never be lost track of.
+func (r *runner) activate(st *state.State, address string, attrs *plan.Attrs, id int64, replace bool) {
+	now := r.now().UTC()
+	if p := st.Pending[address]; p != nil && p.ID == id {
+		delete(st.Pending, address)
+	}
+	prev := st.Attachments[address]
+	st.Attachments[address] = attachment(attrs, id, now)
+	if prev != nil && prev.ID != id {
+		st.Deposed = append(st.Deposed, state.Deposed{Address: address, ID: prev.ID, Since: now})
+		r.deposed = append(r.deposed, deposedFile{address: address, id: prev.ID, replace: replace})
+	}
+}
+
+// dropPending removes the pending entry of address if it still names id.
+func dropPending(st *state.State, address string, id int64) {
+	if p := st.Pending[address]; p != nil && p.ID == id {
+		delete(st.Pending, address)
+	}
+}
+
+// dropDeposed removes every deposed entry of address naming id.
+func dropDeposed(st *state.State, address string, id int64) {
+	st.Deposed = slices.DeleteFunc(st.Deposed, func(d state.Deposed) bool {
+		return d.Address == address && d.ID == id
+	})
+	if len(st.Deposed) == 0 {
+		st.Deposed = nil
+	}
+}
+
+// deleteGone deletes the Desk file id, treating 404 as already deleted.
+func (r *runner) deleteGone(ctx context.Context, id int64) error {
+	err := r.opts.Desk.DeleteFile(ctx, id)
+	if err != nil && desk.IsNotFound(err) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,129 @@
+package view
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/desksync/desksync/apply"
+	"github.com/desksync/desksync/plan"
+)
+
+// NewLines returns an apply.Progress that writes one plain line per finished action,
+// for logs and pipelines where live bars would be noise:
+//
+//   - images/logo.png: created (id 123, 14.0 KiB)
+//     ! docs/x.pdf: upload to S3: 403 AccessDenied: …
+//
+// It is safe for concurrent use; each line is written with a single Write. End writes
+// nothing: the caller prints ApplySummary, which every format shares.
+func NewLines(w io.Writer) apply.Progress {
+	return &lineProgress{w: w}
+}
+
+type lineProgress struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (p *lineProgress) Begin(apply.Totals)    {}
+func (p *lineProgress) Start(apply.Event)     {}
+func (p *lineProgress) Advance(string, int64) {}
+func (p *lineProgress) End(*apply.Result)     {}
+
+func (p *lineProgress) Finish(ev apply.Event, err error) {
+	line := progressLine(ev, err) + "\n"
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// A failing writer (closed pipe) must not stop the apply; the state file and
+	// ApplySummary still tell what happened.
+	_, _ = io.WriteString(p.w, line)
+}
+
+// progressLine is the one-line report of a finished action, shared by the plain lines
+// and the lines printed above the bars.
+func progressLine(ev apply.Event, err error) string {
+	if err != nil {
+		return "! " + progressError(ev.Address, err)
+	}
+	size := plan.FormatSize(ev.Size)
+	switch ev.Action {
+	case apply.ActionCreate:
+		return fmt.Sprintf("+ %s: created (id %d, %s)", ev.Address, ev.ID, size)
+	case apply.ActionReplace:
+		if ev.PrevID != 0 {
+			return fmt.Sprintf("-/+ %s: new version uploaded (id %d, %s); old id %d to be deleted", ev.Address, ev.ID, size, ev.PrevID)
+		}
+		return fmt.Sprintf("-/+ %s: new version uploaded (id %d, %s)", ev.Address, ev.ID, size)
+	case apply.ActionUpdate:
+		return fmt.Sprintf("~ %s: updated (id %d)", ev.Address, ev.ID)
+	case apply.ActionDelete:
+		if ev.Kind == apply.KindDeposed {
+			return fmt.Sprintf("- %s: old version deleted (id %d)", ev.Address, ev.ID)
+		}
+		return fmt.Sprintf("- %s: deleted (id %d)", ev.Address, ev.ID)
+	case apply.ActionCleanup:
+		switch {
+		case ev.Kind == apply.KindPending && ev.Adopted:
+			return fmt.Sprintf("+ %s: adopted the upload an earlier apply left pending (id %d)", ev.Address, ev.ID)
+		case ev.Kind == apply.KindPending:
+			return fmt.Sprintf("- %s: removed the temp file an earlier apply left pending (id %d)", ev.Address, ev.ID)
+		default:
+			return fmt.Sprintf("- %s: deleted the deposed file an earlier apply left (id %d)", ev.Address, ev.ID)
+		}
+	}
+	return fmt.Sprintf("  %s: %s done (id %d)", ev.Address, ev.Action, ev.ID)
+}
+
+// errorWithAddress is err's message, led by the address unless it already names it
+// (apply's errors do).
+func progressError(address string, err error) string {
+	msg := err.Error()
+	if address == "" || strings.HasPrefix(msg, address+": ") {
+		return msg
+	}
+	return address + ": " + msg
+}
+
+// ApplySummary is the closing text of an apply, the same for every progress renderer.
+// Its last line is always the counts:
+//
+//	Apply complete: 3 created, 1 updated, 1 replaced, 1 deleted.
+//
+// When changes failed or were not started, a list of every one of them, with its
+// cause and sorted by address, comes first, so the counts stay the last line a
+// pipeline log shows.
+func ApplySummary(r *apply.Result) string {
+	if r == nil {
+		return "Apply complete: 0 created, 0 updated, 0 replaced, 0 deleted."
+	}
+	var b strings.Builder
+	if n := len(r.Failures); n > 0 {
+		fmt.Fprintf(&b, "%d of %d %s failed:\n", n, r.Total, progressChanges(r.Total))
+		for _, f := range r.Failures {
+			fmt.Fprintf(&b, "  ! %s\n", progressError(f.Address, f.Err))
+		}
+	}
+	if n := len(r.Skipped); n > 0 {
+		fmt.Fprintf(&b, "%d of %d %s not started:\n", n, r.Total, progressChanges(r.Total))
+		for _, f := range r.Skipped {
+			fmt.Fprintf(&b, "  %s (%s): %v\n", f.Address, f.Action, f.Err)
+		}
+	}
+	fmt.Fprintf(&b, "Apply complete: %d created, %d updated, %d replaced, %d deleted", r.Created, r.Updated, r.Replaced, r.Deleted)
+	if r.Cleaned > 0 {
+		fmt.Fprintf(&b, "; %d %s of an earlier apply cleaned up", r.Cleaned, progressPlural(r.Cleaned, "leftover", "leftovers"))
+	}
+	b.WriteString(".")
+	return b.String()
+}
+
+func progressChanges(n int) string { return progressPlural(n, "change", "changes") }
+
+func progressPlural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
