@@ -1,0 +1,229 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// lockFile returns a File with a fixed clock and host name.
+func lockFile(t *testing.T, now time.Time) *File {
+	t.Helper()
+	f := NewFile(filepath.Join(t.TempDir(), "s.json"))
+	f.now = func() time.Time { return now }
+	f.hostname = func() (string, error) { return "testhost", nil }
+	return f
+}
+
+func writeLock(t *testing.T, f *File, info LockInfo) {
+	t.Helper()
+	data, err := json.Marshal(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.LockPath(), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func doneContext() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}
+
+func TestLockWritesHolder(t *testing.T) {
+	now := time.Date(2026, 11, 26, 10, 2, 0, 0, time.UTC)
+	f := lockFile(t, now)
+	// Even with a done context, a free lock is taken: --lock-timeout 0 must still work.
+	id, err := f.Lock(doneContext(), LockInfo{Operation: "apply"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := f.ReadLock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.ID != id || id == "" || info.Operation != "apply" || info.PID != os.Getpid() ||
+		!strings.HasSuffix(info.Who, "@testhost") || len(info.Who) <= len("@testhost") || !info.Created.Equal(now) {
+		t.Errorf("lock holds %+v (id %q)", info, id)
+	}
+	// A caller-chosen id and who are kept.
+	g := lockFile(t, now)
+	if id, err := g.Lock(context.Background(), LockInfo{ID: "fixed", Who: "ci@runner-7"}); err != nil || id != "fixed" {
+		t.Fatalf("Lock = %q, %v", id, err)
+	}
+	if info, _ := g.ReadLock(); info == nil || info.Who != "ci@runner-7" {
+		t.Errorf("lock holds %+v", info)
+	}
+}
+
+func TestLockHeld(t *testing.T) {
+	now := time.Date(2026, 11, 26, 10, 2, 0, 0, time.UTC)
+	since := now.Add(-(3*time.Minute + 20*time.Second))
+	const dead = 0x7ffffffe // above any pid_max, so never a live process
+	tests := []struct {
+		name      string
+		holder    LockInfo
+		raw       string // lock file content instead of holder
+		wantErr   string
+		wantHint  string
+		wantStale bool
+	}{
+		{
+			name:     "live holder here",
+			holder:   LockInfo{ID: "7f3c", Operation: "apply", Who: "ci@testhost", PID: os.Getpid(), Created: since},
+			wantErr:  fmt.Sprintf("state is locked by ci@testhost (apply, pid %d, since 2026-11-26T09:58:40Z, 3m20s ago)", os.Getpid()),
+			wantHint: `wait for it to finish (--lock-timeout waits for you), or if that run is dead run "desksync force-unlock 7f3c"`,
+		},
+		{
+			name:      "dead holder here",
+			holder:    LockInfo{ID: "7f3c", Operation: "refresh", Who: "ci@testhost", PID: dead, Created: since},
+			wantErr:   "state is locked by ci@testhost (refresh, pid 2147483646, since 2026-11-26T09:58:40Z, 3m20s ago)",
+			wantHint:  `the lock looks stale: process 2147483646 is no longer running on this host; run "desksync force-unlock 7f3c"`,
+			wantStale: true,
+		},
+		{
+			name:     "holder on another host",
+			holder:   LockInfo{ID: "7f3c", Operation: "apply", Who: "ci@runner-7", PID: dead, Created: since},
+			wantErr:  "state is locked by ci@runner-7 (apply, pid 2147483646, since 2026-11-26T09:58:40Z, 3m20s ago)",
+			wantHint: `wait for it to finish (--lock-timeout waits for you), or if that run is dead run "desksync force-unlock 7f3c"`,
+		},
+		{
+			name:     "unparseable lock",
+			raw:      "{garbage",
+			wantErr:  "state is locked: lock file DIR/s.json.lock exists but does not parse: lock file does not parse: invalid character 'g' looking for beginning of object key string",
+			wantHint: `if no desksync run is using this state, remove DIR/s.json.lock (or run "desksync force-unlock ID" with the id inside it)`,
+		},
+		{
+			name:     "empty lock",
+			raw:      "",
+			wantErr:  "state is locked: lock file DIR/s.json.lock exists but does not parse: lock file is empty",
+			wantHint: `if no desksync run is using this state, remove DIR/s.json.lock (or run "desksync force-unlock ID" with the id inside it)`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := lockFile(t, now)
+			if tt.holder.ID != "" {
+				writeLock(t, f, tt.holder)
+			} else if err := os.WriteFile(f.LockPath(), []byte(tt.raw), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := os.ReadFile(f.LockPath())
+			dir := filepath.Dir(f.Path())
+			start := time.Now()
+			_, err := f.Lock(doneContext(), LockInfo{Operation: "apply"})
+			if took := time.Since(start); took > 150*time.Millisecond {
+				t.Errorf("Lock with a done context took %v, want at once", took)
+			}
+			var le *LockedError
+			if !errors.As(err, &le) {
+				t.Fatalf("Lock = %v (%T), want *LockedError", err, err)
+			}
+			if want := strings.ReplaceAll(tt.wantErr, "DIR", dir); err.Error() != want {
+				t.Errorf("error\n got: %s\nwant: %s", err, want)
+			}
+			if want := strings.ReplaceAll(tt.wantHint, "DIR", dir); le.Hint() != want {
+				t.Errorf("hint\n got: %s\nwant: %s", le.Hint(), want)
+			}
+			if le.Stale != tt.wantStale {
+				t.Errorf("Stale = %v, want %v", le.Stale, tt.wantStale)
+			}
+			if after, _ := os.ReadFile(f.LockPath()); string(after) != string(before) {
+				t.Errorf("a failed Lock changed the lock file to %q", after)
+			}
+		})
+	}
+}
+
+func TestLockWaitsWhileContextAllows(t *testing.T) {
+	f := NewFile(filepath.Join(t.TempDir(), "s.json"))
+	first, err := f.Lock(context.Background(), LockInfo{Operation: "apply"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Never released: fails once the timeout is over, not before.
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = f.Lock(ctx, LockInfo{Operation: "refresh"})
+	var le *LockedError
+	if !errors.As(err, &le) || le.Info.ID != first {
+		t.Fatalf("Lock = %v, want *LockedError naming %s", err, first)
+	}
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Errorf("gave up after %v, before the context's 300ms", took)
+	}
+
+	// Released while waiting: succeeds.
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		f.Unlock(first)
+	}()
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	second, err := f.Lock(ctx, LockInfo{Operation: "refresh"})
+	if err != nil {
+		t.Fatalf("Lock after release = %v", err)
+	}
+	if second == first {
+		t.Errorf("second lock reused id %s", first)
+	}
+	if info, err := f.ReadLock(); err != nil || info.Operation != "refresh" {
+		t.Errorf("ReadLock = %+v, %v", info, err)
+	}
+}
+
+func TestUnlockAndForceUnlock(t *testing.T) {
+	f := NewFile(filepath.Join(t.TempDir(), "s.json"))
+	id, err := f.Lock(context.Background(), LockInfo{Operation: "apply"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, unlock := range map[string]func(string) error{"Unlock": f.Unlock, "ForceUnlock": f.ForceUnlock} {
+		err := unlock("wrong")
+		var ie *LockIDError
+		want := fmt.Sprintf("%s: lock id is %q, not \"wrong\"; the lock was not removed", f.LockPath(), id)
+		if !errors.As(err, &ie) || err.Error() != want {
+			t.Errorf("%s(wrong)\n got: %v\nwant: %s", name, err, want)
+		}
+		if want := fmt.Sprintf(`check who holds it first; to remove it anyway run "desksync force-unlock %s"`, id); ie != nil && ie.Hint() != want {
+			t.Errorf("hint %q, want %q", ie.Hint(), want)
+		}
+		if _, err := os.Stat(f.LockPath()); err != nil {
+			t.Errorf("%s with the wrong id removed the lock: %v", name, err)
+		}
+	}
+	if err := f.ForceUnlock(id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(f.LockPath()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ForceUnlock left the lock: %v", err)
+	}
+	err = f.Unlock(id)
+	want := "unlocking state: " + f.LockPath() + " does not exist, the state is not locked: open " + f.LockPath() + ": no such file or directory"
+	if !errors.Is(err, fs.ErrNotExist) || err.Error() != want {
+		t.Errorf("Unlock without a lock\n got: %v\nwant: %s", err, want)
+	}
+	if _, err := f.ReadLock(); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadLock without a lock = %v, want fs.ErrNotExist", err)
+	}
+}
+
+func TestLockFolderMissing(t *testing.T) {
+	f := NewFile(filepath.Join(t.TempDir(), "missing", "s.json"))
+	_, err := f.Lock(context.Background(), LockInfo{})
+	want := "taking the state lock " + f.LockPath() + ": open " + f.LockPath() + ": no such file or directory"
+	if err == nil || err.Error() != want {
+		t.Errorf("Lock\n got: %v\nwant: %s", err, want)
+	}
+}
