@@ -245,8 +245,10 @@ func TestUploadRejects(t *testing.T) {
 			wantMsg: "POST form field 'key' appears more than once.",
 		},
 		{
-			name:       "bad signature",
-			parts:      func(r ref, _ *Server) []formPart { return set(formFor(r, content), "x-amz-signature", strings.Repeat("0", 64)) },
+			name: "bad signature",
+			parts: func(r ref, _ *Server) []formPart {
+				return set(formFor(r, content), "x-amz-signature", strings.Repeat("0", 64))
+			},
 			wantStatus: 403, wantCode: "SignatureDoesNotMatch",
 			wantMsg: "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
 		},
@@ -262,8 +264,10 @@ func TestUploadRejects(t *testing.T) {
 			wantMsg: "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
 		},
 		{
-			name:       "other access key",
-			parts:      func(r ref, _ *Server) []formPart { return set(formFor(r, content), "x-amz-credential", "AKIAOTHER/20261126/us-east-1/s3/aws4_request") },
+			name: "other access key",
+			parts: func(r ref, _ *Server) []formPart {
+				return set(formFor(r, content), "x-amz-credential", "AKIAOTHER/20261126/us-east-1/s3/aws4_request")
+			},
 			wantStatus: 403, wantCode: "InvalidAccessKeyId",
 			wantMsg: "The AWS Access Key Id you provided does not exist in our records.",
 		},
