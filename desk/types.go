@@ -27,11 +27,14 @@ type Ref struct {
 
 // File is a Desk file record as returned by ref, PATCH and GET.
 type File struct {
-	ID          int64     `json:"id"`
-	Filename    string    `json:"filename"`
-	MimeType    string    `json:"mimeType"`
-	Disposition string    `json:"disposition"`
-	Type        string    `json:"type"`
+	ID          int64  `json:"id"`
+	Filename    string `json:"filename"`
+	MimeType    string `json:"mimeType"`
+	Disposition string `json:"disposition"`
+	Type        string `json:"type"`
+	// TypeMaxSize is the largest upload Desk allows for Type, when its answer says
+	// (the schema's type object {"Name", "MaxSize", …}); 0 when unknown.
+	TypeMaxSize int64     `json:"typeMaxSize,omitempty"`
 	Size        int64     `json:"size"`
 	State       string    `json:"state"` // temp, active, deleted
 	DownloadURL string    `json:"downloadURL,omitempty"`

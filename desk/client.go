@@ -1,0 +1,534 @@
+package desk
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	defaultRetries     = 5
+	defaultTimeout     = 60 * time.Second
+	defaultBackoffBase = 500 * time.Millisecond
+	defaultBackoffMax  = 30 * time.Second
+
+	// Caps on what we read from a server: Desk's JSON answers are a few KiB, S3's XML
+	// a few hundred bytes; anything beyond these is a broken or hostile server.
+	maxJSONBody  = 1 << 20
+	maxXMLBody   = 64 << 10
+	maxErrorBody = 64 << 10
+
+	// A 429 is waited out without using the retry budget, but not forever: a server
+	// that answers 429 this many times in a row for one call, or asks for a longer
+	// wait than maxRateLimitWait, is treated as failing.
+	maxRateLimitWaits = 50
+	maxRateLimitWait  = 5 * time.Minute
+
+	apiPath   = "/desk/api/v2"
+	userAgent = "desksync"
+)
+
+// Config configures a Client. URL and APIKey are required; zero values elsewhere
+// mean the defaults noted on each field.
+type Config struct {
+	// URL is the Desk site, e.g. https://yoursite.teamwork.com; the client adds
+	// /desk/api/v2/…. Plain http is refused unless the host is loopback (the emulator).
+	URL string
+	// APIKey is sent to Desk (never to S3 or another host) as "Authorization: Bearer KEY".
+	APIKey string
+	// HTTPClient, if set, is copied and used with its Transport; its CheckRedirect is
+	// replaced by one that never carries the key to another host. Default: a client
+	// with dial, TLS-handshake and response-header timeouts.
+	HTTPClient *http.Client
+	// Retries is how many times a retryable failure (network, 5xx) is retried; 429s
+	// do not count. 0 means 5; negative means no retries.
+	Retries int
+	// Timeout bounds each Desk API request and, for uploads, how long no bytes may
+	// move (a stall) — not the whole upload, so big files on slow links finish.
+	// Default 60s.
+	Timeout time.Duration
+	// Debug, if set, receives one line per HTTP request (method, redacted URL, status,
+	// duration, bytes up/down). Secrets never reach it.
+	Debug io.Writer
+	// Clock and Sleep replace time.Now and a context-aware sleep for backoff, 429
+	// waits and pacing; tests use them to run without waiting. When Sleep is set,
+	// pacing waits are not cut short by new rate-limit headers.
+	Clock func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Jitter returns a random duration in [0, max]; default uniform (full jitter).
+	Jitter func(max time.Duration) time.Duration
+	// BackoffBase and BackoffMax shape the exponential backoff: attempt n waits up to
+	// min(BackoffMax, BackoffBase·2^(n-1)). Defaults 500ms and 30s.
+	BackoffBase, BackoffMax time.Duration
+}
+
+// Client talks to one Desk site and the S3 bucket its refs point at. It is safe for
+// concurrent use; all goroutines using one Client share its rate-limit pacer.
+type Client struct {
+	site    *url.URL // scheme://host[/prefix], no trailing slash
+	api     string   // site + apiPath
+	key     string
+	hc      *http.Client
+	retries int
+	timeout time.Duration
+
+	debugMu sync.Mutex
+	debug   io.Writer
+
+	now         func() time.Time
+	sleep       func(ctx context.Context, d time.Duration) error
+	jitter      func(max time.Duration) time.Duration
+	backoffBase time.Duration
+	backoffMax  time.Duration
+
+	pacer *pacer
+
+	requests, uploads, rateLimited, retried atomic.Int64
+}
+
+// Stats are counters for benchmarks and the end-of-run summary.
+type Stats struct {
+	Requests    int64 // HTTP requests sent (Desk and S3, every attempt)
+	Uploads     int64 // S3 uploads that succeeded
+	RateLimited int64 // 429 answers received
+	Retries     int64 // retries after a retryable failure (429 waits not included)
+}
+
+// Stats returns the counters so far.
+func (c *Client) Stats() Stats {
+	return Stats{
+		Requests:    c.requests.Load(),
+		Uploads:     c.uploads.Load(),
+		RateLimited: c.rateLimited.Load(),
+		Retries:     c.retried.Load(),
+	}
+}
+
+// New checks cfg and returns a Client. It makes no request.
+func New(cfg Config) (*Client, error) {
+	if strings.TrimSpace(cfg.URL) == "" {
+		return nil, &ConfigError{Msg: "no Desk site URL given",
+			hint: "set DESK_URL (or --url) to your site, e.g. https://yoursite.teamwork.com"}
+	}
+	site, err := url.Parse(strings.TrimSpace(cfg.URL))
+	if err != nil || site.Host == "" || (site.Scheme != "https" && site.Scheme != "http") {
+		return nil, &ConfigError{Msg: fmt.Sprintf("site URL %q is not an absolute http(s) URL", redactURL(cfg.URL)),
+			hint: "set DESK_URL (or --url) to your site, e.g. https://yoursite.teamwork.com"}
+	}
+	if site.User != nil {
+		return nil, &ConfigError{Msg: "site URL must not contain a user or password",
+			hint: "pass the API key with DESK_API_KEY (or --api-key), not in the URL"}
+	}
+	if site.Scheme == "http" && !isLoopback(site.Hostname()) {
+		return nil, &ConfigError{Msg: fmt.Sprintf("site URL %q uses plain http, which would send the API key unencrypted", site.Redacted()),
+			hint: "use https://; plain http is allowed only for loopback hosts (127.0.0.1, ::1, localhost), as with the emulator"}
+	}
+	if site.RawQuery != "" || site.Fragment != "" {
+		return nil, &ConfigError{Msg: fmt.Sprintf("site URL %q must not have a query or fragment", redactURL(cfg.URL)),
+			hint: "set DESK_URL to the site only, e.g. https://yoursite.teamwork.com"}
+	}
+	if cfg.APIKey == "" {
+		return nil, &ConfigError{Msg: "no Desk API key given",
+			hint: "set DESK_API_KEY (or pass --api-key); find the key in Desk under your profile's API settings"}
+	}
+	if strings.ContainsFunc(cfg.APIKey, func(r rune) bool { return r < 0x21 || r == 0x7f }) {
+		return nil, &ConfigError{Msg: "the Desk API key contains spaces or control characters",
+			hint: "check DESK_API_KEY for a stray newline or quote"}
+	}
+	site.Path = strings.TrimRight(site.Path, "/")
+	site.RawPath = ""
+
+	c := &Client{
+		site:        site,
+		api:         site.String() + apiPath,
+		key:         cfg.APIKey,
+		retries:     cfg.Retries,
+		timeout:     cfg.Timeout,
+		debug:       cfg.Debug,
+		now:         cfg.Clock,
+		sleep:       cfg.Sleep,
+		jitter:      cfg.Jitter,
+		backoffBase: cfg.BackoffBase,
+		backoffMax:  cfg.BackoffMax,
+	}
+	if c.retries == 0 {
+		c.retries = defaultRetries
+	} else if c.retries < 0 {
+		c.retries = 0
+	}
+	if c.timeout <= 0 {
+		c.timeout = defaultTimeout
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.sleep == nil {
+		c.sleep = sleepCtx
+	}
+	if c.jitter == nil {
+		c.jitter = func(max time.Duration) time.Duration {
+			if max <= 0 {
+				return 0
+			}
+			return rand.N(max + 1)
+		}
+	}
+	if c.backoffBase <= 0 {
+		c.backoffBase = defaultBackoffBase
+	}
+	if c.backoffMax <= 0 {
+		c.backoffMax = defaultBackoffMax
+	}
+	if cfg.HTTPClient != nil {
+		hc := *cfg.HTTPClient
+		c.hc = &hc
+	} else {
+		c.hc = &http.Client{Transport: newTransport(c.timeout)}
+	}
+	c.hc.CheckRedirect = checkRedirect
+	c.pacer = newPacer(c.now, cfg.Sleep != nil, c.sleep)
+	return c, nil
+}
+
+// newTransport bounds every phase that could hang: dialing, the TLS handshake and
+// waiting for response headers. The body has no total deadline here: uploads use a
+// stall timer instead, API calls a per-request context deadline.
+func newTransport(timeout time.Duration) *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   15 * time.Second,
+		ResponseHeaderTimeout: timeout,
+		ExpectContinueTimeout: time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   16,
+		ForceAttemptHTTP2:     true,
+	}
+}
+
+// checkRedirect refuses to carry the API key to another host. Go already strips
+// Authorization on some cross-domain redirects; we refuse outright so the failure
+// is visible instead of becoming a confusing 401 elsewhere.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return errors.New("stopped after 5 redirects")
+	}
+	first := via[0]
+	if first.Header.Get("Authorization") != "" && req.URL.Host != first.URL.Host {
+		return &redirectError{from: first.URL.Host, to: req.URL.Host}
+	}
+	if req.URL.Scheme == "http" && !isLoopback(req.URL.Hostname()) {
+		return fmt.Errorf("refusing to follow a redirect to plain http on %s", req.URL.Host)
+	}
+	return nil
+}
+
+// isLoopback reports whether host is localhost or a loopback IP (127.0.0.0/8, ::1).
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// attemptFunc makes one HTTP exchange. It returns the status (0 when none arrived),
+// the response headers (for rate-limit bookkeeping) and an error for anything but a
+// usable 2xx answer.
+type attemptFunc func(ctx context.Context) (status int, h http.Header, err error)
+
+// retry is the one retry layer: it runs attempt until it succeeds, fails for good,
+// runs out of retries, or ctx ends. paced attempts go through the shared pacer
+// (Desk API calls); unpaced ones (S3) do not count against Desk's limit.
+func (c *Client) retry(ctx context.Context, op string, paced bool, attempt attemptFunc) error {
+	waits := 0
+	for n := 0; ; {
+		var tk ticket
+		if paced {
+			var err error
+			if tk, err = c.pacer.acquire(ctx); err != nil {
+				return fmt.Errorf("desk: %s: waiting for Desk's rate limit: %w", op, err)
+			}
+		}
+		c.requests.Add(1)
+		status, h, err := attempt(ctx)
+		var wait time.Duration
+		if paced {
+			wait = c.pacer.release(tk, status, h)
+		} else if status == http.StatusTooManyRequests {
+			wait = rateLimitWait(h, c.now())
+		}
+		if err == nil {
+			return nil
+		}
+		var ae *APIError
+		if !errors.As(err, &ae) || ctx.Err() != nil {
+			return err
+		}
+		if status == http.StatusTooManyRequests {
+			c.rateLimited.Add(1)
+			waits++
+			if waits > maxRateLimitWaits {
+				return err
+			}
+			if !paced { // paced requests wait in acquire, with everyone else
+				if serr := c.sleep(ctx, wait); serr != nil {
+					return fmt.Errorf("%w; stopped waiting: %w", err, serr)
+				}
+			}
+			continue
+		}
+		if !ae.Retryable() || n >= c.retries {
+			return err
+		}
+		n++
+		c.retried.Add(1)
+		if serr := c.sleep(ctx, c.backoff(n)); serr != nil {
+			return fmt.Errorf("%w; stopped retrying: %w", err, serr)
+		}
+	}
+}
+
+// backoff is full jitter: a uniform wait in [0, min(max, base·2^(n-1))], which
+// spreads concurrent workers apart better than equal or decorrelated jitter.
+func (c *Client) backoff(n int) time.Duration {
+	d := c.backoffMax
+	if n < 32 {
+		if e := c.backoffBase << (n - 1); e > 0 && e < d {
+			d = e
+		}
+	}
+	return c.jitter(d)
+}
+
+// deskRequest is one Desk API call: JSON in, JSON out, Bearer auth, paced.
+type deskRequest struct {
+	op     string
+	method string
+	url    string
+	in     any // marshalled as the JSON body; nil for none
+	// decode handles a 2xx body; nil ignores it.
+	decode func(body []byte) error
+}
+
+// callDesk runs r through the retry layer.
+func (c *Client) callDesk(ctx context.Context, r deskRequest) error {
+	var body []byte
+	if r.in != nil {
+		var err error
+		if body, err = jsonMarshal(r.in); err != nil {
+			return fmt.Errorf("desk: %s: encoding the request: %w", r.op, err)
+		}
+	}
+	return c.retry(ctx, r.op, true, func(ctx context.Context) (int, http.Header, error) {
+		return c.exchange(ctx, exchange{
+			op: r.op, method: r.method, url: r.url, body: body, auth: true,
+			max: maxJSONBody, decode: r.decode,
+		})
+	})
+}
+
+// exchange is one request/answer with a total deadline of c.timeout.
+type exchange struct {
+	op, method, url string
+	body            []byte
+	auth            bool
+	max             int64 // cap on a 2xx body; more is an error
+	tooBig          func(max int64) string
+	decode          func(body []byte) error
+}
+
+func (c *Client) exchange(ctx context.Context, x exchange) (int, http.Header, error) {
+	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var rd io.Reader
+	if x.body != nil {
+		rd = bytes.NewReader(x.body)
+	}
+	req, err := http.NewRequestWithContext(actx, x.method, x.url, rd)
+	if err != nil {
+		return 0, nil, &ResponseError{Op: x.op, URL: redactURL(x.url), Msg: c.scrub(err.Error())}
+	}
+	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set("Accept", "application/json")
+	if x.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if x.auth {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	start := time.Now()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		err = c.transportError(x.op, x.method, x.url, ctx, actx, err)
+		c.logf(x.method, x.url, 0, err, start, int64(len(x.body)), 0)
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	limit := int64(maxErrorBody)
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+	if ok {
+		limit = x.max
+	}
+	data, rerr := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	c.logf(x.method, x.url, resp.StatusCode, rerr, start, int64(len(x.body)), int64(len(data)))
+	if rerr != nil {
+		return resp.StatusCode, resp.Header, c.transportError(x.op, x.method, x.url, ctx, actx, rerr)
+	}
+	if !ok {
+		code, msg := decodeErrorBody(truncate(data, limit))
+		return resp.StatusCode, resp.Header, &APIError{Op: x.op, Method: x.method, URL: redactURL(x.url),
+			Status: resp.StatusCode, Code: c.scrub(code), Message: c.scrub(msg)}
+	}
+	if int64(len(data)) > limit {
+		msg := fmt.Sprintf("the body is larger than %d bytes", limit)
+		if x.tooBig != nil {
+			msg = x.tooBig(limit)
+		}
+		return resp.StatusCode, resp.Header, &ResponseError{Op: x.op, URL: redactURL(x.url), Msg: msg}
+	}
+	if x.decode != nil {
+		if err := x.decode(data); err != nil {
+			return resp.StatusCode, resp.Header, &ResponseError{Op: x.op, URL: redactURL(x.url), Msg: c.scrub(clean(err.Error()))}
+		}
+	}
+	return resp.StatusCode, resp.Header, nil
+}
+
+func truncate(b []byte, n int64) []byte {
+	if int64(len(b)) > n {
+		return b[:n]
+	}
+	return b
+}
+
+// transportError wraps a failure with no HTTP answer, naming a per-request timeout
+// as such rather than as a bare "context deadline exceeded".
+func (c *Client) transportError(op, method, rawURL string, parent, actx context.Context, err error) *APIError {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = redactURL(ue.URL)
+	}
+	if parent.Err() == nil && actx.Err() != nil {
+		if cause := context.Cause(actx); cause != nil && !errors.Is(cause, context.DeadlineExceeded) && !errors.Is(cause, context.Canceled) {
+			err = cause
+		} else {
+			err = &timeoutError{d: c.timeout, err: err}
+		}
+	}
+	return &APIError{Op: op, Method: method, URL: redactURL(rawURL), Err: &scrubbedError{msg: c.scrub(err.Error()), err: err}}
+}
+
+// timeoutError is a request that got no complete answer within the timeout.
+type timeoutError struct {
+	d   time.Duration
+	err error
+}
+
+func (e *timeoutError) Error() string { return fmt.Sprintf("no complete answer within %v", e.d) }
+func (e *timeoutError) Unwrap() error { return e.err }
+
+// scrubbedError carries an error whose text has had secrets removed, while keeping
+// the original for errors.Is/As.
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// scrub removes the API key from text before it goes into an error or a log line,
+// in case a server or proxy echoes it back.
+func (c *Client) scrub(s string, secrets ...string) string {
+	if c.key != "" {
+		s = strings.ReplaceAll(s, c.key, "[REDACTED]")
+	}
+	for _, sec := range secrets {
+		if len(sec) >= 8 {
+			s = strings.ReplaceAll(s, sec, "[REDACTED]")
+		}
+	}
+	return s
+}
+
+// logf writes one --debug line for a request.
+func (c *Client) logf(method, rawURL string, status int, err error, start time.Time, up, down int64, secrets ...string) {
+	if c.debug == nil {
+		return
+	}
+	res := "error"
+	if status != 0 {
+		res = fmt.Sprintf("%d %s", status, http.StatusText(status))
+	}
+	line := fmt.Sprintf("desk: %s %s -> %s in %v (up %d B, down %d B)", method, redactURL(rawURL), res,
+		time.Since(start).Round(time.Millisecond), up, down)
+	if err != nil {
+		line += ": " + err.Error()
+	}
+	line = c.scrub(clean(line), secrets...) + "\n"
+	c.debugMu.Lock()
+	defer c.debugMu.Unlock()
+	io.WriteString(c.debug, line)
+}
+
+// isSecretQueryKey reports whether a query parameter's value is a credential
+// (presigned S3 URLs, tokens), to be replaced in logs and errors.
+func isSecretQueryKey(k string) bool {
+	k = strings.ToLower(k)
+	for _, s := range [...]string{"signature", "credential", "token", "key", "policy", "secret", "auth", "password", "sig"} {
+		if strings.Contains(k, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// redactURL returns raw with user info and secret query values replaced.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if i := strings.IndexAny(raw, "?#"); i >= 0 {
+			return raw[:i]
+		}
+		return raw
+	}
+	if u.User != nil {
+		u.User = url.User("REDACTED")
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			if isSecretQueryKey(k) {
+				q[k] = []string{"REDACTED"}
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
+	u.Fragment = ""
+	return u.String()
+}

@@ -1,0 +1,338 @@
+package desk
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// maxMessage caps the length of a server message kept in an error, so that a hostile
+// or broken server cannot flood the terminal or a CI log through us.
+const maxMessage = 400
+
+// APIError is a failed exchange with Desk or S3: either an HTTP answer outside 2xx
+// (Status set, Code/Message decoded from the body) or no answer at all (Status 0, Err
+// set: a network error, a timeout, a refused redirect).
+type APIError struct {
+	Op      string // what we were doing, e.g. `create ref for "logo.png"`
+	Method  string
+	URL     string // query secrets redacted
+	Status  int    // 0 when no HTTP answer arrived
+	Code    string // S3's <Code> or Desk's error code, when given
+	Message string // the server's own explanation, cleaned and capped
+
+	// Err is the transport error when Status is 0.
+	Err error
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	b.WriteString("desk: ")
+	b.WriteString(e.Op)
+	b.WriteString(": ")
+	if e.Status == 0 {
+		if e.Err != nil {
+			b.WriteString(e.Err.Error())
+		} else {
+			b.WriteString("no answer")
+		}
+		return b.String()
+	}
+	fmt.Fprintf(&b, "%d %s", e.Status, http.StatusText(e.Status))
+	switch {
+	case e.Code != "" && e.Message != "":
+		fmt.Fprintf(&b, ": %s: %s", e.Code, e.Message)
+	case e.Code != "":
+		fmt.Fprintf(&b, ": %s", e.Code)
+	case e.Message != "":
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	return b.String()
+}
+
+// Unwrap returns the transport error, if any, so errors.Is(err, context.Canceled) works.
+func (e *APIError) Unwrap() error { return e.Err }
+
+// Retryable reports whether trying the same request again may succeed: network errors
+// and timeouts, 5xx, 429, and S3's RequestTimeout. Validation errors (other 4xx),
+// refused redirects, TLS verification failures and cancellation are final.
+func (e *APIError) Retryable() bool {
+	if e.Status == 0 {
+		if e.Err == nil || errors.Is(e.Err, context.Canceled) {
+			return false
+		}
+		var re *redirectError
+		var cv *tls.CertificateVerificationError
+		var ua x509.UnknownAuthorityError
+		var hn x509.HostnameError
+		var ci x509.CertificateInvalidError
+		if errors.As(e.Err, &re) || errors.As(e.Err, &cv) || errors.As(e.Err, &ua) ||
+			errors.As(e.Err, &hn) || errors.As(e.Err, &ci) {
+			return false
+		}
+		return true
+	}
+	return e.Status >= 500 || e.Status == http.StatusTooManyRequests || e.Code == "RequestTimeout"
+}
+
+// Hint says what the user can do about the error, or "" when there is nothing useful to add.
+func (e *APIError) Hint() string {
+	switch {
+	case e.Status == 0:
+		var re *redirectError
+		if errors.As(e.Err, &re) {
+			return "the server redirected to another host; check DESK_URL points at the site itself (https://yoursite.teamwork.com)"
+		}
+		if errors.Is(e.Err, context.Canceled) {
+			return ""
+		}
+		return "check DESK_URL and the network; run with --debug to see each request"
+	case isPolicyExpired(e):
+		return "the presigned upload policy ran out before the upload finished; run apply again to get a fresh one"
+	case e.Status == http.StatusUnauthorized:
+		return "check DESK_API_KEY (or --api-key): Desk did not accept it"
+	case e.Status == http.StatusForbidden && e.Code == "":
+		return "the API key's user may lack permission for files; check the key's user in Desk"
+	case e.Status == http.StatusNotFound:
+		return "the file no longer exists on Desk (deleted remotely?); desksync refresh records that in state"
+	case e.Status == http.StatusTooManyRequests:
+		return "Desk kept rate-limiting; lower --parallelism or try again later"
+	case e.Code == "EntityTooLarge" || e.Status == http.StatusRequestEntityTooLarge:
+		return "the file is larger than Desk allows for this type"
+	case e.Status >= 500:
+		return "the server failed; desksync retried with backoff; try again later"
+	}
+	return ""
+}
+
+// IsNotFound reports whether err is a 404 from Desk, e.g. deleting a file that is
+// already gone.
+func IsNotFound(err error) bool {
+	var e *APIError
+	return errors.As(err, &e) && e.Status == http.StatusNotFound
+}
+
+// IsPolicyExpired reports whether err is S3 refusing an upload because the presigned
+// POST policy expired ("Invalid according to Policy: Policy expired."); the cure is a
+// fresh ref, not a retry of the same one.
+func IsPolicyExpired(err error) bool {
+	var e *APIError
+	return errors.As(err, &e) && isPolicyExpired(e)
+}
+
+func isPolicyExpired(e *APIError) bool {
+	return e.Status == http.StatusForbidden && e.Code == "AccessDenied" &&
+		strings.Contains(strings.ToLower(e.Message), "policy expired")
+}
+
+// ResponseError is an answer that arrived but cannot be trusted or used: a malformed
+// or oversize body, a ref whose upload URL or params are unsafe, an ETag that does
+// not match what was sent. It is never retried.
+type ResponseError struct {
+	Op  string
+	URL string // query secrets redacted
+	Msg string
+}
+
+func (e *ResponseError) Error() string {
+	return fmt.Sprintf("desk: %s: unusable answer from %s: %s", e.Op, e.URL, e.Msg)
+}
+
+// Hint points at the likely culprit: the server, or something between us and it.
+func (e *ResponseError) Hint() string {
+	return "Desk (or a proxy in between) sent something desksync refuses to trust; run with --debug to see the exchange"
+}
+
+// ConfigError is a Config that New refuses.
+type ConfigError struct {
+	Msg  string
+	hint string
+}
+
+func (e *ConfigError) Error() string { return "desk: " + e.Msg }
+
+// Hint says how to fix the configuration.
+func (e *ConfigError) Hint() string { return e.hint }
+
+// redirectError is CheckRedirect refusing to carry credentials to another host.
+type redirectError struct{ from, to string }
+
+func (e *redirectError) Error() string {
+	return fmt.Sprintf("refusing to follow a redirect from %s to another host (%s) with the API key", e.from, e.to)
+}
+
+// clean makes server-provided text safe to print: valid UTF-8, no control characters
+// (a CR/LF could forge log lines), runs of space collapsed, capped at maxMessage bytes.
+func clean(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	var b strings.Builder
+	space := false
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.IsSpace(r) {
+			space = b.Len() > 0
+			continue
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		if b.Len()+utf8.RuneLen(r) > maxMessage {
+			b.WriteString("…")
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// s3Error is S3's XML error document: <Error><Code>…</Code><Message>…</Message></Error>.
+type s3Error struct {
+	XMLName xml.Name `xml:"Error"`
+	Code    string   `xml:"Code"`
+	Message string   `xml:"Message"`
+}
+
+// decodeS3Error extracts S3's Code and Message from an error body; ok is false when
+// the body is not S3's error document.
+func decodeS3Error(body []byte) (code, msg string, ok bool) {
+	var e s3Error
+	d := xml.NewDecoder(bytes.NewReader(body))
+	d.Strict = true
+	if err := d.Decode(&e); err != nil {
+		return "", "", false
+	}
+	return clean(e.Code), clean(e.Message), true
+}
+
+// decodeErrorBody turns an error answer into (code, message), tolerating the shapes
+// Desk and S3 use: S3's XML <Error>, JSON {"errors":[{…}]}, {"errors":{"field":[…]}},
+// {"message":…}, {"error":…}, or plain text. HTML error pages (from a proxy) are
+// reduced to nothing; the status line says enough.
+func decodeErrorBody(body []byte) (code, msg string) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return "", ""
+	}
+	if trimmed[0] == '<' {
+		if code, msg, ok := decodeS3Error(trimmed); ok {
+			return code, msg
+		}
+		return "", ""
+	}
+	if trimmed[0] == '{' || trimmed[0] == '[' {
+		var v any
+		d := json.NewDecoder(bytes.NewReader(trimmed))
+		d.UseNumber()
+		if d.Decode(&v) == nil {
+			code, msgs := jsonMessages(v)
+			if len(msgs) > 0 || code != "" {
+				return clean(code), clean(strings.Join(msgs, "; "))
+			}
+		}
+	}
+	return "", clean(string(trimmed))
+}
+
+// jsonMessages collects human-readable messages from a decoded JSON error document.
+func jsonMessages(v any) (code string, msgs []string) {
+	switch v := v.(type) {
+	case string:
+		return "", []string{v}
+	case []any:
+		for _, item := range v {
+			_, m := jsonMessages(item)
+			msgs = append(msgs, m...)
+		}
+		return "", msgs
+	case map[string]any:
+		code = firstString(v, "code", "errorCode")
+		for _, k := range []string{"errors", "validation", "validationErrors", "details"} {
+			switch inner := v[k].(type) {
+			case []any:
+				for _, item := range inner {
+					if m, ok := item.(map[string]any); ok {
+						if s := fieldMessage(m); s != "" {
+							msgs = append(msgs, s)
+						}
+						continue
+					}
+					_, m := jsonMessages(item)
+					msgs = append(msgs, m...)
+				}
+			case map[string]any:
+				if s := fieldMessage(inner); s != "" && firstString(inner, "message", "detail", "title") != "" {
+					msgs = append(msgs, s)
+					continue
+				}
+				keys := make([]string, 0, len(inner))
+				for key := range inner {
+					keys = append(keys, key)
+				}
+				sort.Strings(keys)
+				for _, key := range keys {
+					_, m := jsonMessages(inner[key])
+					if len(m) > 0 {
+						msgs = append(msgs, key+": "+strings.Join(m, ", "))
+					}
+				}
+			case string:
+				msgs = append(msgs, inner)
+			}
+		}
+		if len(msgs) == 0 {
+			if s := fieldMessage(v); s != "" {
+				msgs = append(msgs, s)
+			} else if e, ok := v["error"].(map[string]any); ok {
+				c, m := jsonMessages(e)
+				if code == "" {
+					code = c
+				}
+				msgs = append(msgs, m...)
+			}
+		}
+		return code, msgs
+	}
+	return "", nil
+}
+
+// fieldMessage renders one error object as "field: message" (or just the message).
+func fieldMessage(m map[string]any) string {
+	text := firstString(m, "message", "detail", "title", "description", "error", "msg", "reason")
+	if text == "" {
+		return ""
+	}
+	field := firstString(m, "field", "param", "parameter", "attribute", "name", "key")
+	if field == "" {
+		if src, ok := m["source"].(map[string]any); ok {
+			field = firstString(src, "pointer", "parameter", "field")
+		}
+	}
+	if field != "" && !strings.HasPrefix(text, field) {
+		return field + ": " + text
+	}
+	return text
+}
+
+func firstString(m map[string]any, keys ...string) string {
+	for _, k := range keys {
+		switch s := m[k].(type) {
+		case string:
+			if s != "" {
+				return s
+			}
+		case json.Number:
+			return s.String()
+		}
+	}
+	return ""
+}
