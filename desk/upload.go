@@ -158,7 +158,9 @@ type upload struct {
 // stallError is the cause given when no bytes moved for the timeout.
 type stallError struct{ d time.Duration }
 
-func (e *stallError) Error() string { return fmt.Sprintf("the upload stalled: no bytes moved for %v", e.d) }
+func (e *stallError) Error() string {
+	return fmt.Sprintf("the upload stalled: no bytes moved for %v", e.d)
+}
 
 func (u *upload) attempt(ctx context.Context) (int, http.Header, error) {
 	c := u.c
