@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -165,23 +166,33 @@ func (g *globber) readDir(dir string) []fs.DirEntry {
 	return ents
 }
 
-// resolveGlob is resolve for a path a glob reached, reporting each bad link once per
-// glob even when many patterns reach it.
+// resolveGlob is resolve for a path a glob reached. Each bad link is reported once
+// per glob, even when several patterns reach it.
 func (l *loader) resolveGlob(it *Item, rel string) (string, bool) {
-	before := len(l.errs)
-	resolved, ok := l.resolve(it, rel)
-	if !ok && len(l.errs) > before {
-		// Say that a glob got there, since the user did not write this path.
-		e := l.errs[len(l.errs)-1]
-		e.Msg = "glob reaches " + e.Msg
-		for _, prev := range l.errs[:len(l.errs)-1] {
-			if prev.Pos == e.Pos && prev.Msg == e.Msg {
-				l.errs = l.errs[:len(l.errs)-1]
-				break
-			}
+	resolved, u := l.resolve(rel)
+	if u == nil {
+		return resolved, true
+	}
+	var e *Error
+	field := fmt.Sprintf("attachments[%d].path", it.Index)
+	switch u.kind {
+	case notExist:
+		return "", false // removed while we looked: no match
+	case notReadable:
+		e = &Error{Msg: fmt.Sprintf("glob reaches %q, which cannot be read: %s", u.at, u.reason)}
+	case brokenLink:
+		e = &Error{Msg: fmt.Sprintf("glob reaches %q, a broken symlink", u.at), HintText: "fix or remove the link, or narrow the glob"}
+	default:
+		e = &Error{Msg: fmt.Sprintf("glob reaches %q, a symlink that leads outside the manifest's folder", u.at), HintText: hintContain}
+	}
+	e.Pos, e.Field = it.Path.Pos, field
+	for _, prev := range l.errs {
+		if *prev == *e {
+			return "", false
 		}
 	}
-	return resolved, ok
+	l.errs = append(l.errs, e)
+	return "", false
 }
 
 // checkAddress checks a path that a glob produced from the file system, since file

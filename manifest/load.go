@@ -194,11 +194,12 @@ func (l *loader) entries(doc *Document) []Entry {
 			plain[addr] = match{address: addr, resolved: resolved, item: it}
 			continue
 		}
+		before := len(l.errs)
 		found := l.expand(it)
 		if l.aborted {
 			break
 		}
-		if len(found) == 0 {
+		if len(found) == 0 && len(l.errs) == before {
 			l.fail(it, "check the pattern; * and ** do not match names that start with '.', and .git and .desksync are never searched",
 				"glob %q matches no file", it.Path.Text)
 			continue
@@ -323,8 +324,9 @@ func (l *loader) finish(mt match, e *Entry) bool {
 // resolveFile checks a plain entry's file: inside the root after symlinks, existing,
 // a regular file. It returns the resolved root-relative path.
 func (l *loader) resolveFile(it *Item, addr string) (string, bool) {
-	resolved, ok := l.resolve(it, addr)
-	if !ok {
+	resolved, u := l.resolve(addr)
+	if u != nil {
+		l.failResolve(it, addr, u)
 		return "", false
 	}
 	fi, err := os.Stat(filepath.Join(l.root, filepath.FromSlash(resolved)))
@@ -343,13 +345,28 @@ func (l *loader) resolveFile(it *Item, addr string) (string, bool) {
 	return resolved, true
 }
 
+// unresolved says why a path could not be resolved inside the root.
+type unresolved struct {
+	kind   int    // one of the constants below
+	at     string // the path component (a prefix of the address) at fault
+	reason string // the system's reason, for notReadable
+}
+
+const (
+	notExist = iota
+	notReadable
+	brokenLink
+	escapes
+)
+
 // resolve follows every symlink in addr and returns the target relative to the root,
-// or reports why it cannot: missing, a broken link, or a link leading outside the root.
-func (l *loader) resolve(it *Item, addr string) (string, bool) {
+// or says why it cannot: missing, unreadable, a broken link, or a link (the file or a
+// folder on the way) leading outside the root.
+func (l *loader) resolve(addr string) (string, *unresolved) {
 	real, err := filepath.EvalSymlinks(filepath.Join(l.root, filepath.FromSlash(addr)))
 	if err == nil {
 		if rel, ok := l.inside(real); ok {
-			return rel, true
+			return rel, nil
 		}
 	}
 	// Something is wrong; walk the path a folder at a time to say what and where.
@@ -360,36 +377,45 @@ func (l *loader) resolve(it *Item, addr string) (string, bool) {
 		fi, lerr := os.Lstat(full)
 		if lerr != nil {
 			if errors.Is(lerr, fs.ErrNotExist) {
-				l.fail(it, hintMissing, "%q does not exist", addr)
-			} else {
-				l.fail(it, "", "%q cannot be read: %s", addr, reason(lerr))
+				return "", &unresolved{kind: notExist, at: prefix}
 			}
-			return "", false
+			return "", &unresolved{kind: notReadable, at: prefix, reason: reason(lerr)}
 		}
 		if fi.Mode()&fs.ModeSymlink == 0 {
 			continue
 		}
 		real, err := filepath.EvalSymlinks(full)
 		if err != nil {
-			l.fail(it, "fix or remove the link", "%q is a broken symlink", prefix)
-			return "", false
+			return "", &unresolved{kind: brokenLink, at: prefix}
 		}
 		if _, ok := l.inside(real); !ok {
-			if prefix == addr {
-				l.fail(it, hintContain, "%q is a symlink to a file outside the manifest's folder", addr)
-			} else {
-				l.fail(it, hintContain, "%q goes through symlink %q, which leads outside the manifest's folder", addr, prefix)
-			}
-			return "", false
+			return "", &unresolved{kind: escapes, at: prefix}
 		}
 	}
 	// Every link on the way stays inside, yet the whole does not resolve: report the
 	// system's reason (e.g. a file used as a folder).
 	if err == nil {
-		err = fmt.Errorf("leads outside the manifest's folder")
+		err = errors.New("leads outside the manifest's folder")
 	}
-	l.fail(it, "", "%q cannot be read: %s", addr, reason(err))
-	return "", false
+	return "", &unresolved{kind: notReadable, at: addr, reason: reason(err)}
+}
+
+// failResolve reports why a plain entry's path did not resolve.
+func (l *loader) failResolve(it *Item, addr string, u *unresolved) {
+	switch {
+	case u.kind == notExist:
+		l.fail(it, hintMissing, "%q does not exist", addr)
+	case u.kind == notReadable:
+		l.fail(it, "", "%q cannot be read: %s", addr, u.reason)
+	case u.kind == brokenLink && u.at == addr:
+		l.fail(it, "fix or remove the link", "%q is a broken symlink", addr)
+	case u.kind == brokenLink:
+		l.fail(it, "fix or remove the link", "%q goes through broken symlink %q", addr, u.at)
+	case u.at == addr:
+		l.fail(it, hintContain, "%q is a symlink that leads outside the manifest's folder", addr)
+	default:
+		l.fail(it, hintContain, "%q goes through symlink %q, which leads outside the manifest's folder", addr, u.at)
+	}
 }
 
 // inside reports whether the absolute, resolved path real lies within the root, and

@@ -141,7 +141,19 @@ func (p *parser) syntaxError(data []byte, err error) *Error {
 		if num, tail, ok := strings.Cut(rest, ": "); ok {
 			if n, err := strconv.Atoi(num); err == nil && n > 0 {
 				pos.Line, msg = n, tail
+				// yaml.v3 adds one to the 0-based line of scanner errors only; its
+				// parser errors come out a line early.
+				if parserProblem(msg) {
+					pos.Line++
+				}
 			}
+		}
+	}
+	if name, ok := strings.CutPrefix(msg, "unknown anchor '"); ok {
+		// Reported with no position at all; the first use of the alias is the place.
+		if i := bytes.Index(data, []byte("*"+strings.TrimSuffix(name, "' referenced"))); i >= 0 {
+			pos.Line = 1 + bytes.Count(data[:i], []byte("\n"))
+			pos.Column = 1 + utf8.RuneCount(data[bytes.LastIndexByte(data[:i], '\n')+1:i])
 		}
 	}
 	e := &Error{Pos: pos, Msg: "invalid YAML: " + msg}
@@ -149,6 +161,21 @@ func (p *parser) syntaxError(data []byte, err error) *Error {
 		e.HintText = "indent YAML with spaces, not tabs"
 	}
 	return e
+}
+
+// parserProblem reports whether msg is one of the problems yaml.v3's parser (as
+// opposed to its scanner) reports (parserc.go, v3.0.1).
+func parserProblem(msg string) bool {
+	switch msg {
+	case "did not find expected <stream-start>", "did not find expected <document start>",
+		"found undefined tag handle", "did not find expected node content",
+		"did not find expected '-' indicator", "did not find expected key",
+		"did not find expected ',' or ']'", "did not find expected ',' or '}'",
+		"found duplicate %YAML directive", "found incompatible YAML document",
+		"found duplicate %TAG directive":
+		return true
+	}
+	return false
 }
 
 func (p *parser) document(root *yaml.Node) *Document {
@@ -311,8 +338,6 @@ func (p *parser) mapping(n *yaml.Node, field string, known []string) (map[string
 			hint := "known fields: " + strings.Join(known, ", ")
 			if s := suggest(k.Value, known); s != "" {
 				hint = fmt.Sprintf("did you mean %q?", s)
-			} else if field != "" && strings.HasPrefix(field, "attachments[") {
-				hint = "an attachment's known fields: " + strings.Join(known, ", ")
 			}
 			if field == "defaults" && (k.Value == "path" || k.Value == "filename") {
 				hint = k.Value + " can only be set on each attachment"
