@@ -200,8 +200,10 @@ func writeNDJSON(w io.Writer, v any) error {
 	return err
 }
 
+// ndjsonTime formats t in UTC with a fixed three-digit fraction, so that times sort as
+// text and every line of a run has the same width there.
 func ndjsonTime(t time.Time) string {
-	return t.UTC().Format(time.RFC3339Nano)
+	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 }
 
 func progressHint(err error) string {

@@ -45,7 +45,9 @@ func (b *barProgress) Begin(t apply.Totals) {
 	if b.p != nil {
 		return
 	}
-	b.p = mpb.New(mpb.WithOutput(b.w), mpb.WithWidth(40))
+	// Auto refresh even when w is not a terminal: mpb holds the lines written
+	// above the bars until a render, and without refreshes it would never render.
+	b.p = mpb.New(mpb.WithOutput(b.w), mpb.WithWidth(40), mpb.WithAutoRefresh())
 	// Bars are added with total 0 and given their total afterwards: then only an
 	// explicit completion ends them, and an upload that restarts (retry, fresh ref)
 	// cannot complete a bar early.
@@ -159,7 +161,7 @@ func (b *barProgress) End(*apply.Result) {
 // tells uploads apart better than the leading folders.
 func barName(address string) string {
 	r := []rune(address)
-	if len(r) <= barNameWidth-1 {
+	if len(r) < barNameWidth {
 		return address
 	}
 	return "…" + string(r[len(r)-(barNameWidth-2):])
