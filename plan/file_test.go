@@ -143,7 +143,9 @@ func TestReadErrors(t *testing.T) {
 			`changes[2] (new.png): "after" does not match files["new.png"]`},
 		{"before without id", edit(func(o map[string]any) { delete(change(o, 3)["before"].(map[string]any), "id") }),
 			`changes[3] (old.png): "before" has no Desk file id`},
-		{"bad hash", edit(func(o map[string]any) { o["files"].(map[string]any)["new.png"] = map[string]any{"size": 3, "blake3": "abc"} }),
+		{"bad hash", edit(func(o map[string]any) {
+			o["files"].(map[string]any)["new.png"] = map[string]any{"size": 3, "blake3": "abc"}
+		}),
 			`files["new.png"]: want a non-empty address, a size of 0 or more and a 64-digit hex blake3`},
 		{"no files", edit(func(o map[string]any) { delete(o, "files") }), `missing "files"`},
 		{"lineage without state", edit(func(o map[string]any) { o["stateExists"] = false }),

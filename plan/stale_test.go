@@ -25,12 +25,16 @@ func TestCheckStale(t *testing.T) {
 	}{
 		{
 			name: "unchanged",
-			then: func(t *testing.T, m *manifest.Manifest, st *state.State) (*manifest.Manifest, *state.State) { return m, st },
+			then: func(t *testing.T, m *manifest.Manifest, st *state.State) (*manifest.Manifest, *state.State) {
+				return m, st
+			},
 		},
 		{
 			name:    "unchanged, no state",
 			noState: true,
-			then:    func(t *testing.T, m *manifest.Manifest, st *state.State) (*manifest.Manifest, *state.State) { return m, nil },
+			then: func(t *testing.T, m *manifest.Manifest, st *state.State) (*manifest.Manifest, *state.State) {
+				return m, nil
+			},
 		},
 		{
 			name:    "a state now exists",
@@ -42,7 +46,9 @@ func TestCheckStale(t *testing.T) {
 		},
 		{
 			name: "state removed",
-			then: func(t *testing.T, m *manifest.Manifest, st *state.State) (*manifest.Manifest, *state.State) { return m, nil },
+			then: func(t *testing.T, m *manifest.Manifest, st *state.State) (*manifest.Manifest, *state.State) {
+				return m, nil
+			},
 			want: "the state it was made from no longer exists",
 		},
 		{
