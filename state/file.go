@@ -59,8 +59,7 @@ func (f *File) Load(ctx context.Context) (*State, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s, err := f.read()
-	return s, err
+	return f.read()
 }
 
 // read decodes the file on disk and remembers whether it could be. f.mu must be held.
@@ -128,15 +127,23 @@ func (f *File) Save(ctx context.Context, s *State) error {
 	if err != nil {
 		return fmt.Errorf("saving state to %s: %w", f.path, err)
 	}
-	if err := f.write(data); err != nil {
+	renamed, err := f.write(data)
+	if renamed {
+		// The new state is in place, even if the folder sync failed.
+		s.Serial = next.Serial
+	}
+	switch {
+	case err != nil && renamed:
+		return fmt.Errorf("saved state to %s, but it may not survive a crash: syncing its folder: %w", f.path, err)
+	case err != nil:
 		return fmt.Errorf("saving state to %s (the previous state is intact): %w", f.path, err)
 	}
-	s.Serial = next.Serial
 	return nil
 }
 
-// write replaces the state file with data, crash-safely (see the package doc).
-func (f *File) write(data []byte) (err error) {
+// write replaces the state file with data, crash-safely (see the package doc). renamed
+// reports that the new file is in place (only the folder sync may have failed).
+func (f *File) write(data []byte) (renamed bool, err error) {
 	dir, base := filepath.Split(f.path)
 	if dir == "" {
 		dir = "."
@@ -146,59 +153,60 @@ func (f *File) write(data []byte) (err error) {
 	if statErr == nil {
 		mode = old.Mode().Perm()
 	} else if !errors.Is(statErr, fs.ErrNotExist) {
-		return statErr
+		return false, statErr
 	}
 
 	tmp, err := os.CreateTemp(dir, base+".tmp-*")
 	if err != nil {
-		return err
+		return false, err
 	}
 	tmpName := tmp.Name()
 	defer func() {
-		if err != nil {
+		if err != nil && !renamed {
 			tmp.Close()
 			os.Remove(tmpName)
 		}
 	}()
 	if err = f.step(stepWrite); err != nil {
-		return err
+		return false, err
 	}
 	if _, err = tmp.Write(data); err != nil {
-		return err
+		return false, err
 	}
 	if err = tmp.Chmod(mode); err != nil {
-		return err
+		return false, err
 	}
 	if err = f.step(stepSync); err != nil {
-		return err
+		return false, err
 	}
 	if err = tmp.Sync(); err != nil {
-		return err
+		return false, err
 	}
 	// Close, then rename: Windows does not rename open files.
 	if err = tmp.Close(); err != nil {
-		return err
+		return false, err
 	}
 	if statErr == nil {
 		if err = f.step(stepBackup); err != nil {
-			return err
+			return false, err
 		}
 		if err = f.backup(dir, base, mode); err != nil {
-			return fmt.Errorf("keeping the previous state as %s.backup: %w", base, err)
+			return false, fmt.Errorf("keeping the previous state as %s.backup: %w", base, err)
 		}
 	}
 	if err = f.step(stepRename); err != nil {
-		return err
+		return false, err
 	}
 	if err = os.Rename(tmpName, f.path); err != nil {
-		return err
+		return false, err
 	}
-	// From here the new state is in place; report a failed folder sync, since the rename
-	// may not survive a power loss, but there is nothing left to clean up.
-	if err := f.step(stepSyncDir); err != nil {
-		return err
+	// From here the new state is in place; a failed folder sync is still reported, since
+	// the rename may not survive a power loss, but there is nothing left to clean up.
+	renamed = true
+	if err = f.step(stepSyncDir); err != nil {
+		return renamed, err
 	}
-	return syncDir(dir)
+	return renamed, syncDir(dir)
 }
 
 // backup makes <base>.backup hold the current state's bytes, replacing it atomically. A

@@ -260,8 +260,16 @@ func TestSaveReportsFolderSyncFailure(t *testing.T) {
 	}
 	s := testState(t)
 	err := f.Save(context.Background(), s)
-	if want := "saving state to " + path + " (the previous state is intact): EIO"; err == nil || err.Error() != want {
+	if want := "saved state to " + path + ", but it may not survive a crash: syncing its folder: EIO"; err == nil || err.Error() != want {
 		t.Errorf("Save error\n got: %v\nwant: %s", err, want)
+	}
+	// The file on disk has serial 1, so the caller's state must too, or the next save
+	// would write serial 1 again.
+	if s.Serial != 1 {
+		t.Errorf("serial = %d, want 1", s.Serial)
+	}
+	if got, err := NewFile(path).Load(context.Background()); err != nil || got.Serial != 1 {
+		t.Errorf("Load = %+v, %v; want serial 1", got, err)
 	}
 }
 

@@ -190,6 +190,8 @@ func (f *File) unlock(id string) error {
 	if info.ID != id {
 		return &LockIDError{Path: f.LockPath(), Want: id, Actual: info.ID}
 	}
+	// Between the read and the remove another run could only have replaced the lock if
+	// someone removed ours first; the id check guards against typos and old ids, not that.
 	if err := os.Remove(f.LockPath()); err != nil {
 		return fmt.Errorf("unlocking state: %w", err)
 	}
