@@ -184,6 +184,8 @@ func (r *runner) upload(ctx context.Context, ch plan.Change, ev *Event) error {
 		if err := r.commit(ctx, addr, func(st *state.State, _ *Result) {
 			st.Pending[addr] = &state.Pending{ID: id, Blake3: strings.ToLower(want.Blake3), StartedAt: r.now().UTC()}
 		}); err != nil {
+			// The state file cannot record the temp file, so do not leave it behind.
+			_ = r.deleteGone(ctx, id)
 			return err
 		}
 
