@@ -102,8 +102,9 @@
 // # Persistence
 //
 // With Options.Dir (or [Open]) the emulator keeps its metadata in DIR/desktest.json,
-// rewritten atomically (temp file, fsync, rename, fsync of the folder) on every
-// mutation, and each uploaded object in DIR/blobs/ID; uploads in flight live in
+// rewritten atomically (temp file, then rename) on every mutation, so a process killed
+// at any instant leaves a consistent folder; it does not fsync, as surviving a power
+// cut is no goal of a test double, and each uploaded object in DIR/blobs/ID; uploads in flight live in
 // DIR/tmp/. The signing secret is persisted too, so refs issued before a restart still
 // verify after it. Without Dir, objects are kept in memory.
 //

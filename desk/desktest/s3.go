@@ -205,7 +205,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, bucket string) *
 
 	// Stream the file: hash and count while writing to the blob store, stopping as
 	// soon as it is too large, so memory does not grow with the upload.
-	bw, err := s.blobs.create()
+	bw, err := s.blobs.create(min(r.ContentLength, maxSize))
 	if err != nil {
 		return internalError(err)
 	}
@@ -216,7 +216,9 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, bucket string) *
 		}
 	}()
 	h := md5.New()
-	n, err := io.CopyBuffer(io.MultiWriter(bw, h), io.LimitReader(file, maxSize+1), make([]byte, 256<<10))
+	buf := s.bufs.Get().(*[]byte)
+	n, err := io.CopyBuffer(io.MultiWriter(bw, h), io.LimitReader(file, maxSize+1), *buf)
+	s.bufs.Put(buf)
 	if err != nil {
 		return malformed(err)
 	}

@@ -77,6 +77,9 @@ type Server struct {
 	latency atomic.Int64 // time.Duration
 
 	blobs blobStore
+	// bufs recycles upload copy buffers, which would otherwise dominate the
+	// allocations of small uploads.
+	bufs sync.Pool
 
 	mu       sync.Mutex
 	secret   string // hex; SigV4 secret access key
@@ -156,6 +159,7 @@ func newServer(opts Options) *Server {
 		byKey:         map[string]int64{},
 		faults:        map[Endpoint][]*queuedFault{},
 	}
+	s.bufs.New = func() any { b := make([]byte, 256<<10); return &b }
 	if s.rand == nil {
 		s.rand = rand.Reader
 	}
