@@ -121,7 +121,7 @@ func (f *File) Save(ctx context.Context, s *State) error {
 	if f.diskErr != nil {
 		return fmt.Errorf("not saving state over a file that could not be read: %w", f.diskErr)
 	}
-	next := s.Clone()
+	next := *s // Encode only reads, so sharing the maps is fine
 	next.Serial++
 	data, err := next.Encode()
 	if err != nil {

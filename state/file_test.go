@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -318,5 +319,42 @@ func TestSaveBackupByCopy(t *testing.T) {
 	}
 	if names := dirNames(t, dir); !slices.Equal(names, []string{"s.json", "s.json.backup"}) {
 		t.Errorf("folder holds %q", names)
+	}
+}
+
+// BenchmarkSave10k measures one Save of a state tracking 10,000 attachments (the manifest's
+// default cap): apply pays this after every finished action.
+func BenchmarkSave10k(b *testing.B) {
+	s := New("https://example.teamwork.com")
+	for i := range 10000 {
+		s.Activate(fmt.Sprintf("help/img/section-%03d/figure-%04d.png", i/100, i), Attachment{ID: int64(100000 + i),
+			Filename: fmt.Sprintf("figure-%04d.png", i), MimeType: "image/png", Disposition: "attachment",
+			Type: "attachment", Size: 14358, Blake3: testHash, State: "active", UploadedAt: time.Now()})
+	}
+	f := NewFile(filepath.Join(b.TempDir(), "s.json"))
+	for b.Loop() {
+		if err := f.Save(context.Background(), s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecode10k measures reading that state back.
+func BenchmarkDecode10k(b *testing.B) {
+	s := New("https://example.teamwork.com")
+	for i := range 10000 {
+		s.Activate(fmt.Sprintf("help/img/section-%03d/figure-%04d.png", i/100, i), Attachment{ID: int64(100000 + i),
+			Filename: fmt.Sprintf("figure-%04d.png", i), MimeType: "image/png", Disposition: "attachment",
+			Type: "attachment", Size: 14358, Blake3: testHash, State: "active", UploadedAt: time.Now()})
+	}
+	data, err := s.Encode()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := Decode(data); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

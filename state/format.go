@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -118,8 +120,22 @@ func position(data []byte, off int) (line, col int) {
 }
 
 // validate checks the rules that JSON types alone do not: what Decode refuses and Encode
-// will not write.
+// will not write. It runs on every Save, so it walks the maps unsorted and sorts only to
+// name the first problem by address, for a stable message.
 func (s *State) validate() error {
+	if s.check(false) == nil {
+		return nil
+	}
+	return s.check(true)
+}
+
+func (s *State) check(sorted bool) error {
+	order := func(keys []string) []string {
+		if sorted {
+			slices.Sort(keys)
+		}
+		return keys
+	}
 	bad := func(field, format string, args ...any) error {
 		return &CorruptError{Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
@@ -135,7 +151,7 @@ func (s *State) validate() error {
 	if s.Attachments == nil {
 		return bad("attachments", "missing")
 	}
-	for _, addr := range sortedKeys(s.Attachments) {
+	for _, addr := range order(slices.Collect(maps.Keys(s.Attachments))) {
 		a := s.Attachments[addr]
 		f := "attachments[" + strconv.Quote(addr) + "]"
 		switch {
@@ -154,7 +170,7 @@ func (s *State) validate() error {
 			return err
 		}
 	}
-	for _, addr := range sortedKeys(s.Pending) {
+	for _, addr := range order(slices.Collect(maps.Keys(s.Pending))) {
 		p := s.Pending[addr]
 		f := "pending[" + strconv.Quote(addr) + "]"
 		switch {
@@ -224,80 +240,176 @@ func (s *State) Encode() ([]byte, error) {
 	if err := s.validate(); err != nil {
 		return nil, fmt.Errorf("refusing to encode an invalid state: %w", err)
 	}
-	// Marshal the typed value (which brings the json tags and omitempty), read it back as a
-	// generic tree, and write that tree with sorted keys: new fields sort themselves.
-	c := s.Clone()
-	for _, a := range c.Attachments {
-		a.UploadedAt = a.UploadedAt.UTC()
-	}
-	for _, p := range c.Pending {
-		p.StartedAt = p.StartedAt.UTC()
-	}
-	for i := range c.Deposed {
-		c.Deposed[i].Since = c.Deposed[i].Since.UTC()
-	}
-	raw, err := json.Marshal(c)
-	if err != nil {
-		return nil, fmt.Errorf("encoding state: %w", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber() // keep int64 ids and sizes exact
-	var tree any
-	if err := dec.Decode(&tree); err != nil {
-		return nil, fmt.Errorf("encoding state: %w", err)
-	}
 	var b bytes.Buffer
-	b.Grow(len(raw) * 2)
-	writeValue(&b, tree, 0)
+	b.Grow(256 + 400*len(s.Attachments))
+	e := encoder{b: &b, fields: map[reflect.Type][]field{}}
+	if err := e.value(reflect.ValueOf(s).Elem(), 0); err != nil {
+		return nil, fmt.Errorf("encoding state: %w", err)
+	}
 	b.WriteByte('\n')
 	return b.Bytes(), nil
 }
 
-// writeValue writes v the way Python's json module does with indent=2, sort_keys=True and
-// ensure_ascii=False: ", " never appears, items end lines, empty containers stay "{}"/"[]".
-func writeValue(b *bytes.Buffer, v any, depth int) {
-	switch v := v.(type) {
-	case map[string]any:
-		if len(v) == 0 {
-			b.WriteString("{}")
-			return
+// encoder writes Go values in Python's json.dumps layout straight from the typed state,
+// following the json tags (names, omitempty) the way encoding/json does. Going through
+// encoding/json and a generic tree is simpler but five times slower, and apply saves the
+// state after every action.
+type encoder struct {
+	b      *bytes.Buffer
+	fields map[reflect.Type][]field // struct fields sorted by JSON name, per type
+}
+
+type field struct {
+	name      string
+	index     int
+	omitEmpty bool
+}
+
+var timeType = reflect.TypeFor[time.Time]()
+
+func (e *encoder) value(v reflect.Value, depth int) error {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			e.b.WriteString("null")
+			return nil
 		}
-		b.WriteByte('{')
-		for i, k := range sortedKeys(v) {
-			if i > 0 {
-				b.WriteByte(',')
+		return e.value(v.Elem(), depth)
+	case reflect.String:
+		writeString(e.b, v.String())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		e.b.WriteString(strconv.FormatInt(v.Int(), 10))
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		e.b.WriteString(strconv.FormatUint(v.Uint(), 10))
+	case reflect.Bool:
+		e.b.WriteString(strconv.FormatBool(v.Bool()))
+	case reflect.Struct:
+		if v.Type() == timeType {
+			t := v.Interface().(time.Time).UTC()
+			if y := t.Year(); y < 0 || y > 9999 {
+				return fmt.Errorf("time %v: year outside 0000-9999", t)
 			}
-			newline(b, depth+1)
-			writeString(b, k)
-			b.WriteString(": ")
-			writeValue(b, v[k], depth+1)
+			writeString(e.b, t.Format(time.RFC3339Nano))
+			return nil
 		}
-		newline(b, depth)
-		b.WriteByte('}')
-	case []any:
-		if len(v) == 0 {
-			b.WriteString("[]")
-			return
+		return e.object(v, depth)
+	case reflect.Map:
+		if v.Type().Key().Kind() != reflect.String {
+			return fmt.Errorf("cannot encode %s", v.Type())
 		}
-		b.WriteByte('[')
-		for i, e := range v {
+		if v.Len() == 0 {
+			e.b.WriteString("{}")
+			return nil
+		}
+		keys := v.MapKeys()
+		slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(a.String(), b.String()) })
+		e.b.WriteByte('{')
+		for i, k := range keys {
 			if i > 0 {
-				b.WriteByte(',')
+				e.b.WriteByte(',')
 			}
-			newline(b, depth+1)
-			writeValue(b, e, depth+1)
+			newline(e.b, depth+1)
+			writeString(e.b, k.String())
+			e.b.WriteString(": ")
+			if err := e.value(v.MapIndex(k), depth+1); err != nil {
+				return err
+			}
 		}
-		newline(b, depth)
-		b.WriteByte(']')
-	case string:
-		writeString(b, v)
-	case json.Number:
-		b.WriteString(v.String())
-	case bool:
-		b.WriteString(strconv.FormatBool(v))
-	case nil:
-		b.WriteString("null")
+		newline(e.b, depth)
+		e.b.WriteByte('}')
+	case reflect.Slice:
+		if v.IsNil() {
+			e.b.WriteString("null")
+			return nil
+		}
+		if v.Len() == 0 {
+			e.b.WriteString("[]")
+			return nil
+		}
+		e.b.WriteByte('[')
+		for i := range v.Len() {
+			if i > 0 {
+				e.b.WriteByte(',')
+			}
+			newline(e.b, depth+1)
+			if err := e.value(v.Index(i), depth+1); err != nil {
+				return err
+			}
+		}
+		newline(e.b, depth)
+		e.b.WriteByte(']')
+	default:
+		// Anything else (a float, say) would need encoding/json's exact formatting rules;
+		// whoever adds such a field to the state adds it here, and the tests will say so.
+		return fmt.Errorf("cannot encode %s", v.Type())
 	}
+	return nil
+}
+
+func (e *encoder) object(v reflect.Value, depth int) error {
+	fields, ok := e.fields[v.Type()]
+	if !ok {
+		fields = structFields(v.Type())
+		e.fields[v.Type()] = fields
+	}
+	n := 0
+	for _, f := range fields {
+		fv := v.Field(f.index)
+		if f.omitEmpty && isEmpty(fv) {
+			continue
+		}
+		if n == 0 {
+			e.b.WriteByte('{')
+		} else {
+			e.b.WriteByte(',')
+		}
+		n++
+		newline(e.b, depth+1)
+		writeString(e.b, f.name)
+		e.b.WriteString(": ")
+		if err := e.value(fv, depth+1); err != nil {
+			return err
+		}
+	}
+	if n == 0 {
+		e.b.WriteString("{}")
+		return nil
+	}
+	newline(e.b, depth)
+	e.b.WriteByte('}')
+	return nil
+}
+
+// structFields lists t's exported fields under their JSON names, sorted.
+func structFields(t reflect.Type) []field {
+	var fields []field
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		tag := sf.Tag.Get("json")
+		if !sf.IsExported() || tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "" {
+			name = sf.Name
+		}
+		fields = append(fields, field{name: name, index: i, omitEmpty: slices.Contains(strings.Split(opts, ","), "omitempty")})
+	}
+	slices.SortFunc(fields, func(a, b field) int { return strings.Compare(a.name, b.name) })
+	return fields
+}
+
+// isEmpty is encoding/json's notion of empty for omitempty.
+func isEmpty(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Array, reflect.Map, reflect.Slice, reflect.String:
+		return v.Len() == 0
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64, reflect.Interface, reflect.Pointer:
+		return v.IsZero()
+	}
+	return false
 }
 
 func newline(b *bytes.Buffer, depth int) {
@@ -309,12 +421,23 @@ func newline(b *bytes.Buffer, depth int) {
 
 // writeString quotes s as Python's json does with ensure_ascii=False: only the quote, the
 // backslash and control characters are escaped (unlike encoding/json, which also escapes
-// U+2028 and U+2029).
+// U+2028 and U+2029). Invalid UTF-8 becomes U+FFFD, as encoding/json would decode it.
 func writeString(b *bytes.Buffer, s string) {
 	const hex = "0123456789abcdef"
 	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
+	for i := 0; i < len(s); {
 		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b.WriteRune(utf8.RuneError)
+			} else {
+				b.WriteString(s[i : i+size])
+			}
+			i += size
+			continue
+		}
+		i++
 		switch c {
 		case '"':
 			b.WriteString(`\"`)

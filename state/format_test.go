@@ -67,6 +67,7 @@ func TestEncodeSortedKeysProperty(t *testing.T) {
 	busy := state.New("https://example.teamwork.com")
 	busy.Activate("z/<b>&.png", state.Attachment{ID: 7, Filename: "b\u2028\"x\"\x01.png", Blake3: hash, UploadedAt: at})
 	busy.Activate("a.png", state.Attachment{ID: 1 << 62, Blake3: hash, State: "active", UploadedAt: at})
+	busy.Activate("latin1-\xe9.png", state.Attachment{ID: 8, Filename: "caf\xe9\xed\xa0\x80.png", Blake3: hash, UploadedAt: at})
 	busy.SetPending("ü/new.png", state.Pending{ID: 9, Blake3: hash, StartedAt: at})
 	busy.Depose("old.pdf", 3, at)
 	for _, tt := range []struct {
@@ -111,6 +112,24 @@ func TestEncodeLayout(t *testing.T) {
 `
 	if string(got) != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// Go strings may hold invalid UTF-8 (a Latin-1 file name, say); it is written as U+FFFD,
+// as encoding/json would, so that the file is valid UTF-8 and round-trips.
+func TestEncodeInvalidUTF8(t *testing.T) {
+	s := state.New("s")
+	s.Activate("caf\xe9", state.Attachment{ID: 1, Filename: "\xff\xfe", Blake3: hash})
+	got, err := s.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(got, []byte("\"caf\ufffd\": {")) || !bytes.Contains(got, []byte("\"filename\": \"\ufffd\ufffd\"")) {
+		t.Errorf("invalid UTF-8 not replaced:\n%s", got)
+	}
+	again, err := mustDecode(t, got).Encode()
+	if err != nil || !bytes.Equal(got, again) {
+		t.Errorf("no round trip (%v):\n%s", err, again)
 	}
 }
 
