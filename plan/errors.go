@@ -1,6 +1,11 @@
 package plan
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/desksync/desksync/manifest"
+)
 
 // FileError is a local file that could not be read while planning.
 type FileError struct {
@@ -8,13 +13,25 @@ type FileError struct {
 	Err     error
 }
 
-func (e *FileError) Error() string { return fmt.Sprintf("reading %s: %v", e.Address, e.Err) }
+func (e *FileError) Error() string {
+	// manifest.Open's errors already name the position, the field and the address.
+	var me *manifest.Error
+	if errors.As(e.Err, &me) {
+		return e.Err.Error()
+	}
+	return fmt.Sprintf("reading %s: %v", e.Address, e.Err)
+}
 
 // Unwrap lets callers test the cause, e.g. errors.Is(err, fs.ErrNotExist).
 func (e *FileError) Unwrap() error { return e.Err }
 
-// Hint tells the user how to get past the error.
+// Hint tells the user how to get past the error: the cause's own hint when it has one
+// (manifest.Open's errors do).
 func (e *FileError) Hint() string {
+	var h interface{ Hint() string }
+	if errors.As(e.Err, &h) && h.Hint() != "" {
+		return h.Hint()
+	}
 	return `check that the file exists and is readable, then run "desksync validate"`
 }
 

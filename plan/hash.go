@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"sync"
 
@@ -83,7 +81,9 @@ func hashEntry(ctx context.Context, m *manifest.Manifest, e manifest.Entry, h *b
 	if err := ctx.Err(); err != nil {
 		return FileDigest{}, err
 	}
-	f, err := openEntry(m, e)
+	// Open refuses anything but a regular file inside Root, even one swapped in since
+	// the manifest was loaded.
+	f, err := m.Open(e)
 	if err != nil {
 		return FileDigest{}, &FileError{Address: e.Address, Err: err}
 	}
@@ -91,11 +91,6 @@ func hashEntry(ctx context.Context, m *manifest.Manifest, e manifest.Entry, h *b
 	fi, err := f.Stat()
 	if err != nil {
 		return FileDigest{}, &FileError{Address: e.Address, Err: err}
-	}
-	// A FIFO or device would block or never end; the manifest loader refuses them,
-	// but the tree may have changed since it looked.
-	if !fi.Mode().IsRegular() {
-		return FileDigest{}, &FileError{Address: e.Address, Err: fmt.Errorf("%s is not a regular file", e.Resolved)}
 	}
 	if maxSize > 0 && fi.Size() > maxSize {
 		return FileDigest{}, &FileTooLargeError{Address: e.Address, Size: fi.Size(), Max: maxSize}
@@ -123,11 +118,4 @@ func hashEntry(ctx context.Context, m *manifest.Manifest, e manifest.Entry, h *b
 		}
 	}
 	return FileDigest{Size: n, Blake3: hex.EncodeToString(h.Sum(nil))}, nil
-}
-
-// openEntry opens an entry's file without following any symlink out of the root.
-// It mirrors (*manifest.Manifest).Open, which was not yet committed when this was
-// written; switch to it once it is.
-func openEntry(m *manifest.Manifest, e manifest.Entry) (*os.File, error) {
-	return os.OpenInRoot(m.Root, e.Resolved)
 }

@@ -45,6 +45,7 @@ func entry(f file) manifest.Entry {
 	e := manifest.Entry{
 		Address: f.addr, Resolved: f.addr,
 		Filename: f.filename, Disposition: f.disposition, Type: f.typ, MimeType: f.mimeType,
+		Pos: manifest.Position{File: "desksync.yaml", Line: 4, Column: 5},
 	}
 	if e.Filename == "" {
 		e.Filename = filepath.Base(f.addr)
