@@ -23,7 +23,7 @@ import (
 	"github.com/desksync/desksync/state"
 )
 
-const testKey = "k"
+const testKey = "apply-test-key-7f3c"
 
 // env is one test's world: an emulator behind a real HTTP server, the real desk
 // client, a manifest folder and a state file.

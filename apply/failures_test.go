@@ -1,0 +1,170 @@
+package apply_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/desksync/desksync/apply"
+	"github.com/desksync/desksync/desk"
+	"github.com/desksync/desksync/desk/desktest"
+)
+
+// TestRunFailures injects one Desk or S3 failure into an apply of three changes and
+// checks that the failure names the address, the step and the status, that the other
+// changes proceed, that the state stays consistent (nothing pending, the old file of a
+// failed replace still active), and that the next apply converges.
+func TestRunFailures(t *testing.T) {
+	t.Parallel()
+	const three = "  - path: a.txt\n  - path: b.txt\n  - path: c.txt\n"
+	tests := []struct {
+		name string
+		// setup, if set, applies this manifest first (so there is something to
+		// replace or delete) and then the files of change.
+		setup    string
+		change   map[string]string
+		manifest string
+		fault    func(e *env)
+		want     apply.Result // counts of the failing apply
+		errs     []string     // its failures, exactly
+		status   int          // the *desk.APIError status behind the failure
+		// fixed, if set, is the manifest that the next apply uses (for a failure
+		// that is the manifest's fault rather than Desk's).
+		fixed string
+	}{
+		{
+			name:     "Desk 400 on ref",
+			manifest: three,
+			fault:    func(e *env) { e.srv.Inject(desktest.Ref, desktest.Fault{Status: 400}) },
+			want:     apply.Result{Created: 2, Total: 3},
+			errs:     []string{`create a.txt: create ref: desk: create ref for "a.txt": 400 Bad Request: injected fault: status 400`},
+			status:   400,
+		},
+		{
+			name:     "Desk 400 validation of the ref",
+			manifest: "  - path: a.txt\n    type: document\n  - path: b.txt\n  - path: c.txt\n",
+			fault:    func(*env) {},
+			want:     apply.Result{Created: 2, Total: 3},
+			errs:     []string{`create a.txt: create ref: desk: create ref for "a.txt": 400 Bad Request: type: "document" is not a known file type; use one of attachment, image, avatar, logo`},
+			status:   400,
+			fixed:    "  - path: a.txt\n  - path: b.txt\n  - path: c.txt\n",
+		},
+		{
+			name:     "S3 403 on upload",
+			manifest: three,
+			fault:    func(e *env) { e.srv.Inject(desktest.Upload, desktest.Fault{Status: 403}) },
+			want:     apply.Result{Created: 2, Total: 3},
+			errs:     []string{`create a.txt: upload to S3: desk: upload "a.txt": 403 Forbidden: AccessDenied: Access Denied`},
+			status:   403,
+		},
+		{
+			name:     "500 on PATCH after retries",
+			manifest: three,
+			fault:    func(e *env) { e.srv.Inject(desktest.Patch, desktest.Fault{Status: 500, Times: 3}) },
+			want:     apply.Result{Created: 2, Total: 3},
+			errs:     []string{`create a.txt: activate: desk: update file 1: 500 Internal Server Error: injected fault: status 500`},
+			status:   500,
+		},
+		{
+			name:     "S3 403 on the upload of a replace keeps the old file",
+			setup:    three,
+			change:   map[string]string{"a.txt": "a, changed", "b.txt": "b, changed"},
+			manifest: three,
+			fault:    func(e *env) { e.srv.Inject(desktest.Upload, desktest.Fault{Status: 403}) },
+			want:     apply.Result{Replaced: 1, Total: 2},
+			errs:     []string{`replace a.txt: upload to S3: desk: upload "a.txt": 403 Forbidden: AccessDenied: Access Denied`},
+			status:   403,
+		},
+		{
+			name:     "500 on DELETE after retries keeps the attachment",
+			setup:    three,
+			manifest: "  - path: c.txt\n",
+			fault:    func(e *env) { e.srv.Inject(desktest.Delete, desktest.Fault{Status: 500, Times: 3}) },
+			want:     apply.Result{Deleted: 1, Total: 2},
+			errs:     []string{`delete a.txt: delete: desk: delete file 1: 500 Internal Server Error: injected fault: status 500`},
+			status:   500,
+		},
+		{
+			name:     "404 on DELETE counts as deleted",
+			setup:    three,
+			manifest: "  - path: c.txt\n",
+			fault: func(e *env) {
+				if err := e.srv.Remove(e.st.Attachments["a.txt"].ID); err != nil {
+					e.t.Fatal(err)
+				}
+			},
+			want: apply.Result{Deleted: 2, Total: 2},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{})
+			e.write(map[string]string{"a.txt": "a", "b.txt": "bb", "c.txt": "ccc"})
+			if tt.setup != "" {
+				// One at a time, so that Desk IDs follow the addresses.
+				if res, err := e.run(e.manifest(tt.setup), func(o *apply.Options) { o.Parallelism = 1 }); err != nil || res.Err() != nil {
+					t.Fatalf("setup apply: %v %v", err, res.Err())
+				}
+				if tt.change != nil {
+					e.write(tt.change)
+				}
+			}
+			before := e.st.Clone()
+			m := e.manifest(tt.manifest)
+			tt.fault(e)
+			// One at a time, so that the fault meets a.txt, the first address.
+			res, err := e.run(m, func(o *apply.Options) { o.Parallelism = 1 })
+			if err != nil {
+				t.Fatalf("Run returned %v; a failing change must not stop the run", err)
+			}
+			if !sameCounts(*res, apply.Result{Created: tt.want.Created, Updated: tt.want.Updated,
+				Replaced: tt.want.Replaced, Deleted: tt.want.Deleted, Total: tt.want.Total,
+				Failures: make([]apply.Failure, len(tt.errs))}) {
+				t.Errorf("result %+v, want %+v", *res, tt.want)
+			}
+			if got := failures(res); !slices.Equal(got, tt.errs) {
+				t.Errorf("failures\n%q\nwant\n%q", got, tt.errs)
+			}
+			for _, f := range res.Failures {
+				var ae *apply.ActionError
+				var de *desk.APIError
+				if !errors.As(f.Err, &ae) || ae.Address != f.Address || !errors.As(f.Err, &de) || de.Status != tt.status {
+					t.Errorf("failure %v: want an *apply.ActionError for %s wrapping a *desk.APIError with status %d", f.Err, f.Address, tt.status)
+				}
+			}
+			if len(tt.errs) > 0 && res.Err() == nil {
+				t.Error("Result.Err() is nil despite failures")
+			}
+
+			// The state is consistent: saved, nothing pending or deposed, and the
+			// failed address keeps exactly what it had.
+			e.stateSaved()
+			if len(e.st.Pending) > 0 || len(e.st.Deposed) > 0 {
+				t.Errorf("state keeps pending %v / deposed %v", e.st.Pending, e.st.Deposed)
+			}
+			if len(tt.errs) > 0 {
+				was, now := before.Attachments["a.txt"], e.st.Attachments["a.txt"]
+				if (was == nil) != (now == nil) || (was != nil && *was != *now) {
+					t.Errorf("a.txt changed in state from %+v to %+v", was, now)
+				}
+			}
+			for _, f := range e.srv.Files() {
+				if f.State == "temp" {
+					t.Errorf("Desk keeps temp file %d (%s)", f.ID, f.Filename)
+				}
+				if a := before.Attachments["a.txt"]; a != nil && f.ID == a.ID && len(tt.errs) > 0 && f.State != "active" {
+					t.Errorf("the old file %d of a.txt is %s, want still active", f.ID, f.State)
+				}
+			}
+
+			// With the fault gone, the next apply finishes the job.
+			e.srv.ClearFaults()
+			if tt.fixed != "" {
+				m = e.manifest(tt.fixed)
+			}
+			e.mustRun(m)
+			e.converged(m)
+		})
+	}
+}
