@@ -289,6 +289,14 @@ func TestRemoteEdits(t *testing.T) {
 		t.Errorf("MD5 = %s; Edit must not change it, SetContent must", f.MD5)
 	}
 
+	clock := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	e.s.SetClock(func() time.Time { return clock })
+	e.s.Edit(id, func(f *FileRecord) { f.State = "deleted" })
+	res = e.desk("GET", "/desk/api/v2/files/1.json", "")
+	if json.Unmarshal(res.body, &doc); doc.File.State != "deleted" || doc.File.DeletedAt != "2026-11-26T12:00:00Z" {
+		t.Errorf("after a remote delete: %s", res.body)
+	}
+
 	if err := e.s.Remove(id); err != nil {
 		t.Fatal(err)
 	}

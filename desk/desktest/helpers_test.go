@@ -250,3 +250,8 @@ func itoa(id int64) string {
 	b, _ := json.Marshal(id)
 	return string(b)
 }
+
+func readAll(res *http.Response) ([]byte, error) {
+	defer res.Body.Close()
+	return io.ReadAll(res.Body)
+}

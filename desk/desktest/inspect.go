@@ -104,7 +104,8 @@ func (s *Server) Content(id int64) ([]byte, error) {
 
 // Edit changes file id as if someone had edited it on Desk, for drift tests. fn may
 // change any field but ID, Key and MD5, which the emulator restores (use SetContent to
-// change the content). The change is persisted.
+// change the content); setting State to deleted stamps DeletedAt. The change is
+// persisted.
 func (s *Server) Edit(id int64, fn func(*FileRecord)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -115,6 +116,13 @@ func (s *Server) Edit(id int64, fn func(*FileRecord)) error {
 	fr := rec.FileRecord
 	fn(&fr)
 	fr.ID, fr.Key, fr.MD5 = rec.ID, rec.Key, rec.MD5
+	// Keep the record coherent: Desk always shows when a deleted file went.
+	switch {
+	case fr.State == "deleted" && fr.DeletedAt.IsZero():
+		fr.DeletedAt = s.now()
+	case fr.State != "deleted":
+		fr.DeletedAt = time.Time{}
+	}
 	rec.FileRecord = fr
 	return s.persist()
 }

@@ -143,7 +143,9 @@ func streamUpload(t testing.TB, client *http.Client, r ref, size int64) (*http.R
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	h := md5.New()
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		for _, p := range r.Params {
 			mw.WriteField(p[0], p[1])
 		}
@@ -162,6 +164,10 @@ func streamUpload(t testing.TB, client *http.Client, r ref, size int64) (*http.R
 	}
 	io.Copy(io.Discard, res.Body)
 	res.Body.Close()
+	// A server that answered early stopped reading; unblock the writer before
+	// reading its digest.
+	pr.CloseWithError(io.ErrClosedPipe)
+	<-done
 	return res, hex.EncodeToString(h.Sum(nil))
 }
 
@@ -245,6 +251,27 @@ func BenchmarkUpload(b *testing.B) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// A client streaming far more than allowed still gets S3's answer, not a reset, and
+// nothing is stored.
+func TestTooLargeStream(t *testing.T) {
+	for _, dir := range []string{"", t.TempDir()} {
+		e := newEnv(t, Options{MaxUploadSize: 1 << 20, Dir: dir})
+		r := e.ref("a.bin", "application/octet-stream")
+		res, _ := streamUpload(t, http.DefaultClient, r, 50<<20)
+		if res.StatusCode != http.StatusBadRequest {
+			t.Errorf("dir %q: status %d, want 400", dir, res.StatusCode)
+		}
+		if f := e.s.Files()[0]; f.MD5 != "" {
+			t.Errorf("dir %q: stored %+v", dir, f)
+		}
+		if dir != "" {
+			if ents, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(ents) != 0 {
+				t.Errorf("temp upload left behind: %v", ents)
+			}
 		}
 	}
 }
