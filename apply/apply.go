@@ -134,12 +134,16 @@ type FailedError struct {
 }
 
 func (e *FailedError) Error() string {
+	changes := "changes"
+	if e.Total == 1 {
+		changes = "change"
+	}
 	var parts []string
 	if e.Failed > 0 {
-		parts = append(parts, fmt.Sprintf("%d of %d changes failed", e.Failed, e.Total))
+		parts = append(parts, fmt.Sprintf("%d of %d %s failed", e.Failed, e.Total, changes))
 	}
 	if e.NotStarted > 0 {
-		parts = append(parts, fmt.Sprintf("%d of %d changes not started", e.NotStarted, e.Total))
+		parts = append(parts, fmt.Sprintf("%d of %d %s not started", e.NotStarted, e.Total, changes))
 	}
 	return strings.Join(parts, ", ")
 }

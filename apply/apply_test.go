@@ -208,6 +208,7 @@ func TestResultErr(t *testing.T) {
 		want string
 	}{
 		{"all done", &apply.Result{Created: 2, Total: 2}, ""},
+		{"one of one", &apply.Result{Total: 1, Failures: make([]apply.Failure, 1)}, "1 of 1 change failed"},
 		{"failed", &apply.Result{Total: 5, Failures: make([]apply.Failure, 2)}, "2 of 5 changes failed"},
 		{"skipped", &apply.Result{Total: 5, Skipped: make([]apply.Failure, 3)}, "3 of 5 changes not started"},
 		{"both", &apply.Result{Total: 5, Failures: make([]apply.Failure, 1), Skipped: make([]apply.Failure, 3)},
