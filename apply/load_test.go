@@ -1,0 +1,139 @@
+package apply_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/desksync/desksync/apply"
+	"github.com/desksync/desksync/desk/desktest"
+)
+
+// TestParallelism uploads eight files with every emulator request slowed down and
+// counts the uploads in flight: never more than Parallelism, and that many at once.
+func TestParallelism(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		parallelism, want int
+	}{
+		{1, 1},
+		{4, 4},
+		{0, 4}, // the default
+		{16, 8},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.parallelism), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{emulator: desktest.Options{Latency: 20 * time.Millisecond}})
+			var entries strings.Builder
+			for i := range 8 {
+				name := fmt.Sprintf("f%d.txt", i)
+				e.write(map[string]string{name: strings.Repeat("x", 100+i)})
+				entries.WriteString("  - path: " + name + "\n")
+			}
+			m := e.manifest(entries.String())
+			rec := &recorder{}
+			res, err := e.run(m, func(o *apply.Options) { o.Parallelism = tt.parallelism; o.Progress = rec })
+			if err != nil || res.Err() != nil || res.Created != 8 {
+				t.Fatalf("apply: %v %v, created %d", err, res.Err(), res.Created)
+			}
+			if rec.maxInFlight != tt.want {
+				t.Errorf("at most %d uploads in flight, want %d", rec.maxInFlight, tt.want)
+			}
+			e.converged(m)
+		})
+	}
+}
+
+// TestLargeUploadMemory uploads a 100 MiB file and samples the heap meanwhile: the
+// upload is streamed from disk, so the heap must not grow with the file's size.
+func TestLargeUploadMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes and uploads 100 MiB")
+	}
+	// Not parallel: heap figures are process-wide.
+	const size = 100 << 20
+	const bound = 32 << 20
+	e := newEnv(t, envOptions{emulator: desktest.Options{Dir: t.TempDir()}})
+	f, err := os.Create(filepath.Join(e.root, "big.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := make([]byte, 1<<20)
+	for i := range block {
+		block[i] = byte(i * 7)
+	}
+	for i := range size / len(block) {
+		block[0] = byte(i) // every MiB differs
+		if _, err := f.Write(block); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	block = nil
+	m := e.manifest("  - path: big.bin\n")
+	p := e.plan(m)
+
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapAlloc
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			var s runtime.MemStats
+			runtime.ReadMemStats(&s)
+			if s.HeapAlloc > peak.Load() {
+				peak.Store(s.HeapAlloc)
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	var sent atomic.Int64
+	res, err := apply.Run(t.Context(), apply.Options{
+		Plan: p, Manifest: m, State: e.st, Store: e.store, Desk: e.client,
+		Progress: advanceCounter{&sent},
+	})
+	close(done)
+	wg.Wait()
+	if err != nil || res.Err() != nil {
+		t.Fatalf("apply: %v %v", err, res.Failures)
+	}
+	growth := int64(peak.Load()) - int64(base)
+	t.Logf("heap: base %d MiB, peak %d MiB, growth %.1f MiB for a %d MiB upload",
+		base>>20, peak.Load()>>20, float64(growth)/(1<<20), size>>20)
+	if growth > bound {
+		t.Errorf("heap grew by %d MiB during a %d MiB upload, want at most %d MiB", growth>>20, size>>20, bound>>20)
+	}
+	if sent.Load() != size {
+		t.Errorf("progress reported %d bytes sent, want %d", sent.Load(), size)
+	}
+	e.converged(m)
+}
+
+// advanceCounter is a Progress that keeps the last Advance.
+type advanceCounter struct{ sent *atomic.Int64 }
+
+func (advanceCounter) Begin(apply.Totals)          {}
+func (advanceCounter) Start(apply.Event)           {}
+func (a advanceCounter) Advance(_ string, n int64) { a.sent.Store(n) }
+func (advanceCounter) Finish(apply.Event, error)   {}
+func (advanceCounter) End(*apply.Result)           {}
