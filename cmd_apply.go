@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/desksync/desksync/apply"
+	"github.com/desksync/desksync/plan"
+	"github.com/desksync/desksync/state"
+	"github.com/desksync/desksync/view"
+)
+
+type applyCmd struct {
+	PlanFile    string        `arg:"" optional:"" name:"PLANFILE" help:"A plan saved by \"desksync plan --out\"; executed exactly, or refused when stale."`
+	AutoApprove bool          `name:"auto-approve" help:"Skip the interactive \"yes\" (required when stdin is not a terminal)."`
+	Parallelism int           `default:"4" help:"Uploads at once."`
+	Format      string        `enum:"text,json" default:"text" help:"Progress output: text, or json (one event per line)."`
+	MaxDelete   string        `name:"max-delete" placeholder:"N|P%" help:"Refuse plans that delete more (default 30% once 10 or more are tracked; nothing when the manifest lists no attachments)."`
+	LockTimeout time.Duration `name:"lock-timeout" default:"0s" help:"How long to wait for another run's state lock."`
+	connFlags
+}
+
+func (c *applyCmd) Help() string {
+	return `Without PLANFILE, plans, shows the plan and asks for "yes" (or --auto-approve).
+Uploads run first, then in-place updates, then deletes, so an attachment never goes missing.
+The state is saved after every finished action.
+
+Exit status: 0 success, 1 error (including any failed entry; the others still finish).`
+}
+
+func (c *applyCmd) Validate() error {
+	if c.Parallelism < 1 {
+		return fmt.Errorf("--parallelism must be at least 1")
+	}
+	return nil
+}
+
+func (c *applyCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
+	limit, err := deleteLimit(c.MaxDelete)
+	if err != nil {
+		return err
+	}
+	ws, err := openWorkspace(g, c.Sandbox)
+	if err != nil {
+		return err
+	}
+	conn, err := c.connect(ws, t.stderr)
+	if err != nil {
+		return err
+	}
+	defer conn.close()
+
+	unlock, err := lock(ctx, ws.store, "apply", c.LockTimeout)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	st, err := ws.loadState(ctx)
+	if err != nil {
+		return err
+	}
+	if err := checkSite(st, conn.site, ws.store.Path()); err != nil {
+		return err
+	}
+	p, err := c.plan(ctx, g, t, ws, st, limit)
+	if err != nil {
+		return err
+	}
+	if err := p.CheckDeletes(limit); err != nil {
+		return err
+	}
+	if !p.HasChanges() {
+		if c.Format == "text" {
+			fmt.Fprintln(t.stdout, "No changes. Desk matches the manifest.")
+		}
+		return nil
+	}
+	if st == nil {
+		st = state.New(conn.site)
+	}
+	res, err := apply.Run(ctx, apply.Options{
+		Plan:        p,
+		Manifest:    ws.manifest,
+		State:       st,
+		Store:       ws.store,
+		Desk:        conn.client,
+		Parallelism: c.Parallelism,
+		Progress:    c.progress(t),
+		Interrupt:   t.interrupt,
+	})
+	if err != nil {
+		return err
+	}
+	if c.Format == "text" {
+		fmt.Fprintln(t.stdout, view.ApplySummary(res))
+	}
+	return res.Err()
+}
+
+// plan is the plan to execute: the saved one (refused when stale) or a fresh one that a
+// person approves.
+func (c *applyCmd) plan(ctx context.Context, g *Globals, t *terminal, ws *workspace, st *state.State, limit plan.DeleteLimit) (*plan.Plan, error) {
+	if c.PlanFile != "" {
+		p, err := plan.Read(c.PlanFile)
+		if err != nil {
+			return nil, err
+		}
+		return p, plan.CheckStale(ctx, p, ws.manifest, st)
+	}
+	p, err := plan.Compute(ctx, ws.manifest, st, plan.Options{DeleteLimit: limit})
+	if err != nil {
+		return nil, err
+	}
+	if c.Format == "json" {
+		return p, view.WritePlanEvent(t.stdout, p)
+	}
+	if err := view.RenderPlan(t.stdout, p, "text", view.PlanOptions{Color: g.color(t)}); err != nil {
+		return nil, err
+	}
+	if !p.HasChanges() || c.AutoApprove {
+		return p, nil
+	}
+	if !t.stdinTTY {
+		return nil, hinted{
+			msg:  "apply needs approval, and stdin is not a terminal",
+			hint: "review the plan above, then run again with --auto-approve (or apply a saved plan: desksync plan --out FILE; desksync apply FILE)",
+		}
+	}
+	fmt.Fprint(t.stdout, "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
+	answer, _ := bufio.NewReader(t.stdin).ReadString('\n')
+	if strings.TrimSpace(answer) != "yes" {
+		return nil, hinted{msg: "apply cancelled: the answer was not \"yes\"", hint: "nothing was changed"}
+	}
+	return p, nil
+}
+
+func (c *applyCmd) progress(t *terminal) apply.Progress {
+	switch {
+	case c.Format == "json":
+		return view.NewNDJSON(t.stdout, time.Now)
+	case t.stdoutTTY:
+		return view.NewBars(t.stdout)
+	default:
+		return view.NewLines(t.stdout)
+	}
+}
+
+// lock takes the state lock for operation, waiting up to timeout, and returns its release.
+func lock(ctx context.Context, store state.Store, operation string, timeout time.Duration) (func(), error) {
+	lctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	id, err := store.Lock(lctx, state.LockInfo{Operation: operation})
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = store.Unlock(id) }, nil
+}

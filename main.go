@@ -1,0 +1,158 @@
+// Command desksync keeps a version-controlled set of files in sync with Teamwork Desk
+// attachments, the way Terraform keeps infrastructure in sync: `plan` shows what would change,
+// offline; `apply` makes it so through Desk's three-step upload and records the file IDs in a
+// state file.
+//
+// This file wires the kong CLI and maps outcomes to exit codes; the commands live in cmd_*.go
+// and hold no logic beyond calling into the packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+	"golang.org/x/term"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// cli is the whole command tree; globals sit beside the commands.
+type cli struct {
+	Globals
+
+	Plan        planCmd        `cmd:"" help:"Show what apply would change on Desk (offline, no credentials)."`
+	Apply       applyCmd       `cmd:"" help:"Upload what is new or changed and record it in the state file."`
+	Validate    validateCmd    `cmd:"" help:"Check the manifest only: no state, no network."`
+	State       stateCmd       `cmd:"" help:"Inspect or edit the state file."`
+	ForceUnlock forceUnlockCmd `cmd:"" name:"force-unlock" help:"Remove a stale state lock left by a dead run."`
+	Version     versionCmd     `cmd:"" help:"Print the desksync version."`
+}
+
+// Globals are the flags every command accepts.
+type Globals struct {
+	Manifest string `short:"m" env:"DESKSYNC_MANIFEST" default:"desksync.yaml" placeholder:"PATH" help:"Manifest file (${env})."`
+	State    string `env:"DESKSYNC_STATE" placeholder:"PATH" help:"State file; default: the manifest's 'state:' or desksync.state.json beside it (${env})."`
+	NoColor  bool   `help:"Never colour output (neither does a set NO_COLOR)."`
+}
+
+// terminal is what the commands need to know about where they run; bound into every Run.
+type terminal struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	// stdinTTY and stdoutTTY say whether a person is there to answer and to read colour and bars.
+	stdinTTY, stdoutTTY bool
+	// interrupt is closed on the first SIGINT/SIGTERM: finish running work, start none.
+	interrupt <-chan struct{}
+}
+
+// exitCode carries a non-error exit status (plan --detailed-exitcode with changes).
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// kongExit is how kong's Exit (after --help or a usage error) unwinds out of Parse.
+type kongExit int
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	var c cli
+	defer func() {
+		if r := recover(); r != nil {
+			k, ok := r.(kongExit)
+			if !ok {
+				panic(r)
+			}
+			code = int(k)
+		}
+	}()
+	parser, err := kong.New(&c,
+		kong.Name("desksync"),
+		kong.Description("Keep Teamwork Desk file attachments in sync with files in git."),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(kongExit(code)) }),
+		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "desksync: internal error: %v\n", err)
+		return 1
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "desksync: error: %v\n", err)
+		fmt.Fprintln(stderr, `desksync: hint: run "desksync --help" for usage`)
+		return 1
+	}
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	interrupt := make(chan struct{})
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	go func() {
+		// First signal: a soft stop, so running uploads finish and state is saved.
+		// Second: cancel everything now; state stays consistent because every write is atomic.
+		select {
+		case <-signals:
+		case <-ctx.Done():
+			return
+		}
+		close(interrupt)
+		fmt.Fprintln(stderr, "desksync: interrupted: finishing running actions; press Ctrl-C again to abandon them")
+		select {
+		case <-signals:
+			stop()
+		case <-ctx.Done():
+		}
+	}()
+
+	t := &terminal{
+		stdin: stdin, stdout: stdout, stderr: stderr,
+		stdinTTY:  isTerminal(stdin),
+		stdoutTTY: isTerminal(stdout),
+		interrupt: interrupt,
+	}
+	kctx.BindTo(ctx, (*context.Context)(nil))
+	err = kctx.Run(&c.Globals, t)
+	return report(stderr, err)
+}
+
+// report prints err the one way desksync prints errors and returns the exit status.
+func report(stderr io.Writer, err error) int {
+	var code exitCode
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &code):
+		return int(code)
+	}
+	for _, line := range strings.Split(strings.TrimRight(err.Error(), "\n"), "\n") {
+		fmt.Fprintf(stderr, "desksync: error: %s\n", line)
+	}
+	var h interface{ Hint() string }
+	if errors.As(err, &h) && h.Hint() != "" {
+		for _, line := range strings.Split(h.Hint(), "\n") {
+			fmt.Fprintf(stderr, "desksync: hint: %s\n", line)
+		}
+	}
+	return 1
+}
+
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
+	return ok && term.IsTerminal(int(file.Fd()))
+}
+
+// color reports whether output to this terminal may be coloured.
+func (g *Globals) color(t *terminal) bool {
+	return t.stdoutTTY && !g.NoColor && os.Getenv("NO_COLOR") == ""
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/desksync/desksync/desk/desktest"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+const scriptAPIKey = "script-key-0123456789"
+
+func TestMain(m *testing.M) {
+	os.Exit(testscript.RunMain(m, map[string]func() int{
+		"desksync": func() int { return run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr) },
+	}))
+}
+
+// TestScripts runs testdata/script/*.txtar, each against its own Desk emulator on loopback.
+// Run with -update to rewrite the goldens inside the archives (then review the diff).
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+		UpdateScripts:       *update,
+		Setup: func(env *testscript.Env) error {
+			srv := desktest.New(desktest.Options{APIKey: scriptAPIKey})
+			ts := httptest.NewServer(srv)
+			env.Defer(ts.Close)
+			env.Setenv("DESK_URL", ts.URL)
+			env.Setenv("DESK_API_KEY", scriptAPIKey)
+			env.Setenv("NO_COLOR", "")
+			env.Values[emulatorKey{}] = srv
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"desk": cmdDesk,
+		},
+	})
+}
+
+type emulatorKey struct{}
+
+// cmdDesk inspects or disturbs the script's emulator:
+//
+//	desk files                 one line per file: id state filename size md5
+//	desk fault ENDPOINT STATUS TIMES
+//	desk remove ID             purge a file behind desksync's back
+func cmdDesk(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("desk does not support !")
+	}
+	srv := ts.Value(emulatorKey{}).(*desktest.Server)
+	if len(args) == 0 {
+		ts.Fatalf("usage: desk files|fault|remove")
+	}
+	switch args[0] {
+	case "files":
+		for _, f := range srv.Files() {
+			fmt.Fprintf(ts.Stdout(), "%d %s %s %d %s\n", f.ID, f.State, f.Filename, f.Size, f.MD5)
+		}
+	case "fault":
+		if len(args) != 4 {
+			ts.Fatalf("usage: desk fault ENDPOINT STATUS TIMES")
+		}
+		status, err := strconv.Atoi(args[2])
+		ts.Check(err)
+		times, err := strconv.Atoi(args[3])
+		ts.Check(err)
+		ep, ok := endpoints[args[1]]
+		if !ok {
+			ts.Fatalf("unknown endpoint %q", args[1])
+		}
+		srv.Inject(ep, desktest.Fault{Status: status, Times: times})
+	case "remove":
+		id, err := strconv.ParseInt(args[1], 10, 64)
+		ts.Check(err)
+		srv.Remove(id)
+	default:
+		ts.Fatalf("unknown desk subcommand %q", args[0])
+	}
+}
+
+var endpoints = map[string]desktest.Endpoint{
+	"ref":    desktest.Ref,
+	"upload": desktest.Upload,
+	"patch":  desktest.Patch,
+	"get":    desktest.Get,
+	"delete": desktest.Delete,
+}

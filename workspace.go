@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"path/filepath"
+	"strings"
+
+	"github.com/desksync/desksync/desk"
+	"github.com/desksync/desksync/desk/desktest"
+	"github.com/desksync/desksync/manifest"
+	"github.com/desksync/desksync/state"
+)
+
+// sandboxSite is the site recorded in sandbox state: the emulator's port changes every run.
+const sandboxSite = "sandbox"
+
+// sandboxKey is the emulator's API key in --sandbox mode; it guards nothing real.
+const sandboxKey = "sandbox"
+
+// workspace is the manifest and the state store a command works on.
+type workspace struct {
+	manifest *manifest.Manifest
+	store    *state.File
+	// sandbox is the emulator's folder when --sandbox is set.
+	sandbox string
+}
+
+// openWorkspace loads the manifest and finds the state: --state wins, then the sandbox's own
+// state, then the manifest's `state:` (or its default).
+func openWorkspace(g *Globals, sandbox bool) (*workspace, error) {
+	m, err := manifest.Load(g.Manifest, manifest.Options{})
+	if err != nil {
+		return nil, err
+	}
+	ws := &workspace{manifest: m}
+	statePath := m.StatePath
+	if sandbox {
+		ws.sandbox = filepath.Join(m.Root, ".desksync", "sandbox")
+		statePath = filepath.Join(ws.sandbox, filepath.Base(m.StatePath))
+	}
+	if g.State != "" {
+		statePath = g.State
+	}
+	ws.store = state.NewFile(statePath)
+	return ws, nil
+}
+
+// loadState returns the stored state, or nil when there is none yet.
+func (ws *workspace) loadState(ctx context.Context) (*state.State, error) {
+	st, err := ws.store.Load(ctx)
+	if errors.Is(err, state.ErrNotExist) {
+		return nil, nil
+	}
+	return st, err
+}
+
+// connFlags are the flags of every command that talks to Desk.
+type connFlags struct {
+	URL     string `name:"url" env:"DESK_URL" placeholder:"URL" help:"Desk site, e.g. https://yoursite.teamwork.com (${env})."`
+	APIKey  string `name:"api-key" env:"DESK_API_KEY" placeholder:"KEY" help:"Desk API key, sent as a Bearer token; prefer the environment variable (${env})."`
+	Sandbox bool   `help:"Use the embedded Desk emulator kept in .desksync/sandbox/ beside the manifest: no account, no network."`
+	Retries int    `default:"5" help:"Retries for network errors, 5xx and 429 answers."`
+	Debug   bool   `help:"Trace every HTTP request to stderr (credentials and signatures redacted)."`
+}
+
+// connection is a ready Desk client and the site it talks to.
+type connection struct {
+	client *desk.Client
+	site   string
+	close  func()
+}
+
+// connect builds the Desk client for the real site, or starts the sandbox emulator on loopback.
+func (c *connFlags) connect(ws *workspace, stderr io.Writer) (*connection, error) {
+	conn := &connection{close: func() {}}
+	cfg := desk.Config{URL: c.URL, APIKey: c.APIKey, Retries: c.Retries}
+	if c.Debug {
+		cfg.Debug = stderr
+	}
+	if ws.sandbox != "" {
+		srv, err := desktest.Open(ws.sandbox, desktest.Options{APIKey: sandboxKey})
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
+		base, stop, err := desktest.Serve(srv)
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
+		cfg.URL, cfg.APIKey = base, sandboxKey
+		conn.site, conn.close = sandboxSite, stop
+	} else {
+		if cfg.URL == "" {
+			return nil, errNoURL
+		}
+		site, err := normalizeSite(cfg.URL)
+		if err != nil {
+			return nil, err
+		}
+		conn.site = site
+	}
+	client, err := desk.New(cfg)
+	if err != nil {
+		conn.close()
+		return nil, err
+	}
+	conn.client = client
+	return conn, nil
+}
+
+var errNoURL = hinted{
+	msg:  "no Desk site: DESK_URL is not set",
+	hint: "set DESK_URL=https://yoursite.teamwork.com (or pass --url); to try desksync without an account, add --sandbox",
+}
+
+// normalizeSite is the form of a site URL recorded in state: scheme and host, lower case, no
+// trailing slash, so that "https://X.teamwork.com/" and "https://x.teamwork.com" are one site.
+func normalizeSite(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return "", hinted{
+			msg:  fmt.Sprintf("DESK_URL %q is not a site URL", raw),
+			hint: "use the form https://yoursite.teamwork.com",
+		}
+	}
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host) + strings.TrimRight(u.Path, "/"), nil
+}
+
+// checkSite refuses a state that belongs to another Desk site.
+func checkSite(st *state.State, site string, statePath string) error {
+	if st == nil || st.Site == "" || st.Site == site {
+		return nil
+	}
+	return hinted{
+		msg:  fmt.Sprintf("state %s belongs to %s, not %s", statePath, st.Site, site),
+		hint: "point DESK_URL at the site the state was made for, or use a separate state file (--state) for this site",
+	}
+}
+
+// hinted is an error made here in main with a remedy of its own.
+type hinted struct{ msg, hint string }
+
+func (h hinted) Error() string { return h.msg }
+func (h hinted) Hint() string  { return h.hint }
