@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/desksync/desksync/apply"
+	"github.com/desksync/desksync/plan"
 )
 
 // ndjsonProgressInterval is the least time between two "progress" events of one
@@ -174,16 +175,19 @@ func (p *ndjsonProgress) write(e NDJSONEvent) {
 }
 
 // WritePlanEvent writes the "plan" event that opens `apply --format json` output: the
-// plan that is about to be applied, as one line. doc is what the caller wants to show,
-// normally the plan (*plan.Plan) or its JSON document; it must marshal to JSON and
-// must not hold credentials.
+// plan about to be applied, as one line. A *plan.Plan is written as its JSON plan
+// document (PlanDocument, the same as `plan --format json`), so scripts parse one
+// shape; any other doc is written as it marshals, and must not hold credentials.
 func WritePlanEvent(w io.Writer, doc any) error {
-	return writeNDJSON(w, NDJSONEvent{Type: "plan", Time: ndjsonTime(time.Now()), Plan: doc})
+	return WritePlanEventAt(w, doc, time.Now())
 }
 
 // WritePlanEventAt is WritePlanEvent with the event's time given, for callers (and
 // tests) with their own clock.
 func WritePlanEventAt(w io.Writer, doc any, at time.Time) error {
+	if p, ok := doc.(*plan.Plan); ok && p != nil {
+		doc = PlanDocument(p)
+	}
 	return writeNDJSON(w, NDJSONEvent{Type: "plan", Time: ndjsonTime(at), Plan: doc})
 }
 

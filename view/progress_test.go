@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/desksync/desksync/apply"
+	"github.com/desksync/desksync/plan"
 )
 
 // progressHinted is an error with a remedy, like the ones apply and desk return.
@@ -135,6 +136,25 @@ func TestNDJSONGolden(t *testing.T) {
 		if !strings.HasPrefix(line, `{"type":"`) || !strings.HasSuffix(line, "}") {
 			t.Errorf("line %d is not one JSON object: %s", i+1, line)
 		}
+	}
+}
+
+// TestWritePlanEvent checks that a plan is written as the same document as
+// `plan --format json`, on one line.
+func TestWritePlanEvent(t *testing.T) {
+	t.Parallel()
+	p := &plan.Plan{Changes: []plan.Change{{Address: "a.txt", Action: plan.Create, Reasons: []string{"new file"},
+		After: &plan.Attrs{Filename: "a.txt", MimeType: "text/plain", Disposition: "attachment", Type: "attachment", Size: 5, Blake3: strings.Repeat("ab", 32)}}},
+		Lineage: "secret-free", Files: map[string]plan.FileDigest{"a.txt": {Size: 5}}}
+	var buf bytes.Buffer
+	if err := WritePlanEventAt(&buf, p, time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"type":"plan","time":"2026-11-26T10:00:00.000Z","plan":{"format_version":"1","changes":[{"address":"a.txt","action":"create","before":null,` +
+		`"after":{"filename":"a.txt","mimeType":"text/plain","disposition":"attachment","type":"attachment","size":5,"blake3":"` + strings.Repeat("ab", 32) + `"},` +
+		`"reasons":["new file"]}],"summary":{"create":1,"update":0,"replace":0,"delete":0}}}` + "\n"
+	if buf.String() != want {
+		t.Errorf("plan event\n%s\nwant\n%s", buf.String(), want)
 	}
 }
 
