@@ -487,7 +487,11 @@ func (c *Client) logf(method, rawURL string, status int, err error, start time.T
 	}
 	line := fmt.Sprintf("desk: %s %s -> %s in %v (up %d B, down %d B)", method, redactURL(rawURL), res,
 		time.Since(start).Round(time.Millisecond), up, down)
-	if err != nil {
+	var ae *APIError
+	switch {
+	case errors.As(err, &ae) && ae.Err != nil:
+		line += ": " + ae.Err.Error()
+	case err != nil:
 		line += ": " + err.Error()
 	}
 	line = c.scrub(clean(line), secrets...) + "\n"

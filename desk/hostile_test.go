@@ -1,0 +1,248 @@
+package desk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestHostileAnswers(t *testing.T) {
+	endless := func(w http.ResponseWriter, r *http.Request) {
+		chunk := []byte(strings.Repeat(`{"file":`, 4096))
+		for r.Context().Err() == nil {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}
+	gigantic := func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"file":{"id":1,"filename":"%s"}}`, strings.Repeat("a", 2<<20))
+	}
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		want    string // %s is the server URL
+	}{
+		{"endless body", endless, `desk: get file 1: unusable answer from %s/desk/api/v2/files/1.json: the body is larger than 1048576 bytes`},
+		{"gigantic JSON", gigantic, `desk: get file 1: unusable answer from %s/desk/api/v2/files/1.json: the body is larger than 1048576 bytes`},
+		{"not JSON", status(200, "<html>hello</html>"), `desk: get file 1: unusable answer from %s/desk/api/v2/files/1.json: decoding the file record: invalid character '<' looking for beginning of value`},
+		{"no file object", status(200, `{"files":[]}`), `desk: get file 1: unusable answer from %s/desk/api/v2/files/1.json: the answer has no "file" object`},
+		{"id not a number", status(200, `{"file":{"id":"x1"}}`), `desk: get file 1: unusable answer from %s/desk/api/v2/files/1.json: decoding the file record: json: invalid number literal, trying to unmarshal "\"x1\"" into Number`},
+		{"negative size", status(200, `{"file":{"id":1,"size":-5}}`), `desk: get file 1: unusable answer from %s/desk/api/v2/files/1.json: decoding the file record: file size -5 is not a whole number`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(tt.handler)
+			defer srv.Close()
+			c, _ := newTestClient(t, srv.URL)
+			_, err := c.GetFile(context.Background(), 1)
+			if want := fmt.Sprintf(tt.want, srv.URL); err == nil || err.Error() != want {
+				t.Fatalf("error =\n%v\nwant\n%s", err, want)
+			}
+			var re *ResponseError
+			if !errors.As(err, &re) {
+				t.Errorf("error is %T, want *ResponseError", err)
+			}
+			if c.Stats().Requests != 1 {
+				t.Errorf("an unusable answer was retried: %+v", c.Stats())
+			}
+		})
+	}
+}
+
+func TestInvalidUTF8InFile(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(status(200, "{\"file\":{\"id\":1,\"filename\":\"caf\xe9.png\"}}")))
+	defer srv.Close()
+	c, _ := newTestClient(t, srv.URL)
+	f, err := c.GetFile(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Filename != "caf\uFFFD.png" {
+		t.Errorf("filename = %q", f.Filename)
+	}
+}
+
+func TestRedirectToAnotherHost(t *testing.T) {
+	var otherCalls, otherAuth atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		otherCalls.Add(1)
+		if r.Header.Get("Authorization") != "" {
+			otherAuth.Add(1)
+		}
+		ok(w, r)
+	}))
+	defer other.Close()
+	var calls atomic.Int64
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusFound)
+	}))
+	defer site.Close()
+	c, dbg := newTestClient(t, site.URL)
+	_, err := c.GetFile(context.Background(), 1)
+	siteHost, otherHost := strings.TrimPrefix(site.URL, "http://"), strings.TrimPrefix(other.URL, "http://")
+	want := fmt.Sprintf(`desk: get file 1: Get "%s/desk/api/v2/files/1.json": refusing to follow a redirect from %s to another host (%s) with the API key`,
+		other.URL, siteHost, otherHost)
+	if err == nil || err.Error() != want {
+		t.Fatalf("error =\n%v\nwant\n%s", err, want)
+	}
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Retryable() {
+		t.Errorf("a refused redirect must be a final *APIError, got %#v", err)
+	}
+	if otherCalls.Load() != 0 || calls.Load() != 1 {
+		t.Errorf("other host saw %d requests (%d with auth), site %d", otherCalls.Load(), otherAuth.Load(), calls.Load())
+	}
+	assertNoSecret(t, "debug log", dbg.String())
+}
+
+func TestSameHostRedirectKeepsWorking(t *testing.T) {
+	var auth string
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/desk/api/v2/files/1.json" {
+			http.Redirect(w, r, "/desk/api/v2/files/2.json", http.StatusMovedPermanently)
+			return
+		}
+		auth = r.Header.Get("Authorization")
+		ok(w, r)
+	}))
+	defer site.Close()
+	c, _ := newTestClient(t, site.URL)
+	if _, err := c.GetFile(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if auth != "Bearer "+testKey {
+		t.Errorf("Authorization after a same-host redirect = %q", auth)
+	}
+}
+
+func TestSlowServer(t *testing.T) {
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+	}{
+		{"no headers in time", func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(5 * time.Second):
+			}
+		}},
+		{"body trickles", func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, `{"file":`)
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+			case <-time.After(5 * time.Second):
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				calls.Add(1)
+				tt.handler(w, r)
+			}))
+			defer srv.Close()
+			c, _ := newTestClient(t, srv.URL, func(c *Config) { c.Timeout = 100 * time.Millisecond; c.Retries = 1 })
+			start := time.Now()
+			_, err := c.GetFile(context.Background(), 1)
+			if want := "desk: get file 1: no complete answer within 100ms"; err == nil || err.Error() != want {
+				t.Fatalf("error = %v, want %q", err, want)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("took %v", d)
+			}
+			var ae *APIError
+			if !errors.As(err, &ae) || !ae.Retryable() || calls.Load() != 2 {
+				t.Errorf("a timeout should be retried once: %d calls", calls.Load())
+			}
+		})
+	}
+}
+
+func TestSecretsNeverLeak(t *testing.T) {
+	// A hostile server echoes the Authorization header everywhere it can.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		w.Header().Set("X-Echo", auth)
+		if r.URL.Path == "/desk/api/v2/files/ref.json" {
+			w.WriteHeader(http.StatusCreated)
+			io.WriteString(w, refJSON("http://127.0.0.1:1/"+auth+"?X-Amz-Signature="+testKey))
+			return
+		}
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"errors":[{"field":"auth","message":"%s was wrong"}]}`, auth)
+	}))
+	defer srv.Close()
+	c, dbg := newTestClient(t, srv.URL, func(c *Config) { c.Retries = -1 })
+	ctx := context.Background()
+	var errs []error
+	_, err := c.GetFile(ctx, 1)
+	errs = append(errs, err)
+	errs = append(errs, c.DeleteFile(ctx, 1))
+	ref, err := c.CreateRef(ctx, RefRequest{Filename: "a.png"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The upload URL carries the key; the upload fails (nothing listens on port 1).
+	errs = append(errs, c.Upload(ctx, ref, strings.NewReader("x"), 1, "a.png", nil))
+	_, err = c.Download(ctx, srv.URL+"/dl?token="+testKey, 10)
+	errs = append(errs, err)
+	for _, err := range errs {
+		if err == nil {
+			t.Fatal("want an error")
+		}
+		assertNoSecret(t, "error", err.Error())
+		var h interface{ Hint() string }
+		if errors.As(err, &h) {
+			assertNoSecret(t, "hint", h.Hint())
+		}
+	}
+	if want := "desk: get file 1: 400 Bad Request: auth: Bearer [REDACTED] was wrong"; errs[0].Error() != want {
+		t.Errorf("error = %q, want %q", errs[0], want)
+	}
+	assertNoSecret(t, "debug log", dbg.String())
+	if n := strings.Count(dbg.String(), "\n"); n != 5 {
+		t.Errorf("debug log has %d lines, want one per request (5):\n%s", n, dbg)
+	}
+}
+
+func TestDebugLine(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(ok))
+	defer srv.Close()
+	c, dbg := newTestClient(t, srv.URL)
+	if _, err := c.GetFile(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	line := dbg.String()
+	prefix := fmt.Sprintf("desk: GET %s/desk/api/v2/files/1.json -> 200 OK in ", srv.URL)
+	suffix := " (up 0 B, down 34 B)\n"
+	if !strings.HasPrefix(line, prefix) || !strings.HasSuffix(line, suffix) {
+		t.Errorf("debug line = %q, want %q…%q", line, prefix, suffix)
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"https://b.s3.amazonaws.com/k?X-Amz-Signature=abc&X-Amz-Credential=AKIA%2Fx&X-Amz-Expires=300",
+			"https://b.s3.amazonaws.com/k?X-Amz-Credential=REDACTED&X-Amz-Expires=300&X-Amz-Signature=REDACTED"},
+		{"https://x.teamwork.com/dl/1?proxyKey=secret&v=2", "https://x.teamwork.com/dl/1?proxyKey=REDACTED&v=2"},
+		{"https://user:pw@x.teamwork.com/a#frag", "https://REDACTED@x.teamwork.com/a"},
+		{"https://x.teamwork.com/a", "https://x.teamwork.com/a"},
+		{"%zz?token=abc", "%zz"},
+	}
+	for _, tt := range tests {
+		if got := redactURL(tt.in); got != tt.want {
+			t.Errorf("redactURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
