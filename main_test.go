@@ -55,13 +55,15 @@ func cmdDesk(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("desk does not support !")
 	}
 	srv := ts.Value(emulatorKey{}).(*desktest.Server)
+	// Claim stdout even when printing nothing, so "! stdout ." checks this command's output.
+	out := ts.Stdout()
 	if len(args) == 0 {
 		ts.Fatalf("usage: desk files|fault|remove")
 	}
 	switch args[0] {
 	case "files":
 		for _, f := range srv.Files() {
-			fmt.Fprintf(ts.Stdout(), "%d %s %s %d %s\n", f.ID, f.State, f.Filename, f.Size, f.MD5)
+			fmt.Fprintf(out, "%d %s %s %d %s\n", f.ID, f.State, f.Filename, f.Size, f.MD5)
 		}
 	case "fault":
 		if len(args) != 4 {
