@@ -32,7 +32,7 @@ func (l *loader) expand(it *Item) []match {
 		segs = append(segs, "*")
 	}
 	g := &globber{l: l, it: it, segs: segs, seen: make(map[string]bool), found: make(map[string]match), badDir: make(map[string]bool)}
-	g.walk("", 0)
+	g.walk("", 0, false)
 	out := make([]match, 0, len(g.found))
 	for _, mt := range g.found {
 		out = append(out, mt)
@@ -55,8 +55,9 @@ func neverSearched(name string) bool { return name == ".git" || name == ".desksy
 
 func hasMeta(seg string) bool { return strings.ContainsAny(seg, "*?[{") }
 
-// walk matches segs[i:] against the folder dir (root-relative, "" for the root).
-func (g *globber) walk(dir string, i int) {
+// walk matches segs[i:] against the folder dir (root-relative, "" for the root);
+// linked says whether a symlink was passed on the way there.
+func (g *globber) walk(dir string, i int, linked bool) {
 	if g.l.aborted {
 		return
 	}
@@ -69,13 +70,13 @@ func (g *globber) walk(dir string, i int) {
 	last := i == len(g.segs)-1
 	switch {
 	case seg == "**":
-		g.walk(dir, i+1) // ** matching no folder at all
+		g.walk(dir, i+1, linked) // ** matching no folder at all
 		for _, d := range g.readDir(dir) {
 			if g.l.aborted {
 				return
 			}
 			if d.IsDir() && !strings.HasPrefix(d.Name(), ".") {
-				g.walk(path.Join(dir, d.Name()), i)
+				g.walk(path.Join(dir, d.Name()), i, linked)
 			}
 		}
 	case !hasMeta(seg):
@@ -87,7 +88,7 @@ func (g *globber) walk(dir string, i int) {
 		if err != nil {
 			return // a literal segment that is not there simply matches nothing
 		}
-		g.visit(child, fi.Mode(), last, i)
+		g.visit(child, fi.Mode(), last, i, linked)
 	default:
 		for _, d := range g.readDir(dir) {
 			if g.l.aborted {
@@ -98,7 +99,7 @@ func (g *globber) walk(dir string, i int) {
 				continue
 			}
 			if ok, _ := doublestar.Match(seg, name); ok {
-				g.visit(path.Join(dir, name), d.Type(), last, i)
+				g.visit(path.Join(dir, name), d.Type(), last, i, linked)
 			}
 		}
 	}
@@ -106,8 +107,9 @@ func (g *globber) walk(dir string, i int) {
 
 // visit handles one name that matched segment i: a candidate file when i is the last
 // segment, else a folder to walk into.
-func (g *globber) visit(child string, mode fs.FileMode, last bool, i int) {
+func (g *globber) visit(child string, mode fs.FileMode, last bool, i int, linked bool) {
 	if mode&fs.ModeSymlink != 0 {
+		linked = true
 		if _, ok := g.l.resolveGlob(g.it, child); !ok {
 			return
 		}
@@ -119,7 +121,7 @@ func (g *globber) visit(child string, mode fs.FileMode, last bool, i int) {
 	}
 	if !last {
 		if mode.IsDir() {
-			g.walk(child, i+1)
+			g.walk(child, i+1, linked)
 		}
 		return
 	}
@@ -133,7 +135,12 @@ func (g *globber) visit(child string, mode fs.FileMode, last bool, i int) {
 		g.l.fail(g.it, "rename the file, or narrow the glob", "glob matches %q, %s", child, msg)
 		return
 	}
-	resolved, ok := g.l.resolveGlob(g.it, child)
+	// With no symlink on the way, a regular file in the (symlink-free) root is its
+	// own resolved path; resolving costs a system call per folder, per file.
+	resolved, ok := child, true
+	if linked {
+		resolved, ok = g.l.resolveGlob(g.it, child)
+	}
 	if !ok || !g.l.produced(g.it) {
 		return
 	}
@@ -144,6 +151,9 @@ func (g *globber) abs(rel string) string { return filepath.Join(g.l.root, filepa
 
 // readDir lists a folder, charging the folder budget.
 func (g *globber) readDir(dir string) []fs.DirEntry {
+	if g.l.aborted {
+		return nil
+	}
 	g.l.dirBudget--
 	if g.l.dirBudget < 0 {
 		g.l.fail(g.it, "narrow the glob, e.g. start it with a folder name",

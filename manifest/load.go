@@ -43,7 +43,13 @@ func Load(path string, opts Options) (*Manifest, error) {
 			m.StatePath = filepath.Clean(doc.State.Text)
 		}
 	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, ErrorList{{Pos: Position{File: path}, Msg: fmt.Sprintf("cannot open the manifest's folder: %s", reason(err))}}
+	}
+	defer r.Close()
 	l := &loader{
+		r:         r,
 		root:      root,
 		file:      path,
 		limit:     limit,
@@ -73,7 +79,7 @@ func Load(path string, opts Options) (*Manifest, error) {
 func (m *Manifest) Open(e Entry) (*os.File, error) {
 	f, err := os.OpenInRoot(m.Root, filepath.FromSlash(e.Resolved))
 	if err != nil {
-		return nil, &Error{Pos: e.Pos, Field: "path", Msg: fmt.Sprintf("cannot open %q: %s", e.Address, reason(err)),
+		return nil, &Error{Pos: e.Pos, Msg: fmt.Sprintf("cannot open %q: %s", e.Address, reason(err)),
 			HintText: "the file changed since the manifest was loaded; run the command again"}
 	}
 	fi, err := f.Stat()
@@ -82,7 +88,7 @@ func (m *Manifest) Open(e Entry) (*os.File, error) {
 	}
 	if err != nil {
 		f.Close()
-		return nil, &Error{Pos: e.Pos, Field: "path", Msg: fmt.Sprintf("cannot open %q: %s", e.Address, reason(err)),
+		return nil, &Error{Pos: e.Pos, Msg: fmt.Sprintf("cannot open %q: %s", e.Address, reason(err)),
 			HintText: "the file changed since the manifest was loaded; run the command again"}
 	}
 	return f, nil
@@ -142,6 +148,7 @@ func reason(err error) string {
 func cleanPath(p string) string { return path.Clean(p) }
 
 type loader struct {
+	r         *os.Root // the root, opened once to read files through
 	root      string
 	file      string
 	limit     int // addresses allowed
@@ -298,7 +305,7 @@ func (l *loader) produced(it *Item) bool {
 // finish opens the file once, to prove it readable and, when no mime type was given,
 // to sniff its content.
 func (l *loader) finish(mt match, e *Entry) bool {
-	f, err := os.OpenInRoot(l.root, filepath.FromSlash(mt.resolved))
+	f, err := l.r.Open(filepath.FromSlash(mt.resolved))
 	if err != nil {
 		l.fail(mt.item, "", "%q cannot be read: %s", e.Address, reason(err))
 		return false

@@ -333,6 +333,15 @@ func TestLoadErrors(t *testing.T) {
 			want:     "desksync.yaml:4:11: attachments[1].path: the manifest lists more than 2 files, the most allowed",
 		},
 		{
+			name:     "glob reading too many folders",
+			manifest: "version: 1\nattachments:\n  - path: \"**/*.png\"\n",
+			files: map[string]string{
+				"a/1/x": "", "a/2/x": "", "a/3/x": "", "b/1/x": "", "b/2/x": "", "b/3/x": "", "c/1/x": "", "c/2/x": "",
+			},
+			opts: manifest.Options{MaxEntries: 1},
+			want: `desksync.yaml:3:11: attachments[0].path: glob "**/*.png" searches more than 10 folders, the most allowed`,
+		},
+		{
 			name: "every error at once, in file order",
 			manifest: "version: 1\nattachments:\n  - path: missing.png\n  - path: a.png\n    disposition: inline\n" +
 				"  - path: /etc/passwd\n",

@@ -1,6 +1,7 @@
 package manifest_test
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -306,7 +307,7 @@ func TestOpenRefusesSwappedFiles(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: `desksync.yaml:3:5: path: cannot open "a.txt": path escapes from parent`,
+			want: `desksync.yaml:3:5: cannot open "a.txt": path escapes from parent`,
 		},
 		{
 			name: "replaced by a folder",
@@ -316,12 +317,12 @@ func TestOpenRefusesSwappedFiles(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: `desksync.yaml:3:5: path: cannot open "a.txt": not a regular file`,
+			want: `desksync.yaml:3:5: cannot open "a.txt": not a regular file`,
 		},
 		{
 			name: "removed",
 			swap: func(t *testing.T, root, _ string) { os.Remove(filepath.Join(root, "a.txt")) },
-			want: `desksync.yaml:3:5: path: cannot open "a.txt": no such file`,
+			want: `desksync.yaml:3:5: cannot open "a.txt": no such file`,
 		},
 	}
 	for _, tt := range tests {
@@ -394,5 +395,32 @@ func TestLoadUnreadable(t *testing.T) {
 		`desksync.yaml:4:11: attachments[1].path: glob cannot read folder "locked": permission denied`
 	if err == nil || relErr(mp, err) != want {
 		t.Fatalf("err = %v, want\n%s", err, want)
+	}
+}
+
+// BenchmarkLoad loads a manifest whose globs expand to 10,000 files in 100 folders.
+func BenchmarkLoad(b *testing.B) {
+	root := b.TempDir()
+	for d := 0; d < 100; d++ {
+		dir := filepath.Join(root, "f", fmt.Sprintf("d%03d", d))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		for i := 0; i < 100; i++ {
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%03d.txt", i)), []byte("x"), 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	mp := filepath.Join(root, "desksync.yaml")
+	if err := os.WriteFile(mp, []byte("version: 1\nattachments:\n  - path: \"f/**/*.txt\"\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		m, err := manifest.Load(mp, manifest.Options{})
+		if err != nil || len(m.Entries) != 10000 {
+			b.Fatalf("Load: %d entries, %v", len(m.Entries), err)
+		}
 	}
 }
