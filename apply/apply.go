@@ -118,19 +118,20 @@ var ErrInterrupted = errors.New("not started: apply was interrupted")
 var ErrStateNotSaved = errors.New("not started: the state could not be saved")
 
 // Err returns nil when every planned change completed, and otherwise a *FailedError
-// summarising how many failed or were not started; main maps it to exit code 1.
+// listing what failed or was not started; main prints it to stderr and exits 1.
 func (r *Result) Err() error {
 	if r == nil || (len(r.Failures) == 0 && len(r.Skipped) == 0) {
 		return nil
 	}
-	return &FailedError{Failed: len(r.Failures), NotStarted: len(r.Skipped), Total: r.Total}
+	return &FailedError{Failures: r.Failures, Skipped: r.Skipped, Total: r.Total}
 }
 
-// FailedError is Result.Err's summary of an apply that did not complete.
+// FailedError is Result.Err's account of an apply that did not complete: one line per
+// failed or unstarted change, with its cause.
 type FailedError struct {
-	Failed     int
-	NotStarted int
-	Total      int
+	Failures []Failure
+	Skipped  []Failure
+	Total    int
 }
 
 func (e *FailedError) Error() string {
@@ -138,19 +139,25 @@ func (e *FailedError) Error() string {
 	if e.Total == 1 {
 		changes = "change"
 	}
-	var parts []string
-	if e.Failed > 0 {
-		parts = append(parts, fmt.Sprintf("%d of %d %s failed", e.Failed, e.Total, changes))
+	var b strings.Builder
+	if n := len(e.Failures); n > 0 {
+		fmt.Fprintf(&b, "%d of %d %s failed:\n", n, e.Total, changes)
+		for _, f := range e.Failures {
+			fmt.Fprintf(&b, "  %v\n", f.Err)
+		}
 	}
-	if e.NotStarted > 0 {
-		parts = append(parts, fmt.Sprintf("%d of %d %s not started", e.NotStarted, e.Total, changes))
+	if n := len(e.Skipped); n > 0 {
+		fmt.Fprintf(&b, "%d of %d %s not started:\n", n, e.Total, changes)
+		for _, f := range e.Skipped {
+			fmt.Fprintf(&b, "  %s (%s): %v\n", f.Address, f.Action, f.Err)
+		}
 	}
-	return strings.Join(parts, ", ")
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // Hint tells the user what to do about an incomplete apply.
 func (e *FailedError) Hint() string {
-	return "the state records everything that finished; fix the causes listed above and run desksync apply again"
+	return "the state records everything that finished; fix the causes above and run desksync apply again"
 }
 
 // ActionError is the error of one failed action: which address, which step, and the

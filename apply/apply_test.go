@@ -208,11 +208,15 @@ func TestResultErr(t *testing.T) {
 		want string
 	}{
 		{"all done", &apply.Result{Created: 2, Total: 2}, ""},
-		{"one of one", &apply.Result{Total: 1, Failures: make([]apply.Failure, 1)}, "1 of 1 change failed"},
-		{"failed", &apply.Result{Total: 5, Failures: make([]apply.Failure, 2)}, "2 of 5 changes failed"},
-		{"skipped", &apply.Result{Total: 5, Skipped: make([]apply.Failure, 3)}, "3 of 5 changes not started"},
-		{"both", &apply.Result{Total: 5, Failures: make([]apply.Failure, 1), Skipped: make([]apply.Failure, 3)},
-			"1 of 5 changes failed, 3 of 5 changes not started"},
+		{"one of one", &apply.Result{Total: 1, Failures: []apply.Failure{fail("a.txt", "boom")}},
+			"1 of 1 change failed:\n  a.txt: create ref: boom"},
+		{"failed", &apply.Result{Total: 5, Failures: []apply.Failure{fail("a.txt", "boom"), fail("b.txt", "bang")}},
+			"2 of 5 changes failed:\n  a.txt: create ref: boom\n  b.txt: create ref: bang"},
+		{"skipped", &apply.Result{Total: 5, Skipped: []apply.Failure{{Address: "c.txt", Action: "update", Err: apply.ErrInterrupted}}},
+			"1 of 5 changes not started:\n  c.txt (update): not started: apply was interrupted"},
+		{"both", &apply.Result{Total: 5, Failures: []apply.Failure{fail("a.txt", "boom")},
+			Skipped: []apply.Failure{{Address: "c.txt", Action: "update", Err: apply.ErrInterrupted}}},
+			"1 of 5 changes failed:\n  a.txt: create ref: boom\n1 of 5 changes not started:\n  c.txt (update): not started: apply was interrupted"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -230,4 +234,10 @@ func TestResultErr(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fail is a failed create of address whose ref request failed with msg.
+func fail(address, msg string) apply.Failure {
+	return apply.Failure{Address: address, Action: "create",
+		Err: &apply.ActionError{Address: address, Step: "create ref", Err: errors.New(msg)}}
 }

@@ -96,22 +96,21 @@ func progressError(address string, err error) string {
 // pipeline log shows.
 func ApplySummary(r *apply.Result) string {
 	if r == nil {
-		return "Apply complete: 0 created, 0 updated, 0 replaced, 0 deleted."
+		r = &apply.Result{}
 	}
 	var b strings.Builder
+	if r.Err() == nil {
+		b.WriteString("Apply complete: ")
+	} else {
+		b.WriteString("Apply incomplete: ")
+	}
+	fmt.Fprintf(&b, "%d created, %d updated, %d replaced, %d deleted", r.Created, r.Updated, r.Replaced, r.Deleted)
 	if n := len(r.Failures); n > 0 {
-		fmt.Fprintf(&b, "%d of %d %s failed:\n", n, r.Total, progressChanges(r.Total))
-		for _, f := range r.Failures {
-			fmt.Fprintf(&b, "  ! %s\n", progressError(f.Address, f.Err))
-		}
+		fmt.Fprintf(&b, ", %d failed", n)
 	}
 	if n := len(r.Skipped); n > 0 {
-		fmt.Fprintf(&b, "%d of %d %s not started:\n", n, r.Total, progressChanges(r.Total))
-		for _, f := range r.Skipped {
-			fmt.Fprintf(&b, "  %s (%s): %v\n", f.Address, f.Action, f.Err)
-		}
+		fmt.Fprintf(&b, ", %d not started", n)
 	}
-	fmt.Fprintf(&b, "Apply complete: %d created, %d updated, %d replaced, %d deleted", r.Created, r.Updated, r.Replaced, r.Deleted)
 	if r.Cleaned > 0 {
 		fmt.Fprintf(&b, "; %d %s of an earlier apply cleaned up", r.Cleaned, progressPlural(r.Cleaned, "leftover", "leftovers"))
 	}

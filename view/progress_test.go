@@ -218,14 +218,9 @@ func TestApplySummary(t *testing.T) {
 				{Address: "b.txt", Action: "delete", Err: errors.New("500 Internal Server Error")},
 			},
 			Skipped: []apply.Failure{{Address: "c.txt", Action: "update", Err: apply.ErrInterrupted}},
-		}, "2 of 4 changes failed:\n" +
-			"  ! a.txt: create ref: 400 Bad Request: filename: must not be empty\n" +
-			"  ! b.txt: 500 Internal Server Error\n" +
-			"1 of 4 changes not started:\n" +
-			"  c.txt (update): not started: apply was interrupted\n" +
-			"Apply complete: 1 created, 0 updated, 0 replaced, 0 deleted."},
+		}, "Apply incomplete: 1 created, 0 updated, 0 replaced, 0 deleted, 2 failed, 1 not started."},
 		{"singular", &apply.Result{Total: 1, Failures: []apply.Failure{{Address: "a", Action: "delete", Err: errors.New("boom")}}},
-			"1 of 1 change failed:\n  ! a: boom\nApply complete: 0 created, 0 updated, 0 replaced, 0 deleted."},
+			"Apply incomplete: 0 created, 0 updated, 0 replaced, 0 deleted, 1 failed."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
