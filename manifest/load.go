@@ -34,7 +34,7 @@ func Load(path string, opts Options) (*Manifest, error) {
 	}
 	root, err := rootOf(path)
 	if err != nil {
-		return nil, ErrorList{{Pos: Position{File: path}, Msg: fmt.Sprintf("cannot resolve the manifest's folder: %v", err)}}
+		return nil, append(errs, &Error{Pos: Position{File: path}, Msg: "cannot resolve the manifest's folder: " + reason(err)}).sorted()
 	}
 	m := &Manifest{Path: path, Root: root, StatePath: filepath.Join(root, DefaultStateFile)}
 	if doc.State != nil {
@@ -45,13 +45,12 @@ func Load(path string, opts Options) (*Manifest, error) {
 	}
 	r, err := os.OpenRoot(root)
 	if err != nil {
-		return nil, ErrorList{{Pos: Position{File: path}, Msg: fmt.Sprintf("cannot open the manifest's folder: %s", reason(err))}}
+		return nil, append(errs, &Error{Pos: Position{File: path}, Msg: "cannot open the manifest's folder: " + reason(err)}).sorted()
 	}
 	defer r.Close()
 	l := &loader{
 		r:         r,
 		root:      root,
-		file:      path,
 		limit:     limit,
 		dirBudget: 10 * limit,
 		skip:      make(map[string]bool),
@@ -150,7 +149,6 @@ func cleanPath(p string) string { return path.Clean(p) }
 type loader struct {
 	r         *os.Root // the root, opened once to read files through
 	root      string
-	file      string
 	limit     int // addresses allowed
 	count     int // addresses produced so far
 	dirBudget int // folders a glob may still read
