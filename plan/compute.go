@@ -29,6 +29,11 @@ type Options struct {
 	// Plan.Warnings (apply enforces it with CheckDeletes). The zero value is
 	// DefaultDeleteLimit().
 	DeleteLimit DeleteLimit
+	// Drift holds notes by address from reading Desk back (`plan --refresh`, package
+	// refresh), e.g. `filename changed on Desk: "a" -> "b"`. Compute puts them first
+	// in the Reasons of that address's change, so a reviewer sees why a change that
+	// nobody made in git is planned. Addresses without a change are ignored.
+	Drift map[string][]string
 }
 
 // Compute compares the manifest, with every file hashed, against the state (nil when
@@ -103,6 +108,11 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 		}
 	}
 	slices.SortFunc(p.Changes, func(a, b Change) int { return strings.Compare(a.Address, b.Address) })
+	for i, c := range p.Changes {
+		if notes := opts.Drift[c.Address]; len(notes) > 0 {
+			p.Changes[i].Reasons = append(slices.Clone(notes), c.Reasons...)
+		}
+	}
 
 	if st != nil {
 		for addr, pe := range st.Pending {
