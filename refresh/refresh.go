@@ -1,0 +1,230 @@
+package refresh
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/desksync/desksync/desk"
+	"github.com/desksync/desksync/plan"
+	"github.com/desksync/desksync/state"
+)
+
+// Desk is the part of the Desk client this package reads with; *desk.Client
+// satisfies it.
+type Desk interface {
+	GetFile(ctx context.Context, id int64) (*desk.File, error)
+	Download(ctx context.Context, url string, max int64) ([]byte, error)
+}
+
+var _ Desk = (*desk.Client)(nil)
+
+// UnknownBlake3 is the blake3 recorded for a Desk file whose content desksync does not
+// know: one whose size changed on Desk, or one imported with a size other than the
+// local file's. No content hashes to 64 zeros in practice, so the next plan sees the
+// content as changed and replaces the file, while the state file stays valid (it
+// requires 64 hex digits).
+const UnknownBlake3 = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// DefaultParallelism is how many files Run reads at once when asked for 0, the same
+// as apply's default.
+const DefaultParallelism = 4
+
+// Kind is what drifted.
+type Kind string
+
+// Kinds of drift.
+const (
+	// Deleted: Desk answered 404, or shows the file as deleted.
+	Deleted Kind = "deleted"
+	// Filename and Disposition: Desk shows another value than the state.
+	Filename    Kind = "filename"
+	Disposition Kind = "disposition"
+	// Size: Desk shows another size, so the content was replaced behind our back.
+	Size Kind = "size"
+	// State: Desk shows the file in a state other than active or deleted (e.g. temp).
+	State Kind = "state"
+)
+
+// Drift is one difference found between the state and Desk for an address.
+type Drift struct {
+	Address string
+	ID      int64
+	Kind    Kind
+	// Before is the state's value and After Desk's, as text; empty for Deleted.
+	Before, After string
+}
+
+// String is the note shown in plans and in the refresh summary.
+func (d Drift) String() string {
+	switch d.Kind {
+	case Deleted:
+		return "deleted on Desk (drift)"
+	case Size:
+		return fmt.Sprintf("size changed on Desk: %s -> %s (drift)", d.Before, d.After)
+	case State:
+		return fmt.Sprintf("state on Desk is %q, not active (drift)", d.After)
+	}
+	return fmt.Sprintf("%s changed on Desk: %q -> %q (drift)", d.Kind, d.Before, d.After)
+}
+
+// Report is the outcome of Run.
+type Report struct {
+	// State is a refreshed deep copy of the state given to Run; the original is never
+	// modified.
+	State *state.State
+	// Drift is every difference found, sorted by address.
+	Drift []Drift
+	// Checked is how many tracked files were read.
+	Checked int
+}
+
+// Notes returns the drift as notes by address, for plan.Options.Drift.
+func (r *Report) Notes() map[string][]string {
+	notes := map[string][]string{}
+	for _, d := range r.Drift {
+		notes[d.Address] = append(notes[d.Address], d.String())
+	}
+	return notes
+}
+
+// Run GETs every file st tracks, at most parallelism at once (0 means
+// DefaultParallelism), and returns the refreshed copy of st with the drift found. st
+// nil is an empty state. When any read fails (other than a 404), Run returns a
+// *ReadError naming every failed address and no report: a partial refresh would plan
+// from a state that is half old, half new.
+func Run(ctx context.Context, st *state.State, d Desk, parallelism int) (*Report, error) {
+	if st == nil {
+		return &Report{}, nil
+	}
+	if parallelism <= 0 {
+		parallelism = DefaultParallelism
+	}
+	out := st.Clone()
+	addrs := st.Addresses()
+
+	type result struct {
+		file *desk.File
+		err  error
+	}
+	results := make([]result, len(addrs))
+	sem := make(chan struct{}, parallelism)
+	var wg sync.WaitGroup
+	for i, addr := range addrs {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			results[i].err = ctx.Err()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			f, err := d.GetFile(ctx, st.Attachments[addr].ID)
+			results[i] = result{f, err}
+		}()
+	}
+	wg.Wait()
+
+	rep := &Report{State: out, Checked: len(addrs)}
+	var failed []Failure
+	for i, addr := range addrs {
+		att := out.Attachments[addr]
+		f, err := results[i].file, results[i].err
+		switch {
+		case err != nil && desk.IsNotFound(err):
+			f = &desk.File{ID: att.ID, State: "deleted"}
+		case err != nil:
+			failed = append(failed, Failure{Address: addr, ID: att.ID, Err: err})
+			continue
+		}
+		rep.Drift = append(rep.Drift, reconcile(out, addr, att, f)...)
+	}
+	if len(failed) > 0 {
+		return nil, &ReadError{Failures: failed}
+	}
+	slices.SortStableFunc(rep.Drift, func(a, b Drift) int { return cmp.Compare(a.Address, b.Address) })
+	return rep, nil
+}
+
+// reconcile records in st what Desk says of addr's file f and returns the drift.
+func reconcile(st *state.State, addr string, att *state.Attachment, f *desk.File) []Drift {
+	drift := func(k Kind, before, after string) Drift {
+		return Drift{Address: addr, ID: att.ID, Kind: k, Before: before, After: after}
+	}
+	switch f.State {
+	case "deleted":
+		// Dropped, not kept as "deleted": the address is then simply untracked, so
+		// plan creates it and apply records the new file as for any create.
+		st.Forget(addr)
+		return []Drift{drift(Deleted, "", "")}
+	case "active", "":
+	default:
+		// Compute plans a create for a record that is not active, with its own reason.
+		prev := att.State
+		att.State = f.State
+		return []Drift{drift(State, prev, f.State)}
+	}
+	var out []Drift
+	if f.Filename != att.Filename {
+		out = append(out, drift(Filename, att.Filename, f.Filename))
+		att.Filename = f.Filename
+	}
+	if f.Disposition != att.Disposition {
+		out = append(out, drift(Disposition, att.Disposition, f.Disposition))
+		att.Disposition = f.Disposition
+	}
+	if f.Size != att.Size {
+		out = append(out, drift(Size, plan.FormatSize(att.Size), plan.FormatSize(f.Size)))
+		att.Size = f.Size
+		att.Blake3 = UnknownBlake3
+	}
+	return out
+}
+
+// Failure is one tracked file that could not be read.
+type Failure struct {
+	Address string
+	ID      int64
+	Err     error
+}
+
+// ReadError is a refresh that could not read every tracked file.
+type ReadError struct {
+	Failures []Failure
+}
+
+func (e *ReadError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "refresh: could not read %d of the tracked files from Desk; nothing was recorded:", len(e.Failures))
+	for _, f := range e.Failures {
+		fmt.Fprintf(&b, "\n  %s (file %d): %v", f.Address, f.ID, f.Err)
+	}
+	return b.String()
+}
+
+// Unwrap returns the causes, so errors.Is(err, context.Canceled) and errors.As for a
+// *desk.APIError work.
+func (e *ReadError) Unwrap() []error {
+	errs := make([]error, len(e.Failures))
+	for i, f := range e.Failures {
+		errs[i] = f.Err
+	}
+	return errs
+}
+
+// Hint is the first cause's own remedy, else a general one.
+func (e *ReadError) Hint() string {
+	for _, f := range e.Failures {
+		var h interface{ Hint() string }
+		if errors.As(f.Err, &h) && h.Hint() != "" {
+			return h.Hint()
+		}
+	}
+	return "check DESK_URL, DESK_API_KEY and the network, then run again; --debug shows each request"
+}
