@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/desksync/desksync/plan"
+	"github.com/desksync/desksync/refresh"
+	"github.com/desksync/desksync/state"
 	"github.com/desksync/desksync/view"
 )
 
@@ -13,12 +15,19 @@ type planCmd struct {
 	Format           string `enum:"text,json,markdown" default:"text" help:"Output format: text, json or markdown."`
 	DetailedExitcode bool   `name:"detailed-exitcode" help:"Exit 2 when there are changes (0: none, 1: error)."`
 	MaxDelete        string `name:"max-delete" placeholder:"N|P%" help:"Deletes allowed before the mass-delete warning (default 30% once 10 or more are tracked)."`
-	Sandbox          bool   `help:"Plan against the sandbox's state in .desksync/sandbox/."`
+	Refresh          bool   `help:"First read every tracked file from Desk, so files deleted or changed there are planned again (needs credentials; the state file is not written)."`
+	Diff             bool   `help:"Show a unified diff of the live Desk content against the local file for changed text attachments up to 1 MiB (needs credentials)."`
+	Parallelism      int    `default:"4" help:"Desk reads at once for --refresh and --diff."`
+	connFlags
 }
 
 func (c *planCmd) Help() string {
 	return `Compares the manifest (every file hashed with BLAKE3) with the state file and prints
-what apply would do. Works offline and needs no credentials.
+what apply would do. Works offline and needs no credentials, unless --refresh or --diff
+asks it to read Desk: --refresh GETs every tracked file first and plans from what Desk
+holds (a file deleted there is created again, a remote rename is renamed back, a remote
+content change is replaced), without writing the state; --diff downloads the live content
+of changed text attachments and shows a unified diff against the local file.
 
 Exit status: 0 success (with --detailed-exitcode: no changes), 1 error,
 2 with --detailed-exitcode when there are changes.`
@@ -37,7 +46,7 @@ func (c *planCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := plan.Compute(ctx, ws.manifest, st, plan.Options{DeleteLimit: limit})
+	p, err := c.compute(ctx, t, ws, st, plan.Options{DeleteLimit: limit})
 	if err != nil {
 		return err
 	}
@@ -56,6 +65,41 @@ func (c *planCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 		return exitCode(2)
 	}
 	return nil
+}
+
+func (c *planCmd) Validate() error {
+	if c.Parallelism < 1 {
+		return fmt.Errorf("--parallelism must be at least 1")
+	}
+	return nil
+}
+
+// compute plans offline, or, with --refresh or --diff, reads Desk around the plan: the
+// refreshed state (in memory only) and its drift notes before, the content diffs after.
+func (c *planCmd) compute(ctx context.Context, t *terminal, ws *workspace, st *state.State, opts plan.Options) (*plan.Plan, error) {
+	if !c.Refresh && !c.Diff {
+		return plan.Compute(ctx, ws.manifest, st, opts)
+	}
+	conn, err := c.connect(ws, t.stderr)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.close()
+	if err := checkSite(st, conn.site, ws.store.Path()); err != nil {
+		return nil, err
+	}
+	if c.Refresh && st != nil {
+		rep, err := refresh.Run(ctx, st, conn.client, c.Parallelism)
+		if err != nil {
+			return nil, err
+		}
+		st, opts.Drift = rep.State, rep.Notes()
+	}
+	p, err := plan.Compute(ctx, ws.manifest, st, opts)
+	if err != nil || !c.Diff {
+		return p, err
+	}
+	return p, refresh.Diffs(ctx, conn.client, p, ws.manifest, c.Parallelism)
 }
 
 // deleteLimit reads --max-delete; empty means the default guard.

@@ -32,6 +32,8 @@ type cli struct {
 	Plan        planCmd        `cmd:"" help:"Show what apply would change on Desk (offline, no credentials)."`
 	Apply       applyCmd       `cmd:"" help:"Upload what is new or changed and record it in the state file."`
 	Validate    validateCmd    `cmd:"" help:"Check the manifest only: no state, no network."`
+	Refresh     refreshCmd     `cmd:"" help:"Read every tracked file from Desk and record remote deletions and changes in the state."`
+	Import      importCmd      `cmd:"" help:"Adopt an existing Desk file for a manifest entry."`
 	State       stateCmd       `cmd:"" help:"Inspect or edit the state file."`
 	ForceUnlock forceUnlockCmd `cmd:"" name:"force-unlock" help:"Remove a stale state lock left by a dead run."`
 	Version     versionCmd     `cmd:"" help:"Print the desksync version."`
