@@ -50,6 +50,10 @@ type emulatorKey struct{}
 //	desk files                 one line per file: id state filename size md5
 //	desk fault ENDPOINT STATUS TIMES
 //	desk remove ID             purge a file behind desksync's back
+//	desk rename ID NAME        change a file's filename on Desk
+//	desk disposition ID VALUE  change a file's disposition on Desk
+//	desk state ID STATE        set a file's state on Desk (e.g. deleted)
+//	desk content ID FILE       replace a file's content on Desk with FILE's
 func cmdDesk(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("desk does not support !")
@@ -58,7 +62,7 @@ func cmdDesk(ts *testscript.TestScript, neg bool, args []string) {
 	// Claim stdout even when printing nothing, so "! stdout ." checks this command's output.
 	out := ts.Stdout()
 	if len(args) == 0 {
-		ts.Fatalf("usage: desk files|fault|remove")
+		ts.Fatalf("usage: desk files|fault|remove|rename|disposition|state|content")
 	}
 	switch args[0] {
 	case "files":
@@ -81,7 +85,32 @@ func cmdDesk(ts *testscript.TestScript, neg bool, args []string) {
 	case "remove":
 		id, err := strconv.ParseInt(args[1], 10, 64)
 		ts.Check(err)
-		srv.Remove(id)
+		ts.Check(srv.Remove(id))
+	case "rename", "disposition", "state":
+		if len(args) != 3 {
+			ts.Fatalf("usage: desk %s ID VALUE", args[0])
+		}
+		id, err := strconv.ParseInt(args[1], 10, 64)
+		ts.Check(err)
+		ts.Check(srv.Edit(id, func(f *desktest.FileRecord) {
+			switch args[0] {
+			case "rename":
+				f.Filename = args[2]
+			case "disposition":
+				f.Disposition = args[2]
+			case "state":
+				f.State = args[2]
+			}
+		}))
+	case "content":
+		if len(args) != 3 {
+			ts.Fatalf("usage: desk content ID FILE")
+		}
+		id, err := strconv.ParseInt(args[1], 10, 64)
+		ts.Check(err)
+		data, err := os.ReadFile(ts.MkAbs(args[2]))
+		ts.Check(err)
+		ts.Check(srv.SetContent(id, data))
 	default:
 		ts.Fatalf("unknown desk subcommand %q", args[0])
 	}
