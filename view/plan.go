@@ -134,6 +134,7 @@ const (
 	ansiGreen   = "\x1b[32m"
 	ansiYellow  = "\x1b[33m"
 	ansiMagenta = "\x1b[35m"
+	ansiCyan    = "\x1b[36m"
 )
 
 // planActions is the order the legend lists actions in.
@@ -209,7 +210,11 @@ func planText(doc Document, color bool) string {
 			}
 			if c.Diff != "" {
 				for _, line := range strings.Split(strings.TrimSuffix(c.Diff, "\n"), "\n") {
-					fmt.Fprintf(&b, "      %s\n", safeText(line))
+					line = safeText(line)
+					if code := diffLineColor(line); code != "" {
+						line = paint(code, line)
+					}
+					fmt.Fprintf(&b, "      %s\n", line)
 				}
 			}
 		}
@@ -230,6 +235,22 @@ func planText(doc Document, color bool) string {
 	fmt.Fprintf(&b, "%s %d to create, %d to update, %d to replace, %d to delete.\n",
 		paint(ansiBold, "Plan:"), s.Create, s.Update, s.Replace, s.Delete)
 	return b.String()
+}
+
+// diffLineColor is the colour of one unified-diff line, as git colours it: file
+// headers bold, hunk headers cyan, removals red, additions green, context plain.
+func diffLineColor(line string) string {
+	switch {
+	case strings.HasPrefix(line, "--- "), strings.HasPrefix(line, "+++ "):
+		return ansiBold
+	case strings.HasPrefix(line, "@@"):
+		return ansiCyan
+	case strings.HasPrefix(line, "-"):
+		return ansiRed
+	case strings.HasPrefix(line, "+"):
+		return ansiGreen
+	}
+	return ""
 }
 
 // planMarkdown renders doc for a pull-request comment (GitHub-flavoured markdown).
