@@ -160,8 +160,9 @@ func reconcile(st *state.State, addr string, att *state.Attachment, f *desk.File
 	switch f.State {
 	case "deleted":
 		// Dropped, not kept as "deleted": the address is then simply untracked, so
-		// plan creates it and apply records the new file as for any create.
-		st.Forget(addr)
+		// plan creates it and apply records the new file as for any create. Only the
+		// attachment goes: a pending upload for the address is apply's to clean up.
+		delete(st.Attachments, addr)
 		return []Drift{drift(Deleted, "", "")}
 	case "active", "":
 	default:

@@ -103,6 +103,9 @@ func TestRun(t *testing.T) {
 				"docs/guide.md": record(guide, hashA),
 				"logo.png":      record(logo, hashB),
 			})
+			// An interrupted upload for the address is apply's to clean up: refresh
+			// keeps it whatever it finds.
+			st.SetPending("docs/guide.md", state.Pending{ID: 99, Blake3: hashB, StartedAt: uploaded})
 			orig := st.Clone()
 			tt.disturb(t, e.srv, guide.ID)
 
@@ -129,6 +132,9 @@ func TestRun(t *testing.T) {
 			}
 			if got := rep.State.Attachments["logo.png"]; !reflect.DeepEqual(got, orig.Attachments["logo.png"]) {
 				t.Errorf("untouched record changed: %+v", got)
+			}
+			if !reflect.DeepEqual(rep.State.Pending, orig.Pending) {
+				t.Errorf("pending changed: %+v", rep.State.Pending)
 			}
 			if rep.Checked != 2 {
 				t.Errorf("Checked = %d, want 2", rep.Checked)
