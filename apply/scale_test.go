@@ -1,10 +1,16 @@
 package apply_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +18,7 @@ import (
 	"github.com/desksync/desksync/desk"
 	"github.com/desksync/desksync/desk/desktest"
 	"github.com/desksync/desksync/manifest"
+	"github.com/desksync/desksync/state"
 )
 
 // Tests of issue 4 (apply at scale): apply under injected faults and under a rate limit,
@@ -26,13 +33,18 @@ import (
 // persistent fault is given up on quickly.
 const scaleRetries = 3
 
-// scaleClient replaces e's client by one that waits for real, briefly.
-func scaleClient(t *testing.T, e *env) {
+// scaleClient replaces e's client by one that waits for real, briefly. wrap, if
+// given, wraps its transport.
+func scaleClient(t *testing.T, e *env, wrap ...func(http.RoundTripper) http.RoundTripper) {
 	t.Helper()
-	c, err := desk.New(desk.Config{
+	cfg := desk.Config{
 		URL: e.ts.URL, APIKey: testKey, Retries: scaleRetries, Timeout: 10 * time.Second,
 		BackoffBase: time.Millisecond, BackoffMax: 10 * time.Millisecond,
-	})
+	}
+	for _, w := range wrap {
+		cfg.HTTPClient = &http.Client{Transport: w(http.DefaultTransport)}
+	}
+	c, err := desk.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,4 +300,73 @@ func TestScaleRateLimited(t *testing.T) {
 			e.converged(m)
 		})
 	}
+}
+
+// slowStore is the real state file on a slow disk: every Save takes delay longer, so
+// that actions finish while a save is being written.
+type slowStore struct {
+	*state.File
+	delay time.Duration
+	saves atomic.Int64
+}
+
+func (s *slowStore) Save(ctx context.Context, st *state.State) error {
+	s.saves.Add(1)
+	time.Sleep(s.delay)
+	return s.File.Save(ctx, st)
+}
+
+// TestScaleGroupCommit checks the group commit of state saves: with eight uploads at a
+// time and a slow disk, actions share saves (far fewer than the two per file an
+// upload records), yet none moves on before the state file on disk records its last
+// step: whenever a PATCH activates a file, the saved state already lists it pending.
+func TestScaleGroupCommit(t *testing.T) {
+	t.Parallel()
+	const files = 40
+	e := newEnv(t, envOptions{})
+	onDisk := state.NewFile(e.store.Path()) // a reader of its own, as a crash would see it
+	patchPath := regexp.MustCompile(`/files/([0-9]+)\.json$`)
+	var mu sync.Mutex
+	var unrecorded []string
+	var patches int
+	scaleClient(t, e, func(next http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if m := patchPath.FindStringSubmatch(req.URL.Path); m != nil && req.Method == http.MethodPatch {
+				id, _ := strconv.ParseInt(m[1], 10, 64)
+				saved, err := onDisk.Load(req.Context())
+				pending := false
+				if err == nil {
+					for _, p := range saved.Pending {
+						pending = pending || p.ID == id
+					}
+				}
+				mu.Lock()
+				patches++
+				if !pending {
+					unrecorded = append(unrecorded, fmt.Sprintf("PATCH of file %d before the state file recorded it pending (%v)", id, err))
+				}
+				mu.Unlock()
+			}
+			return next.RoundTrip(req)
+		})
+	})
+	store := &slowStore{File: e.store, delay: 5 * time.Millisecond}
+	m := manyFiles(e, files)
+
+	res, err := e.run(m, func(o *apply.Options) { o.Parallelism = 8; o.Store = store })
+	if err != nil || res.Err() != nil || res.Created != files {
+		t.Fatalf("created %d of %d: %v %v", res.Created, files, err, res.Err())
+	}
+	if patches != files || len(unrecorded) > 0 {
+		t.Errorf("%d PATCHes, want %d; %q", patches, files, unrecorded)
+	}
+	saves := store.saves.Load()
+	t.Logf("%d saves for %d files (%d without grouping)", saves, files, 2*files)
+	if saves > files {
+		t.Errorf("%d saves for %d files: actions that finished together did not share a save", saves, files)
+	}
+	if e.st.Serial != saves {
+		t.Errorf("serial %d after %d saves of a new state", e.st.Serial, saves)
+	}
+	e.converged(m)
 }
