@@ -1,0 +1,72 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		err  string
+	}{
+		{in: "4KiB", want: 4096},
+		{in: "1GiB", want: 1 << 30},
+		{in: "1.5MiB", want: 3 << 19},
+		{in: "10MB", want: 10e6},
+		{in: "4k", want: 4096},
+		{in: "100", want: 100},
+		{in: "0", want: 0},
+		{in: "", err: `"" is not a size like 4KiB, 10MB or 1GiB`},
+		{in: "KiB", err: `"KiB" is not a size like 4KiB, 10MB or 1GiB`},
+		{in: "4 Ki B", err: `"4 Ki B" is not a size like 4KiB, 10MB or 1GiB`},
+		{in: "-1KiB", err: `"-1KiB" is out of range (0 to 4 TiB)`},
+		{in: "5000GiB", err: `"5000GiB" is out of range (0 to 4 TiB)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseSize(tt.in)
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err {
+					t.Fatalf("parseSize(%q) = %d, %v; want error %q", tt.in, got, err, tt.err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("parseSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseRate(t *testing.T) {
+	tests := []struct {
+		in   string
+		want rateLimit
+		err  string
+	}{
+		{in: "20/2s", want: rateLimit{20, 2 * time.Second}},
+		{in: "120/1m", want: rateLimit{120, time.Minute}},
+		{in: "120/m", want: rateLimit{120, time.Minute}},
+		{in: "10/200ms", want: rateLimit{10, 200 * time.Millisecond}},
+		{in: "20", err: `"20" is not REQUESTS/WINDOW like 20/2s or 120/1m`},
+		{in: "0/2s", err: `"0/2s" is not REQUESTS/WINDOW like 20/2s or 120/1m`},
+		{in: "20/0s", err: `"20/0s" is not REQUESTS/WINDOW like 20/2s or 120/1m`},
+		{in: "20x/2s", err: `"20x/2s" is not REQUESTS/WINDOW like 20/2s or 120/1m`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseRate(tt.in)
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err {
+					t.Fatalf("parseRate(%q) = %v, %v; want error %q", tt.in, got, err, tt.err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("parseRate(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
