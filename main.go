@@ -29,7 +29,7 @@ func main() {
 type cli struct {
 	Globals
 
-	Plan        planCmd        `cmd:"" help:"Show what apply would change on Desk (offline, no credentials)."`
+	Plan        planCmd        `cmd:"" help:"Show what apply would change on Desk (offline and without credentials, unless --refresh or --diff)."`
 	Apply       applyCmd       `cmd:"" help:"Upload what is new or changed and record it in the state file."`
 	Validate    validateCmd    `cmd:"" help:"Check the manifest only: no state, no network."`
 	Refresh     refreshCmd     `cmd:"" help:"Read every tracked file from Desk and record remote deletions and changes in the state."`

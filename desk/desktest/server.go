@@ -220,7 +220,10 @@ func Serve(s *Server) (baseURL string, stop func(), err error) {
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			// Short: by the time the caller stops, its requests are done; what remains is at
+			// most a connection the client dialled but never used, which Shutdown would
+			// otherwise wait for (it treats new connections as active for 5 s).
+			ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
 			defer cancel()
 			if srv.Shutdown(ctx) != nil {
 				_ = srv.Close()
