@@ -331,7 +331,7 @@ func TestComputeFileErrors(t *testing.T) {
 		{
 			name:   "missing file",
 			break_: func(t *testing.T, m *manifest.Manifest) { os.Remove(filepath.Join(m.Root, "b.png")) },
-			want:   `desksync.yaml:4:5: path: cannot open "b.png": no such file`,
+			want:   `desksync.yaml:4:5: cannot open "b.png": no such file`,
 		},
 		{
 			name: "symlink swapped in to leave the root",
@@ -342,7 +342,7 @@ func TestComputeFileErrors(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: `desksync.yaml:4:5: path: cannot open "b.png": path escapes from parent`,
+			want: `desksync.yaml:4:5: cannot open "b.png": path escapes from parent`,
 		},
 		{
 			name: "directory in place of the file",
@@ -351,7 +351,7 @@ func TestComputeFileErrors(t *testing.T) {
 				os.Remove(p)
 				os.Mkdir(p, 0o755)
 			},
-			want: `desksync.yaml:4:5: path: cannot open "b.png": not a regular file`,
+			want: `desksync.yaml:4:5: cannot open "b.png": not a regular file`,
 		},
 	}
 	for _, tt := range tests {

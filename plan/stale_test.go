@@ -197,7 +197,7 @@ func TestCheckStaleUnreadableFile(t *testing.T) {
 	}
 	os.Remove(filepath.Join(m.Root, "a.png"))
 	err = CheckStale(context.Background(), p, m, nil)
-	const want = `desksync.yaml:4:5: path: cannot open "a.png": no such file`
+	const want = `desksync.yaml:4:5: cannot open "a.png": no such file`
 	if err == nil || err.Error() != want || errors.Is(err, ErrStale) {
 		t.Fatalf("err = %v, want %q (not ErrStale)", err, want)
 	}
