@@ -182,13 +182,17 @@ func clean(s string) string {
 			space = b.Len() > 0
 			continue
 		}
+		n := utf8.RuneLen(r)
+		if space {
+			n++
+		}
+		if b.Len()+n > maxMessage {
+			b.WriteString("…")
+			break
+		}
 		if space {
 			b.WriteByte(' ')
 			space = false
-		}
-		if b.Len()+utf8.RuneLen(r) > maxMessage {
-			b.WriteString("…")
-			break
 		}
 		b.WriteRune(r)
 	}
