@@ -1,0 +1,146 @@
+package desk
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/desksync/desksync/desk/desktest"
+)
+
+// serveEmulator runs the Desk emulator on loopback for one test.
+func serveEmulator(t *testing.T, opts desktest.Options) (*desktest.Server, string) {
+	t.Helper()
+	opts.APIKey = testKey
+	emu := desktest.New(opts)
+	url, stop, err := desktest.Serve(emu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return emu, url
+}
+
+// TestEmulatorUpload runs the three-step upload, a read-back and a delete against
+// the emulator, which checks the SigV4 POST policy, field order and content.
+func TestEmulatorUpload(t *testing.T) {
+	emu, url := serveEmulator(t, desktest.Options{})
+	c, dbg := newTestClient(t, url)
+	ctx := context.Background()
+	content := strings.Repeat("<svg/>\n", 5000)
+
+	ref, err := c.CreateRef(ctx, RefRequest{Type: "attachment", Filename: "logo.svg", MimeType: "image/svg+xml", Disposition: "attachment"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref.File.State != "temp" || ref.File.ID <= 0 {
+		t.Fatalf("ref file = %+v", ref.File)
+	}
+	var last int64
+	if err := c.Upload(ctx, ref, strings.NewReader(content), int64(len(content)), "logo.svg", func(n int64) { last = n }); err != nil {
+		t.Fatal(err)
+	}
+	active := "active"
+	f, err := c.UpdateFile(ctx, ref.File.ID, FileUpdate{State: &active})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.State != "active" || f.Size != int64(len(content)) || f.Filename != "logo.svg" || last != int64(len(content)) {
+		t.Errorf("activated file = %+v (progress %d)", f, last)
+	}
+	got, err := emu.Content(ref.File.ID)
+	if err != nil || string(got) != content {
+		t.Errorf("emulator holds %d bytes (%v), want the %d sent", len(got), err, len(content))
+	}
+
+	f, err = c.GetFile(ctx, ref.File.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := c.Download(ctx, f.DownloadURL, 1<<20)
+	if err != nil || string(body) != content {
+		t.Errorf("download = %d bytes, %v", len(body), err)
+	}
+
+	if err := c.DeleteFile(ctx, ref.File.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteFile(ctx, ref.File.ID); !IsNotFound(err) {
+		t.Errorf("second delete = %v, want not found", err)
+	}
+	assertNoSecret(t, "debug log", dbg.String(), ref.Params[len(ref.Params)-1].Value)
+}
+
+func TestEmulatorErrors(t *testing.T) {
+	now := time.Now()
+	var clock atomic.Pointer[time.Time]
+	clock.Store(&now)
+	_, url := serveEmulator(t, desktest.Options{Clock: func() time.Time { return *clock.Load() }, PolicyTTL: time.Minute})
+	c, _ := newTestClient(t, url)
+	ctx := context.Background()
+
+	_, err := c.CreateRef(ctx, RefRequest{Type: "attachment", Filename: "", MimeType: "image/png", Disposition: "attachment"})
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Status != 400 || !strings.HasPrefix(err.Error(), `desk: create ref for "": 400 Bad Request: filename: `) {
+		t.Errorf("empty filename: %v", err)
+	}
+
+	ref, err := c.CreateRef(ctx, RefRequest{Type: "attachment", Filename: "a.png", MimeType: "image/png", Disposition: "attachment"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(2 * time.Minute)
+	clock.Store(&later)
+	err = c.Upload(ctx, ref, strings.NewReader("png"), 3, "a.png", nil)
+	if !IsPolicyExpired(err) {
+		t.Errorf("upload after the policy's expiry = %v, want a policy-expired error", err)
+	}
+	if want := `desk: upload "a.png": 403 Forbidden: AccessDenied: Invalid according to Policy: Policy expired.`; err == nil || err.Error() != want {
+		t.Errorf("error = %v, want %q", err, want)
+	}
+
+	bad, _ := newTestClient(t, url, func(c *Config) { c.APIKey = "wrong" })
+	_, err = bad.GetFile(ctx, 1)
+	if !errors.As(err, &ae) || ae.Status != 401 || ae.Hint() != "check DESK_API_KEY (or --api-key): Desk did not accept it" {
+		t.Errorf("wrong key: %v", err)
+	}
+}
+
+// TestEmulatorPacingScale is the acceptance figure against the emulator's own rate
+// limiter: 600 Desk calls under 20 per 2 s from 4 workers. Runs with DESK_PACER_SCALE=1.
+func TestEmulatorPacingScale(t *testing.T) {
+	if os.Getenv("DESK_PACER_SCALE") == "" {
+		t.Skip("set DESK_PACER_SCALE=1 to run (takes about a minute per style)")
+	}
+	for _, epoch := range []bool{false, true} {
+		t.Run(map[bool]string{false: "seconds", true: "epoch"}[epoch], func(t *testing.T) {
+			_, url := serveEmulator(t, desktest.Options{RateLimit: 20, RateWindow: 2 * time.Second, ResetAsEpoch: epoch})
+			c, _ := newTestClient(t, url, func(c *Config) { c.Debug = nil })
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			start := time.Now()
+			for range 4 {
+				wg.Go(func() {
+					for next.Add(1) <= 600 {
+						if err := c.DeleteFile(context.Background(), 1); !IsNotFound(err) {
+							t.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			st := c.Stats()
+			t.Logf("600 requests, 20 per 2s, 4 workers: %v (%.3fx of 60 s), %d 429s", elapsed.Round(time.Millisecond), elapsed.Seconds()/60, st.RateLimited)
+			if elapsed > 69*time.Second || st.RateLimited > 6 {
+				t.Errorf("took %v with %d 429s; want at most 69 s and a handful", elapsed, st.RateLimited)
+			}
+		})
+	}
+}
