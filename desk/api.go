@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -366,7 +367,7 @@ func jsonMarshal(v any) ([]byte, error) {
 
 // readCapped reads at most max bytes, reporting whether there was more.
 func readCapped(r io.Reader, max int64) (data []byte, over bool, err error) {
-	data, err = io.ReadAll(io.LimitReader(r, max+1))
+	data, err = io.ReadAll(io.LimitReader(r, min(max, math.MaxInt64-1)+1))
 	if int64(len(data)) > max {
 		return data[:max], true, err
 	}

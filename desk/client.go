@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -394,7 +395,7 @@ func (c *Client) exchange(ctx context.Context, x exchange) (int, http.Header, er
 	if ok {
 		limit = x.max
 	}
-	data, rerr := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	data, rerr := io.ReadAll(io.LimitReader(resp.Body, min(limit, math.MaxInt64-1)+1))
 	c.logf(x.method, x.url, resp.StatusCode, rerr, start, int64(len(x.body)), int64(len(data)))
 	if rerr != nil {
 		return resp.StatusCode, resp.Header, c.transportError(x.op, x.method, x.url, ctx, actx, rerr)
