@@ -246,3 +246,29 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
+
+func TestTLSVerification(t *testing.T) {
+	var calls atomic.Int64
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		ok(w, r)
+	}))
+	defer srv.Close()
+
+	// The default transport verifies certificates: a self-signed one fails, for good.
+	c, _ := newTestClient(t, srv.URL)
+	_, err := c.GetFile(context.Background(), 1)
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Retryable() || !strings.Contains(err.Error(), "certificate signed by unknown authority") {
+		t.Fatalf("error = %v, want a final certificate error", err)
+	}
+	if c.Stats().Requests != 1 {
+		t.Errorf("a certificate error was retried: %+v", c.Stats())
+	}
+
+	// A client that trusts the server's certificate (Config.HTTPClient) works.
+	c, _ = newTestClient(t, srv.URL, func(c *Config) { c.HTTPClient = srv.Client() })
+	if _, err := c.GetFile(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+}
