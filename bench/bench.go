@@ -132,6 +132,7 @@ type report struct {
 	limitedDesk                 int // Desk requests the limiter counted (not answered 429)
 	firstDesk, lastDesk         time.Time
 	active, temp                int
+	saves                       int64 // state saves: the serial of a state that started empty
 }
 
 // timeline is what the NDJSON events say about when things happened.
@@ -197,6 +198,7 @@ func applyOnce(ctx context.Context, cfg config, bin string, set *fileSet, work s
 		rep.emuCPU = cpuTime(&self1) - cpuTime(&self0)
 	}
 	rep.count(srv)
+	rep.saves = savesOf(filepath.Join(work, "desksync.state.json"))
 	switch {
 	case werr != nil:
 		return rep, fmt.Errorf("desksync apply failed: %v\n%s", werr, stderr.String())
@@ -332,6 +334,7 @@ func (rep *report) print(w io.Writer, cfg config) {
 	fmt.Fprintf(w, "  MB/s            %.1f (10^6 bytes)\n", float64(rep.bytes)/1e6/secs)
 	fmt.Fprintf(w, "  Desk requests   %d (+ %d S3 uploads, not rate-limited)\n", rep.desk, rep.s3)
 	fmt.Fprintf(w, "  429s            %d\n", rep.limited)
+	fmt.Fprintf(w, "  state saves     %d (%.2f per file)\n", rep.saves, float64(rep.saves)/float64(rep.files))
 	fmt.Fprintf(w, "  peak RSS        %.1f MiB (VmHWM; rusage maxrss %.1f MiB)\n", float64(rep.hwm)/(1<<20), float64(rep.maxRSS)/(1<<20))
 	fmt.Fprintf(w, "  CPU             desksync %v (%.0f%% of one core), emulator %v\n", rep.cpu.Round(time.Millisecond),
 		100*rep.cpu.Seconds()/secs, rep.emuCPU.Round(time.Millisecond))
@@ -406,6 +409,22 @@ func watchRSS(pid int) func() int64 {
 		close(stop)
 		return <-done
 	}
+}
+
+// savesOf reads the serial of the state file at path, which counts its saves; -1 when
+// it cannot be read.
+func savesOf(path string) int64 {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return -1
+	}
+	var st struct {
+		Serial int64 `json:"serial"`
+	}
+	if json.Unmarshal(data, &st) != nil {
+		return -1
+	}
+	return st.Serial
 }
 
 func cpuTime(ru *syscall.Rusage) time.Duration {

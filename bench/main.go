@@ -17,15 +17,21 @@ func main() {
 }
 
 const usage = `usage: go run ./bench apply [flags]
+       go run ./bench save [-entries N] [-n ROUNDS] [-dir DIR]
 
-Generates files and a manifest, starts the Desk emulator on loopback, and runs
+apply generates files and a manifest, starts the Desk emulator on loopback, and runs
 "desksync apply --auto-approve --format json" against it as a subprocess.
+save times one state save (what apply pays after every action) for a state of N
+attachments.
 
 Flags:
 `
 
 // run parses args, runs the benchmark and returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "save" {
+		return saveBench(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "apply" {
 		newFlags(stderr, &config{}).Usage()
 		return 2
