@@ -209,7 +209,7 @@ func newTransport(timeout time.Duration) *http.Transport {
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSHandshakeTimeout:   15 * time.Second,
-		ResponseHeaderTimeout: timeout,
+		ResponseHeaderTimeout: 2 * timeout, // a backstop: the per-request deadline or stall timer fires first
 		ExpectContinueTimeout: time.Second,
 		IdleConnTimeout:       90 * time.Second,
 		MaxIdleConnsPerHost:   16,
@@ -434,12 +434,17 @@ func (c *Client) transportError(op, method, rawURL string, parent, actx context.
 	if errors.As(err, &ue) {
 		ue.URL = redactURL(ue.URL)
 	}
-	if parent.Err() == nil && actx.Err() != nil {
+	var ne net.Error
+	switch {
+	case parent.Err() != nil:
+	case actx.Err() != nil:
 		if cause := context.Cause(actx); cause != nil && !errors.Is(cause, context.DeadlineExceeded) && !errors.Is(cause, context.Canceled) {
 			err = cause
 		} else {
 			err = &timeoutError{d: c.timeout, err: err}
 		}
+	case errors.As(err, &ne) && ne.Timeout():
+		err = &timeoutError{d: c.timeout, err: err}
 	}
 	return &APIError{Op: op, Method: method, URL: redactURL(rawURL), Err: &scrubbedError{msg: c.scrub(err.Error()), err: err}}
 }
