@@ -78,6 +78,9 @@ type connection struct {
 func (c *connFlags) connect(ws *workspace, stderr io.Writer) (*connection, error) {
 	conn := &connection{close: func() {}}
 	cfg := desk.Config{URL: c.URL, APIKey: c.APIKey, Retries: c.Retries}
+	if c.Retries == 0 {
+		cfg.Retries = -1 // desk.Config reads 0 as "the default"; the flag's 0 means none
+	}
 	if c.Debug {
 		cfg.Debug = stderr
 	}
