@@ -401,9 +401,9 @@ func (c *Client) exchange(ctx context.Context, x exchange) (int, http.Header, er
 		return resp.StatusCode, resp.Header, c.transportError(x.op, x.method, x.url, ctx, actx, rerr)
 	}
 	if !ok {
-		code, msg := decodeErrorBody(truncate(data, limit))
+		code, msg := decodeErrorBodyScrubbed(errorBody(data, limit), c.scrubber())
 		return resp.StatusCode, resp.Header, &APIError{Op: x.op, Method: x.method, URL: redactURL(x.url),
-			Status: resp.StatusCode, Code: c.scrub(code), Message: c.scrub(msg)}
+			Status: resp.StatusCode, Code: code, Message: msg}
 	}
 	if int64(len(data)) > limit {
 		msg := fmt.Sprintf("the body is larger than %d bytes", limit)
@@ -414,15 +414,19 @@ func (c *Client) exchange(ctx context.Context, x exchange) (int, http.Header, er
 	}
 	if x.decode != nil {
 		if err := x.decode(data); err != nil {
-			return resp.StatusCode, resp.Header, &ResponseError{Op: x.op, URL: redactURL(x.url), Msg: c.scrub(clean(err.Error()))}
+			return resp.StatusCode, resp.Header, &ResponseError{Op: x.op, URL: redactURL(x.url), Msg: cleanScrubbed(err.Error(), c.scrubber())}
 		}
 	}
 	return resp.StatusCode, resp.Header, nil
 }
 
-func truncate(b []byte, n int64) []byte {
-	if int64(len(b)) > n {
-		return b[:n]
+// errorBody is the part of an error answer read to find its message. When the answer
+// went past the cap, it keeps only the first half: the cut could fall inside a secret
+// the server echoed (the key, a policy), leaving a head of it that scrubbing would not
+// recognise, and nothing past the first few hundred bytes is ever shown anyway.
+func errorBody(b []byte, max int64) []byte {
+	if int64(len(b)) > max {
+		return b[:max/2]
 	}
 	return b
 }
@@ -482,6 +486,11 @@ func (c *Client) scrub(s string, secrets ...string) string {
 	return s
 }
 
+// scrubber is scrub as a function, for cleanScrubbed.
+func (c *Client) scrubber(secrets ...string) func(string) string {
+	return func(s string) string { return c.scrub(s, secrets...) }
+}
+
 // logf writes one --debug line for a request.
 func (c *Client) logf(method, rawURL string, status int, err error, start time.Time, up, down int64, secrets ...string) {
 	if c.debug == nil {
@@ -500,25 +509,16 @@ func (c *Client) logf(method, rawURL string, status int, err error, start time.T
 	case err != nil:
 		line += ": " + err.Error()
 	}
-	line = c.scrub(clean(line), secrets...) + "\n"
+	line = cleanScrubbed(line, c.scrubber(secrets...)) + "\n"
 	c.debugMu.Lock()
 	defer c.debugMu.Unlock()
 	io.WriteString(c.debug, line)
 }
 
-// isSecretQueryKey reports whether a query parameter's value is a credential
-// (presigned S3 URLs, tokens), to be replaced in logs and errors.
-func isSecretQueryKey(k string) bool {
-	k = strings.ToLower(k)
-	for _, s := range [...]string{"signature", "credential", "token", "key", "policy", "secret", "auth", "password", "sig"} {
-		if strings.Contains(k, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// redactURL returns raw with user info and secret query values replaced.
+// redactURL returns raw with user info and every query value replaced. All values,
+// not a list of known secret names: presigned URLs carry their credential under
+// names we cannot predict (X-Amz-Signature, Signature, k, token, sig, …), and a
+// query value is never what a reader of an error or a --debug line needs.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -531,14 +531,25 @@ func redactURL(raw string) string {
 		u.User = url.User("REDACTED")
 	}
 	if u.RawQuery != "" {
-		q := u.Query()
-		for k := range q {
-			if isSecretQueryKey(k) {
-				q[k] = []string{"REDACTED"}
-			}
-		}
-		u.RawQuery = q.Encode()
+		u.RawQuery = redactQuery(u.RawQuery)
 	}
+	u.ForceQuery = false
 	u.Fragment = ""
+	u.RawFragment = ""
 	return u.String()
+}
+
+// redactQuery keeps the names of a query, in order, and replaces every value. A part
+// with no "=" (a bare token) or a name that does not unescape is replaced whole.
+func redactQuery(q string) string {
+	parts := strings.Split(q, "&")
+	for i, part := range parts {
+		name, _, hasValue := strings.Cut(part, "=")
+		if _, err := url.QueryUnescape(name); !hasValue || err != nil || name == "" {
+			parts[i] = "REDACTED"
+			continue
+		}
+		parts[i] = name + "=REDACTED"
+	}
+	return strings.Join(parts, "&")
 }

@@ -41,7 +41,7 @@ func TestNew(t *testing.T) {
 			"desk: site URL must not contain a user or password",
 			"pass the API key with DESK_API_KEY (or --api-key), not in the URL"},
 		{"query", Config{URL: "https://x.teamwork.com/?a=b", APIKey: "k"},
-			`desk: site URL "https://x.teamwork.com/?a=b" must not have a query or fragment`,
+			`desk: site URL "https://x.teamwork.com/?a=REDACTED" must not have a query or fragment`,
 			"set DESK_URL to the site only, e.g. https://yoursite.teamwork.com"},
 		{"empty key", Config{URL: "https://x.teamwork.com"}, "desk: no Desk API key given",
 			"set DESK_API_KEY (or pass --api-key); find the key in Desk under your profile's API settings"},

@@ -3,6 +3,7 @@ package desk
 import (
 	"context"
 	"errors"
+	neturl "net/url"
 	"os"
 	"strings"
 	"sync"
@@ -66,6 +67,20 @@ func TestEmulatorUpload(t *testing.T) {
 	if err != nil || string(body) != content {
 		t.Errorf("download = %d bytes, %v", len(body), err)
 	}
+	// The download URL's token (the emulator's ?k=) is a credential too: it must not
+	// reach an error or the debug log.
+	dl, err := neturl.Parse(f.DownloadURL)
+	if err != nil || dl.Query().Get("k") == "" {
+		t.Fatalf("download URL %q has no k token (%v)", f.DownloadURL, err)
+	}
+	token := dl.Query().Get("k")
+	_, err = c.Download(ctx, f.DownloadURL, 10)
+	if err == nil || !strings.Contains(err.Error(), "?k=REDACTED") {
+		t.Errorf("oversize download = %v, want an error naming the URL with k=REDACTED", err)
+	} else {
+		assertNoSecret(t, "download error", err.Error(), token)
+	}
+	assertNoSecret(t, "debug log", dbg.String(), token)
 
 	if err := c.DeleteFile(ctx, ref.File.ID); err != nil {
 		t.Fatal(err)

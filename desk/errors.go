@@ -153,6 +153,25 @@ func (e *ResponseError) Hint() string {
 	return "Desk (or a proxy in between) sent something desksync refuses to trust; run with --debug to see the exchange"
 }
 
+// TooLargeError is an upload refused before it starts because the ref said Desk
+// takes files of this type only up to Max bytes (File.TypeMaxSize): sending it would
+// only earn S3's EntityTooLarge after the whole file went over the wire.
+type TooLargeError struct {
+	Op   string
+	Type string
+	Size int64
+	Max  int64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("desk: %s: the file is %d bytes, more than the %d bytes Desk allows for type %q", e.Op, e.Size, e.Max, e.Type)
+}
+
+// Hint says what to do about it.
+func (e *TooLargeError) Hint() string {
+	return "make the file smaller, or give it a type that allows larger files (the manifest's type:), or remove it from the manifest"
+}
+
 // ConfigError is a Config that New refuses.
 type ConfigError struct {
 	Msg  string
@@ -209,13 +228,28 @@ type s3Error struct {
 // decodeS3Error extracts S3's Code and Message from an error body; ok is false when
 // the body is not S3's error document.
 func decodeS3Error(body []byte) (code, msg string, ok bool) {
+	return decodeS3ErrorScrubbed(body, nil)
+}
+
+func decodeS3ErrorScrubbed(body []byte, scrub func(string) string) (code, msg string, ok bool) {
 	var e s3Error
 	d := xml.NewDecoder(bytes.NewReader(body))
 	d.Strict = true
 	if err := d.Decode(&e); err != nil {
 		return "", "", false
 	}
-	return clean(e.Code), clean(e.Message), true
+	return cleanScrubbed(e.Code, scrub), cleanScrubbed(e.Message, scrub), true
+}
+
+// cleanScrubbed removes secrets before clean caps the text: capping first could cut a
+// secret in two and leave its first half, which no later scrub would recognise.
+// (Scrubbing the raw body is not enough: JSON \u escapes and XML entities can spell a
+// secret that only appears once decoded.)
+func cleanScrubbed(s string, scrub func(string) string) string {
+	if scrub == nil {
+		return clean(s)
+	}
+	return scrub(clean(scrub(s)))
 }
 
 // decodeErrorBody turns an error answer into (code, message), tolerating the shapes
@@ -223,12 +257,18 @@ func decodeS3Error(body []byte) (code, msg string, ok bool) {
 // {"message":…}, {"error":…}, or plain text. HTML error pages (from a proxy) are
 // reduced to nothing; the status line says enough.
 func decodeErrorBody(body []byte) (code, msg string) {
+	return decodeErrorBodyScrubbed(body, nil)
+}
+
+// decodeErrorBodyScrubbed is decodeErrorBody with secrets removed by scrub (nil for
+// none) before any text is capped.
+func decodeErrorBodyScrubbed(body []byte, scrub func(string) string) (code, msg string) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
 		return "", ""
 	}
 	if trimmed[0] == '<' {
-		if code, msg, ok := decodeS3Error(trimmed); ok {
+		if code, msg, ok := decodeS3ErrorScrubbed(trimmed, scrub); ok {
 			return code, msg
 		}
 		return "", ""
@@ -240,11 +280,11 @@ func decodeErrorBody(body []byte) (code, msg string) {
 		if d.Decode(&v) == nil {
 			code, msgs := jsonMessages(v)
 			if len(msgs) > 0 || code != "" {
-				return clean(code), clean(strings.Join(msgs, "; "))
+				return cleanScrubbed(code, scrub), cleanScrubbed(strings.Join(msgs, "; "), scrub)
 			}
 		}
 	}
-	return "", clean(string(trimmed))
+	return "", cleanScrubbed(string(trimmed), scrub)
 }
 
 // jsonMessages collects human-readable messages from a decoded JSON error document.

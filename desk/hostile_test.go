@@ -232,18 +232,28 @@ func TestDebugLine(t *testing.T) {
 }
 
 func TestRedactURL(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"https://b.s3.amazonaws.com/k?X-Amz-Signature=abc&X-Amz-Credential=AKIA%2Fx&X-Amz-Expires=300",
-			"https://b.s3.amazonaws.com/k?X-Amz-Credential=REDACTED&X-Amz-Expires=300&X-Amz-Signature=REDACTED"},
-		{"https://x.teamwork.com/dl/1?proxyKey=secret&v=2", "https://x.teamwork.com/dl/1?proxyKey=REDACTED&v=2"},
-		{"https://user:pw@x.teamwork.com/a#frag", "https://REDACTED@x.teamwork.com/a"},
-		{"https://x.teamwork.com/a", "https://x.teamwork.com/a"},
-		{"%zz?token=abc", "%zz"},
+	tests := []struct{ name, in, want string }{
+		{"presigned S3", "https://b.s3.amazonaws.com/k?X-Amz-Signature=abc&X-Amz-Credential=AKIA%2Fx&X-Amz-Expires=300",
+			"https://b.s3.amazonaws.com/k?X-Amz-Signature=REDACTED&X-Amz-Credential=REDACTED&X-Amz-Expires=REDACTED"},
+		// The emulator's download token: a name no list of secret names would know.
+		{"emulator download token", "http://127.0.0.1:4321/desktest/download/7?k=Zq8tLw2", "http://127.0.0.1:4321/desktest/download/7?k=REDACTED"},
+		{"every value", "https://x.teamwork.com/dl/1?proxyKey=secret&v=2", "https://x.teamwork.com/dl/1?proxyKey=REDACTED&v=REDACTED"},
+		{"bare token", "https://x.teamwork.com/dl/1?c2VjcmV0&v=2", "https://x.teamwork.com/dl/1?REDACTED&v=REDACTED"},
+		{"empty value", "https://x.teamwork.com/dl?a=&b", "https://x.teamwork.com/dl?a=REDACTED&REDACTED"},
+		{"name that does not unescape", "https://x.teamwork.com/dl?%zzsecret=1", "https://x.teamwork.com/dl?REDACTED"},
+		{"semicolons are not separators", "https://x.teamwork.com/dl?a=1;sig=2", "https://x.teamwork.com/dl?a=REDACTED"},
+		{"user info and fragment", "https://user:pw@x.teamwork.com/a#frag", "https://REDACTED@x.teamwork.com/a"},
+		{"fragment token", "https://x.teamwork.com/a#access_token=abc", "https://x.teamwork.com/a"},
+		{"empty query", "https://x.teamwork.com/a?", "https://x.teamwork.com/a"},
+		{"plain", "https://x.teamwork.com/a", "https://x.teamwork.com/a"},
+		{"does not parse", "%zz?token=abc", "%zz"},
 	}
 	for _, tt := range tests {
-		if got := redactURL(tt.in); got != tt.want {
-			t.Errorf("redactURL(%q) = %q, want %q", tt.in, got, tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			if got := redactURL(tt.in); got != tt.want {
+				t.Errorf("redactURL(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
 	}
 }
 
@@ -270,5 +280,72 @@ func TestTLSVerification(t *testing.T) {
 	c, _ = newTestClient(t, srv.URL, func(c *Config) { c.HTTPClient = srv.Client() })
 	if _, err := c.GetFile(context.Background(), 1); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCapsNeverCutASecret: the caps on error bodies and messages must not cut an
+// echoed key in two and show its head, which scrubbing no longer recognises.
+func TestCapsNeverCutASecret(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want string
+	}{
+		{"echo straddling the error-body cap", strings.Repeat(" ", maxErrorBody-8) + testKey,
+			"desk: delete file 1: 400 Bad Request"},
+		{"JSON-escaped echo at the message cap", `{"message":"` + strings.Repeat("a", 390) + `\u0064` + testKey[1:] + `"}`,
+			"desk: delete file 1: 400 Bad Request: " + strings.Repeat("a", 390) + "[REDACTED]"},
+		{"XML-escaped echo past the message cap", `<Error><Code>X</Code><Message>` + strings.Repeat("a", 395) + `&#100;` + testKey[1:] + `</Message></Error>`,
+			"desk: delete file 1: 400 Bad Request: X: " + strings.Repeat("a", 395) + "[REDA…"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(status(400, tt.body)))
+			defer srv.Close()
+			c, dbg := newTestClient(t, srv.URL)
+			err := c.DeleteFile(context.Background(), 1)
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("error =\n%v\nwant\n%s", err, tt.want)
+			}
+			assertNoKeyHead(t, "error", err.Error())
+			assertNoKeyHead(t, "debug log", dbg.String())
+		})
+	}
+}
+
+// assertNoKeyHead fails when s holds the first 6 or more characters of testKey.
+func assertNoKeyHead(t *testing.T, what, s string) {
+	t.Helper()
+	if strings.Contains(s, testKey[:6]) {
+		t.Errorf("%s contains the head of the key %q:\n%s", what, testKey[:6], s)
+	}
+}
+
+// TestUploadOverTypeMaxSize: when the ref says how large a file of its type may be,
+// a larger file is refused before a single byte goes to S3.
+func TestUploadOverTypeMaxSize(t *testing.T) {
+	var s3Calls atomic.Int64
+	s3 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s3Calls.Add(1)
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer s3.Close()
+	c, _ := newTestClient(t, "http://127.0.0.1:1")
+	ref := &Ref{URL: s3.URL, Params: []Param{{"key", "k"}}, File: File{ID: 1, Type: "image", TypeMaxSize: 3}}
+	err := c.Upload(context.Background(), ref, strings.NewReader("four"), 4, "a.png", nil)
+	want := `desk: upload "a.png": the file is 4 bytes, more than the 3 bytes Desk allows for type "image"`
+	if err == nil || err.Error() != want {
+		t.Fatalf("error =\n%v\nwant\n%s", err, want)
+	}
+	var tl *TooLargeError
+	if !errors.As(err, &tl) || tl.Hint() == "" {
+		t.Errorf("error is %T, want *TooLargeError with a hint", err)
+	}
+	if s3Calls.Load() != 0 {
+		t.Errorf("S3 saw %d requests, want none", s3Calls.Load())
+	}
+	// At the limit, the upload goes ahead.
+	if err := c.Upload(context.Background(), ref, strings.NewReader("thr"), 3, "a.png", nil); err != nil || s3Calls.Load() != 1 {
+		t.Errorf("upload at the limit = %v (%d S3 calls)", err, s3Calls.Load())
 	}
 }

@@ -45,6 +45,9 @@ func (c *Client) Upload(ctx context.Context, ref *Ref, body io.ReaderAt, size in
 	case filename == "" || hasControl(filename):
 		return fmt.Errorf("desk: %s: the filename is empty or contains control characters", op)
 	}
+	if max := ref.File.TypeMaxSize; max > 0 && size > max {
+		return &TooLargeError{Op: op, Type: ref.File.Type, Size: size, Max: max}
+	}
 	u, err := url.Parse(ref.URL)
 	if err != nil {
 		return &ResponseError{Op: op, URL: redactURL(ref.URL), Msg: "the upload URL does not parse"}
@@ -217,9 +220,12 @@ func (u *upload) attempt(ctx context.Context) (int, http.Header, error) {
 	stall.Stop()
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		code, msg := decodeErrorBody(data)
+		if over {
+			data = data[:len(data)/2] // the cut may split an echoed secret; see errorBody
+		}
+		code, msg := decodeErrorBodyScrubbed(data, c.scrubber(u.secrets...))
 		return resp.StatusCode, resp.Header, &APIError{Op: u.op, Method: http.MethodPost, URL: redactURL(u.url),
-			Status: resp.StatusCode, Code: c.scrub(code, u.secrets...), Message: c.scrub(msg, u.secrets...)}
+			Status: resp.StatusCode, Code: code, Message: msg}
 	}
 	if rerr != nil {
 		return resp.StatusCode, resp.Header, c.transportError(u.op, http.MethodPost, u.url, ctx, actx, rerr)

@@ -216,6 +216,7 @@ func TestUploadStall(t *testing.T) {
 	defer close(release) // before Close, which waits for the handler
 	c, _ := newTestClient(t, "https://x.teamwork.com", func(c *Config) { c.Timeout = 200 * time.Millisecond; c.Retries = -1 })
 	ref, _ := decodeRef([]byte(refJSON(srv.URL)))
+	ref.File.TypeMaxSize = 0 // refJSON's type allows 10 MiB; this test is about a stall
 	start := time.Now()
 	err := c.Upload(context.Background(), ref, patternReader{size: 64 << 20}, 64<<20, "big.bin", nil)
 	if want := `desk: upload "big.bin": the upload stalled: no bytes moved for 200ms`; err == nil || err.Error() != want {
@@ -265,6 +266,7 @@ func TestUploadMemory(t *testing.T) {
 	defer srv.Close()
 	c, _ := newTestClient(t, "https://x.teamwork.com")
 	ref, _ := decodeRef([]byte(refJSON(srv.URL)))
+	ref.File.TypeMaxSize = 0 // refJSON's type allows 10 MiB; this test is about memory
 	runtime.GC()
 	var before, ms runtime.MemStats
 	runtime.ReadMemStats(&before)
