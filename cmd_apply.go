@@ -20,6 +20,7 @@ type applyCmd struct {
 	Format      string        `enum:"text,json" default:"text" help:"Progress output: text, or json (one event per line)."`
 	MaxDelete   string        `name:"max-delete" placeholder:"N|P%" help:"Refuse plans that delete more (default 30% once 10 or more are tracked; nothing when the manifest lists no attachments)."`
 	LockTimeout time.Duration `name:"lock-timeout" default:"0s" help:"How long to wait for another run's state lock."`
+	MaxFileSize string        `name:"max-file-size" default:"5GiB" placeholder:"SIZE" help:"Refuse, before any upload, a plan with a file larger than this (e.g. 100MiB)."`
 	connFlags
 }
 
@@ -40,6 +41,10 @@ func (c *applyCmd) Validate() error {
 
 func (c *applyCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	limit, err := deleteLimit(c.MaxDelete)
+	if err != nil {
+		return err
+	}
+	maxSize, err := maxFileSize(c.MaxFileSize)
 	if err != nil {
 		return err
 	}
@@ -66,7 +71,7 @@ func (c *applyCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	if err := checkSite(st, conn.site, ws.store.Path()); err != nil {
 		return err
 	}
-	p, err := c.plan(ctx, g, t, ws, st, limit)
+	p, err := c.plan(ctx, g, t, ws, st, plan.Options{DeleteLimit: limit, MaxFileSize: maxSize})
 	if err != nil {
 		return err
 	}
@@ -103,7 +108,7 @@ func (c *applyCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 
 // plan is the plan to execute: the saved one (refused when stale) or a fresh one that a
 // person approves.
-func (c *applyCmd) plan(ctx context.Context, g *Globals, t *terminal, ws *workspace, st *state.State, limit plan.DeleteLimit) (*plan.Plan, error) {
+func (c *applyCmd) plan(ctx context.Context, g *Globals, t *terminal, ws *workspace, st *state.State, opts plan.Options) (*plan.Plan, error) {
 	if c.PlanFile != "" {
 		p, err := plan.Read(c.PlanFile)
 		if err != nil {
@@ -111,7 +116,7 @@ func (c *applyCmd) plan(ctx context.Context, g *Globals, t *terminal, ws *worksp
 		}
 		return p, plan.CheckStale(ctx, p, ws.manifest, st)
 	}
-	p, err := plan.Compute(ctx, ws.manifest, st, plan.Options{DeleteLimit: limit})
+	p, err := plan.Compute(ctx, ws.manifest, st, opts)
 	if err != nil {
 		return nil, err
 	}

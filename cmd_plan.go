@@ -18,6 +18,7 @@ type planCmd struct {
 	Refresh          bool   `help:"First read every tracked file from Desk, so files deleted or changed there are planned again (needs credentials; the state file is not written)."`
 	Diff             bool   `help:"Show a unified diff of the live Desk content against the local file for changed text attachments up to 1 MiB (needs credentials)."`
 	Parallelism      int    `default:"4" help:"Desk reads at once for --refresh and --diff."`
+	MaxFileSize      string `name:"max-file-size" default:"5GiB" placeholder:"SIZE" help:"Refuse, at plan time, any file larger than this (e.g. 100MiB)."`
 	connFlags
 }
 
@@ -38,6 +39,10 @@ func (c *planCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	maxSize, err := maxFileSize(c.MaxFileSize)
+	if err != nil {
+		return err
+	}
 	ws, err := openWorkspace(g, c.Sandbox)
 	if err != nil {
 		return err
@@ -46,7 +51,7 @@ func (c *planCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := c.compute(ctx, t, ws, st, plan.Options{DeleteLimit: limit})
+	p, err := c.compute(ctx, t, ws, st, plan.Options{DeleteLimit: limit, MaxFileSize: maxSize})
 	if err != nil {
 		return err
 	}

@@ -1,10 +1,6 @@
 package main
 
-import (
-	"fmt"
-
-	"github.com/desksync/desksync/manifest"
-)
+import "fmt"
 
 type validateCmd struct{}
 
@@ -16,7 +12,7 @@ Exit status: 0 valid, 1 invalid (every problem is listed with file:line:column).
 }
 
 func (c *validateCmd) Run(g *Globals, t *terminal) error {
-	m, err := manifest.Load(g.Manifest, manifest.Options{})
+	m, err := g.loadManifest()
 	if err != nil {
 		return err
 	}

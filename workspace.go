@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/alecthomas/kong"
 	"github.com/desksync/desksync/desk"
 	"github.com/desksync/desksync/desk/desktest"
 	"github.com/desksync/desksync/manifest"
+	"github.com/desksync/desksync/plan"
 	"github.com/desksync/desksync/state"
 )
 
@@ -32,7 +34,7 @@ type workspace struct {
 // openWorkspace loads the manifest and finds the state: --state wins, then the sandbox's own
 // state, then the manifest's `state:` (or its default).
 func openWorkspace(g *Globals, sandbox bool) (*workspace, error) {
-	m, err := manifest.Load(g.Manifest, manifest.Options{})
+	m, err := g.loadManifest()
 	if err != nil {
 		return nil, err
 	}
@@ -47,6 +49,39 @@ func openWorkspace(g *Globals, sandbox bool) (*workspace, error) {
 	}
 	ws.store = state.NewFile(statePath)
 	return ws, nil
+}
+
+// loadManifest loads the manifest under the --max-files cap.
+func (g *Globals) loadManifest() (*manifest.Manifest, error) {
+	if g.MaxFiles < 1 {
+		return nil, hinted{
+			msg:  fmt.Sprintf("--max-files must be at least 1, not %d", g.MaxFiles),
+			hint: fmt.Sprintf("leave it out for the default (%d)", manifest.DefaultMaxEntries),
+		}
+	}
+	return manifest.Load(g.Manifest, manifest.Options{MaxEntries: g.MaxFiles})
+}
+
+// warnKeyInArgs warns when the API key was given as --api-key on the command line,
+// where any user of the machine can read it (ps, /proc/PID/cmdline), as can shell
+// history and core dumps; the environment is private to the process and its parent.
+func warnKeyInArgs(kctx *kong.Context, stderr io.Writer) {
+	for _, e := range kctx.Path {
+		if e.Flag != nil && e.Flag.Name == "api-key" {
+			fmt.Fprintln(stderr, "desksync: warning: --api-key on the command line is visible to other users of this machine (ps) and may end up in shell history")
+			fmt.Fprintln(stderr, "desksync: hint: set DESK_API_KEY in the environment instead")
+			return
+		}
+	}
+}
+
+// maxFileSize reads --max-file-size.
+func maxFileSize(flag string) (int64, error) {
+	n, err := plan.ParseSize(flag)
+	if err != nil {
+		return 0, hinted{msg: "--max-file-size: " + err.Error(), hint: `write a size such as "5GiB" or "500MB"`}
+	}
+	return n, nil
 }
 
 // loadState returns the stored state, or nil when there is none yet.

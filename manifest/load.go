@@ -292,7 +292,7 @@ func pick(layers []Fields, get func(Fields) *Value, builtin string) string {
 func (l *loader) produced(it *Item) bool {
 	l.count++
 	if l.count > l.limit {
-		l.fail(it, "narrow the globs or split the files over several manifests",
+		l.fail(it, "narrow the globs, split the files over several manifests, or raise the limit with --max-files",
 			"the manifest lists more than %d files, the most allowed", l.limit)
 		l.aborted = true
 		return false

@@ -331,6 +331,7 @@ func TestLoadErrors(t *testing.T) {
 			files:    map[string]string{"a.txt": "a", "b.md": "b", "c.md": "c", "z.txt": "z"},
 			opts:     manifest.Options{MaxEntries: 2},
 			want:     "desksync.yaml:4:11: attachments[1].path: the manifest lists more than 2 files, the most allowed",
+			hint:     "narrow the globs, split the files over several manifests, or raise the limit with --max-files",
 		},
 		{
 			name:     "glob reading too many folders",

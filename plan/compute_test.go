@@ -373,3 +373,20 @@ func TestComputeFileErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestFileTooLargeHint(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		max  int64
+		want string
+	}{
+		{DefaultMaxFileSize, "remove it from the manifest or make it smaller: Desk uploads each file in one S3 POST, which takes at most 5 GiB"},
+		{1 << 20, "remove it from the manifest or make it smaller, or raise --max-file-size (default 5 GiB)"},
+	}
+	for _, tt := range tests {
+		e := &FileTooLargeError{Address: "a", Size: tt.max + 1, Max: tt.max}
+		if got := e.Hint(); got != tt.want {
+			t.Errorf("Hint() with Max %d = %q, want %q", tt.max, got, tt.want)
+		}
+	}
+}

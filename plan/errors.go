@@ -50,6 +50,9 @@ func (e *FileTooLargeError) Error() string {
 
 // Hint tells the user how to get past the error.
 func (e *FileTooLargeError) Hint() string {
+	if e.Max != DefaultMaxFileSize {
+		return "remove it from the manifest or make it smaller, or raise --max-file-size (default 5 GiB)"
+	}
 	return "remove it from the manifest or make it smaller: Desk uploads each file in one S3 POST, which takes at most 5 GiB"
 }
 
