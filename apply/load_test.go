@@ -2,6 +2,7 @@ package apply_test
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,21 +17,39 @@ import (
 )
 
 // TestParallelism uploads eight files with every emulator request slowed down and
-// counts the uploads in flight: never more than Parallelism, and that many at once.
+// counts the requests in flight (ref, S3 POST and PATCH alike): never more than
+// Parallelism, and that many at once. An upload waiting for the state file to record
+// its ref gives its turn to the next one, so more uploads than that may be under way
+// (at most three per turn), except with Parallelism 1, which runs one at a time.
 func TestParallelism(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		parallelism, want int
+		parallelism, wantRequests int
+		// minUploads and maxUploads bound the most uploads under way at once
+		// (between Start and Finish).
+		minUploads, maxUploads int
 	}{
-		{1, 1},
-		{4, 4},
-		{0, 4}, // the default
-		{16, 8},
+		{1, 1, 1, 1},
+		{4, 4, 5, 8},
+		{0, 4, 5, 8}, // the default
+		{16, 8, 8, 8},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.parallelism), func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, envOptions{emulator: desktest.Options{Latency: 20 * time.Millisecond}})
+			var mu sync.Mutex
+			var inFlight, maxInFlight int
+			count := func(next http.RoundTripper) http.RoundTripper {
+				return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					mu.Lock()
+					inFlight++
+					maxInFlight = max(maxInFlight, inFlight)
+					mu.Unlock()
+					defer func() { mu.Lock(); inFlight--; mu.Unlock() }()
+					return next.RoundTrip(req)
+				})
+			}
+			e := newEnv(t, envOptions{emulator: desktest.Options{Latency: 20 * time.Millisecond}, transport: count})
 			var entries strings.Builder
 			for i := range 8 {
 				name := fmt.Sprintf("f%d.txt", i)
@@ -43,8 +62,11 @@ func TestParallelism(t *testing.T) {
 			if err != nil || res.Err() != nil || res.Created != 8 {
 				t.Fatalf("apply: %v %v, created %d", err, res.Err(), res.Created)
 			}
-			if rec.maxInFlight != tt.want {
-				t.Errorf("at most %d uploads in flight, want %d", rec.maxInFlight, tt.want)
+			if maxInFlight != tt.wantRequests {
+				t.Errorf("at most %d requests in flight, want %d", maxInFlight, tt.wantRequests)
+			}
+			if rec.maxInFlight < tt.minUploads || rec.maxInFlight > tt.maxUploads {
+				t.Errorf("at most %d uploads under way, want %d to %d", rec.maxInFlight, tt.minUploads, tt.maxUploads)
 			}
 			e.converged(m)
 		})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -139,11 +140,14 @@ func (o *Options) check() error {
 
 // runner is one Run's working set.
 type runner struct {
-	opts    Options
-	now     func() time.Time
-	prog    Progress
-	par     int
-	entries map[string]manifest.Entry
+	opts Options
+	now  func() time.Time
+	prog Progress
+	// par is how many Desk requests (an upload counting as one) may be in flight at
+	// once; open is how many actions of a phase may be under way, the others waiting
+	// only for the state file (see runPhase).
+	par, open int
+	entries   map[string]manifest.Entry
 	// wanted is the desired attributes of every address the plan uploads, for
 	// deciding whether a pending upload can be adopted.
 	wanted map[string]*plan.Attrs
@@ -204,6 +208,9 @@ func newRunner(opts Options) *runner {
 	if r.par <= 0 {
 		r.par = DefaultParallelism
 	}
+	r.open = openActions(r.par)
+	// Every Desk call takes a turn first; see turns.
+	r.opts.Desk = turnTaker{next: opts.Desk}
 	if opts.Manifest != nil {
 		for _, e := range opts.Manifest.Entries {
 			r.entries[e.Address] = e
@@ -235,10 +242,21 @@ type task struct {
 	run  func(ctx context.Context, ev *Event) error
 }
 
-// runPhase runs tasks, at most r.par at once, and returns when all have finished.
-// Tasks not started because of a stop are recorded in Result.Skipped.
+// runPhase runs tasks and returns when all have finished, their last state change
+// saved. Tasks not started because of a stop are recorded in Result.Skipped.
+//
+// r.par bounds the Desk requests in flight (an upload to S3 counting as one request):
+// an action holds one of r.par turns while it talks to Desk, and gives it up while it
+// waits for a state save to record its last step (commit), taking one again (ahead of
+// actions not yet started) only for its next request. Without that, at the default
+// parallelism of 4 most turns were spent waiting for saves: four uploads each waiting
+// for the same save, leaving Desk and S3 idle, and each save recording only the two or
+// so changes that had finished meanwhile. Now the turns go to new uploads while one
+// save records the steps of many. Up to r.open actions may be under way at once (one
+// open file each), so that the waiting ones cannot pile up without bound.
 func (r *runner) runPhase(ctx context.Context, tasks []task) {
-	sem := make(chan struct{}, r.par)
+	turns := newTurns(r.par)
+	open := make(chan struct{}, r.open)
 	var wg sync.WaitGroup
 	for _, t := range tasks {
 		if t.skip != nil && t.skip() {
@@ -249,24 +267,30 @@ func (r *runner) runPhase(ctx context.Context, tasks []task) {
 		}
 		acquired := false
 		select {
-		case sem <- struct{}{}:
-			acquired = true
+		case open <- struct{}{}:
+			acquired = turns.take(ctx, false) == nil
+			if !acquired {
+				<-open
+			}
 		case <-ctx.Done():
 		}
-		// Re-check: waiting for a slot can take as long as an upload.
+		// Re-check: waiting for a turn can take as long as an upload.
 		if r.stopped(ctx, t) {
 			if acquired {
-				<-sem
+				turns.give()
+				<-open
 			}
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
+			defer func() { <-open }()
+			h := &turnHolder{turns: turns, held: true}
 			ev := t.event
 			r.prog.Start(ev)
-			err := t.run(ctx, &ev)
+			err := t.run(context.WithValue(ctx, turnKey{}, h), &ev)
+			h.giveUp()
 			r.prog.Finish(ev, err)
 			if err != nil {
 				r.fail(t.address, t.action, err)
@@ -274,6 +298,19 @@ func (r *runner) runPhase(ctx context.Context, tasks []task) {
 		}()
 	}
 	wg.Wait()
+}
+
+// openActions is how many actions may be under way at once for parallelism par: three
+// per turn, so that while a save is written the actions it records wait for it and
+// others keep the turns busy (at the default of 4, between two and three actions were
+// typically waiting for each save). With par 1 apply stays strictly sequential, one
+// action from its first request to its saved result before the next starts, which is
+// what --parallelism 1 has always meant (and what interrupt tests rely on).
+func openActions(par int) int {
+	if par == 1 {
+		return 1
+	}
+	return 3 * par
 }
 
 // stopped reports whether no new action may start, recording t as skipped if so.
@@ -321,6 +358,8 @@ func (r *runner) fail(address, action string, err error) {
 // completed, so that no caller moves on to its next Desk call before the state file
 // records what it did.
 //
+// It also gives up the caller's turn (see runPhase) while it waits.
+//
 // Saves are group commits: mutations are applied under the state mutex, and one
 // committer at a time saves a copy of the state holding every mutation so far, while
 // the others wait for the save that covers theirs. Each save is as crash-safe as ever
@@ -332,6 +371,12 @@ func (r *runner) fail(address, action string, err error) {
 // The save ignores ctx cancellation: what finished on Desk must be recorded even
 // during a hard stop.
 func (r *runner) commit(ctx context.Context, address string, mutate func(st *state.State, res *Result)) error {
+	// Waiting for a save is no Desk request: let another action have the turn. The
+	// next Desk call of this action takes one again (turnTaker), so none is sent before
+	// this mutation is saved.
+	if h, ok := ctx.Value(turnKey{}).(*turnHolder); ok {
+		h.giveUp()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	mutate(r.opts.State, r.res)
@@ -439,4 +484,126 @@ func (r *runner) deleteGone(ctx context.Context, id int64) error {
 		return nil
 	}
 	return err
+}
+
+// turns hands out the turns to talk to Desk within one phase: at most n at once, and to
+// actions that already started (resuming after a save) before new ones, so that
+// uploads under way finish before more are begun.
+type turns struct {
+	mu      sync.Mutex
+	free    int
+	waiting []turnWaiter // resuming actions first, each group in arrival order
+}
+
+type turnWaiter struct {
+	granted chan struct{} // closed when the turn is handed over
+	resume  bool
+}
+
+func newTurns(n int) *turns { return &turns{free: n} }
+
+// take waits for a turn, or for ctx to end (then it returns ctx.Err() and holds none).
+func (t *turns) take(ctx context.Context, resume bool) error {
+	t.mu.Lock()
+	if t.free > 0 { // nobody waits then: give hands a returned turn to the first waiter
+		t.free--
+		t.mu.Unlock()
+		return nil
+	}
+	w := turnWaiter{granted: make(chan struct{}), resume: resume}
+	at := len(t.waiting)
+	if resume {
+		at = slices.IndexFunc(t.waiting, func(w turnWaiter) bool { return !w.resume })
+		if at < 0 {
+			at = len(t.waiting)
+		}
+	}
+	t.waiting = slices.Insert(t.waiting, at, w)
+	t.mu.Unlock()
+
+	select {
+	case <-w.granted:
+		return nil
+	case <-ctx.Done():
+	}
+	t.mu.Lock()
+	i := slices.IndexFunc(t.waiting, func(x turnWaiter) bool { return x.granted == w.granted })
+	if i >= 0 {
+		t.waiting = slices.Delete(t.waiting, i, i+1)
+	}
+	t.mu.Unlock()
+	if i < 0 { // handed over just as ctx ended: pass it on
+		t.give()
+	}
+	return ctx.Err()
+}
+
+// give returns a turn, handing it to the first waiter if there is one.
+func (t *turns) give() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.waiting) == 0 {
+		t.free++
+		return
+	}
+	close(t.waiting[0].granted)
+	t.waiting = slices.Delete(t.waiting, 0, 1)
+}
+
+// turnHolder is one action's claim on a turn. It travels in the action's context
+// (turnKey), where commit and turnTaker find it; only the action's goroutine uses it.
+type turnHolder struct {
+	turns *turns
+	held  bool
+}
+
+type turnKey struct{}
+
+// giveUp returns the turn if the action holds one.
+func (h *turnHolder) giveUp() {
+	if h.held {
+		h.held = false
+		h.turns.give()
+	}
+}
+
+// turnTaker is the Desk every action calls: it makes sure the action holds a turn before
+// each request. When ctx ends while the action waits for one, the call goes through
+// anyway, so that it fails the way a cancelled request does (or, for a call given a
+// context that outlives a hard stop, is still made).
+type turnTaker struct{ next Desk }
+
+func takeTurn(ctx context.Context) {
+	h, ok := ctx.Value(turnKey{}).(*turnHolder)
+	if !ok || h.held {
+		return
+	}
+	if h.turns.take(ctx, true) == nil {
+		h.held = true
+	}
+}
+
+func (d turnTaker) CreateRef(ctx context.Context, req desk.RefRequest) (*desk.Ref, error) {
+	takeTurn(ctx)
+	return d.next.CreateRef(ctx, req)
+}
+
+func (d turnTaker) Upload(ctx context.Context, ref *desk.Ref, body io.ReaderAt, size int64, filename string, progress func(n int64)) error {
+	takeTurn(ctx)
+	return d.next.Upload(ctx, ref, body, size, filename, progress)
+}
+
+func (d turnTaker) UpdateFile(ctx context.Context, id int64, u desk.FileUpdate) (*desk.File, error) {
+	takeTurn(ctx)
+	return d.next.UpdateFile(ctx, id, u)
+}
+
+func (d turnTaker) GetFile(ctx context.Context, id int64) (*desk.File, error) {
+	takeTurn(ctx)
+	return d.next.GetFile(ctx, id)
+}
+
+func (d turnTaker) DeleteFile(ctx context.Context, id int64) error {
+	takeTurn(ctx)
+	return d.next.DeleteFile(ctx, id)
 }
