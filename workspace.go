@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/alecthomas/kong"
 	"github.com/desksync/desksync/desk"
@@ -99,7 +100,9 @@ type connFlags struct {
 	APIKey  string `name:"api-key" env:"DESK_API_KEY" placeholder:"KEY" help:"Desk API key, sent as a Bearer token; prefer the environment variable (${env})."`
 	Sandbox bool   `help:"Use the embedded Desk emulator kept in .desksync/sandbox/ beside the manifest: no account, no network."`
 	Retries int    `default:"5" help:"Retries for network errors, 5xx and 429 answers."`
-	Debug   bool   `help:"Trace every HTTP request to stderr (credentials and signatures redacted)."`
+	// Timeout bounds a server that answers slowly or never (see SECURITY.md).
+	Timeout time.Duration `default:"60s" help:"Longest wait for one Desk answer, and for an upload in which no bytes move."`
+	Debug   bool          `help:"Trace every HTTP request to stderr (credentials and signatures redacted)."`
 }
 
 // connection is a ready Desk client and the site it talks to.
@@ -112,7 +115,10 @@ type connection struct {
 // connect builds the Desk client for the real site, or starts the sandbox emulator on loopback.
 func (c *connFlags) connect(ws *workspace, stderr io.Writer) (*connection, error) {
 	conn := &connection{close: func() {}}
-	cfg := desk.Config{URL: c.URL, APIKey: c.APIKey, Retries: c.Retries}
+	if c.Timeout <= 0 {
+		return nil, hinted{msg: fmt.Sprintf("--timeout must be positive, not %v", c.Timeout), hint: "leave it out for the default (60s)"}
+	}
+	cfg := desk.Config{URL: c.URL, APIKey: c.APIKey, Retries: c.Retries, Timeout: c.Timeout}
 	if c.Retries == 0 {
 		cfg.Retries = -1 // desk.Config reads 0 as "the default"; the flag's 0 means none
 	}
