@@ -138,6 +138,32 @@ func FuzzDecodeRef(f *testing.F) {
 	f.Add([]byte(`{"url":"http://127.0.0.1/","params":{"a":"b","c":1},"file":{"id":1,"type":{"Name":"x","MaxSize":3}}}`))
 	f.Add([]byte(`{"url":"https://b/","params":{"file":"x"},"file":{"id":1}}`))
 	f.Add([]byte(`{"url":"https://b/","params":{"a":"\r\n"},"file":{"id":"1"}}`))
+	for _, seed := range []string{
+		`{"url":"http://uploads.example.com/","params":{},"file":{"id":1}}`,
+		`{"url":"javascript:alert(1)","params":{},"file":{"id":1}}`,
+		`{"url":"https://user:pw@b/","params":{},"file":{"id":1}}`,
+		`{"url":"//b.example.com/","params":{},"file":{"id":1}}`,
+		`{"url":"https://b/\r\nX: y","params":{},"file":{"id":1}}`,
+		`{"url":"https://b/","params":{"a":"1","A":"2"},"file":{"id":1}}`,
+		`{"url":"https://b/","params":{"a":"1","a":"2"},"file":{"id":1}}`,
+		`{"url":"https://b/","params":{"k\r\nX-Evil: 1":"v"},"file":{"id":1}}`,
+		`{"url":"https://b/","params":{"a":"--b\r\nContent-Disposition: form-data; name=\"key\""},"file":{"id":1}}`,
+		`{"url":"https://b/","params":{"a":"\u0000"},"file":{"id":1}}`,
+		"{\"url\":\"https://b/\",\"params\":{\"\xff\":\"\xfe\"},\"file\":{\"id\":1}}",
+		`{"url":"https://b/","params":{"a":1e999,"b":-0,"c":null,"d":[],"e":{}},"file":{"id":1}}`,
+		`{"url":"https://b/","params":[],"file":{"id":1}}`,
+		`{"url":"https://b/","params":{},"file":{"id":9223372036854775808}}`,
+		`{"url":"https://b/","params":{},"file":{"id":1.5,"size":-1}}`,
+		`{"url":"https://b/","params":{},"file":null}`,
+		`{"url":"https://b/","params":{},"file":{"id":1,"type":{"MaxSize":-1}}}`,
+		`{"url":"https://b/","params":{},"file":{"id":1,"type":[1]}}`,
+		`{"url":"https://b/","params":` + strings.Repeat(`{"a":`, 10000) + `}`,
+		`{"url":"https://b/","params":{` + strings.Repeat(`"p":"v",`, 100) + `"q":"v"},"file":{"id":1}}`,
+		`{"url":"https://b/","params":{"policy":"` + strings.Repeat("A", 20000) + `"},"file":{"id":1}}`,
+		`[]`, `null`, ``, `{`, "\ufeff{}",
+	} {
+		f.Add([]byte(seed))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ref, err := decodeRef(data)
 		if err != nil {
@@ -171,6 +197,25 @@ func FuzzDecodeS3Error(f *testing.F) {
 	f.Add([]byte("<Error><Code>\xff\xfe</Code><Message>a\r\nb</Message></Error>"))
 	f.Add([]byte(`<Error><Message><![CDATA[x]]></Message></Error>`))
 	f.Add([]byte(`{"errors":[{"field":"filename","detail":"must not be empty"}]}`))
+	for _, seed := range []string{
+		`<?xml version="1.0"?><!DOCTYPE e [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><Error><Code>&b;</Code></Error>`,
+		`<Error><Code>X</Code><Message>` + strings.Repeat("&#x41;", 5000) + `</Message></Error>`,
+		`<Error><Error><Error><Code>nested</Code></Error></Error></Error>`,
+		"<Error><Code>\x00</Code><Message>\x1b[31mred\x1b[0m</Message></Error>",
+		`<Error><Code>a</Code><Code>b</Code></Error>`,
+		`<Error xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Code>AccessDenied</Code></Error>`,
+		strings.Repeat("<a>", 10000),
+		`<html><body><h1>502 Bad Gateway</h1></body></html>`,
+		`{"errors":{"filename":["is required","is too long"],"type":{"nested":["x"]}}}`,
+		`{"error":{"code":"E1","message":"nested"}}`,
+		`{"message":"a\u0000b\u2028c\ud800"}`,
+		`{"errors":[` + strings.Repeat(`[`, 5000) + `]}`,
+		`{"code":12345678901234567890123,"message":1e400}`,
+		"\xff\xfe\x00<\x00E\x00r\x00r",
+		"plain text \r\ndesksync: error: forged",
+	} {
+		f.Add([]byte(seed))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		code, msg, _ := decodeS3Error(data)
 		code2, msg2 := decodeErrorBody(data)
@@ -178,6 +223,40 @@ func FuzzDecodeS3Error(f *testing.F) {
 			if !utf8.ValidString(s) || hasControl(s) || len(s) > maxMessage+len("…") {
 				t.Fatalf("unclean output %q", s)
 			}
+		}
+	})
+}
+
+// FuzzDecodeFile: whatever a GET or PATCH answers, the file record decodes without
+// panicking, and what it accepts has no negative id or size.
+func FuzzDecodeFile(f *testing.F) {
+	for _, seed := range []string{
+		`{"file":{"id":1,"filename":"a.png","mimeType":"image/png","size":3,"state":"active","downloadURL":"https://x/dl?k=1"}}`,
+		`{"file":{"id":1,"fileName":"a.png","type":{"Name":"image","MaxSize":1048576,"ContentTypes":["image/png"]}}}`,
+		`{"file":{"id":"1"}}`,
+		`{"file":{"id":-1}}`,
+		`{"file":{"id":1e3,"size":1.0}}`,
+		`{"file":{"id":99999999999999999999}}`,
+		`{"file":{"id":1,"size":-5}}`,
+		`{"file":{"id":1,"type":{"MaxSize":"big"}}}`,
+		`{"file":{"id":1,"type":7}}`,
+		`{"file":{"id":1,"createdAt":"not a time","updatedAt":12}}`,
+		"{\"file\":{\"id\":1,\"filename\":\"caf\xe9\"}}",
+		`{"file":{"id":1,"filename":null,"fileName":null}}`,
+		`{"file":null}`, `{"file":[]}`, `{}`, `[]`, ``,
+		`{"file":` + strings.Repeat(`{"file":`, 10000),
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var w struct {
+			File *File `json:"file"`
+		}
+		if err := json.Unmarshal(data, &w); err != nil || w.File == nil {
+			return
+		}
+		if w.File.ID < 0 || w.File.Size < 0 || w.File.TypeMaxSize < 0 {
+			t.Fatalf("accepted a negative number: %+v", *w.File)
 		}
 	})
 }

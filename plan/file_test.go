@@ -213,6 +213,25 @@ func FuzzReadPlan(f *testing.F) {
 	f.Add([]byte(`{"desksync_plan":1,"format_version":"1","changes":null,"files":{"a":{"size":-1,"blake3":""}}}`))
 	f.Add([]byte(`[]`))
 	f.Add([]byte(``))
+	// Hostile saved plans: a plan file may come from a CI artifact anyone could swap.
+	for _, seed := range []string{
+		`{"desksync_plan":1,"format_version":"1","changes":[{"address":"../../etc/passwd","action":"create"}],"files":{"../../etc/passwd":{"size":1,"blake3":"` + strings.Repeat("0", 64) + `"}}}`,
+		`{"desksync_plan":1,"format_version":"1","changes":[{"address":"/etc/passwd","action":"delete","before":{"id":-1}}]}`,
+		`{"desksync_plan":1,"format_version":"1","changes":[{"address":"a","action":"explode"}]}`,
+		`{"desksync_plan":1,"format_version":"1","changes":[{"address":"a","action":"create"},{"address":"a","action":"create"}]}`,
+		`{"desksync_plan":1,"desksync_plan":2,"format_version":"1"}`,
+		`{"desksync_plan":1e999,"format_version":"1"}`,
+		`{"desksync_plan":1,"format_version":"1","serial":99999999999999999999999}`,
+		`{"desksync_plan":1,"format_version":"1","files":{"a":{"size":9223372036854775807,"blake3":"zz"}}}`,
+		"{\"desksync_plan\":1,\"format_version\":\"1\",\"lineage\":\"\xff\xfe\",\"files\":{\"\xc3\":{}}}",
+		`{"desksync_plan":1,"format_version":"1","lineage":"\u0000\ud800"}`,
+		`{"desksync_plan":1,"format_version":"1","changes":` + strings.Repeat("[", 10000) + `}`,
+		`{"desksync_plan":1,"format_version":"1","unknown":true}`,
+		`{"desksync_plan":1,"format_version":"1"} trailing`,
+		`null`, `{`, "\ufeff{}",
+	} {
+		f.Add([]byte(seed))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := decodePlan(data)
 		if err != nil {
