@@ -166,11 +166,27 @@ func normalizeSite(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return "", hinted{
-			msg:  fmt.Sprintf("DESK_URL %q is not a site URL", raw),
+			msg:  fmt.Sprintf("DESK_URL %q is not a site URL", withoutSecrets(raw)),
 			hint: "use the form https://yoursite.teamwork.com",
 		}
 	}
 	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host) + strings.TrimRight(u.Path, "/"), nil
+}
+
+// withoutSecrets is a URL that did not parse, fit to print: cut before any query or
+// fragment, and with any user:password@ removed, since either may hold a credential.
+func withoutSecrets(raw string) string {
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		raw = raw[:i] + "?REDACTED"
+	}
+	start := 0
+	if i := strings.Index(raw, "://"); i >= 0 {
+		start = i + len("://")
+	}
+	if at := strings.LastIndexByte(raw, '@'); at >= start {
+		raw = raw[:start] + "REDACTED" + raw[at:]
+	}
+	return raw
 }
 
 // checkSite refuses a state that belongs to another Desk site.
