@@ -20,7 +20,8 @@
 // A failed call returns an [*APIError] carrying the operation, the HTTP status and
 // Desk's (or S3's) own message; [IsNotFound] and [IsPolicyExpired] answer the two
 // questions callers branch on. An answer that cannot be trusted (a malformed ref, an
-// upload URL on a foreign plain-http host, an oversize body) is a [*ResponseError].
+// upload URL on a foreign plain-http host, an oversize body) is a [*ResponseError]; a
+// file larger than the ref says its type allows is a [*TooLargeError], before any upload.
 // Errors and --debug lines never contain the API key, a policy or a signature.
 //
 // What this package leaves to others: deciding what to upload (plan), recording ids
