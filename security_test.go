@@ -444,6 +444,8 @@ func TestHostileServer(t *testing.T) {
 		want string
 		// pending says the ref succeeded, so state may gain a pending record.
 		pending bool
+		// noS3 says the file must not have been sent to S3 at all.
+		noS3 bool
 	}{
 		{
 			name: "endless ref body",
@@ -613,6 +615,21 @@ func TestHostileServer(t *testing.T) {
 			pending: true,
 		},
 		{
+			name: "the type allows less than the file's size",
+			act: func(w http.ResponseWriter, r *http.Request, emu http.Handler) bool {
+				if !isRef(r) {
+					return false
+				}
+				rewriteRef(w, r, emu, func(ref map[string]any) {
+					ref["file"].(map[string]any)["type"] = map[string]any{"Name": "attachment", "MaxSize": 3}
+				})
+				return true
+			},
+			want:    `new.txt: upload to S3: desk: upload "new.txt": the file is 4 bytes, more than the 3 bytes Desk allows for type "attachment"`,
+			pending: true,
+			noS3:    true,
+		},
+		{
 			name: "the key echoed in a 401",
 			act: func(w http.ResponseWriter, r *http.Request, _ http.Handler) bool {
 				if !isRef(r) {
@@ -656,6 +673,15 @@ func TestHostileServer(t *testing.T) {
 				"desksync.yaml": "version: 1\nattachments:\n  - path: keep.txt\n  - path: new.txt\n",
 				"new.txt":       "new\n",
 			})
+			uploads := func() (n int) {
+				for _, req := range site.emu.Requests() {
+					if req.Endpoint == desktest.Upload {
+						n++
+					}
+				}
+				return n
+			}
+			uploadsBefore := uploads()
 			site.evil.Store(true)
 			r := runCLI(t, dir, env, "apply", "--auto-approve", "--retries", "0", "--timeout", timeout, "--debug", "--format", "json")
 			if r.code != 1 {
@@ -677,6 +703,9 @@ func TestHostileServer(t *testing.T) {
 				}
 			}
 
+			if tt.noS3 && uploads() != uploadsBefore {
+				t.Errorf("the file was sent to S3 (%d uploads, %d before)", uploads(), uploadsBefore)
+			}
 			texts := map[string]string{"stdout": r.stdout, "stderr": r.stderr}
 			for p, data := range everyFile(t, dir) {
 				texts["file "+p] = string(data)
