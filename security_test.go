@@ -206,8 +206,8 @@ func (h *recorder) secrets(t *testing.T) map[string]string {
 
 // TestSecretsNeverWritten runs a full lifecycle — apply (create), plan --out and
 // --format json, apply of the saved plan (update, replace, delete, create and one
-// failing entry whose error echoes the key), state list/show, plan --diff and
-// refresh, all with --debug where they talk to Desk — and then searches everything
+// failing entry whose error echoes the key), state list/show/rm, plan --diff,
+// refresh and import, all with --debug where they talk to Desk — and then searches everything
 // desksync printed or left on disk for the API key and for every policy, signature,
 // credential and download token the emulator issued. SPEC §2, §6.
 func TestSecretsNeverWritten(t *testing.T) {
@@ -282,6 +282,20 @@ func TestSecretsNeverWritten(t *testing.T) {
 	writeFiles(t, dir, map[string]string{"a.md": "# A\n\nsecond\n"})
 	diff := run(0, "plan", "--diff", "--refresh", "--debug")
 	run(0, "refresh", "--debug")
+
+	// 5. Forget d.md and adopt its Desk file again, with --debug.
+	show := run(0, "state", "show", "d.md")
+	var rec struct {
+		ID int64 `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(show.stdout), &rec); err != nil || rec.ID == 0 {
+		t.Fatalf("state show d.md: %v\n%s", err, show.stdout)
+	}
+	run(0, "state", "rm", "d.md")
+	imp := run(0, "import", "d.md", fmt.Sprint(rec.ID), "--debug")
+	if !strings.Contains(imp.stderr, fmt.Sprintf("desk: GET %s/desk/api/v2/files/%d.json -> 200 OK", srv.URL, rec.ID)) {
+		t.Errorf("import --debug traced no GET:\n%s", imp.stderr)
+	}
 
 	// The run must have exercised what it claims to, or the search below proves nothing.
 	secrets := h.secrets(t)
