@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -87,6 +88,13 @@ func (c *applyCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	if st == nil {
 		st = state.New(conn.site)
 	}
+	// From here a first signal lets running actions finish (see main). One that came
+	// before has cancelled ctx, and nothing has been changed yet.
+	t.soft.Store(true)
+	defer t.soft.Store(false)
+	if ctx.Err() != nil {
+		return errInterruptedEarly
+	}
 	res, err := apply.Run(ctx, apply.Options{
 		Plan:        p,
 		Manifest:    ws.manifest,
@@ -97,13 +105,49 @@ func (c *applyCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 		Progress:    c.progress(t),
 		Interrupt:   t.interrupt,
 	})
+	if res != nil && c.Format == "text" {
+		fmt.Fprintln(t.stdout, view.ApplySummary(res))
+	}
+	select {
+	case <-t.interrupt:
+		return &interruptedError{abandoned: ctx.Err() != nil, failed: errors.Join(err, res.Err())}
+	default:
+	}
 	if err != nil {
 		return err
 	}
-	if c.Format == "text" {
-		fmt.Fprintln(t.stdout, view.ApplySummary(res))
-	}
 	return res.Err()
+}
+
+// errInterruptedEarly is a signal that came before apply changed anything.
+var errInterruptedEarly = hinted{
+	msg:  "apply interrupted before it changed anything",
+	hint: "nothing was changed on Desk or in the state; run desksync apply again when ready",
+}
+
+// interruptedError is an apply stopped by SIGINT or SIGTERM once it had started.
+type interruptedError struct {
+	// abandoned says running actions were cut short (a second signal, or softGrace
+	// passed) rather than allowed to finish.
+	abandoned bool
+	// failed lists what failed or was not started, when anything was.
+	failed error
+}
+
+func (e *interruptedError) Error() string {
+	msg := "apply interrupted: the running actions finished and were recorded; no new ones were started"
+	if e.abandoned {
+		msg = "apply interrupted: the running actions were abandoned"
+	}
+	if e.failed != nil {
+		msg += "\n" + e.failed.Error()
+	}
+	return msg
+}
+
+// Hint says that nothing is lost and how to finish.
+func (e *interruptedError) Hint() string {
+	return "the state records every finished action, and an upload cut short as pending; run desksync apply again to clean up and finish"
 }
 
 // plan is the plan to execute: the saved one (refused when stale) or a fresh one that a
@@ -136,7 +180,20 @@ func (c *applyCmd) plan(ctx context.Context, g *Globals, t *terminal, ws *worksp
 		}
 	}
 	fmt.Fprint(t.stdout, "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
-	answer, _ := bufio.NewReader(t.stdin).ReadString('\n')
+	// Read in the background: a blocked read of stdin must not keep Ctrl-C from
+	// ending desksync.
+	answers := make(chan string, 1)
+	go func() {
+		answer, _ := bufio.NewReader(t.stdin).ReadString('\n')
+		answers <- answer
+	}()
+	var answer string
+	select {
+	case answer = <-answers:
+	case <-ctx.Done():
+		fmt.Fprintln(t.stdout)
+		return nil, errInterruptedEarly
+	}
 	if strings.TrimSpace(answer) != "yes" {
 		return nil, hinted{msg: "apply cancelled: the answer was not \"yes\"", hint: "nothing was changed"}
 	}
@@ -159,6 +216,12 @@ func lock(ctx context.Context, store state.Store, operation string, timeout time
 	lctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	id, err := store.Lock(lctx, state.LockInfo{Operation: operation})
+	if err != nil && ctx.Err() != nil {
+		return nil, hinted{
+			msg:  fmt.Sprintf("%s interrupted while waiting for the state lock: %v", operation, err),
+			hint: "nothing was changed",
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

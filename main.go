@@ -15,7 +15,9 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/alecthomas/kong"
 	"golang.org/x/term"
@@ -55,9 +57,22 @@ type terminal struct {
 	stdout, stderr io.Writer
 	// stdinTTY and stdoutTTY say whether a person is there to answer and to read colour and bars.
 	stdinTTY, stdoutTTY bool
-	// interrupt is closed on the first SIGINT/SIGTERM: finish running work, start none.
+	// interrupt is closed on the first SIGINT/SIGTERM while soft is set: finish running
+	// work, start none.
 	interrupt <-chan struct{}
+	// soft is set by a command while it runs work that a signal should let finish
+	// (apply.Run). Otherwise the first signal cancels the context at once: before
+	// apply starts there is nothing to finish, and a person at the approval prompt or
+	// a run waiting for the lock expects Ctrl-C to stop it.
+	soft atomic.Bool
 }
+
+// softGrace is how long running actions may take to finish after the first signal
+// before they are abandoned as after a second one. Pipelines follow SIGINT/SIGTERM
+// with SIGKILL after a grace of their own (GitHub Actions: 7.5 s to SIGTERM, 10 s to
+// SIGKILL; Kubernetes: 30 s), and a SIGKILL leaves the state lock behind for a
+// person to remove; abandoning an upload only costs uploading it again next time.
+const softGrace = 5 * time.Second
 
 // exitCode carries a non-error exit status (plan --detailed-exitcode with changes).
 type exitCode int
@@ -103,29 +118,41 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(signals)
-	go func() {
-		// First signal: a soft stop, so running uploads finish and state is saved.
-		// Second: cancel everything now; state stays consistent because every write is atomic.
-		select {
-		case <-signals:
-		case <-ctx.Done():
-			return
-		}
-		close(interrupt)
-		fmt.Fprintln(stderr, "desksync: interrupted: finishing running actions; press Ctrl-C again to abandon them")
-		select {
-		case <-signals:
-			stop()
-		case <-ctx.Done():
-		}
-	}()
-
 	t := &terminal{
 		stdin: stdin, stdout: stdout, stderr: stderr,
 		stdinTTY:  isTerminal(stdin),
 		stdoutTTY: isTerminal(stdout),
 		interrupt: interrupt,
 	}
+	go func() {
+		// First signal during apply: a soft stop, so running uploads finish and state
+		// is saved. A second signal, or softGrace passing, cancels everything now;
+		// state stays consistent because every write is atomic and an upload cut
+		// short is already recorded as pending.
+		select {
+		case <-signals:
+		case <-ctx.Done():
+			return
+		}
+		if !t.soft.Load() {
+			fmt.Fprintln(stderr, "desksync: interrupted")
+			stop()
+			return
+		}
+		close(interrupt)
+		fmt.Fprintf(stderr, "desksync: interrupted: finishing running actions (at most %v); press Ctrl-C again to abandon them\n", softGrace)
+		grace := time.NewTimer(softGrace)
+		defer grace.Stop()
+		select {
+		case <-signals:
+			fmt.Fprintln(stderr, "desksync: interrupted again: abandoning running actions")
+			stop()
+		case <-grace.C:
+			fmt.Fprintf(stderr, "desksync: running actions did not finish within %v: abandoning them\n", softGrace)
+			stop()
+		case <-ctx.Done():
+		}
+	}()
 	warnKeyInArgs(kctx, stderr)
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	err = kctx.Run(&c.Globals, t)
@@ -145,10 +172,14 @@ func report(stderr io.Writer, err error) int {
 		fmt.Fprintf(stderr, "desksync: error: %s\n", line)
 	}
 	var h interface{ Hint() string }
-	if errors.As(err, &h) && h.Hint() != "" {
+	switch {
+	case errors.As(err, &h) && h.Hint() != "":
 		for _, line := range strings.Split(h.Hint(), "\n") {
 			fmt.Fprintf(stderr, "desksync: hint: %s\n", line)
 		}
+	case errors.Is(err, context.Canceled):
+		// Only a signal cancels the context; say so rather than leave "context canceled".
+		fmt.Fprintln(stderr, "desksync: hint: stopped by a signal (Ctrl-C); the state file, if any was written, is consistent")
 	}
 	return 1
 }

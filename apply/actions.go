@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http/httptrace"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/desksync/desksync/desk"
 	"github.com/desksync/desksync/plan"
@@ -173,9 +177,14 @@ func (r *runner) upload(ctx context.Context, ch plan.Change, ev *Event) error {
 
 	var id int64
 	for refreshes := 0; ; refreshes++ {
-		ref, err := r.opts.Desk.CreateRef(ctx, desk.RefRequest{
+		if err := ctx.Err(); err != nil {
+			return stepErr(addr, "create ref", err)
+		}
+		refCtx, stop := refContext(ctx)
+		ref, err := r.opts.Desk.CreateRef(refCtx, desk.RefRequest{
 			Type: want.Type, Filename: want.Filename, MimeType: want.MimeType, Disposition: want.Disposition,
 		})
+		stop()
 		if err != nil {
 			return stepErr(addr, "create ref", err)
 		}
@@ -225,6 +234,43 @@ func (r *runner) upload(ctx context.Context, ch plan.Change, ev *Event) error {
 			res.Created++
 		}
 	})
+}
+
+// refGrace is how long a ref request already sent may still take to answer after a
+// hard stop, so that its temp file can be recorded as pending.
+const refGrace = 5 * time.Second
+
+// refContext is the context of a CreateRef call. Desk creates the temp file as it
+// answers a ref, and only the answer says its id: abandoning the call once the request
+// is on the wire would leave a temp file that nothing records and no endpoint lists.
+// So a cancelled ctx cancels the call only while the request has not been written;
+// after that the answer is awaited for up to refGrace. stop releases the context.
+func refContext(ctx context.Context) (refCtx context.Context, stop func()) {
+	var sent atomic.Bool
+	refCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	refCtx = httptrace.WithClientTrace(refCtx, &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) { sent.Store(true) },
+	})
+	var grace *time.Timer
+	var mu sync.Mutex
+	unhook := context.AfterFunc(ctx, func() {
+		if !sent.Load() {
+			cancel()
+			return
+		}
+		mu.Lock()
+		grace = time.AfterFunc(refGrace, cancel)
+		mu.Unlock()
+	})
+	return refCtx, func() {
+		unhook()
+		mu.Lock()
+		if grace != nil {
+			grace.Stop()
+		}
+		mu.Unlock()
+		cancel()
+	}
 }
 
 // abandon deletes the temp file id of a failed upload, best effort, and returns cause.
@@ -284,7 +330,34 @@ func (r *runner) updateTask(ch plan.Change) task {
 				u.Disposition = ptr(want.Disposition)
 			}
 			if u.Filename != nil || u.Disposition != nil {
+				// Record the fields this PATCH changes as unknown ("") first. Desk may
+				// apply the PATCH and the process die before the state records it;
+				// the state would then claim the old values, and a plan (which compares
+				// the manifest with the state, offline) would never correct Desk if the
+				// manifest went back to them. An unknown value differs from every
+				// manifest value, so the next plan PATCHes it again.
+				if err := r.commit(ctx, addr, func(st *state.State, _ *Result) {
+					if a := st.Attachments[addr]; a != nil && a.ID == cur.ID {
+						if u.Filename != nil {
+							a.Filename = ""
+						}
+						if u.Disposition != nil {
+							a.Disposition = ""
+						}
+					}
+				}); err != nil {
+					return err
+				}
 				f, err := r.opts.Desk.UpdateFile(ctx, cur.ID, u)
+				var ae *desk.APIError
+				if errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500 {
+					// Desk refused the PATCH, so the old values still hold.
+					_ = r.commit(ctx, addr, func(st *state.State, _ *Result) {
+						if a := st.Attachments[addr]; a != nil && a.ID == cur.ID {
+							a.Filename, a.Disposition = before.Filename, before.Disposition
+						}
+					})
+				}
 				if err != nil {
 					return stepErr(addr, "update", err)
 				}
