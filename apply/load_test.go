@@ -20,7 +20,7 @@ import (
 // counts the requests in flight (ref, S3 POST and PATCH alike): never more than
 // Parallelism, and that many at once. An upload waiting for the state file to record
 // its ref gives its turn to the next one, so more uploads than that may be under way
-// (at most three per turn), except with Parallelism 1, which runs one at a time.
+// (at most eight per turn), except with Parallelism 1, which runs one at a time.
 func TestParallelism(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -71,6 +71,43 @@ func TestParallelism(t *testing.T) {
 			e.converged(m)
 		})
 	}
+}
+
+// TestOpenActionsBound makes every state save slow, so that uploads pile up waiting
+// for one: no more than eight per turn may be under way, and still no more requests in
+// flight than Parallelism; the slow saves are shared by many uploads.
+func TestOpenActionsBound(t *testing.T) {
+	t.Parallel()
+	const files, parallelism = 40, 2
+	var mu sync.Mutex
+	var inFlight, maxInFlight int
+	e := newEnv(t, envOptions{transport: func(next http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			mu.Lock()
+			inFlight++
+			maxInFlight = max(maxInFlight, inFlight)
+			mu.Unlock()
+			defer func() { mu.Lock(); inFlight--; mu.Unlock() }()
+			return next.RoundTrip(req)
+		})
+	}})
+	m := manyFiles(e, files)
+	store := &slowStore{File: e.store, delay: 20 * time.Millisecond}
+	rec := &recorder{}
+	res, err := e.run(m, func(o *apply.Options) { o.Parallelism = parallelism; o.Store = store; o.Progress = rec })
+	if err != nil || res.Err() != nil || res.Created != files {
+		t.Fatalf("created %d of %d: %v %v", res.Created, files, err, res.Err())
+	}
+	if want := 8 * parallelism; rec.maxInFlight != want {
+		t.Errorf("at most %d uploads under way, want %d", rec.maxInFlight, want)
+	}
+	if maxInFlight > parallelism {
+		t.Errorf("%d requests in flight, want at most %d", maxInFlight, parallelism)
+	}
+	if saves := store.saves.Load(); saves > files/2 {
+		t.Errorf("%d saves for %d files: waiting uploads did not share saves", saves, files)
+	}
+	e.converged(m)
 }
 
 // TestLargeUploadMemory uploads a 100 MiB file and samples the heap meanwhile: the
