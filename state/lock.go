@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -37,6 +38,7 @@ func (f *File) Lock(ctx context.Context, info LockInfo) (string, error) {
 		info.Created = f.now().UTC()
 		err := f.tryLock(info)
 		if err == nil {
+			f.removeLeftovers()
 			return info.ID, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
@@ -61,12 +63,69 @@ func (f *File) Lock(ctx context.Context, info LockInfo) (string, error) {
 	}
 }
 
+// linkLock creates the lock holding data by linking a complete temp file to its name.
+func (f *File) linkLock(data []byte) error {
+	dir, base := filepath.Split(f.LockPath())
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, base+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	err = tmp.Chmod(0o644) // CreateTemp makes it private; a lock is for everyone to read
+	if err == nil {
+		_, err = tmp.Write(data)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Link(tmp.Name(), f.LockPath())
+}
+
+// removeLeftovers deletes the temp files of Saves and Locks that a killed run left
+// half done (<base>.tmp-*, <base>.backup.tmp-*, <base>.lock.tmp-*), which would
+// otherwise pile up beside a state file that is usually committed to git. Only the
+// lock holder writes the state, so once the lock is taken no such file can belong to
+// a running Save; a lock temp file removed under a concurrent Lock makes that Lock
+// fall back to the exclusive create, which then finds the lock held. Best effort: a
+// leftover that cannot be removed harms nothing but the folder listing.
+func (f *File) removeLeftovers() {
+	dir, base := filepath.Split(f.path)
+	if dir == "" {
+		dir = "."
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if e.Type().IsRegular() && (strings.HasPrefix(name, base+".tmp-") ||
+			strings.HasPrefix(name, base+".backup.tmp-") || strings.HasPrefix(name, base+".lock.tmp-")) {
+			os.Remove(filepath.Join(dir, name))
+		}
+	}
+}
+
 func (f *File) tryLock(info LockInfo) error {
 	data, err := json.MarshalIndent(info, "", "  ")
 	if err != nil {
 		return err
 	}
 	data = append(data, '\n')
+	// The lock appears with its content: written to a temp file, then hard-linked to
+	// the lock's name, which fails if it exists. A lock created empty and then
+	// written, as below, is left empty by a kill in between, and an empty lock has no
+	// id for force-unlock. Where links are not supported (or the temp file vanished)
+	// the exclusive create below still decides who holds the lock.
+	if err := f.linkLock(data); err == nil || errors.Is(err, fs.ErrExist) {
+		return err
+	}
 	fh, err := os.OpenFile(f.LockPath(), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -225,5 +226,102 @@ func TestLockFolderMissing(t *testing.T) {
 	want := "taking the state lock " + f.LockPath() + ": open " + f.LockPath() + ": no such file or directory"
 	if err == nil || err.Error() != want {
 		t.Errorf("Lock\n got: %v\nwant: %s", err, want)
+	}
+}
+
+// TestLockRemovesLeftovers: a run killed inside Save leaves its temp files; the next
+// lock holder removes them, and nothing else.
+func TestLockRemovesLeftovers(t *testing.T) {
+	f := lockFile(t, time.Now())
+	dir := filepath.Dir(f.Path())
+	leftovers := []string{"s.json.tmp-1617116355", "s.json.backup.tmp-3f3bdb50-7487-4220-88da-0c0f0aeb9cf9"}
+	kept := []string{"s.json", "s.json.backup", "s.json.tmpl", "other.json.tmp-1", "s.jsonx.tmp-2"}
+	for _, name := range append(slices.Clone(leftovers), kept...) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("{}"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "s.json.tmp-dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	kept = append(kept, "s.json.tmp-dir")
+
+	// While another run holds the lock, its temp files are not touched.
+	writeLock(t, f, LockInfo{ID: "other", Who: "ci@elsewhere", PID: 1, Created: time.Now()})
+	if _, err := f.Lock(doneContext(), LockInfo{Operation: "apply"}); err == nil {
+		t.Fatal("took a held lock")
+	}
+	for _, name := range leftovers {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s removed while another run held the lock: %v", name, err)
+		}
+	}
+	if err := f.ForceUnlock("other"); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := f.Lock(context.Background(), LockInfo{Operation: "apply"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range leftovers {
+		if _, err := os.Stat(filepath.Join(dir, name)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("leftover %s still there after Lock (%v)", name, err)
+		}
+	}
+	for _, name := range kept {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s removed by Lock: %v", name, err)
+		}
+	}
+}
+
+// TestLockAppearsWhole: the lock file is never seen without its holder, so a run killed
+// while taking the lock cannot leave an empty lock that force-unlock has no id for.
+func TestLockAppearsWhole(t *testing.T) {
+	f := lockFile(t, time.Now())
+	stop := make(chan struct{})
+	seen := make(chan string, 1)
+	go func() {
+		defer close(seen)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			data, err := os.ReadFile(f.LockPath())
+			if err == nil && len(data) == 0 {
+				seen <- "an empty lock file"
+				return
+			}
+		}
+	}()
+	for range 200 {
+		id, err := f.Lock(context.Background(), LockInfo{Operation: "apply"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Unlock(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	if what, ok := <-seen; ok {
+		t.Errorf("a reader saw %s", what)
+	}
+	fi, err := os.Stat(filepath.Dir(f.Path()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(f.Path()))
+	for _, e := range entries {
+		t.Errorf("left in %s: %s", fi.Name(), e.Name())
+	}
+	// The lock is readable by others, as the exclusive create made it.
+	if _, err := f.Lock(context.Background(), LockInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(f.LockPath()); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("lock mode %v (%v), want 0644", st.Mode().Perm(), err)
 	}
 }
