@@ -652,6 +652,9 @@ func TestCrashTorture(t *testing.T) {
 		}
 	}
 
+	if !staleChecked {
+		t.Error("no kill left a lock behind, so the stale-lock diagnostics went unchecked")
+	}
 	w.mustApply()
 	orphans := w.checkConverged()
 	w.accountOrphans(orphans, kills)
