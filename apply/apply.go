@@ -14,8 +14,8 @@ import (
 	"github.com/desksync/desksync/state"
 )
 
-// DefaultParallelism is how many actions run at once when Options.Parallelism is not
-// set; it matches the CLI's --parallelism default.
+// DefaultParallelism is how many Desk requests (an S3 POST counts as one) apply keeps
+// in flight when Options.Parallelism is not set.
 const DefaultParallelism = 4
 
 // maxPolicyRefreshes bounds how often one upload asks for a fresh ref after S3 refused
@@ -49,8 +49,10 @@ type Options struct {
 	Store state.Store
 	// Desk performs the requests.
 	Desk Desk
-	// Parallelism is how many actions of one phase run at once; 0 means
-	// DefaultParallelism.
+	// Parallelism is how many Desk requests (an S3 POST counts as one) are in flight
+	// at once; 0 means DefaultParallelism. Actions waiting for a state save give up
+	// their turn, so up to 8×Parallelism actions may be under way; 1 is strictly one
+	// action at a time.
 	Parallelism int
 	// Progress receives events; nil means none.
 	Progress Progress

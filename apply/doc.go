@@ -7,7 +7,8 @@
 //  1. cleanups left by an interrupted apply: a pending upload is adopted when Desk shows
 //     it active with exactly the content the plan wants, otherwise its temp file is
 //     deleted; deposed files are deleted;
-//  2. uploads (creates and the new halves of replaces), Options.Parallelism at a time;
+//  2. uploads (creates and the new halves of replaces), with Options.Parallelism Desk
+//     requests in flight;
 //  3. in-place updates (PATCH of filename and disposition);
 //  4. deletes: plain deletes and the old halves of replaces, which were moved to the
 //     state's deposed list the moment their successor became active.
@@ -16,7 +17,9 @@
 // once the new one is active, and not at all when the upload fails.
 //
 // State writes are serialized behind one mutex and saved after every finished action
-// through state.Store (which bumps the serial). A failing action does not stop the
+// through state.Store (which bumps the serial); actions that finish while a save is being
+// written share the next one (group commit), and an action counts as finished only once
+// a save holding it is durable. A failing action does not stop the
 // others; it is listed in Result.Failures. A failing Save does stop new work, because
 // the state could no longer record it.
 //

@@ -104,7 +104,10 @@ func TestOpenActionsBound(t *testing.T) {
 	if maxInFlight > parallelism {
 		t.Errorf("%d requests in flight, want at most %d", maxInFlight, parallelism)
 	}
-	if saves := store.saves.Load(); saves > files/2 {
+	// Unshared, every file costs two saves (pending, then active); sharing brings it to
+	// about one save per turn's batch. Half a save per file is typical, one the bound, so
+	// that a loaded machine does not fail a run whose saves were shared.
+	if saves := store.saves.Load(); saves > files {
 		t.Errorf("%d saves for %d files: waiting uploads did not share saves", saves, files)
 	}
 	e.converged(m)
