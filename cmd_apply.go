@@ -17,7 +17,7 @@ import (
 type applyCmd struct {
 	PlanFile    string        `arg:"" optional:"" name:"PLANFILE" help:"A plan saved by \"desksync plan --out\"; executed exactly, or refused when stale."`
 	AutoApprove bool          `name:"auto-approve" help:"Skip the interactive \"yes\" (required when stdin is not a terminal)."`
-	Parallelism int           `default:"4" help:"Uploads at once."`
+	Parallelism int           `default:"4" help:"Desk requests (an upload counts as one) in flight at once."`
 	Format      string        `enum:"text,json" default:"text" help:"Progress output: text, or json (one event per line)."`
 	MaxDelete   string        `name:"max-delete" placeholder:"N|P%" help:"Refuse plans that delete more (default 30% once 10 or more are tracked; nothing when the manifest lists no attachments)."`
 	LockTimeout time.Duration `name:"lock-timeout" default:"0s" help:"How long to wait for another run's state lock."`
@@ -53,25 +53,12 @@ func (c *applyCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	conn, err := c.connect(ws, t.stderr)
+	s, err := ws.begin(ctx, t, &c.connFlags, "apply", c.LockTimeout)
 	if err != nil {
 		return err
 	}
-	defer conn.close()
-
-	unlock, err := lock(ctx, ws.store, "apply", c.LockTimeout)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-
-	st, err := ws.loadState(ctx)
-	if err != nil {
-		return err
-	}
-	if err := checkSite(st, conn.site, ws.store.Path()); err != nil {
-		return err
-	}
+	defer s.release()
+	st := s.state
 	p, err := c.plan(ctx, g, t, ws, st, plan.Options{DeleteLimit: limit, MaxFileSize: maxSize})
 	if err != nil {
 		return err
@@ -86,7 +73,7 @@ func (c *applyCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 		return nil
 	}
 	if st == nil {
-		st = state.New(conn.site)
+		st = state.New(s.conn.site)
 	}
 	// From here a first signal lets running actions finish (see main). One that came
 	// before has cancelled ctx, and nothing has been changed yet.
@@ -100,7 +87,7 @@ func (c *applyCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 		Manifest:    ws.manifest,
 		State:       st,
 		Store:       ws.store,
-		Desk:        conn.client,
+		Desk:        s.conn.client,
 		Parallelism: c.Parallelism,
 		Progress:    c.progress(t),
 		Interrupt:   t.interrupt,
@@ -209,21 +196,4 @@ func (c *applyCmd) progress(t *terminal) apply.Progress {
 	default:
 		return view.NewLines(t.stdout)
 	}
-}
-
-// lock takes the state lock for operation, waiting up to timeout, and returns its release.
-func lock(ctx context.Context, store state.Store, operation string, timeout time.Duration) (func(), error) {
-	lctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	id, err := store.Lock(lctx, state.LockInfo{Operation: operation})
-	if err != nil && ctx.Err() != nil {
-		return nil, hinted{
-			msg:  fmt.Sprintf("%s interrupted while waiting for the state lock: %v", operation, err),
-			hint: "nothing was changed",
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	return func() { _ = store.Unlock(id) }, nil
 }

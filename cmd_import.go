@@ -44,28 +44,16 @@ func (c *importCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	conn, err := c.connect(ws, t.stderr)
+	s, err := ws.begin(ctx, t, &c.connFlags, "import", c.LockTimeout)
 	if err != nil {
 		return err
 	}
-	defer conn.close()
-	unlock, err := lock(ctx, ws.store, "import", c.LockTimeout)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-
-	st, err := ws.loadState(ctx)
-	if err != nil {
-		return err
-	}
-	if err := checkSite(st, conn.site, ws.store.Path()); err != nil {
-		return err
-	}
+	defer s.release()
+	st := s.state
 	if st == nil {
-		st = state.New(conn.site)
+		st = state.New(s.conn.site)
 	}
-	a, err := refresh.Import(ctx, st, conn.client, e, c.FileID, digest, time.Now())
+	a, err := refresh.Import(ctx, st, s.conn.client, e, c.FileID, digest, time.Now())
 	if err != nil {
 		return err
 	}

@@ -38,31 +38,18 @@ func (c *refreshCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	conn, err := c.connect(ws, t.stderr)
+	s, err := ws.begin(ctx, t, &c.connFlags, "refresh", c.LockTimeout)
 	if err != nil {
 		return err
 	}
-	defer conn.close()
-	unlock, err := lock(ctx, ws.store, "refresh", c.LockTimeout)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-
-	st, err := ws.loadState(ctx)
-	if err != nil {
-		return err
-	}
-	if st == nil {
+	defer s.release()
+	if s.state == nil {
 		return hinted{
 			msg:  fmt.Sprintf("no state file at %s: nothing is tracked, so there is nothing to refresh", ws.store.Path()),
 			hint: `run "desksync apply" to upload the manifest's files, or "desksync import ADDRESS FILE_ID" to adopt files already on Desk`,
 		}
 	}
-	if err := checkSite(st, conn.site, ws.store.Path()); err != nil {
-		return err
-	}
-	rep, err := refresh.Run(ctx, st, conn.client, c.Parallelism)
+	rep, err := refresh.Run(ctx, s.state, s.conn.client, c.Parallelism)
 	if err != nil {
 		return err
 	}

@@ -79,7 +79,7 @@ func (c *stateRmCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	unlock, err := lock(ctx, ws.store, "state rm", c.LockTimeout)
+	unlock, err := lock(ctx, t, ws.store, "state rm", c.LockTimeout)
 	if err != nil {
 		return err
 	}

@@ -94,6 +94,60 @@ func (ws *workspace) loadState(ctx context.Context) (*state.State, error) {
 	return st, err
 }
 
+// session is a workspace connected to Desk with its state locked and loaded: where the
+// commands that talk to Desk and then write the state (apply, refresh, import) start.
+type session struct {
+	conn *connection
+	// state is nil when no state file exists yet.
+	state   *state.State
+	release func()
+}
+
+// begin connects to Desk, takes the state lock for operation (waiting up to lockTimeout)
+// and loads the state, refusing one made for another site. The caller defers release.
+func (ws *workspace) begin(ctx context.Context, t *terminal, c *connFlags, operation string, lockTimeout time.Duration) (*session, error) {
+	conn, err := c.connect(ws, t.stderr)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := lock(ctx, t, ws.store, operation, lockTimeout)
+	if err != nil {
+		conn.close()
+		return nil, err
+	}
+	s := &session{conn: conn, release: func() { unlock(); conn.close() }}
+	if s.state, err = ws.loadState(ctx); err == nil {
+		err = checkSite(s.state, conn.site, ws.store.Path())
+	}
+	if err != nil {
+		s.release()
+		return nil, err
+	}
+	return s, nil
+}
+
+// lock takes the state lock for operation, waiting up to timeout, and returns its release.
+func lock(ctx context.Context, t *terminal, store state.Store, operation string, timeout time.Duration) (func(), error) {
+	lctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	id, err := store.Lock(lctx, state.LockInfo{Operation: operation})
+	if err != nil && ctx.Err() != nil {
+		return nil, hinted{
+			msg:  fmt.Sprintf("%s interrupted while waiting for the state lock: %v", operation, err),
+			hint: "nothing was changed",
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		if err := store.Unlock(id); err != nil {
+			fmt.Fprintf(t.stderr, "desksync: warning: the state lock was not released: %v\n", err)
+			fmt.Fprintf(t.stderr, "desksync: hint: once no desksync runs, remove it with \"desksync force-unlock %s\"\n", id)
+		}
+	}, nil
+}
+
 // connFlags are the flags of every command that talks to Desk.
 type connFlags struct {
 	URL     string `name:"url" env:"DESK_URL" placeholder:"URL" help:"Desk site, e.g. https://yoursite.teamwork.com (${env})."`
