@@ -19,9 +19,8 @@ type applyCmd struct {
 	AutoApprove bool          `name:"auto-approve" help:"Skip the interactive \"yes\" (required when stdin is not a terminal)."`
 	Parallelism int           `default:"4" help:"Desk requests (an upload counts as one) in flight at once."`
 	Format      string        `enum:"text,json" default:"text" help:"Progress output: text, or json (one event per line)."`
-	MaxDelete   string        `name:"max-delete" placeholder:"N|P%" help:"Refuse plans that delete more (default 30% once 10 or more are tracked; nothing when the manifest lists no attachments)."`
 	LockTimeout time.Duration `name:"lock-timeout" default:"0s" help:"How long to wait for another run's state lock."`
-	MaxFileSize string        `name:"max-file-size" default:"5GiB" placeholder:"SIZE" help:"Refuse, before any upload, a plan with a file larger than this (e.g. 100MiB)."`
+	planFlags
 	connFlags
 }
 
@@ -41,11 +40,7 @@ func (c *applyCmd) Validate() error {
 }
 
 func (c *applyCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
-	limit, err := deleteLimit(c.MaxDelete)
-	if err != nil {
-		return err
-	}
-	maxSize, err := maxFileSize(c.MaxFileSize)
+	opts, err := c.options()
 	if err != nil {
 		return err
 	}
@@ -59,11 +54,11 @@ func (c *applyCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	}
 	defer s.release()
 	st := s.state
-	p, err := c.plan(ctx, g, t, ws, st, plan.Options{DeleteLimit: limit, MaxFileSize: maxSize})
+	p, err := c.plan(ctx, g, t, ws, st, opts)
 	if err != nil {
 		return err
 	}
-	if err := p.CheckDeletes(limit); err != nil {
+	if err := p.CheckDeletes(opts.DeleteLimit); err != nil {
 		return err
 	}
 	if !p.HasChanges() {

@@ -14,11 +14,10 @@ type planCmd struct {
 	Out              string `placeholder:"FILE" help:"Save the plan to FILE, for \"desksync apply FILE\"."`
 	Format           string `enum:"text,json,markdown" default:"text" help:"Output format: text, json or markdown."`
 	DetailedExitcode bool   `name:"detailed-exitcode" help:"Exit 2 when there are changes (0: none, 1: error)."`
-	MaxDelete        string `name:"max-delete" placeholder:"N|P%" help:"Deletes allowed before the mass-delete warning (default 30% once 10 or more are tracked)."`
 	Refresh          bool   `help:"First read every tracked file from Desk, so files deleted or changed there are planned again (needs credentials; the state file is not written)."`
 	Diff             bool   `help:"Show a unified diff of the live Desk content against the local file for changed text attachments up to 1 MiB (needs credentials)."`
 	Parallelism      int    `default:"4" help:"Desk reads at once for --refresh and --diff."`
-	MaxFileSize      string `name:"max-file-size" default:"5GiB" placeholder:"SIZE" help:"Refuse, at plan time, any file larger than this (e.g. 100MiB)."`
+	planFlags
 	connFlags
 }
 
@@ -35,11 +34,7 @@ Exit status: 0 success (with --detailed-exitcode: no changes), 1 error,
 }
 
 func (c *planCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
-	limit, err := deleteLimit(c.MaxDelete)
-	if err != nil {
-		return err
-	}
-	maxSize, err := maxFileSize(c.MaxFileSize)
+	opts, err := c.options()
 	if err != nil {
 		return err
 	}
@@ -51,7 +46,7 @@ func (c *planCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := c.compute(ctx, t, ws, st, plan.Options{DeleteLimit: limit, MaxFileSize: maxSize})
+	p, err := c.compute(ctx, t, ws, st, opts)
 	if err != nil {
 		return err
 	}
@@ -105,6 +100,25 @@ func (c *planCmd) compute(ctx context.Context, t *terminal, ws *workspace, st *s
 		return p, err
 	}
 	return p, refresh.Diffs(ctx, conn.client, p, ws.manifest, c.Parallelism)
+}
+
+// planFlags are the planning limits plan and apply share.
+type planFlags struct {
+	MaxDelete   string `name:"max-delete" placeholder:"N|P%" help:"Deletes allowed: more is a warning in plan and refused by apply (default 30% once 10 or more are tracked; none when the manifest lists no attachments)."`
+	MaxFileSize string `name:"max-file-size" default:"5GiB" placeholder:"SIZE" help:"Refuse, at plan time and so before any upload, a file larger than this (e.g. 100MiB)."`
+}
+
+// options turns the flags into plan.Options.
+func (f *planFlags) options() (plan.Options, error) {
+	limit, err := deleteLimit(f.MaxDelete)
+	if err != nil {
+		return plan.Options{}, err
+	}
+	maxSize, err := plan.ParseSize(f.MaxFileSize)
+	if err != nil {
+		return plan.Options{}, hinted{msg: "--max-file-size: " + err.Error(), hint: `write a size such as "5GiB" or "500MB"`}
+	}
+	return plan.Options{DeleteLimit: limit, MaxFileSize: maxSize}, nil
 }
 
 // deleteLimit reads --max-delete; empty means the default guard.

@@ -14,7 +14,6 @@ import (
 	"github.com/desksync/desksync/desk"
 	"github.com/desksync/desksync/desk/desktest"
 	"github.com/desksync/desksync/manifest"
-	"github.com/desksync/desksync/plan"
 	"github.com/desksync/desksync/state"
 )
 
@@ -74,15 +73,6 @@ func warnKeyInArgs(kctx *kong.Context, stderr io.Writer) {
 			return
 		}
 	}
-}
-
-// maxFileSize reads --max-file-size.
-func maxFileSize(flag string) (int64, error) {
-	n, err := plan.ParseSize(flag)
-	if err != nil {
-		return 0, hinted{msg: "--max-file-size: " + err.Error(), hint: `write a size such as "5GiB" or "500MB"`}
-	}
-	return n, nil
 }
 
 // loadState returns the stored state, or nil when there is none yet.
