@@ -105,7 +105,7 @@ func (c *planCmd) compute(ctx context.Context, t *terminal, ws *workspace, st *s
 // planFlags are the planning limits plan and apply share.
 type planFlags struct {
 	MaxDelete   string `name:"max-delete" placeholder:"N|P%" help:"Deletes allowed: more is a warning in plan and refused by apply (default 30% once 10 or more are tracked; none when the manifest lists no attachments)."`
-	MaxFileSize string `name:"max-file-size" default:"5GiB" placeholder:"SIZE" help:"Refuse, at plan time and so before any upload, a file larger than this (e.g. 100MiB)."`
+	MaxFileSize string `name:"max-file-size" default:"5GiB" placeholder:"SIZE" help:"Refuse, at plan time and so before any upload, a file larger than this (e.g. 100MiB); default: ${default}."`
 }
 
 // options turns the flags into plan.Options.

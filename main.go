@@ -43,12 +43,12 @@ type cli struct {
 
 // Globals are the flags every command accepts.
 type Globals struct {
-	Manifest string `short:"m" env:"DESKSYNC_MANIFEST" default:"desksync.yaml" placeholder:"PATH" help:"Manifest file (${env})."`
+	Manifest string `short:"m" env:"DESKSYNC_MANIFEST" default:"desksync.yaml" placeholder:"PATH" help:"Manifest file; default: desksync.yaml (${env})."`
 	State    string `env:"DESKSYNC_STATE" placeholder:"PATH" help:"State file; default: the manifest's 'state:' or desksync.state.json beside it (${env})."`
 	NoColor  bool   `help:"Never colour output (neither does a set NO_COLOR)."`
 	// MaxFiles bounds what a manifest from an untrusted pull request can make desksync
 	// stat, hash and upload (a "**" over a huge tree); see SECURITY.md.
-	MaxFiles int `name:"max-files" env:"DESKSYNC_MAX_FILES" default:"10000" placeholder:"N" help:"Refuse a manifest that lists, or whose globs expand to, more files than this (${env})."`
+	MaxFiles int `name:"max-files" env:"DESKSYNC_MAX_FILES" default:"10000" placeholder:"N" help:"Refuse a manifest that lists, or whose globs expand to, more files than this; default: ${default} (${env})."`
 }
 
 // terminal is what the commands need to know about where they run; bound into every Run.

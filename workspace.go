@@ -142,8 +142,8 @@ func lock(ctx context.Context, t *terminal, store state.Store, operation string,
 type connFlags struct {
 	URL     string `name:"url" env:"DESK_URL" placeholder:"URL" help:"Desk site, e.g. https://yoursite.teamwork.com (${env})."`
 	APIKey  string `name:"api-key" env:"DESK_API_KEY" placeholder:"KEY" help:"Desk API key, sent as a Bearer token; prefer the environment variable (${env})."`
-	Sandbox bool   `help:"Use the embedded Desk emulator kept in .desksync/sandbox/ beside the manifest: no account, no network."`
-	Retries int    `default:"5" help:"Retries for network errors, 5xx and 429 answers."`
+	Sandbox bool   `help:"Use the embedded Desk emulator kept, with its own state file, in .desksync/sandbox/ beside the manifest: no account, no network."`
+	Retries int    `default:"5" help:"Retries for network errors and 5xx answers (a 429 is waited out and does not count)."`
 	// Timeout bounds a server that answers slowly or never (see SECURITY.md).
 	Timeout time.Duration `default:"60s" help:"Longest wait for one Desk answer, and for an upload in which no bytes move."`
 	Debug   bool          `help:"Trace every HTTP request to stderr (credentials and signatures redacted)."`
