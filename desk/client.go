@@ -475,16 +475,22 @@ func (e *scrubbedError) Unwrap() error { return e.err }
 // scrub removes the API key from text before it goes into an error or a log line,
 // in case a server or proxy echoes it back.
 func (c *Client) scrub(s string, secrets ...string) string {
-	if c.key != "" {
+	// Under 8 characters a "secret" is no real Desk key or signature (the sandbox's key
+	// is "sandbox"), and replacing it everywhere would garble the message: a key "x"
+	// turned example.com into e[REDACTED]ample.com.
+	if len(c.key) >= minScrubbed {
 		s = strings.ReplaceAll(s, c.key, "[REDACTED]")
 	}
 	for _, sec := range secrets {
-		if len(sec) >= 8 {
+		if len(sec) >= minScrubbed {
 			s = strings.ReplaceAll(s, sec, "[REDACTED]")
 		}
 	}
 	return s
 }
+
+// minScrubbed is the shortest secret scrub replaces.
+const minScrubbed = 8
 
 // scrubber is scrub as a function, for cleanScrubbed.
 func (c *Client) scrubber(secrets ...string) func(string) string {

@@ -349,3 +349,24 @@ func TestUploadOverTypeMaxSize(t *testing.T) {
 		t.Errorf("upload at the limit = %v (%d S3 calls)", err, s3Calls.Load())
 	}
 }
+
+// TestShortKeyDoesNotGarble: a key too short to be a real Desk key is not scrubbed out of
+// every message it happens to occur in (e.g. the "x" of "example.com").
+func TestShortKeyDoesNotGarble(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		key, in, want string
+	}{
+		{"x", `lookup example.invalid: no such host`, `lookup example.invalid: no such host`},
+		{"sandbox", `site sandbox`, `site sandbox`},
+		{"dk_live_7Hq2", `echo dk_live_7Hq2 back`, `echo [REDACTED] back`},
+	} {
+		c, err := New(Config{URL: "https://example.teamwork.com", APIKey: tt.key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.scrub(tt.in); got != tt.want {
+			t.Errorf("key %q: scrub(%q) = %q, want %q", tt.key, tt.in, got, tt.want)
+		}
+	}
+}
