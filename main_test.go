@@ -14,9 +14,11 @@ import (
 const scriptAPIKey = "script-key-0123456789"
 
 func TestMain(m *testing.M) {
-	os.Exit(testscript.RunMain(m, map[string]func() int{
-		"desksync": func() int { return run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr) },
-	}))
+	// Main puts "desksync" (this test binary, re-executed) on PATH for every test in the
+	// package: the scripts, the crash torture and the security tests run the real CLI.
+	testscript.Main(m, map[string]func(){
+		"desksync": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+	})
 }
 
 // TestScripts runs testdata/script/*.txtar, each against its own Desk emulator on loopback.

@@ -207,7 +207,7 @@ func applyOnce(ctx context.Context, cfg config, bin string, set *fileSet, work s
 	case rep.summary.Created != rep.files || len(rep.summary.Failed) > 0:
 		return rep, fmt.Errorf("desksync created %d of %d files; failures: %v", rep.summary.Created, rep.files, rep.summary.Failed)
 	case rep.active != rep.files || rep.temp != 0:
-		return rep, fmt.Errorf("Desk holds %d active and %d temp files, want %d active and none temp", rep.active, rep.temp, rep.files)
+		return rep, fmt.Errorf("the emulator holds %d active and %d temp files, want %d active and none temp", rep.active, rep.temp, rep.files)
 	}
 	return rep, nil
 }

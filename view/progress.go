@@ -118,8 +118,6 @@ func ApplySummary(r *apply.Result) string {
 	return b.String()
 }
 
-func progressChanges(n int) string { return progressPlural(n, "change", "changes") }
-
 func progressPlural(n int, one, many string) string {
 	if n == 1 {
 		return one
