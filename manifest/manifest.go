@@ -156,12 +156,21 @@ type ErrorList []*Error
 
 // Error joins the errors one per line.
 func (l ErrorList) Error() string {
-	s := make([]string, len(l))
-	for i, e := range l {
+	shown := l[:min(len(l), MaxErrorsShown)]
+	s := make([]string, len(shown), len(shown)+1)
+	for i, e := range shown {
 		s[i] = e.Error()
+	}
+	if more := len(l) - len(shown); more > 0 {
+		s = append(s, fmt.Sprintf("… and %d more errors in %s", more, l[0].Pos.File))
 	}
 	return strings.Join(s, "\n")
 }
+
+// MaxErrorsShown is how many errors ErrorList.Error lists: a hostile 1 MiB manifest can
+// hold tens of thousands, which would bury the first (usually the cause) in a CI log.
+// All of them stay in the list for callers.
+const MaxErrorsShown = 50
 
 // Hint returns the hint of the first error that has one, so main can print a single
 // remedy line under the list.

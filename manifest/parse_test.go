@@ -146,3 +146,30 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestManyErrorsAreCapped: a manifest with more errors than MaxErrorsShown lists the
+// first ones and counts the rest, while the list itself keeps all of them.
+func TestManyErrorsAreCapped(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString("version: 1\nattachments:\n")
+	const n = manifest.MaxErrorsShown + 10
+	for range n {
+		b.WriteString("  - path: a.txt\n    disposition: inline\n")
+	}
+	_, err := manifest.Parse("big.yaml", []byte(b.String()))
+	var list manifest.ErrorList
+	if !errors.As(err, &list) || len(list) != n {
+		t.Fatalf("Parse: %d errors (%v), want %d", len(list), err, n)
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != manifest.MaxErrorsShown+1 {
+		t.Fatalf("Error() has %d lines, want %d", len(lines), manifest.MaxErrorsShown+1)
+	}
+	if want := "big.yaml:4:18: attachments[0].disposition: \"inline\" is not attachment or attachment-inline"; lines[0] != want {
+		t.Errorf("first line %q, want %q", lines[0], want)
+	}
+	if want := "… and 10 more errors in big.yaml"; lines[len(lines)-1] != want {
+		t.Errorf("last line %q, want %q", lines[len(lines)-1], want)
+	}
+}
