@@ -236,7 +236,7 @@ func normState(s *state.State) state.State {
 func (e *env) endpoints() []string {
 	var out []string
 	for _, r := range e.srv.Requests() {
-		out = append(out, r.Endpoint.String()+" "+itoa(r.Status))
+		out = append(out, r.Endpoint.String()+" "+statusWord(r.Status))
 	}
 	return out
 }
@@ -251,7 +251,8 @@ func (e *env) count(ep desktest.Endpoint) int {
 	return n
 }
 
-func itoa(n int) string {
+// statusWord is a logged status as text; 0 means the emulator dropped the connection.
+func statusWord(n int) string {
 	if n == 0 {
 		return "dropped"
 	}
