@@ -1,6 +1,7 @@
 package desk
 
 import (
+	"bufio"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -146,6 +147,11 @@ func escapeQuotes(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s)
 }
 
+// uploadBuffer bounds the writes that reach the request body: large enough to
+// carry a small file's whole form in one, small enough not to matter next to the
+// transport's own buffers when many uploads run at once.
+const uploadBuffer = 64 << 10
+
 // upload is one Upload call; attempt is run by the retry layer.
 type upload struct {
 	c        *Client
@@ -182,7 +188,14 @@ func (u *upload) attempt(ctx context.Context) (int, http.Header, error) {
 	go func() {
 		file := &fileReader{r: io.NewSectionReader(u.body, 0, u.size), sum: sum, stall: stall,
 			timeout: c.timeout, progress: u.progress}
-		n, err := u.form.write(pw, file)
+		// Buffered, because every multipart field is a separate small Write and
+		// each would reach the socket as its own segment: for a 4 KiB file the
+		// form went out in some twenty writes instead of one.
+		bw := bufio.NewWriterSize(pw, int(min(u.length, uploadBuffer)))
+		n, err := u.form.write(bw, file)
+		if err == nil {
+			err = bw.Flush()
+		}
 		pw.CloseWithError(err)
 		done <- result{n, err}
 	}()
