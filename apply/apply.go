@@ -18,6 +18,14 @@ import (
 // in flight when Options.Parallelism is not set.
 const DefaultParallelism = 4
 
+// DefaultCommitDelay is Options.CommitDelay's default. On loopback, 1,000 files of
+// 4 KiB at parallelism 4 took 0.30 to 0.40 saves per file without waiting and 0.15
+// with 2 ms, and a tenth less time (median of 8 runs each, 0.94 s against 1.05 s);
+// 5 ms made fewer saves (0.10) but was no faster. Over a real network, where a
+// request takes tens of milliseconds, an action pays at most 2 ms per save for it,
+// while other actions use its turn.
+const DefaultCommitDelay = 2 * time.Millisecond
+
 // maxPolicyRefreshes bounds how often one upload asks for a fresh ref after S3 refused
 // an expired policy. Two is enough for a slow disk or link; more would only hide a
 // clock that is badly wrong, which the final error then names.
@@ -54,6 +62,11 @@ type Options struct {
 	// their turn, so up to 8×Parallelism actions may be under way; 1 is strictly one
 	// action at a time.
 	Parallelism int
+	// CommitDelay is how long a state save may wait for the requests in flight to
+	// finish, so that it records their results too (see runner.commit); 0 means
+	// DefaultCommitDelay, a negative value no waiting. A save never waits when no other
+	// request is in flight, so --parallelism 1 is never slowed.
+	CommitDelay time.Duration
 	// Progress receives events; nil means none.
 	Progress Progress
 	// Now is the clock for the state's timestamps; nil means time.Now.

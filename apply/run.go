@@ -147,7 +147,9 @@ type runner struct {
 	// once; open is how many actions of a phase may be under way, the others waiting
 	// only for the state file (see runPhase).
 	par, open int
-	entries   map[string]manifest.Entry
+	// commitDelay is Options.CommitDelay, resolved.
+	commitDelay time.Duration
+	entries     map[string]manifest.Entry
 	// wanted is the desired attributes of every address the plan uploads, for
 	// deciding whether a pending upload can be adopted.
 	wanted map[string]*plan.Attrs
@@ -155,8 +157,9 @@ type runner struct {
 	// interrupted latches the soft stop once opts.Interrupt fired.
 	interrupted atomic.Bool
 
-	// mu serializes every read and write of the state and of the fields below, and
-	// is held across Save so that saves happen in the order of the mutations.
+	// mu serializes every read and write of the state and of the fields below. Saves
+	// run one at a time, each of a copy taken under mu, so they follow the order of
+	// the mutations.
 	mu  sync.Mutex
 	res *Result
 	// saveErr is the first failed save; once set, no new action starts.
@@ -209,6 +212,12 @@ func newRunner(opts Options) *runner {
 		r.par = DefaultParallelism
 	}
 	r.open = openActions(r.par)
+	switch r.commitDelay = opts.CommitDelay; {
+	case r.commitDelay == 0:
+		r.commitDelay = DefaultCommitDelay
+	case r.commitDelay < 0:
+		r.commitDelay = 0
+	}
 	// Every Desk call takes a turn first; see turns.
 	r.opts.Desk = turnTaker{next: opts.Desk}
 	if opts.Manifest != nil {
@@ -379,7 +388,8 @@ func (r *runner) commit(ctx context.Context, address string, mutate func(st *sta
 	// Waiting for a save is no Desk request: let another action have the turn. The
 	// next Desk call of this action takes one again (turnTaker), so none is sent before
 	// this mutation is saved.
-	if h, ok := ctx.Value(turnKey{}).(*turnHolder); ok {
+	h, _ := ctx.Value(turnKey{}).(*turnHolder)
+	if h != nil {
 		h.giveUp()
 	}
 	r.mu.Lock()
@@ -401,6 +411,11 @@ func (r *runner) commit(ctx context.Context, address string, mutate func(st *sta
 		// Become the committer for every mutation so far. The copy is what makes it
 		// safe to write outside the mutex while other actions mutate the state.
 		r.saving = true
+		if h != nil {
+			r.mu.Unlock()
+			r.awaitSiblings(h.turns)
+			r.mu.Lock()
+		}
 		upto := r.seq
 		snap := r.opts.State.Clone()
 		r.mu.Unlock()
@@ -420,6 +435,29 @@ func (r *runner) commit(ctx context.Context, address string, mutate func(st *sta
 			}
 		}
 		r.saved.Broadcast()
+	}
+}
+
+// awaitSiblings is the commit delay (PostgreSQL's commit_delay and commit_siblings):
+// before a committer copies the state, it waits up to r.commitDelay for the requests
+// in flight to finish, since most of them end in a commit that this save can then
+// include. A save costs time in proportion to the state's size, and on a fast link
+// saves, not requests, were most of an apply's CPU. It stops waiting as soon as no
+// request is in flight, as then nothing more can join, and does not wait at all
+// with parallelism 1.
+func (r *runner) awaitSiblings(t *turns) {
+	if r.commitDelay <= 0 {
+		return
+	}
+	idle := t.whenIdle()
+	if idle == nil {
+		return
+	}
+	timer := time.NewTimer(r.commitDelay)
+	defer timer.Stop()
+	select {
+	case <-idle:
+	case <-timer.C:
 	}
 }
 
@@ -496,8 +534,9 @@ func (r *runner) deleteGone(ctx context.Context, id int64) error {
 // uploads under way finish before more are begun.
 type turns struct {
 	mu      sync.Mutex
-	free    int
-	waiting []turnWaiter // resuming actions first, each group in arrival order
+	n, free int
+	waiting []turnWaiter  // resuming actions first, each group in arrival order
+	idle    chan struct{} // closed when the last held turn is given back; see whenIdle
 }
 
 type turnWaiter struct {
@@ -505,7 +544,20 @@ type turnWaiter struct {
 	resume  bool
 }
 
-func newTurns(n int) *turns { return &turns{free: n} }
+func newTurns(n int) *turns { return &turns{n: n, free: n} }
+
+// whenIdle returns a channel closed once no turn is held, or nil if none is held now.
+func (t *turns) whenIdle() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.free == t.n {
+		return nil
+	}
+	if t.idle == nil {
+		t.idle = make(chan struct{})
+	}
+	return t.idle
+}
 
 // take waits for a turn, or for ctx to end (then it returns ctx.Err() and holds none).
 func (t *turns) take(ctx context.Context, resume bool) error {
@@ -549,6 +601,10 @@ func (t *turns) give() {
 	defer t.mu.Unlock()
 	if len(t.waiting) == 0 {
 		t.free++
+		if t.free == t.n && t.idle != nil {
+			close(t.idle)
+			t.idle = nil
+		}
 		return
 	}
 	close(t.waiting[0].granted)

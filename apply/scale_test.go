@@ -370,3 +370,51 @@ func TestScaleGroupCommit(t *testing.T) {
 	}
 	e.converged(m)
 }
+
+// TestScaleCommitDelay checks that a save waits for the requests in flight, and only
+// while there are any: with a delay far longer than the test, eight uploads at
+// parallelism 4 still finish, since a committer stops waiting once no request is left
+// in flight, and their sixteen records share a few saves: typically one for the
+// pending records and one for the activations, more when the loop that starts actions
+// is slow to take the next turn and the requests in flight all end meanwhile. With
+// parallelism 1 there is never another request to wait for: one save per record.
+func TestScaleCommitDelay(t *testing.T) {
+	t.Parallel()
+	const files = 8
+	for _, tc := range []struct {
+		par, minSaves, maxSaves int
+	}{
+		{par: 4, minSaves: 2, maxSaves: 4},
+		{par: 1, minSaves: 2 * files, maxSaves: 2 * files},
+	} {
+		t.Run(fmt.Sprintf("parallelism %d", tc.par), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{})
+			store := &slowStore{File: e.store}
+			m := manyFiles(e, files)
+			done := make(chan struct{})
+			var res *apply.Result
+			var err error
+			go func() {
+				defer close(done)
+				res, err = e.run(m, func(o *apply.Options) {
+					o.Parallelism = tc.par
+					o.Store = store
+					o.CommitDelay = time.Hour
+				})
+			}()
+			select {
+			case <-done:
+			case <-time.After(time.Minute):
+				t.Fatal("apply still running after a minute: a save waited out its commit delay")
+			}
+			if err != nil || res.Err() != nil || res.Created != files {
+				t.Fatalf("created %d of %d: %v %v", res.Created, files, err, res.Err())
+			}
+			if got := store.saves.Load(); got < int64(tc.minSaves) || got > int64(tc.maxSaves) {
+				t.Errorf("%d saves for %d files, want %d to %d", got, files, tc.minSaves, tc.maxSaves)
+			}
+			e.converged(m)
+		})
+	}
+}
