@@ -174,6 +174,7 @@ func (r *runner) upload(ctx context.Context, ch plan.Change, ev *Event) error {
 		return stepErr(addr, "open file", &ChangedError{Address: addr, Detail: fmt.Sprintf("size is %d bytes, the plan has %d", fi.Size(), want.Size)})
 	}
 	body := newVerifier(f)
+	defer body.release()
 
 	var id int64
 	for refreshes := 0; ; refreshes++ {
