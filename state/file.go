@@ -30,6 +30,9 @@ type File struct {
 	mu      sync.Mutex
 	checked bool  // the file on disk has been read by Load or a Save
 	diskErr error // why the file on disk could not be decoded; Save refuses while set
+	// buf is the last save's encoding, reused by the next: apply saves the whole
+	// state again and again, and a fresh buffer each time was most of its garbage.
+	buf []byte
 }
 
 // Save steps, named for the failure-injection hook.
@@ -123,10 +126,11 @@ func (f *File) Save(ctx context.Context, s *State) error {
 	}
 	next := *s // Encode only reads, so sharing the maps is fine
 	next.Serial++
-	data, err := next.Encode()
+	data, err := next.appendEncoded(f.buf[:0])
 	if err != nil {
 		return fmt.Errorf("saving state to %s: %w", f.path, err)
 	}
+	f.buf = data
 	renamed, err := f.write(data)
 	if renamed {
 		// The new state is in place, even if the folder sync failed.

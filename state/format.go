@@ -261,10 +261,15 @@ func sortedKeys[V any](m map[string]V) []string {
 // here. encode_test.go checks the result against a reflection-driven encoder that follows
 // the struct tags, so a field added to the types without being added here fails the tests.
 func (s *State) Encode() ([]byte, error) {
+	return s.appendEncoded(nil)
+}
+
+// appendEncoded appends what Encode returns to b.
+func (s *State) appendEncoded(b []byte) ([]byte, error) {
 	if err := s.validate(); err != nil {
 		return nil, fmt.Errorf("refusing to encode an invalid state: %w", err)
 	}
-	b := make([]byte, 0, 256+400*len(s.Attachments)+200*len(s.Pending)+150*len(s.Deposed))
+	b = slices.Grow(b, 256+400*len(s.Attachments)+200*len(s.Pending)+150*len(s.Deposed))
 	b = s.appendJSON(b)
 	return append(b, '\n'), nil
 }
