@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -23,7 +24,8 @@ const apiKey = "bench-key"
 const diskThreshold = 256 << 20
 
 // benchmark generates the files, builds desksync and runs the apply (twice with
-// -compare), printing a report for each run.
+// -compare, and all of it -rounds times), printing a report for each run, or one
+// line per run when there are several rounds.
 func benchmark(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) {
 	dir := cfg.dir
 	if dir == "" {
@@ -64,24 +66,43 @@ func benchmark(ctx context.Context, cfg config, stdout, stderr io.Writer) (err e
 		runs = append(runs, 1)
 	}
 	var reports []*report
-	for i, par := range runs {
-		work := filepath.Join(dir, fmt.Sprintf("run%d", i+1))
-		rep, err := applyOnce(ctx, cfg, bin, set, work, par)
-		if rep != nil {
-			rep.print(stdout, cfg)
-			reports = append(reports, rep)
+	var speedups []float64
+	for round := 1; round <= cfg.rounds; round++ {
+		var pair []*report
+		for i, par := range runs {
+			work := filepath.Join(dir, fmt.Sprintf("round%d-run%d", round, i+1))
+			rep, err := applyOnce(ctx, cfg, bin, set, work, par)
+			if rep != nil {
+				if cfg.rounds == 1 {
+					rep.print(stdout, cfg)
+				} else {
+					rep.printLine(stdout, round)
+				}
+				pair = append(pair, rep)
+			}
+			if err != nil {
+				return err
+			}
+			if !cfg.keep {
+				_ = os.RemoveAll(work)
+			}
 		}
-		if err != nil {
-			return err
+		if round == 1 {
+			reports = pair
 		}
-		if !cfg.keep {
-			_ = os.RemoveAll(work)
+		if len(pair) == 2 {
+			a, b := pair[0], pair[1]
+			speedups = append(speedups, b.wall.Seconds()/a.wall.Seconds())
+			if cfg.rounds == 1 {
+				fmt.Fprintf(stdout, "\nspeed-up of --parallelism %d over 1: %.2fx wall (%.2fx in the upload phase)\n",
+					a.parallelism, speedups[0], b.applyPhase().Seconds()/a.applyPhase().Seconds())
+			}
 		}
 	}
-	if len(reports) == 2 {
-		a, b := reports[0], reports[1]
-		fmt.Fprintf(stdout, "\nspeed-up of --parallelism %d over 1: %.2fx wall (%.2fx in the upload phase)\n",
-			a.parallelism, b.wall.Seconds()/a.wall.Seconds(), b.applyPhase().Seconds()/a.applyPhase().Seconds())
+	if len(speedups) > 1 {
+		slices.Sort(speedups)
+		fmt.Fprintf(stdout, "\nspeed-up of --parallelism %d over 1: %.2fx wall, median of %d rounds (%.2f-%.2fx)\n",
+			cfg.parallelism, median(speedups), len(speedups), speedups[0], speedups[len(speedups)-1])
 	}
 	if cfg.oneFlag != "" {
 		if err := curlCompare(ctx, cfg, set, filepath.Join(dir, "curl"), reports[0], stdout); err != nil {
@@ -442,4 +463,21 @@ func human(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// printLine is the report in one line, for runs of several rounds: the runs of a pair
+// alternate, so a machine that slows down for a while slows both.
+func (r *report) printLine(w io.Writer, round int) {
+	fmt.Fprintf(w, "round %d  --parallelism %-2d %8v  %5.2f saves/file  CPU desksync %v, emulator %v  %d created, %d failed\n",
+		round, r.parallelism, r.wall.Round(time.Millisecond), float64(r.saves)/float64(max(r.files, 1)),
+		r.cpu.Round(time.Millisecond), r.emuCPU.Round(time.Millisecond), r.summary.Created, len(r.summary.Failed))
+}
+
+// median of sorted values.
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
 }

@@ -71,6 +71,7 @@ type config struct {
 	parallelism int
 	sequential  bool
 	compare     bool
+	rounds      int
 	curl        bool
 	store       string
 	latency     time.Duration
@@ -96,6 +97,7 @@ func newFlags(out io.Writer, c *config) *flag.FlagSet {
 	fs.IntVar(&c.parallelism, "parallelism", 4, "desksync apply --parallelism")
 	fs.BoolVar(&c.sequential, "sequential", false, "baseline: --parallelism 1")
 	fs.BoolVar(&c.compare, "compare", false, "run twice, with -parallelism and with 1, on fresh emulators, and print the speed-up")
+	fs.IntVar(&c.rounds, "rounds", 1, "repeat the run (with -compare, the pair, alternating) this many times and print the median speed-up")
 	fs.BoolVar(&c.curl, "curl", false, "also time bench/curl.sh (the API doc's curl example) once for one file")
 	fs.StringVar(&c.store, "store", "auto", "emulator storage: mem, disk, or auto (disk from 256 MiB in all)")
 	fs.DurationVar(&c.latency, "latency", 0, "emulator latency added to every request (a stand-in for network round trips)")
@@ -126,6 +128,8 @@ func (c *config) finish() error {
 	switch {
 	case c.files < 1:
 		return errors.New("-files must be at least 1")
+	case c.rounds < 1:
+		return errors.New("-rounds must be at least 1")
 	case c.parallelism < 1:
 		return errors.New("-parallelism must be at least 1")
 	case c.mix && c.oneFlag != "":

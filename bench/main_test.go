@@ -70,3 +70,19 @@ func TestParseRate(t *testing.T) {
 		})
 	}
 }
+
+func TestMedian(t *testing.T) {
+	for _, tt := range []struct {
+		in   []float64
+		want float64
+	}{
+		{[]float64{4}, 4},
+		{[]float64{4, 6}, 5},
+		{[]float64{3, 5, 9}, 5},
+		{[]float64{1, 2, 3, 10}, 2.5},
+	} {
+		if got := median(tt.in); got != tt.want {
+			t.Errorf("median(%v) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
