@@ -3,6 +3,7 @@
 //
 //	go run ./bench apply -files 1000 -size 4KiB            # many small files
 //	go run ./bench apply -files 1000 -size 4KiB -compare   # and the same with --parallelism 1
+//	go run ./bench apply -files 1000 -compare -rounds 5    # five such pairs, alternating; the median speed-up
 //	go run ./bench apply -files 200 -rate 20/2s            # under a scaled Desk rate limit
 //	go run ./bench apply -files 500 -mix                   # a realistic mix of sizes
 //	go run ./bench apply -one 1GiB                         # one large file, and curl -F on it
