@@ -62,7 +62,7 @@ func TestRunFailures(t *testing.T) {
 			manifest: three,
 			fault:    func(e *env) { e.srv.Inject(desktest.Patch, desktest.Fault{Status: 500, Times: 3}) },
 			want:     apply.Result{Created: 2, Total: 3},
-			errs:     []string{`create a.txt: activate: desk: update file 1: 500 Internal Server Error: injected fault: status 500`},
+			errs:     []string{`create a.txt: activate: desk: update file 1: 500 Internal Server Error: injected fault: status 500 (gave up after 3 attempts)`},
 			status:   500,
 		},
 		{
@@ -81,7 +81,7 @@ func TestRunFailures(t *testing.T) {
 			manifest: "  - path: c.txt\n",
 			fault:    func(e *env) { e.srv.Inject(desktest.Delete, desktest.Fault{Status: 500, Times: 3}) },
 			want:     apply.Result{Deleted: 1, Total: 2},
-			errs:     []string{`delete a.txt: delete: desk: delete file 1: 500 Internal Server Error: injected fault: status 500`},
+			errs:     []string{`delete a.txt: delete: desk: delete file 1: 500 Internal Server Error: injected fault: status 500 (gave up after 3 attempts)`},
 			status:   500,
 		},
 		{

@@ -127,7 +127,7 @@ func TestDeposedRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantErr := []string{"replace a.txt: delete old file 1: desk: delete file 1: 500 Internal Server Error: injected fault: status 500"}
+	wantErr := []string{"replace a.txt: delete old file 1: desk: delete file 1: 500 Internal Server Error: injected fault: status 500 (gave up after 3 attempts)"}
 	if got := failures(res); !slices.Equal(got, wantErr) || res.Replaced != 0 {
 		t.Errorf("failures %q replaced %d, want %q and 0", got, res.Replaced, wantErr)
 	}

@@ -270,7 +270,7 @@ type attemptFunc func(ctx context.Context) (status int, h http.Header, err error
 // runs out of retries, or ctx ends. paced attempts go through the shared pacer
 // (Desk API calls); unpaced ones (S3) do not count against Desk's limit.
 func (c *Client) retry(ctx context.Context, op string, paced bool, attempt attemptFunc) error {
-	waits := 0
+	waits, sent := 0, 0
 	for n := 0; ; {
 		var tk ticket
 		if paced {
@@ -280,6 +280,7 @@ func (c *Client) retry(ctx context.Context, op string, paced bool, attempt attem
 			}
 		}
 		c.requests.Add(1)
+		sent++
 		status, h, err := attempt(ctx)
 		var wait time.Duration
 		if paced {
@@ -298,6 +299,7 @@ func (c *Client) retry(ctx context.Context, op string, paced bool, attempt attem
 			c.rateLimited.Add(1)
 			waits++
 			if waits > maxRateLimitWaits {
+				ae.Attempts = sent
 				return err
 			}
 			if !paced { // paced requests wait in acquire, with everyone else
@@ -307,7 +309,11 @@ func (c *Client) retry(ctx context.Context, op string, paced bool, attempt attem
 			}
 			continue
 		}
-		if !ae.Retryable() || n >= c.retries {
+		if !ae.Retryable() {
+			return err
+		}
+		if n >= c.retries {
+			ae.Attempts = sent
 			return err
 		}
 		n++

@@ -33,6 +33,9 @@ type APIError struct {
 
 	// Err is the transport error when Status is 0.
 	Err error
+	// Attempts is how many times the request was sent when the retry layer gave up on
+	// an error worth retrying; 0 when it was not retried.
+	Attempts int
 }
 
 func (e *APIError) Error() string {
@@ -40,22 +43,24 @@ func (e *APIError) Error() string {
 	b.WriteString("desk: ")
 	b.WriteString(e.Op)
 	b.WriteString(": ")
-	if e.Status == 0 {
-		if e.Err != nil {
-			b.WriteString(e.Err.Error())
-		} else {
-			b.WriteString("no answer")
-		}
-		return b.String()
-	}
-	fmt.Fprintf(&b, "%d %s", e.Status, http.StatusText(e.Status))
 	switch {
-	case e.Code != "" && e.Message != "":
-		fmt.Fprintf(&b, ": %s: %s", e.Code, e.Message)
-	case e.Code != "":
-		fmt.Fprintf(&b, ": %s", e.Code)
-	case e.Message != "":
-		fmt.Fprintf(&b, ": %s", e.Message)
+	case e.Status == 0 && e.Err != nil:
+		b.WriteString(e.Err.Error())
+	case e.Status == 0:
+		b.WriteString("no answer")
+	default:
+		fmt.Fprintf(&b, "%d %s", e.Status, http.StatusText(e.Status))
+		switch {
+		case e.Code != "" && e.Message != "":
+			fmt.Fprintf(&b, ": %s: %s", e.Code, e.Message)
+		case e.Code != "":
+			fmt.Fprintf(&b, ": %s", e.Code)
+		case e.Message != "":
+			fmt.Fprintf(&b, ": %s", e.Message)
+		}
+	}
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, " (gave up after %d attempts)", e.Attempts)
 	}
 	return b.String()
 }

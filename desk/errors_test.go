@@ -131,10 +131,10 @@ func TestRetry(t *testing.T) {
 		{"404 is not retried", 0, []func(http.ResponseWriter, *http.Request){status(404, ""), ok},
 			"desk: get file 1: 404 Not Found", 1, nil},
 		{"gives up after Retries", 2, []func(http.ResponseWriter, *http.Request){status(500, "boom")},
-			"desk: get file 1: 500 Internal Server Error: boom", 3,
+			"desk: get file 1: 500 Internal Server Error: boom (gave up after 3 attempts)", 3,
 			[]time.Duration{500 * time.Millisecond, time.Second}},
 		{"backoff is capped", 5, []func(http.ResponseWriter, *http.Request){status(503, "")},
-			"desk: get file 1: 503 Service Unavailable", 6,
+			"desk: get file 1: 503 Service Unavailable (gave up after 6 attempts)", 6,
 			[]time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 3 * time.Second, 3 * time.Second}},
 	}
 	for _, tt := range tests {
@@ -259,7 +259,7 @@ func TestRateLimitedForever(t *testing.T) {
 	ft := newFakeTime()
 	c, _ := newTestClient(t, srv.URL, ft.use)
 	_, err := c.GetFile(context.Background(), 1)
-	want := "desk: get file 1: 429 Too Many Requests: slow down"
+	want := "desk: get file 1: 429 Too Many Requests: slow down (gave up after 51 attempts)"
 	if err == nil || err.Error() != want {
 		t.Fatalf("error = %v, want %q", err, want)
 	}

@@ -155,7 +155,7 @@ func TestSlowServer(t *testing.T) {
 			c, _ := newTestClient(t, srv.URL, func(c *Config) { c.Timeout = 100 * time.Millisecond; c.Retries = 1 })
 			start := time.Now()
 			_, err := c.GetFile(context.Background(), 1)
-			if want := "desk: get file 1: no complete answer within 100ms"; err == nil || err.Error() != want {
+			if want := "desk: get file 1: no complete answer within 100ms (gave up after 2 attempts)"; err == nil || err.Error() != want {
 				t.Fatalf("error = %v, want %q", err, want)
 			}
 			if d := time.Since(start); d > 2*time.Second {

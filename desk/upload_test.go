@@ -78,7 +78,7 @@ func TestUploadAnswers(t *testing.T) {
 				writeS3Error(w, 500, "InternalError", "We encountered an internal error. Please try again.")
 				return true
 			}},
-			wantErr: `desk: upload "logo.png": 500 Internal Server Error: InternalError: We encountered an internal error. Please try again.`,
+			wantErr: `desk: upload "logo.png": 500 Internal Server Error: InternalError: We encountered an internal error. Please try again. (gave up after 3 attempts)`,
 			hint:    "the server failed; desksync retried with backoff; try again later"},
 	}
 	for _, tt := range tests {

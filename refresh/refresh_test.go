@@ -190,8 +190,8 @@ func TestRunReadError(t *testing.T) {
 		t.Errorf("a failed refresh returned a report: %+v", rep)
 	}
 	want := fmt.Sprintf("refresh: could not read 2 of the tracked files from Desk; nothing was recorded:\n"+
-		"  a.txt (file %d): desk: get file %d: 500 Internal Server Error: injected fault: status 500\n"+
-		"  b.txt (file %d): desk: get file %d: 500 Internal Server Error: injected fault: status 500", a.ID, a.ID, b.ID, b.ID)
+		"  a.txt (file %d): desk: get file %d: 500 Internal Server Error: injected fault: status 500 (gave up after 2 attempts)\n"+
+		"  b.txt (file %d): desk: get file %d: 500 Internal Server Error: injected fault: status 500 (gave up after 2 attempts)", a.ID, a.ID, b.ID, b.ID)
 	if err == nil || err.Error() != want {
 		t.Fatalf("err =\n%v\nwant\n%s", err, want)
 	}
