@@ -224,10 +224,10 @@ func (r *runner) upload(ctx context.Context, ch plan.Change, ev *Event) error {
 
 	file, err := r.opts.Desk.UpdateFile(ctx, id, desk.FileUpdate{State: ptr("active")})
 	if err != nil {
-		return r.abandon(ctx, addr, id, stepErr(addr, "activate", err))
+		return r.abandon(ctx, addr, id, stepErr(addr, fmt.Sprintf("activate file %d", id), err))
 	}
 	if file.State != "active" || file.Size != want.Size {
-		return r.abandon(ctx, addr, id, stepErr(addr, "activate", fmt.Errorf("Desk reports file %d as %q with %d bytes, expected active with %d", id, file.State, file.Size, want.Size)))
+		return r.abandon(ctx, addr, id, stepErr(addr, fmt.Sprintf("activate file %d", id), fmt.Errorf("Desk reports file %d as %q with %d bytes, expected active with %d", id, file.State, file.Size, want.Size)))
 	}
 	return r.commit(ctx, addr, func(st *state.State, res *Result) {
 		r.activate(st, addr, want, id, ch.Action == plan.Replace)
@@ -360,10 +360,10 @@ func (r *runner) updateTask(ch plan.Change) task {
 					})
 				}
 				if err != nil {
-					return stepErr(addr, "update", err)
+					return stepErr(addr, fmt.Sprintf("update file %d", cur.ID), err)
 				}
 				if f.Filename != want.Filename || f.Disposition != want.Disposition {
-					return stepErr(addr, "update", fmt.Errorf("Desk reports file %d with filename %q and disposition %q, expected %q and %q",
+					return stepErr(addr, fmt.Sprintf("update file %d", cur.ID), fmt.Errorf("Desk reports file %d with filename %q and disposition %q, expected %q and %q",
 						cur.ID, f.Filename, f.Disposition, want.Filename, want.Disposition))
 				}
 			}
@@ -392,7 +392,7 @@ func (r *runner) deleteTask(ch plan.Change) task {
 			r.mu.Unlock()
 			ev.ID = id
 			if err := r.deleteGone(ctx, id); err != nil {
-				return stepErr(addr, "delete", err)
+				return stepErr(addr, fmt.Sprintf("delete file %d", id), err)
 			}
 			return r.commit(ctx, addr, func(st *state.State, res *Result) {
 				if a := st.Attachments[addr]; a != nil && a.ID == id {

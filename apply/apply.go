@@ -186,6 +186,12 @@ type ActionError struct {
 }
 
 func (e *ActionError) Error() string {
+	// A Desk error names its request ("desk: create ref for "a.png": 500 …"), which
+	// Address and Step already say; only a bare one is shortened, so that what
+	// wraps it keeps its words.
+	if c, ok := e.Err.(interface{ Cause() string }); ok {
+		return e.Address + ": " + e.Step + ": " + c.Cause()
+	}
 	return e.Address + ": " + e.Step + ": " + e.Err.Error()
 }
 

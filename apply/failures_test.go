@@ -2,6 +2,7 @@ package apply_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -37,7 +38,7 @@ func TestRunFailures(t *testing.T) {
 			manifest: three,
 			fault:    func(e *env) { e.srv.Inject(desktest.Ref, desktest.Fault{Status: 400}) },
 			want:     apply.Result{Created: 2, Total: 3},
-			errs:     []string{`create a.txt: create ref: desk: create ref for "a.txt": 400 Bad Request: injected fault: status 400`},
+			errs:     []string{`create a.txt: create ref: 400 Bad Request: injected fault: status 400`},
 			status:   400,
 		},
 		{
@@ -45,7 +46,7 @@ func TestRunFailures(t *testing.T) {
 			manifest: "  - path: a.txt\n    type: document\n  - path: b.txt\n  - path: c.txt\n",
 			fault:    func(*env) {},
 			want:     apply.Result{Created: 2, Total: 3},
-			errs:     []string{`create a.txt: create ref: desk: create ref for "a.txt": 400 Bad Request: type: "document" is not a known file type; use one of attachment, image, avatar, logo`},
+			errs:     []string{`create a.txt: create ref: 400 Bad Request: type: "document" is not a known file type; use one of attachment, image, avatar, logo`},
 			status:   400,
 			fixed:    "  - path: a.txt\n  - path: b.txt\n  - path: c.txt\n",
 		},
@@ -54,7 +55,7 @@ func TestRunFailures(t *testing.T) {
 			manifest: three,
 			fault:    func(e *env) { e.srv.Inject(desktest.Upload, desktest.Fault{Status: 403}) },
 			want:     apply.Result{Created: 2, Total: 3},
-			errs:     []string{`create a.txt: upload to S3: desk: upload "a.txt": 403 Forbidden: AccessDenied: Access Denied`},
+			errs:     []string{`create a.txt: upload to S3: 403 Forbidden: AccessDenied: Access Denied`},
 			status:   403,
 		},
 		{
@@ -62,7 +63,7 @@ func TestRunFailures(t *testing.T) {
 			manifest: three,
 			fault:    func(e *env) { e.srv.Inject(desktest.Patch, desktest.Fault{Status: 500, Times: 3}) },
 			want:     apply.Result{Created: 2, Total: 3},
-			errs:     []string{`create a.txt: activate: desk: update file 1: 500 Internal Server Error: injected fault: status 500 (gave up after 3 attempts)`},
+			errs:     []string{`create a.txt: activate file 1: 500 Internal Server Error: injected fault: status 500 (gave up after 3 attempts)`},
 			status:   500,
 		},
 		{
@@ -72,7 +73,7 @@ func TestRunFailures(t *testing.T) {
 			manifest: three,
 			fault:    func(e *env) { e.srv.Inject(desktest.Upload, desktest.Fault{Status: 403}) },
 			want:     apply.Result{Replaced: 1, Total: 2},
-			errs:     []string{`replace a.txt: upload to S3: desk: upload "a.txt": 403 Forbidden: AccessDenied: Access Denied`},
+			errs:     []string{`replace a.txt: upload to S3: 403 Forbidden: AccessDenied: Access Denied`},
 			status:   403,
 		},
 		{
@@ -81,7 +82,7 @@ func TestRunFailures(t *testing.T) {
 			manifest: "  - path: c.txt\n",
 			fault:    func(e *env) { e.srv.Inject(desktest.Delete, desktest.Fault{Status: 500, Times: 3}) },
 			want:     apply.Result{Deleted: 1, Total: 2},
-			errs:     []string{`delete a.txt: delete: desk: delete file 1: 500 Internal Server Error: injected fault: status 500 (gave up after 3 attempts)`},
+			errs:     []string{`delete a.txt: delete file 1: 500 Internal Server Error: injected fault: status 500 (gave up after 3 attempts)`},
 			status:   500,
 		},
 		{
@@ -166,5 +167,32 @@ func TestRunFailures(t *testing.T) {
 			e.mustRun(m)
 			e.converged(m)
 		})
+	}
+}
+
+// TestActionErrorNamesTheRequestOnce checks that a failure line does not say the
+// request twice: a Desk error loses its own "desk: create ref for …" prefix under the
+// address and step, while an error wrapping one keeps every word.
+func TestActionErrorNamesTheRequestOnce(t *testing.T) {
+	apiErr := &desk.APIError{Op: `create ref for "a.png"`, Status: 500, Message: "boom", Attempts: 6}
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{apiErr, `a.png: create ref: 500 Internal Server Error: boom (gave up after 6 attempts)`},
+		{&desk.ResponseError{Op: `create ref for "a.png"`, URL: "https://x.example/ref.json", Msg: "no url"},
+			`a.png: create ref: unusable answer from https://x.example/ref.json: no url`},
+		{fmt.Errorf("%w (and more)", apiErr),
+			`a.png: create ref: desk: create ref for "a.png": 500 Internal Server Error: boom (gave up after 6 attempts) (and more)`},
+		{errors.New("plain"), `a.png: create ref: plain`},
+	}
+	for _, tt := range tests {
+		e := &apply.ActionError{Address: "a.png", Step: "create ref", Err: tt.err}
+		if got := e.Error(); got != tt.want {
+			t.Errorf("Error() =\n%s\nwant\n%s", got, tt.want)
+		}
+		if !errors.Is(e, tt.err) {
+			t.Errorf("%v does not unwrap to its cause", e)
+		}
 	}
 }

@@ -83,7 +83,7 @@ func TestPendingRecovery(t *testing.T) {
 			e.srv.Inject(desktest.Patch, desktest.Fault{AfterCommit: true, Drop: true, Times: 3})
 			e.srv.Inject(desktest.Delete, desktest.Fault{Drop: true, Times: 3})
 			res, err := e.run(m, nil)
-			if err != nil || len(res.Failures) != 1 || !strings.HasPrefix(res.Failures[0].Err.Error(), "a.txt: activate: ") {
+			if err != nil || len(res.Failures) != 1 || !strings.HasPrefix(res.Failures[0].Err.Error(), "a.txt: activate file 1: ") {
 				t.Fatalf("first apply: %v, failures %v; want one activate failure", err, failures(res))
 			}
 			p := e.st.Pending["a.txt"]
@@ -127,7 +127,7 @@ func TestDeposedRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantErr := []string{"replace a.txt: delete old file 1: desk: delete file 1: 500 Internal Server Error: injected fault: status 500 (gave up after 3 attempts)"}
+	wantErr := []string{"replace a.txt: delete old file 1: 500 Internal Server Error: injected fault: status 500 (gave up after 3 attempts)"}
 	if got := failures(res); !slices.Equal(got, wantErr) || res.Replaced != 0 {
 		t.Errorf("failures %q replaced %d, want %q and 0", got, res.Replaced, wantErr)
 	}

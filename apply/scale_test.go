@@ -189,9 +189,9 @@ func TestScalePersistentFault(t *testing.T) {
 		ep   desktest.Endpoint
 		want string
 	}{
-		{desktest.Ref, `create f000.txt: create ref: desk: create ref for "f000.txt": 500 Internal Server Error: injected fault: status 500 (gave up after 4 attempts)`},
-		{desktest.Upload, `create f000.txt: upload to S3: desk: upload "f000.txt": 500 Internal Server Error: InternalError: We encountered an internal error. Please try again. (gave up after 4 attempts)`},
-		{desktest.Patch, `create f000.txt: activate: desk: update file 1: 500 Internal Server Error: injected fault: status 500 (gave up after 4 attempts)`},
+		{desktest.Ref, `create f000.txt: create ref: 500 Internal Server Error: injected fault: status 500 (gave up after 4 attempts)`},
+		{desktest.Upload, `create f000.txt: upload to S3: 500 Internal Server Error: InternalError: We encountered an internal error. Please try again. (gave up after 4 attempts)`},
+		{desktest.Patch, `create f000.txt: activate file 1: 500 Internal Server Error: injected fault: status 500 (gave up after 4 attempts)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.ep.String(), func(t *testing.T) {

@@ -38,11 +38,12 @@ type APIError struct {
 	Attempts int
 }
 
-func (e *APIError) Error() string {
+func (e *APIError) Error() string { return "desk: " + e.Op + ": " + e.Cause() }
+
+// Cause is the error without the request it happened to (Op): what a caller that
+// names the request in its own words, like apply's failure list, shows.
+func (e *APIError) Cause() string {
 	var b strings.Builder
-	b.WriteString("desk: ")
-	b.WriteString(e.Op)
-	b.WriteString(": ")
 	switch {
 	case e.Status == 0 && e.Err != nil:
 		b.WriteString(e.Err.Error())
@@ -149,8 +150,11 @@ type ResponseError struct {
 	Msg string
 }
 
-func (e *ResponseError) Error() string {
-	return fmt.Sprintf("desk: %s: unusable answer from %s: %s", e.Op, e.URL, e.Msg)
+func (e *ResponseError) Error() string { return "desk: " + e.Op + ": " + e.Cause() }
+
+// Cause is the error without the request it happened to; see APIError.Cause.
+func (e *ResponseError) Cause() string {
+	return fmt.Sprintf("unusable answer from %s: %s", e.URL, e.Msg)
 }
 
 // Hint points at the likely culprit: the server, or something between us and it.
@@ -168,8 +172,11 @@ type TooLargeError struct {
 	Max  int64
 }
 
-func (e *TooLargeError) Error() string {
-	return fmt.Sprintf("desk: %s: the file is %d bytes, more than the %d bytes Desk allows for type %q", e.Op, e.Size, e.Max, e.Type)
+func (e *TooLargeError) Error() string { return "desk: " + e.Op + ": " + e.Cause() }
+
+// Cause is the error without the request it happened to; see APIError.Cause.
+func (e *TooLargeError) Cause() string {
+	return fmt.Sprintf("the file is %d bytes, more than the %d bytes Desk allows for type %q", e.Size, e.Max, e.Type)
 }
 
 // Hint says what to do about it.
