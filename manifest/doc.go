@@ -11,9 +11,10 @@
 // the manifest and FIELD a dotted path such as attachments[2].disposition (indexes
 // start at 0). Its Hint method gives the remedy. Load and Parse return an ErrorList of
 // every problem found, in file order, so a reviewer sees them all at once (its Error
-// text lists the first MaxErrorsShown and counts the rest). yaml.v3
-// gives only a line for YAML syntax errors (and none when the problem is on the first
-// line, which is then reported as line 1), so those print FILE:LINE: invalid YAML: MSG.
+// text lists the first MaxErrorsShown and counts the rest). yaml.v3 gives only a line
+// for YAML syntax errors (and none when the problem is on the first line, which is then
+// reported as line 1); the column is found by re-parsing cuts of the document (see
+// syntaxColumn), and a line too long for that search prints FILE:LINE: invalid YAML: MSG.
 //
 // # Schema
 //

@@ -23,17 +23,34 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:     "malformed YAML",
 			manifest: "version: 1\nattachments:\n  - path: a.png\n    filename: [x\n",
-			want:     "desksync.yaml:4: invalid YAML: did not find expected ',' or ']'",
+			want:     "desksync.yaml:4:16: invalid YAML: did not find expected ',' or ']'",
+			hint:     `a list or mapping is broken around here: check the indentation of this line and its neighbours, and quote values that contain ": " or " #", or start with a quote or a bracket`,
+		},
+		{
+			name:     "unclosed quote: the column of the quote",
+			manifest: "version: 1\nattachments:\n  - path: a.png\n    filename: \"x\n  - path: b.png\n",
+			want:     "desksync.yaml:4:15: invalid YAML: found unexpected end of stream",
+		},
+		{
+			name:     "character that cannot start a value: its column, in runes",
+			manifest: "version: 1\nattachments:\n  - path: a.png\n    filename: ä\n    mimeType: @x\n",
+			want:     "desksync.yaml:5:15: invalid YAML: found character that cannot start any token",
+		},
+		{
+			name:     "a line too long to search keeps its line only",
+			manifest: "version: 1\nattachments:\n  - path: a.png\n    filename: " + strings.Repeat("x", 300) + ": y\n",
+			want:     "desksync.yaml:4: invalid YAML: mapping values are not allowed in this context",
 		},
 		{
 			name:     "block mapping broken",
 			manifest: "version: 1\nattachments:\n  - path: a.png\n - path: b.png\n",
-			want:     "desksync.yaml:4: invalid YAML: did not find expected key",
+			want:     "desksync.yaml:4:2: invalid YAML: did not find expected key",
+			hint:     `a list or mapping is broken around here: check the indentation of this line and its neighbours, and quote values that contain ": " or " #", or start with a quote or a bracket`,
 		},
 		{
 			name:     "mapping value in plain scalar",
 			manifest: "version: 1\nattachments:\n  - path: a: b\n",
-			want:     "desksync.yaml:3: invalid YAML: mapping values are not allowed in this context",
+			want:     "desksync.yaml:3:12: invalid YAML: mapping values are not allowed in this context",
 		},
 		{
 			name:     "unknown anchor",
@@ -43,7 +60,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:     "tab indentation",
 			manifest: "version: 1\nattachments:\n\t- path: a.png\n",
-			want:     "desksync.yaml:3: invalid YAML: found character that cannot start any token",
+			want:     "desksync.yaml:3:1: invalid YAML: found character that cannot start any token",
 			hint:     "indent YAML with spaces, not tabs",
 		},
 		{

@@ -131,24 +131,12 @@ func (p *parser) decode(data []byte) (*yaml.Node, *Error) {
 	return doc.Content[0], nil
 }
 
-// syntaxError turns a yaml.v3 error into an *Error. yaml.v3 reports a line (and no
-// column) for most syntax errors, and none when the problem is on the first line.
+// syntaxError turns a yaml.v3 error into an *Error. yaml.v3 reports a line (and none
+// when the problem is on the first line) but no column; see syntaxColumn.
 func (p *parser) syntaxError(data []byte, err error) *Error {
-	msg := err.Error()
-	pos := Position{File: p.name, Line: 1}
-	msg = strings.TrimPrefix(msg, "yaml: ")
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if num, tail, ok := strings.Cut(rest, ": "); ok {
-			if n, err := strconv.Atoi(num); err == nil && n > 0 {
-				pos.Line, msg = n, tail
-				// yaml.v3 adds one to the 0-based line of scanner errors only; its
-				// parser errors come out a line early.
-				if parserProblem(msg) {
-					pos.Line++
-				}
-			}
-		}
-	}
+	line, msg := yamlProblem(err)
+	pos := Position{File: p.name, Line: max(line, 1)}
+	hint := ""
 	if name, ok := strings.CutPrefix(msg, "unknown anchor '"); ok {
 		// Reported with no position at all; the first use of the alias is the place.
 		if i := bytes.Index(data, []byte("*"+strings.TrimSuffix(name, "' referenced"))); i >= 0 {
@@ -156,11 +144,121 @@ func (p *parser) syntaxError(data []byte, err error) *Error {
 			pos.Column = 1 + utf8.RuneCount(data[bytes.LastIndexByte(data[:i], '\n')+1:i])
 		}
 	}
-	e := &Error{Pos: pos, Msg: "invalid YAML: " + msg}
-	if bytes.Contains(data, []byte("\t")) && strings.Contains(msg, "cannot start any token") {
-		e.HintText = "indent YAML with spaces, not tabs"
+	if pos.Column == 0 {
+		pos.Column = syntaxColumn(data, pos.Line, msg)
 	}
-	return e
+	if parserProblem(msg) {
+		if pos.Column == 0 {
+			pos.Column = contentColumn(data, pos.Line)
+		}
+		hint = `a list or mapping is broken around here: check the indentation of this line and its neighbours, and quote values that contain ": " or " #", or start with a quote or a bracket`
+	}
+	if bytes.Contains(data, []byte("\t")) && strings.Contains(msg, "cannot start any token") {
+		hint = "indent YAML with spaces, not tabs"
+	}
+	return &Error{Pos: pos, Msg: "invalid YAML: " + msg, HintText: hint}
+}
+
+// yamlProblem splits a yaml.v3 syntax error into its line (0 when it gives none) and
+// its message.
+func yamlProblem(err error) (line int, msg string) {
+	msg = strings.TrimPrefix(err.Error(), "yaml: ")
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if num, tail, ok := strings.Cut(rest, ": "); ok {
+			if n, err := strconv.Atoi(num); err == nil && n > 0 {
+				line, msg = n, tail
+				// yaml.v3 adds one to the 0-based line of scanner errors only; its
+				// parser errors come out a line early.
+				if parserProblem(msg) {
+					line++
+				}
+			}
+		}
+	}
+	return line, msg
+}
+
+// Bounds of syntaxColumn's search, so that a hostile manifest cannot make an error
+// message expensive: at most this many re-parses, of at most this much YAML each.
+const (
+	maxColumnProbes = 256
+	maxColumnPrefix = 64 << 10
+)
+
+// syntaxColumn finds the column of the character that made yaml.v3's scanner fail on
+// line: the first one such that the document cut right after it fails with the same
+// message on the same line. (yaml.v3 knows the column but prints only the line.) A
+// scanner stops at the offending character, so a cut just after it reproduces the
+// error, and any earlier cut does not reach it. It returns 0 when no cut on the line
+// reproduces the error, or when the search would cost more than its bounds.
+func syntaxColumn(data []byte, line int, msg string) int {
+	start := lineStart(data, line)
+	if start < 0 {
+		return 0
+	}
+	end := start + bytes.IndexByte(data[start:], '\n')
+	if end < start {
+		end = len(data)
+	}
+	if end > maxColumnPrefix {
+		return 0
+	}
+	col := 0
+	for i := start; i < end && col < maxColumnProbes; {
+		_, size := utf8.DecodeRune(data[i:])
+		i += size
+		col++
+		if l, m, failed := syntaxProblem(data[:i]); failed && l == line && m == msg {
+			return col
+		}
+	}
+	return 0
+}
+
+// syntaxProblem decodes data as parser.decode does (a first document, and whether
+// there is a second) and returns the syntax error's line and message, if it fails.
+func syntaxProblem(data []byte) (line int, msg string, failed bool) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for range 2 {
+		var n yaml.Node
+		if err := dec.Decode(&n); err != nil {
+			if errors.Is(err, io.EOF) {
+				return 0, "", false
+			}
+			line, msg = yamlProblem(err)
+			return line, msg, true
+		}
+	}
+	return 0, "", false
+}
+
+// lineStart is the byte offset at which 1-based line begins, or -1 past the end.
+func lineStart(data []byte, line int) int {
+	off := 0
+	for range line - 1 {
+		i := bytes.IndexByte(data[off:], '\n')
+		if i < 0 {
+			return -1
+		}
+		off += i + 1
+	}
+	return off
+}
+
+// contentColumn is the column of line's first character other than a space, or 1.
+func contentColumn(data []byte, line int) int {
+	start := lineStart(data, line)
+	if start < 0 {
+		return 1
+	}
+	col := 1
+	for _, r := range string(data[start:]) {
+		if r != ' ' {
+			break
+		}
+		col++
+	}
+	return col
 }
 
 // parserProblem reports whether msg is one of the problems yaml.v3's parser (as
