@@ -442,7 +442,7 @@ func (r *runner) commit(ctx context.Context, address string, mutate func(st *sta
 // before a committer copies the state, it waits up to r.commitDelay for the requests
 // in flight to finish, since most of them end in a commit that this save can then
 // include. A save costs time in proportion to the state's size, and on a fast link
-// saves, not requests, were most of an apply's CPU. It stops waiting as soon as no
+// saves were a quarter to a third of apply's CPU. It stops waiting as soon as no
 // request is in flight, as then nothing more can join, and does not wait at all
 // with parallelism 1.
 func (r *runner) awaitSiblings(t *turns) {

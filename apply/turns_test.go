@@ -94,3 +94,51 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestTurnsWhenIdle checks the signal that ends a commit delay: none while no turn is
+// held, and a channel that closes when the last held turn comes back, not before,
+// and not when a returned turn goes straight to a waiter.
+func TestTurnsWhenIdle(t *testing.T) {
+	ts := newTurns(2)
+	if ts.whenIdle() != nil {
+		t.Fatal("whenIdle with no turn held: want nil (nothing to wait for)")
+	}
+	ctx := context.Background()
+	for range 2 {
+		if err := ts.take(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	idle := ts.whenIdle()
+	closed := func() bool {
+		select {
+		case <-idle:
+			return true
+		default:
+			return false
+		}
+	}
+	got := make(chan struct{})
+	go func() {
+		if err := ts.take(ctx, true); err == nil {
+			close(got)
+		}
+	}()
+	waitFor(t, func() bool { ts.mu.Lock(); defer ts.mu.Unlock(); return len(ts.waiting) == 1 })
+	ts.give() // handed to the waiter: still two held
+	<-got
+	if closed() {
+		t.Fatal("idle closed while both turns were held")
+	}
+	ts.give()
+	if closed() {
+		t.Fatal("idle closed with one turn still held")
+	}
+	ts.give()
+	if !closed() {
+		t.Fatal("idle still open after the last turn came back")
+	}
+	if ts.whenIdle() != nil {
+		t.Fatal("whenIdle after all turns came back: want nil")
+	}
+}
