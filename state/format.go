@@ -69,6 +69,9 @@ func Decode(data []byte) (*State, error) {
 	if v < 1 {
 		return nil, &CorruptError{Field: "version", Msg: fmt.Sprintf("%d is not a state format version", v)}
 	}
+	if err := checkKeys(data); err != nil {
+		return nil, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var s State
