@@ -17,7 +17,8 @@
 // [Decode] is strict, because a state that is misread would make apply delete or duplicate
 // Desk files: a newer version is refused with a [*VersionError] before anything else is read
 // (an old desksync must not drop fields it does not know), and malformed or truncated JSON,
-// unknown fields, a missing lineage, ids that are not positive, blake3 digests that are not 64
+// unknown fields, a key twice in one object or in another case (see checkKeys), a missing
+// lineage, ids that are not positive, blake3 digests that are not 64
 // lowercase hex digits and empty addresses are refused with a [*CorruptError] that carries a
 // line:column where encoding/json gives an offset, or the JSON path of the bad value.
 // Input above [MaxSize] is refused rather than read into memory. Encode checks the same
