@@ -15,8 +15,8 @@ import (
 // `plan --diff`: it GETs the Desk file for its downloadURL, downloads at most
 // plan.MaxDiffSize bytes, reads the local file through m, and diffs the two (Desk
 // first, as "before"). Where no diff can be shown, it adds a note to the change's
-// Reasons instead: plan.NoteBinary, plan.NoteLarge, or that the file is gone from
-// Desk. At most parallelism files (0: DefaultParallelism) are fetched at once. A
+// Reasons instead: plan.NoteBinary or plan.NoteLarge (for a replace only: an update
+// keeps the content), or that the file is gone from Desk. At most parallelism files (0: DefaultParallelism) are fetched at once. A
 // failed read is an error naming the address.
 func Diffs(ctx context.Context, d Desk, p *plan.Plan, m *manifest.Manifest, parallelism int) error {
 	if parallelism <= 0 {
@@ -55,7 +55,10 @@ func Diffs(ctx context.Context, d Desk, p *plan.Plan, m *manifest.Manifest, para
 				return
 			}
 			c.Diff = diff
-			if note != "" {
+			// An update leaves the content as it is, so that it cannot be diffed is
+			// no news; only a replace says so.
+			unchanged := c.Action == plan.Update && (note == plan.NoteBinary || note == plan.NoteLarge)
+			if note != "" && !unchanged {
 				c.Reasons = append(c.Reasons, note)
 			}
 		}()

@@ -84,6 +84,11 @@ func TestDiffs(t *testing.T) {
 			wantGets:    1,
 		},
 		{
+			name: "update of a binary file: no note, as its content stays", mimeType: "image/png",
+			remote: "\x89PNG same", local: "\x89PNG same", filename: "renamed.png",
+			wantReasons: []string{`filename: "doc" -> "renamed.png"`},
+		},
+		{
 			name: "update with the same content shows no diff", mimeType: "text/plain",
 			remote: "same\n", local: "same\n", filename: "renamed.txt",
 			wantReasons: []string{`filename: "doc" -> "renamed.txt"`},
