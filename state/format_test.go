@@ -308,6 +308,8 @@ func TestDecodeErrors(t *testing.T) {
 			`state file is corrupt: line 1, column 172: attachments["a.png"]: key "a.png" appears twice in one object (a merge conflict resolved by keeping both sides?)`, false},
 		{"deposed key in another case", valid(`"attachments": {}, "deposed": [{"address": "a", "ID": 1}]`),
 			`state file is corrupt: line 1, column 106: deposed[0].ID: key "ID" must be spelled "id"`, false},
+		{"nested deeper than the format", `{"version": 1, "lineage": "l", "attachments": {}, "x": ` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `}`,
+			`state file is corrupt: unknown field "x"`, false},
 		{"too large", `{"version": 1, "site": "` + strings.Repeat("x", state.MaxSize) + `"}`,
 			"state file is corrupt: file is 67108890 bytes, more than the 64 MiB a state file may have", false},
 	}

@@ -72,9 +72,10 @@ type keyWalker struct {
 // step is one level of the path: a key (of a map of addresses when quoted) or an
 // array index.
 type step struct {
-	key    string
-	quoted bool
-	index  int // when key is ""
+	key     string
+	quoted  bool
+	index   int
+	isIndex bool
 }
 
 // field spells the path as CorruptError.Field does: attachments["a.png"].id, deposed[0].
@@ -84,7 +85,7 @@ func (w *keyWalker) field() string {
 		switch {
 		case st.quoted:
 			b.WriteString("[" + strconv.Quote(st.key) + "]")
-		case st.key == "":
+		case st.isIndex:
 			fmt.Fprintf(&b, "[%d]", st.index)
 		default:
 			if i > 0 {
@@ -151,8 +152,16 @@ func (w *keyWalker) str() (string, error) {
 	return "", errMalformed
 }
 
+// maxDepth bounds the nesting the walk follows (the format needs four levels), so
+// that a hostile file of nested brackets cannot exhaust the stack; deeper input is
+// left to the decoder, which refuses it.
+const maxDepth = 64
+
 // value reads one value at w.path, expecting sh.
 func (w *keyWalker) value(sh *shape) error {
+	if len(w.path) > maxDepth {
+		return errMalformed
+	}
 	switch w.peek() {
 	case '"':
 		_, err := w.str()
@@ -168,7 +177,7 @@ func (w *keyWalker) value(sh *shape) error {
 				w.i++
 				return nil
 			}
-			w.path = append(w.path, step{index: n})
+			w.path = append(w.path, step{index: n, isIndex: true})
 			if err := w.value(elem); err != nil {
 				return err
 			}
