@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -170,9 +171,20 @@ func (e *FailedError) Error() string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
-// Hint tells the user what to do about an incomplete apply.
+// Hint tells the user what to do about an incomplete apply: the remedy of each kind of
+// failure (once, in the order of the failures), then how to finish.
 func (e *FailedError) Hint() string {
-	return "the state records everything that finished; fix the causes above and run desksync apply again"
+	var lines []string
+	for _, f := range e.Failures {
+		var h interface{ Hint() string }
+		if errors.As(f.Err, &h) {
+			if s := h.Hint(); s != "" && !slices.Contains(lines, s) {
+				lines = append(lines, s)
+			}
+		}
+	}
+	lines = append(lines, "the state records everything that finished; fix the causes above and run desksync apply again")
+	return strings.Join(lines, "\n")
 }
 
 // ActionError is the error of one failed action: which address, which step, and the

@@ -196,3 +196,21 @@ func TestActionErrorNamesTheRequestOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedErrorHint checks that an incomplete apply passes on the remedy of each kind
+// of failure, once each, before saying how to finish.
+func TestFailedErrorHint(t *testing.T) {
+	server := &desk.APIError{Op: "update file 1", Status: 503}
+	auth := &desk.APIError{Op: `create ref for "b"`, Status: 401}
+	e := &apply.FailedError{Total: 3, Failures: []apply.Failure{
+		{Address: "a", Action: "update", Err: &apply.ActionError{Address: "a", Step: "update file 1", Err: server}},
+		{Address: "b", Action: "create", Err: &apply.ActionError{Address: "b", Step: "create ref", Err: auth}},
+		{Address: "c", Action: "update", Err: &apply.ActionError{Address: "c", Step: "update file 2", Err: server}},
+		{Address: "d", Action: "create", Err: errors.New("no remedy known")},
+	}}
+	want := server.Hint() + "\n" + auth.Hint() + "\n" +
+		"the state records everything that finished; fix the causes above and run desksync apply again"
+	if got := e.Hint(); got != want {
+		t.Errorf("Hint() =\n%s\nwant\n%s", got, want)
+	}
+}
