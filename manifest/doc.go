@@ -13,8 +13,9 @@
 // every problem found, in file order, so a reviewer sees them all at once (its Error
 // text lists the first MaxErrorsShown and counts the rest). yaml.v3 gives only a line
 // for YAML syntax errors (and none when the problem is on the first line, which is then
-// reported as line 1); the column is found by re-parsing cuts of the document (see
-// syntaxColumn), and a line too long for that search prints FILE:LINE: invalid YAML: MSG.
+// reported as line 1, or the line where an unfinished list or mapping began); the place
+// is found by re-parsing cuts of the document (see syntaxPosition), and where that search
+// gives up the error prints FILE:LINE: invalid YAML: MSG.
 //
 // # Schema
 //

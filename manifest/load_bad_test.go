@@ -11,6 +11,7 @@ import (
 const png = "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 
 func TestLoadErrors(t *testing.T) {
+	const goOn = `YAML could not go on here: check the indentation of this line and the ones above it, and quote values that contain ": " or " #", or start with a quote or a bracket`
 	t.Parallel()
 	tests := []struct {
 		name     string
@@ -24,7 +25,19 @@ func TestLoadErrors(t *testing.T) {
 			name:     "malformed YAML",
 			manifest: "version: 1\nattachments:\n  - path: a.png\n    filename: [x\n",
 			want:     "desksync.yaml:4:16: invalid YAML: did not find expected ',' or ']'",
-			hint:     `a list or mapping is broken around here: check the indentation of this line and its neighbours, and quote values that contain ": " or " #", or start with a quote or a bracket`,
+			hint:     goOn,
+		},
+		{
+			name:     "over-indented key: named where it is, not at the list item above",
+			manifest: "version: 1\nattachments:\n  - path: a.png\n   filename: x\n",
+			want:     "desksync.yaml:4:4: invalid YAML: did not find expected '-' indicator",
+			hint:     goOn,
+		},
+		{
+			name:     "quote inside a quoted value: named at the stray character",
+			manifest: "version: 1\nattachments:\n  - path: a.png\n    filename: 'it's'\n",
+			want:     "desksync.yaml:4:19: invalid YAML: did not find expected key",
+			hint:     goOn,
 		},
 		{
 			name:     "unclosed quote: the column of the quote",
@@ -45,7 +58,7 @@ func TestLoadErrors(t *testing.T) {
 			name:     "block mapping broken",
 			manifest: "version: 1\nattachments:\n  - path: a.png\n - path: b.png\n",
 			want:     "desksync.yaml:4:2: invalid YAML: did not find expected key",
-			hint:     `a list or mapping is broken around here: check the indentation of this line and its neighbours, and quote values that contain ": " or " #", or start with a quote or a bracket`,
+			hint:     goOn,
 		},
 		{
 			name:     "mapping value in plain scalar",

@@ -132,7 +132,7 @@ func (p *parser) decode(data []byte) (*yaml.Node, *Error) {
 }
 
 // syntaxError turns a yaml.v3 error into an *Error. yaml.v3 reports a line (and none
-// when the problem is on the first line) but no column; see syntaxColumn.
+// when the problem is on the first line) but no column; see syntaxPosition.
 func (p *parser) syntaxError(data []byte, err error) *Error {
 	line, msg := yamlProblem(err)
 	pos := Position{File: p.name, Line: max(line, 1)}
@@ -145,13 +145,15 @@ func (p *parser) syntaxError(data []byte, err error) *Error {
 		}
 	}
 	if pos.Column == 0 {
-		pos.Column = syntaxColumn(data, pos.Line, msg)
+		if l, c := syntaxPosition(data, pos.Line, msg); c > 0 {
+			pos.Line, pos.Column = l, c
+		}
 	}
 	if parserProblem(msg) {
 		if pos.Column == 0 {
 			pos.Column = contentColumn(data, pos.Line)
 		}
-		hint = `a list or mapping is broken around here: check the indentation of this line and its neighbours, and quote values that contain ": " or " #", or start with a quote or a bracket`
+		hint = `YAML could not go on here: check the indentation of this line and the ones above it, and quote values that contain ": " or " #", or start with a quote or a bracket`
 	}
 	if bytes.Contains(data, []byte("\t")) && strings.Contains(msg, "cannot start any token") {
 		hint = "indent YAML with spaces, not tabs"
@@ -178,7 +180,7 @@ func yamlProblem(err error) (line int, msg string) {
 	return line, msg
 }
 
-// Bounds of syntaxColumn's search, so that a hostile manifest cannot make an error
+// Bounds of syntaxPosition's search, so that a hostile manifest cannot make an error
 // message expensive: at most this many re-parses, of at most this much YAML each. The
 // worst case, an error at column 245 of a line ending 63 KB in, took 1.4 s.
 const (
@@ -186,34 +188,32 @@ const (
 	maxColumnPrefix = 64 << 10
 )
 
-// syntaxColumn finds the column of the character that made yaml.v3's scanner fail on
-// line: the first one such that the document cut right after it fails with the same
-// message on the same line. (yaml.v3 knows the column but prints only the line.) A
-// scanner stops at the offending character, so a cut just after it reproduces the
-// error, and any earlier cut does not reach it. It returns 0 when no cut on the line
-// reproduces the error, or when the search would cost more than its bounds.
-func syntaxColumn(data []byte, line int, msg string) int {
+// syntaxPosition finds where yaml.v3 stopped, which it knows but does not print: it
+// names only a line, and for errors of its parser that is the line where the list or
+// mapping it could not finish began, which can be lines above the mistake. The place
+// is the first character such that the document cut right after it fails with the
+// same message on the same line: the parser and its scanner read forward and stop at
+// the first thing they cannot take, so a cut before it does not fail that way and a
+// cut after it does. The search starts at the named line and may go on to later ones.
+// It returns 0, 0 when no cut reproduces the error within its bounds.
+func syntaxPosition(data []byte, line int, msg string) (atLine, col int) {
 	start := lineStart(data, line)
 	if start < 0 {
-		return 0
+		return 0, 0
 	}
-	end := start + bytes.IndexByte(data[start:], '\n')
-	if end < start {
-		end = len(data)
-	}
-	if end > maxColumnPrefix {
-		return 0
-	}
-	col := 0
-	for i := start; i < end && col < maxColumnProbes; {
-		_, size := utf8.DecodeRune(data[i:])
+	atLine, col = line, 0
+	for i, probes := start, 0; i < len(data) && i < maxColumnPrefix && probes < maxColumnProbes; probes++ {
+		r, size := utf8.DecodeRune(data[i:])
 		i += size
 		col++
 		if l, m, failed := syntaxProblem(data[:i]); failed && l == line && m == msg {
-			return col
+			return atLine, col
+		}
+		if r == '\n' {
+			atLine, col = atLine+1, 0
 		}
 	}
-	return 0
+	return 0, 0
 }
 
 // syntaxProblem decodes data as parser.decode does (a first document, and whether
