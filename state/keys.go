@@ -182,14 +182,8 @@ func (w *keyWalker) value(sh *shape) error {
 				return err
 			}
 			w.path = w.path[:len(w.path)-1]
-			switch w.peek() {
-			case ',':
-				w.i++
-			case ']':
-				w.i++
-				return nil
-			default:
-				return errMalformed
+			if more, err := w.more(']'); !more {
+				return err
 			}
 		}
 	case '{':
@@ -229,14 +223,8 @@ func (w *keyWalker) value(sh *shape) error {
 				return err
 			}
 			w.path = w.path[:len(w.path)-1]
-			switch w.peek() {
-			case ',':
-				w.i++
-			case '}':
-				w.i++
-				return nil
-			default:
-				return errMalformed
+			if more, err := w.more('}'); !more {
+				return err
 			}
 		}
 	default:
@@ -254,6 +242,20 @@ func (w *keyWalker) value(sh *shape) error {
 		}
 		return nil
 	}
+}
+
+// more reads what follows a member of an array or object: a comma (more is true) or
+// the closing delimiter.
+func (w *keyWalker) more(closing byte) (more bool, err error) {
+	switch w.peek() {
+	case ',':
+		w.i++
+		return true, nil
+	case closing:
+		w.i++
+		return false, nil
+	}
+	return false, errMalformed
 }
 
 // keySet holds the keys of one object: a short list while it is short, as most are
