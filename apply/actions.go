@@ -173,7 +173,7 @@ func (r *runner) upload(ctx context.Context, ch plan.Change, ev *Event) error {
 	if fi.Size() != want.Size {
 		return stepErr(addr, "open file", &ChangedError{Address: addr, Detail: fmt.Sprintf("size is %d bytes, the plan has %d", fi.Size(), want.Size)})
 	}
-	body := newVerifier(f)
+	body := r.hashers.verifier(f)
 	defer body.release()
 
 	var id int64

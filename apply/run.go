@@ -149,6 +149,7 @@ type runner struct {
 	par, open int
 	// commitDelay is Options.CommitDelay, resolved.
 	commitDelay time.Duration
+	hashers     hashers
 	entries     map[string]manifest.Entry
 	// wanted is the desired attributes of every address the plan uploads, for
 	// deciding whether a pending upload can be adopted.

@@ -23,24 +23,24 @@ type verifier struct {
 	h      *blake3.Hasher
 	next   int64
 	broken bool
+
+	// release hands the hasher back; the verifier must not be used afterwards.
+	release func()
 }
 
-// hashers recycles BLAKE3 hashers, some 10 KiB each: one per upload was a
-// noticeable share of the garbage of an apply of many small files.
-var hashers = sync.Pool{New: func() any { return blake3.New() }}
+// hashers recycles the verifiers' BLAKE3 hashers, some 10 KiB each: one per upload
+// was a noticeable share of the garbage of an apply of many small files.
+type hashers struct{ pool sync.Pool }
 
-func newVerifier(r io.ReaderAt) *verifier {
-	h := hashers.Get().(*blake3.Hasher)
-	h.Reset()
-	return &verifier{r: r, h: h}
-}
-
-// release returns the hasher; v must not be used afterwards.
-func (v *verifier) release() {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	hashers.Put(v.h)
-	v.h = nil
+// verifier returns a verifier of r; release it when the upload is over.
+func (hs *hashers) verifier(r io.ReaderAt) *verifier {
+	h, ok := hs.pool.Get().(*blake3.Hasher)
+	if ok {
+		h.Reset()
+	} else {
+		h = blake3.New()
+	}
+	return &verifier{r: r, h: h, release: func() { hs.pool.Put(h) }}
 }
 
 func (v *verifier) ReadAt(p []byte, off int64) (int, error) {

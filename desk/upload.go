@@ -15,7 +15,6 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -105,8 +104,9 @@ func randomBoundary() (string, error) {
 	return multipart.NewWriter(io.Discard).Boundary(), nil
 }
 
-// write writes the whole form to w, taking the file's bytes from file.
-func (f *form) write(w io.Writer, file io.Reader) (int64, error) {
+// write writes the whole form to w, taking the file's bytes from file through buf
+// (nil: a buffer of io.Copy's own).
+func (f *form) write(w io.Writer, file io.Reader, buf []byte) (int64, error) {
 	mw := multipart.NewWriter(w)
 	if err := mw.SetBoundary(f.boundary); err != nil {
 		return 0, err
@@ -123,9 +123,7 @@ func (f *form) write(w io.Writer, file io.Reader) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	buf := copyBuffers.Get().(*[]byte)
-	n, err := io.CopyBuffer(part, file, *buf)
-	copyBuffers.Put(buf)
+	n, err := io.CopyBuffer(part, file, buf)
 	if err != nil {
 		return n, err
 	}
@@ -136,7 +134,7 @@ func (f *form) write(w io.Writer, file io.Reader) (int64, error) {
 // form with an empty file: the framing does not depend on the content.
 func (f *form) overhead() (int64, error) {
 	var cw countWriter
-	if _, err := f.write(&cw, strings.NewReader("")); err != nil {
+	if _, err := f.write(&cw, strings.NewReader(""), nil); err != nil {
 		return 0, err
 	}
 	return int64(cw), nil
@@ -152,13 +150,23 @@ var quoteEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 
 func escapeQuotes(s string) string { return quoteEscaper.Replace(s) }
 
-// formWriters and copyBuffers recycle an upload's buffers: with thousands of small
-// files they were most of apply's garbage. A form writer's 64 KiB carry a small
-// file's whole form in one write to the request body.
-var (
-	formWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
-	copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-)
+// formWriter is a recycled writer for an upload's form; see Client.formWriters.
+func (c *Client) formWriter(w io.Writer) *bufio.Writer {
+	if bw, ok := c.formWriters.Get().(*bufio.Writer); ok {
+		bw.Reset(w)
+		return bw
+	}
+	return bufio.NewWriterSize(w, 64<<10)
+}
+
+// copyBuffer is a recycled buffer for copying a file into its form.
+func (c *Client) copyBuffer() *[]byte {
+	if b, ok := c.copyBuffers.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 32<<10)
+	return &b
+}
 
 // upload is one Upload call; attempt is run by the retry layer.
 type upload struct {
@@ -199,14 +207,15 @@ func (u *upload) attempt(ctx context.Context) (int, http.Header, error) {
 		// Buffered, because every multipart field is a separate small Write and
 		// each would reach the socket as its own segment: for a 4 KiB file the
 		// form went out in some twenty writes instead of one.
-		bw := formWriters.Get().(*bufio.Writer)
-		bw.Reset(pw)
-		n, err := u.form.write(bw, file)
+		bw := c.formWriter(pw)
+		buf := c.copyBuffer()
+		n, err := u.form.write(bw, file, *buf)
 		if err == nil {
 			err = bw.Flush()
 		}
 		bw.Reset(nil)
-		formWriters.Put(bw)
+		c.formWriters.Put(bw)
+		c.copyBuffers.Put(buf)
 		pw.CloseWithError(err)
 		done <- result{n, err}
 	}()
