@@ -184,8 +184,8 @@ func yamlProblem(err error) (line int, msg string) {
 // message expensive: at most this many re-parses, of at most this much YAML each. The
 // worst case, an error at column 245 of a line ending 63 KB in, took 1.4 s.
 const (
-	maxColumnProbes = 256
-	maxColumnPrefix = 64 << 10
+	maxPositionProbes = 256
+	maxPositionPrefix = 64 << 10
 )
 
 // syntaxPosition finds where yaml.v3 stopped, which it knows but does not print: it
@@ -202,7 +202,7 @@ func syntaxPosition(data []byte, line int, msg string) (atLine, col int) {
 		return 0, 0
 	}
 	atLine, col = line, 0
-	for i, probes := start, 0; i < len(data) && i < maxColumnPrefix && probes < maxColumnProbes; probes++ {
+	for i, probes := start, 0; i < len(data) && i < maxPositionPrefix && probes < maxPositionProbes; probes++ {
 		r, size := utf8.DecodeRune(data[i:])
 		i += size
 		col++
