@@ -374,17 +374,18 @@ func TestScaleGroupCommit(t *testing.T) {
 // TestScaleCommitDelay checks that a save waits for the requests in flight, and only
 // while there are any: with a delay far longer than the test, eight uploads at
 // parallelism 4 still finish, since a committer stops waiting once no request is left
-// in flight, and their sixteen records share a few saves: typically one for the
-// pending records and one for the activations, more when the loop that starts actions
-// is slow to take the next turn and the requests in flight all end meanwhile. With
-// parallelism 1 there is never another request to wait for: one save per record.
+// in flight, and their sixteen records share a few saves: typically one for the pending
+// records and one for the activations, a few more when the loop that starts actions is
+// slow to take the next turn and the requests in flight all end meanwhile (at most 6
+// here; 13 when saves do not wait). With parallelism 1 there is never another request
+// to wait for: one save per record.
 func TestScaleCommitDelay(t *testing.T) {
 	t.Parallel()
 	const files = 8
 	for _, tc := range []struct {
 		par, minSaves, maxSaves int
 	}{
-		{par: 4, minSaves: 2, maxSaves: 4},
+		{par: 4, minSaves: 2, maxSaves: 6},
 		{par: 1, minSaves: 2 * files, maxSaves: 2 * files},
 	} {
 		t.Run(fmt.Sprintf("parallelism %d", tc.par), func(t *testing.T) {
