@@ -32,12 +32,7 @@ The state is saved after every finished action.
 Exit status: 0 success, 1 error (including any failed entry; the others still finish).`
 }
 
-func (c *applyCmd) Validate() error {
-	if c.Parallelism < 1 {
-		return fmt.Errorf("--parallelism must be at least 1")
-	}
-	return nil
-}
+func (c *applyCmd) Validate() error { return checkParallelism(c.Parallelism) }
 
 func (c *applyCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	opts, err := c.options()

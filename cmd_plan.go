@@ -67,12 +67,7 @@ func (c *planCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	return nil
 }
 
-func (c *planCmd) Validate() error {
-	if c.Parallelism < 1 {
-		return fmt.Errorf("--parallelism must be at least 1")
-	}
-	return nil
-}
+func (c *planCmd) Validate() error { return checkParallelism(c.Parallelism) }
 
 // compute plans offline, or, with --refresh or --diff, reads Desk around the plan: the
 // refreshed state (in memory only) and its drift notes before, the content diffs after.

@@ -26,12 +26,7 @@ state is written only when something drifted; the previous one is kept as <state
 Exit status: 0 success, 1 error (nothing is recorded unless every file could be read).`
 }
 
-func (c *refreshCmd) Validate() error {
-	if c.Parallelism < 1 {
-		return fmt.Errorf("--parallelism must be at least 1")
-	}
-	return nil
-}
+func (c *refreshCmd) Validate() error { return checkParallelism(c.Parallelism) }
 
 func (c *refreshCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	ws, err := openWorkspace(g, c.Sandbox)

@@ -249,3 +249,19 @@ type hinted struct{ msg, hint string }
 
 func (h hinted) Error() string { return h.msg }
 func (h hinted) Hint() string  { return h.hint }
+
+// maxParallelism bounds --parallelism. Each request in flight holds a connection and
+// each apply action under way (up to eight per turn) an open file, so past 64 the usual
+// limit of 1,024 open files comes within reach; and Desk's 120 requests a minute are
+// used up long before.
+const maxParallelism = 64
+
+func checkParallelism(n int) error {
+	switch {
+	case n < 1:
+		return fmt.Errorf("--parallelism must be at least 1")
+	case n > maxParallelism:
+		return fmt.Errorf("--parallelism must be at most %d, not %d (Desk allows 120 requests a minute; more at once only meet its rate limit)", maxParallelism, n)
+	}
+	return nil
+}
