@@ -233,6 +233,11 @@ func (f *File) backup(dir, base string, mode fs.FileMode) error {
 		os.Remove(tmpName)
 		return err
 	}
+	// Rename does nothing when both names are links to one file, as they are after a
+	// kill between a save's backup step and its rename: the backup already holds the
+	// current state, and tmpName would stay beside it. After a rename that moved it,
+	// there is nothing to remove.
+	_ = os.Remove(tmpName)
 	return nil
 }
 

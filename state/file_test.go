@@ -104,6 +104,36 @@ func TestSaveWritesEncodingAndBackup(t *testing.T) {
 	}
 }
 
+// TestSaveAfterKillBeforeRename saves over the folder a kill leaves between a save's
+// backup step and its rename: the backup is then a link to the current state, and
+// renaming another link to it onto it does nothing, so the save must remove that link
+// itself (seen as a stray .backup.tmp-* file after TestCrashTorture).
+func TestSaveAfterKillBeforeRename(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.json")
+	f := NewFile(path)
+	ctx := context.Background()
+	s := testState(t)
+	if err := f.Save(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	current := mustRead(t, path)
+	if err := os.Link(path, path+".backup"); err != nil {
+		t.Fatal(err)
+	}
+
+	s.Forget("images/logo.png")
+	if err := f.Save(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if names := dirNames(t, dir); !slices.Equal(names, []string{"s.json", "s.json.backup"}) {
+		t.Errorf("folder holds %q, want s.json and s.json.backup", names)
+	}
+	if got := mustRead(t, path+".backup"); !bytes.Equal(got, current) {
+		t.Errorf("backup holds\n%s\nwant the previous state\n%s", got, current)
+	}
+}
+
 func TestSaveKeepsMode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.json")
 	f := NewFile(path)
