@@ -13,12 +13,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
+
+	"github.com/desksync/desksync/internal/heaptest"
 )
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
@@ -179,32 +177,9 @@ func TestLargeUploadKeepsHeapSmall(t *testing.T) {
 	e := openEnv(t, t.TempDir())
 	r := e.ref("big.bin", "application/octet-stream")
 
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapInuse
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				var ms runtime.MemStats
-				runtime.ReadMemStats(&ms)
-				if ms.HeapInuse > peak.Load() {
-					peak.Store(ms.HeapInuse)
-				}
-			}
-		}
-	})
+	stop := heaptest.Watch()
 	res, sum := streamUpload(t, http.DefaultClient, r, size)
-	close(done)
-	wg.Wait()
+	grew := stop()
 
 	if res.StatusCode != 201 || res.Header.Get("ETag") != `"`+sum+`"` {
 		t.Fatalf("upload: %d ETag %s, want %s", res.StatusCode, res.Header.Get("ETag"), sum)
@@ -212,7 +187,6 @@ func TestLargeUploadKeepsHeapSmall(t *testing.T) {
 	if f := e.s.Files()[0]; f.MD5 != sum {
 		t.Errorf("recorded MD5 %s, want %s", f.MD5, sum)
 	}
-	grew := int64(peak.Load()) - int64(base)
 	t.Logf("heap in use grew by at most %.1f MiB during a %d MiB upload", float64(grew)/(1<<20), size>>20)
 	if grew > 32<<20 {
 		t.Errorf("heap grew by %d MiB during the upload; the file must be streamed to disk", grew>>20)
