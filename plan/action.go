@@ -11,6 +11,10 @@ const (
 	Update
 	Replace
 	Delete
+	// Move keeps a tracked Desk file for a new address with the same content
+	// (Change.PreviousAddress is the old one); apply PATCHes only when the upload name
+	// or disposition changes.
+	Move
 )
 
 // String returns the action's word as used in JSON plans and summaries.
@@ -24,6 +28,8 @@ func (a Action) String() string {
 		return "replace"
 	case Delete:
 		return "delete"
+	case Move:
+		return "move"
 	default:
 		return "no-op"
 	}
@@ -40,6 +46,8 @@ func (a Action) Symbol() string {
 		return "-/+"
 	case Delete:
 		return "-"
+	case Move:
+		return "->"
 	default:
 		return " "
 	}
@@ -50,7 +58,7 @@ func (a Action) Symbol() string {
 // were ever reordered.
 func (a Action) MarshalText() ([]byte, error) {
 	switch a {
-	case NoOp, Create, Update, Replace, Delete:
+	case NoOp, Create, Update, Replace, Delete, Move:
 		return []byte(a.String()), nil
 	}
 	return nil, fmt.Errorf("unknown plan action %d", int(a))
@@ -59,11 +67,11 @@ func (a Action) MarshalText() ([]byte, error) {
 // UnmarshalText reads an action word written by MarshalText; any other word is an
 // error, so a hand-edited or corrupted plan file cannot smuggle in an unknown action.
 func (a *Action) UnmarshalText(b []byte) error {
-	for _, c := range []Action{NoOp, Create, Update, Replace, Delete} {
+	for _, c := range []Action{NoOp, Create, Update, Replace, Delete, Move} {
 		if string(b) == c.String() {
 			*a = c
 			return nil
 		}
 	}
-	return fmt.Errorf("unknown plan action %q (want create, update, replace, delete or no-op)", b)
+	return fmt.Errorf("unknown plan action %q (want create, update, replace, delete, move or no-op)", b)
 }

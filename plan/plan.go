@@ -20,11 +20,13 @@ type Attrs struct {
 // attributes with the local file's size and hash (nil for Delete). For Update and
 // Replace both are set. Reasons are human-readable, e.g. `filename: "a.png" -> "b.png"`.
 type Change struct {
-	Address string   `json:"address"`
-	Action  Action   `json:"action"`
-	Before  *Attrs   `json:"before"`
-	After   *Attrs   `json:"after"`
-	Reasons []string `json:"reasons"`
+	Address string `json:"address"`
+	// PreviousAddress is set for Move only: the address whose Desk file this one keeps.
+	PreviousAddress string   `json:"previous_address,omitempty"`
+	Action          Action   `json:"action"`
+	Before          *Attrs   `json:"before"`
+	After           *Attrs   `json:"after"`
+	Reasons         []string `json:"reasons"`
 	// Diff is a unified diff of the live Desk content against the local file, filled
 	// in later by `plan --diff` for text attachments; empty otherwise.
 	Diff string `json:"diff,omitempty"`

@@ -284,3 +284,16 @@ func syncDir(dir string) error {
 	}
 	return err
 }
+
+// Append makes muts durable. For now it writes s whole (serial bumped once per mutation);
+// the journal replaces this.
+func (f *File) Append(ctx context.Context, s *State, muts []Mutation) error {
+	if len(muts) == 0 {
+		return nil
+	}
+	s.Serial += int64(len(muts)) - 1
+	return f.Save(ctx, s)
+}
+
+// Compact is a no-op until the journal exists: Save already writes s whole.
+func (f *File) Compact(ctx context.Context, s *State) error { return nil }

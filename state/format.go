@@ -331,7 +331,13 @@ func (a *Attachment) appendJSON(b []byte, depth int) []byte {
 func (p *Pending) appendJSON(b []byte, depth int) []byte {
 	d := depth + 1
 	b = appendHex(field(b, '{', d, `"blake3": `), p.Blake3)
+	if p.Filename != "" {
+		b = appendString(field(b, ',', d, `"filename": `), p.Filename)
+	}
 	b = strconv.AppendInt(field(b, ',', d, `"id": `), p.ID, 10)
+	if p.Size != 0 {
+		b = strconv.AppendInt(field(b, ',', d, `"size": `), p.Size, 10)
+	}
 	b = appendTime(field(b, ',', d, `"startedAt": `), p.StartedAt)
 	return closing(b, depth, '}')
 }
@@ -339,7 +345,13 @@ func (p *Pending) appendJSON(b []byte, depth int) []byte {
 func (x *Deposed) appendJSON(b []byte, depth int) []byte {
 	d := depth + 1
 	b = appendString(field(b, '{', d, `"address": `), x.Address)
+	if x.Filename != "" {
+		b = appendString(field(b, ',', d, `"filename": `), x.Filename)
+	}
 	b = strconv.AppendInt(field(b, ',', d, `"id": `), x.ID, 10)
+	if x.Size != 0 {
+		b = strconv.AppendInt(field(b, ',', d, `"size": `), x.Size, 10)
+	}
 	b = appendTime(field(b, ',', d, `"since": `), x.Since)
 	return closing(b, depth, '}')
 }

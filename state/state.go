@@ -35,17 +35,25 @@ type Attachment struct {
 // Pending is an upload whose ref (temp file) exists on Desk but was not yet activated.
 // It is recorded before the S3 POST so that a crash never leaves an untracked file on Desk.
 type Pending struct {
-	ID        int64     `json:"id"`
-	Blake3    string    `json:"blake3"`
+	ID     int64  `json:"id"`
+	Blake3 string `json:"blake3"`
+	// Filename and Size are what the ref was made with, so a cleanup can check the Desk
+	// file before deleting it. A version 1 record has neither (Filename is empty).
+	Filename  string    `json:"filename,omitempty"`
+	Size      int64     `json:"size,omitempty"`
 	StartedAt time.Time `json:"startedAt"`
 }
 
 // Deposed is the old Desk file of a replace, kept from the moment its successor is active
 // until its DELETE succeeds.
 type Deposed struct {
-	Address string    `json:"address"`
-	ID      int64     `json:"id"`
-	Since   time.Time `json:"since"`
+	Address string `json:"address"`
+	ID      int64  `json:"id"`
+	// Filename and Size are the deposed file's, as recorded while it was active, so its
+	// DELETE can be checked against Desk first. A version 1 record has neither.
+	Filename string    `json:"filename,omitempty"`
+	Size     int64     `json:"size,omitempty"`
+	Since    time.Time `json:"since"`
 }
 
 // LockInfo describes who holds the state lock; it is the content of <state>.lock.
@@ -68,6 +76,13 @@ type Store interface {
 	// Lock takes the lock for info.Operation, waiting while ctx allows; it returns the
 	// lock ID or a *LockedError naming the holder.
 	Lock(ctx context.Context, info LockInfo) (string, error)
+	// Append makes muts durable: s already has them applied (State.Apply), and each one
+	// bumps s.Serial by one. It is what apply calls between two Desk requests, so its
+	// cost must not grow with the size of the state.
+	Append(ctx context.Context, s *State, muts []Mutation) error
+	// Compact writes s whole and drops what Append recorded since, without changing
+	// s.Serial; a command that wrote calls it before it exits.
+	Compact(ctx context.Context, s *State) error
 	// Unlock releases the lock with the given ID.
 	Unlock(id string) error
 }
