@@ -394,14 +394,23 @@ func (rep *report) print(w io.Writer, cfg config) {
 		rep.planTime().Round(time.Millisecond), rep.applyPhase().Round(time.Millisecond))
 	fmt.Fprintf(w, "  files/s         %.1f\n", float64(rep.summary.Created)/secs)
 	fmt.Fprintf(w, "  MB/s            %.1f (10^6 bytes)\n", float64(rep.bytes)/1e6/secs)
-	fmt.Fprintf(w, "  Desk requests   %d (+ %d S3 uploads, not rate-limited)\n", rep.desk, rep.s3)
-	fmt.Fprintf(w, "  429s            %d\n", rep.limited)
+	if cfg.sandbox {
+		fmt.Fprintf(w, "  Desk requests   not counted: the emulator runs inside desksync\n")
+	} else {
+		fmt.Fprintf(w, "  Desk requests   %d (+ %d S3 uploads, not rate-limited)\n", rep.desk, rep.s3)
+		fmt.Fprintf(w, "  429s            %d\n", rep.limited)
+	}
 	fmt.Fprintf(w, "  state saves     %d (%.2f per file)\n", rep.saves, float64(rep.saves)/float64(rep.files))
 	fmt.Fprintf(w, "  peak RSS        %.1f MiB (VmHWM; rusage maxrss %.1f MiB)\n", float64(rep.hwm)/(1<<20), float64(rep.maxRSS)/(1<<20))
-	fmt.Fprintf(w, "  bytes written   desksync %s (%s the final state's %s), emulator %s\n", human(rep.written),
-		rep.ratio(), human(rep.stateSize), human(rep.emuWritten))
-	fmt.Fprintf(w, "  CPU             desksync %v (%.0f%% of one core), emulator %v\n", rep.cpu.Round(time.Millisecond),
-		100*rep.cpu.Seconds()/secs, rep.emuCPU.Round(time.Millisecond))
+	fmt.Fprintf(w, "  bytes written   desksync %s (%s the final state's %s)", human(rep.written), rep.ratio(), human(rep.stateSize))
+	if !cfg.sandbox {
+		fmt.Fprintf(w, ", emulator %s", human(rep.emuWritten))
+	}
+	fmt.Fprintf(w, "\n  CPU             desksync %v (%.0f%% of one core)", rep.cpu.Round(time.Millisecond), 100*rep.cpu.Seconds()/secs)
+	if !cfg.sandbox {
+		fmt.Fprintf(w, ", emulator %v", rep.emuCPU.Round(time.Millisecond))
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  result          %d created, %d failed; Desk holds %d active, %d temp\n",
 		rep.summary.Created, len(rep.summary.Failed), rep.active, rep.temp)
 	if cfg.rate.requests > 0 {
