@@ -19,7 +19,7 @@
 //
 // Large files are stored by the emulator on disk (its Dir mode), so the bench process's
 // memory does not matter either; small ones are kept in memory, which keeps the
-// emulator's per-upload metadata rewrite out of the measurement.
+// emulator's disk writes off the disk desksync's state is saved to.
 //
 // Bytes written are rusage's oublock times 512, which Linux counts as /proc/PID/io
 // write_bytes: bytes dirtied in the page cache of disk-backed files, whether or not they

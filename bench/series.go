@@ -33,6 +33,12 @@ func series(ctx context.Context, cfg config, bin string, set *fileSet, dir strin
 	if cfg.sandbox {
 		mode = fmt.Sprintf("desksync apply --sandbox, --parallelism %d: bytes written include the emulator's", cfg.parallelism)
 	}
+	if cfg.latency > 0 {
+		mode += fmt.Sprintf(", latency %v", cfg.latency)
+	}
+	if cfg.rate.requests > 0 {
+		mode += fmt.Sprintf(", rate limit %v", cfg.rate)
+	}
 	fmt.Fprintf(w, "\n%s, files of %s\n\n", mode, set.describe())
 	fmt.Fprintln(w, "| files | final state | desksync wrote | wrote / state | desksync CPU | CPU / first row's | wall | state saves per file |")
 	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
