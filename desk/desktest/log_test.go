@@ -6,10 +6,12 @@ import (
 	"errors"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // busyEmulator makes every kind of change in e: refs, uploads, activations, a rename, a
@@ -248,4 +250,76 @@ func FuzzOpenLog(f *testing.F) {
 			t.Errorf("next id %d after a snapshot, was %d", s2.nextID, s.nextID)
 		}
 	})
+}
+
+// killChildDir names the folder TestPersistenceKillChild works in when this test binary
+// runs as the child of TestPersistenceSurvivesKill.
+const killChildDir = "DESKTEST_KILL_CHILD_DIR"
+
+// TestPersistenceSurvivesKill kills an emulator busy changing its folder at arbitrary
+// instants (SIGKILL: no deferred code runs), several times over the same folder, and
+// checks that each time the folder opens, holds every file the last one held or more,
+// and describes every object it says was uploaded truly.
+func TestPersistenceSurvivesKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts five processes")
+	}
+	dir := t.TempDir()
+	held := 0
+	for round, delay := range []time.Duration{150, 40, 300, 90, 220} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestPersistenceKillChild$")
+		cmd.Env = append(os.Environ(), killChildDir+"="+dir)
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay * time.Millisecond)
+		cmd.Process.Kill()
+		cmd.Wait()
+
+		s, err := Open(dir, Options{})
+		if err != nil {
+			t.Fatalf("round %d: Open after a kill: %v\nchild output:\n%s", round, err, out.String())
+		}
+		files := s.Files()
+		if len(files) < held {
+			t.Fatalf("round %d: %d files after a kill, %d before it", round, len(files), held)
+		}
+		held = len(files)
+		for _, f := range files {
+			if f.MD5 == "" {
+				continue
+			}
+			c, err := s.Content(f.ID)
+			if err != nil || md5hex(c) != f.MD5 {
+				t.Errorf("round %d: file %d records MD5 %s; its object: %v, MD5 %s", round, f.ID, f.MD5, err, md5hex(c))
+			}
+		}
+		t.Logf("round %d: killed after %v, %d files", round, delay*time.Millisecond, held)
+	}
+	if held == 0 {
+		t.Error("the children changed nothing before they were killed")
+	}
+}
+
+// TestPersistenceKillChild is the emulator TestPersistenceSurvivesKill kills: it opens
+// the folder and changes it until it is killed.
+func TestPersistenceKillChild(t *testing.T) {
+	dir := os.Getenv(killChildDir)
+	if dir == "" {
+		t.Skip("run by TestPersistenceSurvivesKill")
+	}
+	e := openEnv(t, dir)
+	for i := 0; ; i++ {
+		id := e.uploadFile("f"+itoa(int64(i))+".txt", bytes.Repeat([]byte{byte(i)}, 1+i%5000))
+		switch i % 4 {
+		case 1:
+			e.desk("PATCH", "/desk/api/v2/files/"+itoa(id)+".json", `{"file":{"filename":"renamed.txt"}}`)
+		case 2:
+			e.desk("DELETE", "/desk/api/v2/files/"+itoa(id)+".json", "")
+		case 3:
+			e.ref("pending.txt", "text/plain")
+		}
+	}
 }
