@@ -160,7 +160,7 @@ type report struct {
 	limitedDesk                 int // Desk requests the limiter counted (not answered 429)
 	firstDesk, lastDesk         time.Time
 	active, temp                int
-	saves                       int64 // state saves: the serial of a state that started empty
+	serial                      int64 // of a state that started empty: its saves before the state journal, its mutations with it
 }
 
 // timeline is what the NDJSON events say about when things happened.
@@ -246,7 +246,7 @@ func applyOnce(ctx context.Context, cfg config, bin string, set *fileSet, work s
 		}
 	}
 	rep.count(srv)
-	rep.saves = savesOf(statePath)
+	rep.serial = serialOf(statePath)
 	rep.stateSize = sizeOf(statePath)
 	switch {
 	case werr != nil:
@@ -400,7 +400,7 @@ func (rep *report) print(w io.Writer, cfg config) {
 		fmt.Fprintf(w, "  Desk requests   %d (+ %d S3 uploads, not rate-limited)\n", rep.desk, rep.s3)
 		fmt.Fprintf(w, "  429s            %d\n", rep.limited)
 	}
-	fmt.Fprintf(w, "  state saves     %d (%.2f per file)\n", rep.saves, float64(rep.saves)/float64(rep.files))
+	fmt.Fprintf(w, "  state serial    %d (%.2f per file)\n", rep.serial, float64(rep.serial)/float64(rep.files))
 	fmt.Fprintf(w, "  peak RSS        %.1f MiB (VmHWM; rusage maxrss %.1f MiB)\n", float64(rep.hwm)/(1<<20), float64(rep.maxRSS)/(1<<20))
 	fmt.Fprintf(w, "  bytes written   desksync %s (%s the final state's %s)", human(rep.written), rep.ratio(), human(rep.stateSize))
 	if !cfg.sandbox {
@@ -484,9 +484,8 @@ func watchRSS(pid int) func() int64 {
 	}
 }
 
-// savesOf reads the serial of the state file at path, which counts its saves; -1 when
-// it cannot be read.
-func savesOf(path string) int64 {
+// serialOf reads the serial of the state file at path; -1 when it cannot be read.
+func serialOf(path string) int64 {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return -1
@@ -520,8 +519,8 @@ func human(n int64) string {
 // printLine is the report in one line, for runs of several rounds: the runs of a pair
 // alternate, so a machine that slows down for a while slows both.
 func (r *report) printLine(w io.Writer, round int) {
-	fmt.Fprintf(w, "round %d  --parallelism %-2d %8v  %5.2f saves/file  CPU desksync %v, emulator %v  %d created, %d failed\n",
-		round, r.parallelism, r.wall.Round(time.Millisecond), float64(r.saves)/float64(max(r.files, 1)),
+	fmt.Fprintf(w, "round %d  --parallelism %-2d %8v  %5.2f serial/file  CPU desksync %v, emulator %v  %d created, %d failed\n",
+		round, r.parallelism, r.wall.Round(time.Millisecond), float64(r.serial)/float64(max(r.files, 1)),
 		r.cpu.Round(time.Millisecond), r.emuCPU.Round(time.Millisecond), r.summary.Created, len(r.summary.Failed))
 }
 

@@ -40,12 +40,12 @@ func series(ctx context.Context, cfg config, bin string, set *fileSet, dir strin
 		mode += fmt.Sprintf(", rate limit %v", cfg.rate)
 	}
 	fmt.Fprintf(w, "\n%s, files of %s\n\n", mode, set.describe())
-	fmt.Fprintln(w, "| files | final state | desksync wrote | wrote / state | desksync CPU | CPU / first row's | wall | state saves per file |")
+	fmt.Fprintln(w, "| files | final state | desksync wrote | wrote / state | desksync CPU | CPU / first row's | wall | serial per file |")
 	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, r := range reports {
 		fmt.Fprintf(w, "| %d | %s | %s | %s | %v | %.1fx | %v | %.2f |\n", r.files, human(r.stateSize), human(r.written), r.ratio(),
 			r.cpu.Round(10*time.Millisecond), r.cpu.Seconds()/reports[0].cpu.Seconds(), r.wall.Round(10*time.Millisecond),
-			float64(r.saves)/float64(r.files))
+			float64(r.serial)/float64(r.files))
 	}
 	return nil
 }
