@@ -19,17 +19,23 @@ const (
 	OpDepose Op = "depose"
 	// OpUndepose removes the deposed record of Desk file ID.
 	OpUndepose Op = "undepose"
+	// OpMove re-keys the attachment at PreviousAddress to Address, keeping its Desk file;
+	// Attachment, when set, is the record at the new address (a move that PATCHed the
+	// upload name or disposition). Address must have no attachment yet.
+	OpMove Op = "move"
 )
 
 // Mutation is one step recorded in a state: what Store.Append makes durable and what a
 // journal holds, one per line.
 type Mutation struct {
-	Op         Op          `json:"op"`
-	Address    string      `json:"address,omitempty"`
-	ID         int64       `json:"id,omitempty"`
-	Attachment *Attachment `json:"attachment,omitempty"`
-	Pending    *Pending    `json:"pending,omitempty"`
-	Deposed    *Deposed    `json:"deposed,omitempty"`
+	Op      Op     `json:"op"`
+	Address string `json:"address,omitempty"`
+	// PreviousAddress is OpMove's old address.
+	PreviousAddress string      `json:"previousAddress,omitempty"`
+	ID              int64       `json:"id,omitempty"`
+	Attachment      *Attachment `json:"attachment,omitempty"`
+	Pending         *Pending    `json:"pending,omitempty"`
+	Deposed         *Deposed    `json:"deposed,omitempty"`
 }
 
 // Apply makes m in s. It refuses a mutation that lacks what its Op needs, so a damaged
@@ -48,8 +54,29 @@ func (s *State) Apply(m Mutation) error {
 		s.Deposed = append(s.Deposed, *m.Deposed)
 	case m.Op == OpUndepose && m.ID > 0:
 		s.Undepose(m.ID)
+	case m.Op == OpMove && m.Address != "" && m.PreviousAddress != "" && m.Address != m.PreviousAddress:
+		return s.move(m.PreviousAddress, m.Address, m.Attachment)
 	default:
 		return fmt.Errorf("state: malformed %q mutation", m.Op)
 	}
+	return nil
+}
+
+// move re-keys from's attachment to to, replaced by a when a is not nil. It refuses to
+// overwrite an attachment at to, whose Desk file the state would then lose.
+func (s *State) move(from, to string, a *Attachment) error {
+	cur := s.Attachments[from]
+	switch {
+	case cur == nil:
+		return fmt.Errorf("state: cannot move %q: it has no attachment", from)
+	case s.Attachments[to] != nil:
+		return fmt.Errorf("state: cannot move %q to %q: %q already has an attachment", from, to, to)
+	}
+	if a != nil {
+		cur = a
+	}
+	delete(s.Attachments, from)
+	c := *cur
+	s.Attachments[to] = &c
 	return nil
 }
