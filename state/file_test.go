@@ -11,6 +11,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/desksync/desksync/internal/hint"
 )
 
 const testHash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -162,9 +164,9 @@ func TestSaveRefusesUndecodableFile(t *testing.T) {
 	}{
 		{
 			name:    "newer version",
-			content: `{"version": 2, "lineage": "l", "attachments": {}}`,
-			loadErr: "DIR/s.json: state file format version 2 is newer than this desksync understands (1)",
-			saveErr: "not saving state over a file that could not be read: DIR/s.json: state file format version 2 is newer than this desksync understands (1)",
+			content: `{"version": 3, "lineage": "l", "attachments": {}}`,
+			loadErr: "DIR/s.json: state file format version 3 is newer than this desksync understands (2)",
+			saveErr: "not saving state over a file that could not be read: DIR/s.json: state file format version 3 is newer than this desksync understands (2)",
 		},
 		{
 			name:    "truncated",
@@ -200,8 +202,7 @@ func TestSaveRefusesUndecodableFile(t *testing.T) {
 				if err == nil || err.Error() != expand(tt.saveErr) {
 					t.Errorf("Save error\n got: %v\nwant: %s", err, expand(tt.saveErr))
 				}
-				var hinted interface{ Hint() string }
-				if !errors.As(err, &hinted) {
+				if len(hint.Of(err)) == 0 {
 					t.Errorf("Save error %T has no Hint", err)
 				}
 				if s.Serial != 0 {

@@ -19,7 +19,7 @@ const hash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 // The goldens in testdata were written by Python from the .in.json files:
 // json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n".
 func TestEncodeMatchesPython(t *testing.T) {
-	for _, name := range []string{"empty", "full"} {
+	for _, name := range []string{"empty", "full", "v2"} {
 		t.Run(name, func(t *testing.T) {
 			in := readFile(t, filepath.Join("testdata", name+".in.json"))
 			want := readFile(t, filepath.Join("testdata", name+".golden.json"))
@@ -107,7 +107,7 @@ func TestEncodeLayout(t *testing.T) {
   "lineage": "4f1c9b0e-2c3d-4e5f-8a9b-0c1d2e3f4a5b",
   "serial": 0,
   "site": "https://example.teamwork.com",
-  "version": 1
+  "version": 2
 }
 `
 	if string(got) != want {
@@ -188,7 +188,7 @@ func TestNew(t *testing.T) {
 	if a.Lineage == b.Lineage {
 		t.Errorf("two states share lineage %q", a.Lineage)
 	}
-	if a.Version != 1 || a.Serial != 0 || a.Site != "https://x.teamwork.com" || a.Attachments == nil || len(a.Attachments) != 0 {
+	if a.Version != 2 || a.Serial != 0 || a.Site != "https://x.teamwork.com" || a.Attachments == nil || len(a.Attachments) != 0 {
 		t.Errorf("New = %+v", a)
 	}
 }
@@ -235,10 +235,10 @@ func TestDecodeErrors(t *testing.T) {
 		want    string
 		version bool // want *VersionError rather than *CorruptError
 	}{
-		{"newer version", `{"version": 2, "lineage": "l", "attachments": {}}`,
-			"state file format version 2 is newer than this desksync understands (1)", true},
+		{"newer version", `{"version": 3, "lineage": "l", "attachments": {}}`,
+			"state file format version 3 is newer than this desksync understands (2)", true},
 		{"newer version, other layout", `{"version": 3, "resources": [1, 2]}`,
-			"state file format version 3 is newer than this desksync understands (1)", true},
+			"state file format version 3 is newer than this desksync understands (2)", true},
 		{"empty", "", "state file is corrupt: line 1, column 1: file is empty", false},
 		{"only spaces", " \n ", "state file is corrupt: line 1, column 1: file is empty", false},
 		{"null", "null", "state file is corrupt: line 1, column 1: not a JSON object", false},
@@ -246,20 +246,20 @@ func TestDecodeErrors(t *testing.T) {
 		{"truncated", "{\n  \"version\": 1,\n  \"lin",
 			"state file is corrupt: line 3, column 7: unexpected end of input (is the file truncated?)", false},
 		{"syntax", "{\n  \"version\": 1,\n  \"lineage\" \"x\"\n}",
-			"state file is corrupt: line 3, column 13: invalid character '\"' after object key", false},
+			"state file is corrupt: line 3, column 13: lineage: invalid character '\"' after object name (expecting ':')", false},
 		{"column counts characters", "{\"site\": \"é\", x}",
-			"state file is corrupt: line 1, column 15: invalid character 'x' looking for beginning of object key string", false},
+			"state file is corrupt: line 1, column 15: invalid character 'x' at start of value", false},
 		{"trailing data", valid(`"attachments": {}`) + " {}",
 			"state file is corrupt: line 1, column 77: invalid character '{' after top-level value", false},
 		{"invalid UTF-8 outside a string", "{\"version\": 1\xff}",
-			"state file is corrupt: line 1, column 14: invalid character 'ÿ' after object key:value pair", false},
+			"state file is corrupt: line 1, column 14: invalid character '\\xff' after object value (expecting ',' or '}')", false},
 		{"no version", `{"lineage": "l"}`, "state file is corrupt: version: missing", false},
 		{"version 0", `{"version": 0}`, "state file is corrupt: version: 0 is not a state format version", false},
 		{"version string", `{"version": "1"}`, `state file is corrupt: version: "1" is not a state format version`, false},
 		{"version float", `{"version": 1.0}`, "state file is corrupt: version: 1.0 is not a state format version", false},
 		{"version huge", `{"version": 1e400}`, "state file is corrupt: version: 1e400 is not a state format version", false},
-		{"unknown field", valid(`"attachments": {}, "outputs": {}`), `state file is corrupt: unknown field "outputs"`, false},
-		{"unknown nested field", att(`, "etag": "x"`), `state file is corrupt: unknown field "etag"`, false},
+		{"unknown field", valid(`"attachments": {}, "outputs": {}`), `state file is corrupt: line 1, column 77: outputs: unknown field "outputs"`, false},
+		{"unknown nested field", att(`, "etag": "x"`), `state file is corrupt: line 1, column 171: attachments["a.png"].etag: unknown field "etag"`, false},
 		{"no lineage", `{"version": 1, "attachments": {}}`, "state file is corrupt: lineage: missing", false},
 		{"no attachments", valid(`"pending": {}`), "state file is corrupt: attachments: missing", false},
 		{"null attachment", valid(`"attachments": {"a.png": null}`), `state file is corrupt: attachments["a.png"]: null`, false},
@@ -272,9 +272,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"id missing", valid(`"attachments": {"a.png": {"blake3": "` + hash + `"}}`),
 			`state file is corrupt: attachments["a.png"].id: 0 is not a Desk file id`, false},
 		{"size string", att(`, "size": "12"`),
-			"state file is corrupt: line 1, column 182: attachments.size: a JSON string is not a valid int64", false},
+			`state file is corrupt: line 1, column 179: attachments["a.png"].size: a JSON string is not a valid int64`, false},
 		{"id too big", valid(`"attachments": {"a.png": {"id": 1e400}}`),
-			"state file is corrupt: line 1, column 94: attachments.id: a JSON number 1e400 is not a valid int64", false},
+			`state file is corrupt: line 1, column 90: attachments["a.png"].id: a JSON number is not a valid int64`, false},
 		{"blake3 upper case", valid(`"attachments": {"a.png": {"id": 1, "blake3": "` + strings.ToUpper(hash) + `"}}`),
 			`state file is corrupt: attachments["a.png"].blake3: "` + strings.ToUpper(hash) + `" is not 64 lowercase hex digits`, false},
 		{"blake3 short", valid(`"attachments": {"a.png": {"id": 1, "blake3": "abc"}}`),
@@ -283,7 +283,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"negative serial", `{"version": 1, "lineage": "l", "serial": -1, "attachments": {}}`,
 			"state file is corrupt: serial: -1 is negative", false},
 		{"bad time", att(`, "uploadedAt": "yesterday"`),
-			`state file is corrupt: "yesterday" is not an RFC 3339 time such as 2026-11-26T10:00:00Z`, false},
+			`state file is corrupt: line 1, column 185: attachments["a.png"].uploadedAt: "yesterday" is not an RFC 3339 time such as 2026-11-26T10:00:00Z`, false},
 		{"time before year 0 in UTC", att(`, "uploadedAt": "0000-01-01T00:00:00+01:00"`),
 			`state file is corrupt: attachments["a.png"].uploadedAt: year -1 is outside 0000-9999 in UTC`, false},
 		{"pending empty address", valid(`"attachments": {}, "pending": {"": {"id": 1, "blake3": "` + hash + `"}}`),
@@ -309,7 +309,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"deposed key in another case", valid(`"attachments": {}, "deposed": [{"address": "a", "ID": 1}]`),
 			`state file is corrupt: line 1, column 106: deposed[0].ID: key "ID" must be spelled "id"`, false},
 		{"nested deeper than the format", `{"version": 1, "lineage": "l", "attachments": {}, "x": ` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `}`,
-			`state file is corrupt: unknown field "x"`, false},
+			`state file is corrupt: line 1, column 51: x: unknown field "x"`, false},
 		{"too large", `{"version": 1, "site": "` + strings.Repeat("x", state.MaxSize) + `"}`,
 			"state file is corrupt: file is 67108890 bytes, more than the 64 MiB a state file may have", false},
 	}
