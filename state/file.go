@@ -355,4 +355,3 @@ func syncDir(dir string) error {
 	}
 	return err
 }
-
