@@ -920,6 +920,22 @@ func TestCrashConcurrentApply(t *testing.T) {
 		t.Errorf("second apply exited %d after %v, want 1 at once", code, took.Round(time.Millisecond))
 	}
 
+	// force-unlock refuses while the holder runs here (issue 14 item 8: a live run's lock
+	// removed let a third apply run beside it), naming it and the way past.
+	_, stderr, code = w.run("force-unlock", info.ID)
+	for _, want := range []string{
+		fmt.Sprintf("its holder %s (apply, pid %d, since ", info.Who, first.Process.Pid),
+		"is still running on this host",
+		`desksync: hint: wait for process ` + fmt.Sprint(first.Process.Pid) + ` to finish, or stop it; if that pid now belongs to another program, run "desksync force-unlock --force ` + info.ID + `"`,
+	} {
+		if code != 1 || !strings.Contains(stderr, want) {
+			t.Errorf("force-unlock of a live run's lock exited %d, stderr lacks %q:\n%s", code, want, stderr)
+		}
+	}
+	if after, err := state.NewFile(w.statePath()).ReadLock(); err != nil || after.ID != info.ID {
+		t.Errorf("refused force-unlock touched the lock: %v, %v", after, err)
+	}
+
 	// One that waits gets the lock when the first is done, and finds nothing to do.
 	out, stderr, code := w.run("apply", "--auto-approve", "--lock-timeout=30s")
 	if code != 0 || !strings.Contains(out, "No changes.") {

@@ -127,6 +127,24 @@ func (e *LockIDError) Hint() string {
 	return fmt.Sprintf("check who holds it first; to remove it anyway run \"desksync force-unlock %s\"", e.Actual)
 }
 
+// HolderAliveError reports a force-unlock refused because the lock's holder is still
+// running on this host: its pid is alive and the lock names this host.
+type HolderAliveError struct {
+	Path string   // the lock file
+	Info LockInfo // the holder
+}
+
+func (e *HolderAliveError) Error() string {
+	i := e.Info
+	return fmt.Sprintf("not removing %s: its holder %s (%s, pid %d, since %s) is still running on this host",
+		e.Path, orUnknown(i.Who), orUnknown(i.Operation), i.PID, i.Created.UTC().Format(time.RFC3339))
+}
+
+// Hint tells the user how to proceed.
+func (e *HolderAliveError) Hint() string {
+	return fmt.Sprintf("wait for process %d to finish, or stop it; if that pid now belongs to another program, run \"desksync force-unlock --force %s\"", e.Info.PID, e.Info.ID)
+}
+
 func prefix(path string) string {
 	if path == "" {
 		return ""

@@ -156,10 +156,17 @@ func (f *File) lockedError() (locked error, gone bool) {
 	if e.Age < 0 {
 		e.Age = 0
 	}
-	if host, err := f.hostname(); err == nil && holderHost(info.Who) == host && info.PID > 0 {
+	if f.onThisHost(info) {
 		e.Stale = !processAlive(info.PID)
 	}
 	return e, false
+}
+
+// onThisHost reports whether info's holder ran on this host, so that its pid means
+// something here.
+func (f *File) onThisHost(info *LockInfo) bool {
+	host, err := f.hostname()
+	return err == nil && host != "" && holderHost(info.Who) == host && info.PID > 0
 }
 
 // holderHost returns the host part of user@host.
@@ -225,20 +232,22 @@ func (f *File) readLock() (*LockInfo, error) {
 	return &info, nil
 }
 
+// ForceUnlock removes a lock left behind by a run that died (desksync force-unlock ID).
+// The id must match the lock's, so that a typo or an old id cannot break a live run's
+// lock; a mismatch is a *LockIDError naming the actual id. Unless force is set, a lock
+// whose holder is still running on this host is refused with a *HolderAliveError:
+// removing it would let a second run write the state beside the first.
+func (f *File) ForceUnlock(id string, force bool) error {
+	return f.unlock(id, !force)
+}
+
 // Unlock removes the lock if it holds id; a lock with another id is left alone and
 // reported as a *LockIDError.
 func (f *File) Unlock(id string) error {
-	return f.unlock(id)
+	return f.unlock(id, false)
 }
 
-// ForceUnlock removes a lock left behind by a run that died (desksync force-unlock ID).
-// The id must match the lock's, so that a typo or an old id cannot break a live run's
-// lock; a mismatch is a *LockIDError naming the actual id.
-func (f *File) ForceUnlock(id string) error {
-	return f.unlock(id)
-}
-
-func (f *File) unlock(id string) error {
+func (f *File) unlock(id string, refuseLive bool) error {
 	info, err := f.readLock()
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("unlocking state: %s does not exist, the state is not locked: %w", f.LockPath(), err)
@@ -248,6 +257,9 @@ func (f *File) unlock(id string) error {
 	}
 	if info.ID != id {
 		return &LockIDError{Path: f.LockPath(), Want: id, Actual: info.ID}
+	}
+	if refuseLive && f.onThisHost(info) && processAlive(info.PID) {
+		return &HolderAliveError{Path: f.LockPath(), Info: *info}
 	}
 	// Between the read and the remove another run could only have replaced the lock if
 	// someone removed ours first; the id check guards against typos and old ids, not that.
