@@ -69,7 +69,7 @@ func TestEncodeSortedKeysProperty(t *testing.T) {
 	busy.Activate("a.png", state.Attachment{ID: 1 << 62, Blake3: hash, State: "active", UploadedAt: at})
 	busy.Activate("latin1-\xe9.png", state.Attachment{ID: 8, Filename: "caf\xe9\xed\xa0\x80.png", Blake3: hash, UploadedAt: at})
 	busy.SetPending("ü/new.png", state.Pending{ID: 9, Blake3: hash, StartedAt: at})
-	busy.Depose("old.pdf", 3, at)
+	apply(t, busy, state.Mutation{Op: state.OpDepose, Deposed: &state.Deposed{Address: "old.pdf", ID: 3, Since: at}})
 	for _, tt := range []struct {
 		name string
 		s    *state.State
@@ -95,9 +95,9 @@ func TestEncodeLayout(t *testing.T) {
 	s.Lineage = "4f1c9b0e-2c3d-4e5f-8a9b-0c1d2e3f4a5b"
 	// Pending and deposed that were used and emptied again are left out, like never-used ones.
 	s.SetPending("a", state.Pending{ID: 1, Blake3: hash})
-	s.DropPending("a")
-	s.Depose("a", 2, time.Time{})
-	s.Undepose(2)
+	apply(t, s, state.Mutation{Op: state.OpDropPending, Address: "a"},
+		state.Mutation{Op: state.OpDepose, Deposed: &state.Deposed{Address: "a", ID: 2}},
+		state.Mutation{Op: state.OpUndepose, ID: 2})
 	got, err := s.Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +164,9 @@ func TestEncodeRefusesInvalidState(t *testing.T) {
 			`refusing to encode an invalid state: state file is corrupt: attachments: missing`},
 		{"no lineage", func(s *state.State) { s.Lineage = "" },
 			`refusing to encode an invalid state: state file is corrupt: lineage: missing`},
-		{"year 10000", func(s *state.State) { s.Depose("a", 1, time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)) },
+		{"year 10000", func(s *state.State) {
+			s.Deposed = []state.Deposed{{Address: "a", ID: 1, Since: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}}
+		},
 			`refusing to encode an invalid state: state file is corrupt: deposed[0].since: year 10000 is outside 0000-9999 in UTC`},
 	}
 	for _, tt := range tests {
@@ -200,7 +202,7 @@ func TestRoundTrip(t *testing.T) {
 	s.Activate("images/logo.png", state.Attachment{ID: 123, Filename: "logo.png", MimeType: "image/png",
 		Disposition: "attachment", Type: "attachment", Size: 14358, Blake3: hash, State: "active", UploadedAt: at})
 	s.SetPending("images/new.png", state.Pending{ID: 130, Blake3: hash, StartedAt: at})
-	s.Depose("docs/guide.pdf", 118, at)
+	s.Deposed = []state.Deposed{{Address: "docs/guide.pdf", ID: 118, Filename: "guide.pdf", Size: 9, Since: at}}
 	data, err := s.Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -357,25 +359,38 @@ func TestHelpers(t *testing.T) {
 	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	s := state.New("s")
 	s.SetPending("b.png", state.Pending{ID: 2, Blake3: hash, StartedAt: at})
+	s.SetPending("c.png", state.Pending{ID: 3, Blake3: hash, StartedAt: at})
 	s.Activate("a.png", state.Attachment{ID: 1, Blake3: hash})
 	if got := s.Pending["b.png"]; got == nil || got.ID != 2 {
 		t.Fatalf("SetPending: pending = %+v", s.Pending)
 	}
-	// A replace: depose the old id, activate the new one; pending goes away.
-	s.Depose("b.png", 1, at)
+	// A replace: depose the old id, activate the new one; its pending record goes away,
+	// while a pending upload of another file stays to be cleaned up.
+	apply(t, s, state.Mutation{Op: state.OpDepose, Deposed: &state.Deposed{Address: "b.png", ID: 1, Since: at}})
 	s.Activate("b.png", state.Attachment{ID: 2, Blake3: hash})
-	if _, ok := s.Pending["b.png"]; ok {
-		t.Errorf("Activate left pending: %+v", s.Pending)
+	s.Activate("c.png", state.Attachment{ID: 4, Blake3: hash})
+	if _, ok := s.Pending["b.png"]; ok || s.Pending["c.png"] == nil {
+		t.Errorf("Activate: pending = %+v, want only c.png's", s.Pending)
 	}
-	if got := s.Addresses(); strings.Join(got, ",") != "a.png,b.png" {
+	apply(t, s, state.Mutation{Op: state.OpDropPending, Address: "c.png", ID: 99})
+	if s.Pending["c.png"] == nil {
+		t.Errorf("dropPending of another id removed c.png's pending upload")
+	}
+	apply(t, s, state.Mutation{Op: state.OpDropPending, Address: "c.png", ID: 3})
+	if got := s.Addresses(); strings.Join(got, ",") != "a.png,b.png,c.png" {
 		t.Errorf("Addresses() = %q", got)
 	}
 	if len(s.Deposed) != 1 || s.Deposed[0] != (state.Deposed{Address: "b.png", ID: 1, Since: at}) {
-		t.Errorf("Depose: deposed = %+v", s.Deposed)
+		t.Errorf("depose: deposed = %+v", s.Deposed)
 	}
 	c := s.Clone()
-	if s.Undepose(99) || !s.Undepose(1) || s.Deposed != nil {
-		t.Errorf("Undepose: deposed = %+v", s.Deposed)
+	apply(t, s, state.Mutation{Op: state.OpUndepose, ID: 99})
+	if len(s.Deposed) != 1 {
+		t.Errorf("undepose of another id: deposed = %+v", s.Deposed)
+	}
+	apply(t, s, state.Mutation{Op: state.OpUndepose, ID: 1})
+	if s.Deposed != nil {
+		t.Errorf("undepose: deposed = %+v", s.Deposed)
 	}
 	if !s.Forget("a.png") || s.Forget("a.png") || s.Attachments["a.png"] != nil {
 		t.Errorf("Forget: attachments = %+v", s.Attachments)
@@ -383,6 +398,15 @@ func TestHelpers(t *testing.T) {
 	s.Attachments["b.png"].Filename = "changed"
 	if len(c.Deposed) != 1 || c.Attachments["a.png"] == nil || c.Attachments["b.png"].Filename != "" {
 		t.Errorf("Clone shares data with the original: %+v", c)
+	}
+}
+
+func apply(t *testing.T, s *state.State, muts ...state.Mutation) {
+	t.Helper()
+	for _, m := range muts {
+		if err := s.Apply(m); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

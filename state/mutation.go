@@ -13,7 +13,8 @@ const (
 	OpForget Op = "forget"
 	// OpSetPending records Address's upload whose ref exists but is not active yet.
 	OpSetPending Op = "setPending"
-	// OpDropPending forgets Address's pending upload.
+	// OpDropPending forgets Address's pending upload; with ID set, only while it names
+	// that Desk file.
 	OpDropPending Op = "dropPending"
 	// OpDepose records Deposed, an old Desk file to delete.
 	OpDepose Op = "depose"
@@ -49,11 +50,11 @@ func (s *State) Apply(m Mutation) error {
 	case m.Op == OpSetPending && m.Address != "" && m.Pending != nil:
 		s.SetPending(m.Address, *m.Pending)
 	case m.Op == OpDropPending && m.Address != "":
-		s.DropPending(m.Address)
+		s.dropPending(m.Address, m.ID)
 	case m.Op == OpDepose && m.Deposed != nil:
 		s.Deposed = append(s.Deposed, *m.Deposed)
 	case m.Op == OpUndepose && m.ID > 0:
-		s.Undepose(m.ID)
+		s.undepose(m.ID)
 	case m.Op == OpMove && m.Address != "" && m.PreviousAddress != "" && m.Address != m.PreviousAddress:
 		return s.move(m.PreviousAddress, m.Address, m.Attachment)
 	default:

@@ -42,7 +42,9 @@ func testSaveLoad(t *testing.T, st state.Store) {
 	s.Activate("images/logo.png", state.Attachment{ID: 123, Filename: "logo.png", MimeType: "image/png",
 		Disposition: "attachment", Type: "attachment", Size: 14358, Blake3: hash, State: "active", UploadedAt: at})
 	s.SetPending("images/new.png", state.Pending{ID: 130, Blake3: hash, StartedAt: at})
-	s.Depose("docs/guide.pdf", 118, at)
+	if err := s.Apply(state.Mutation{Op: state.OpDepose, Deposed: &state.Deposed{Address: "docs/guide.pdf", ID: 118, Filename: "guide.pdf", Size: 9, Since: at}}); err != nil {
+		t.Fatal(err)
+	}
 	for want := int64(1); want <= 3; want++ {
 		if err := st.Save(ctx, s); err != nil {
 			t.Fatalf("Save #%d: %v", want, err)
@@ -62,7 +64,9 @@ func testSaveLoad(t *testing.T, st state.Store) {
 		if err != nil || !bytes.Equal(a, b) {
 			t.Errorf("Load returned\n%s\nafter saving\n%s (%v)", b, a, err)
 		}
-		s.DropPending("images/new.png")
+		if err := s.Apply(state.Mutation{Op: state.OpDropPending, Address: "images/new.png"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -212,7 +216,9 @@ func testSaveAfterAppend(t *testing.T, st state.Store) {
 	s := state.New("https://example.teamwork.com")
 	appendAll(t, st, s, upload(1)...)
 	appendAll(t, st, s, upload(2)...)
-	s.Apply(state.Mutation{Op: state.OpForget, Address: "files/f0001.bin"})
+	if err := s.Apply(state.Mutation{Op: state.OpForget, Address: "files/f0001.bin"}); err != nil {
+		t.Fatal(err)
+	}
 	if err := st.Save(ctx, s); err != nil {
 		t.Fatal(err)
 	}
