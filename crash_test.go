@@ -347,7 +347,9 @@ var stateKillPoints = []string{"journal-write", "journal-torn", "journal-sync",
 	"write", "sync", "backup", "rename", "syncdir", "journal-remove"}
 
 // isJournalStep reports whether step is reached only by an append.
-func isJournalStep(step string) bool { return strings.HasPrefix(step, "journal-") && step != "journal-remove" }
+func isJournalStep(step string) bool {
+	return strings.HasPrefix(step, "journal-") && step != "journal-remove"
+}
 
 // killedBySignal reports whether err is the exit of a process SIGKILL ended.
 func killedBySignal(err error) bool {
