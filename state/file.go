@@ -85,8 +85,23 @@ func (f *File) Load(ctx context.Context) (*State, error) {
 	return f.read()
 }
 
-// read decodes the files on disk and remembers whether it could. f.mu must be held.
+// read decodes the files on disk and remembers whether it could. A reader without the
+// lock (plan, state list) can meet a compaction between reading the file and its
+// journal, and would then see a journal that does not continue the file it read: when
+// the file was replaced meanwhile, it reads again. f.mu must be held.
 func (f *File) read() (*State, error) {
+	for range 3 {
+		before, _ := os.Stat(f.path)
+		s, err := f.readOnce()
+		after, _ := os.Stat(f.path)
+		if before == nil || after == nil || os.SameFile(before, after) {
+			return s, err
+		}
+	}
+	return f.readOnce()
+}
+
+func (f *File) readOnce() (*State, error) {
 	data, err := readCapped(f.path, MaxSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		f.checked, f.diskErr, f.disk = true, nil, onDisk{journalEnd: -1}

@@ -383,3 +383,33 @@ func TestJournalFailedAppend(t *testing.T) {
 		})
 	}
 }
+
+// plan and state list read without the lock while apply appends and compacts: a reader
+// must never take a compaction under way for damage.
+func TestJournalReadDuringWrites(t *testing.T) {
+	f, s := journaled(t, 0)
+	done := make(chan struct{})
+	errs := make(chan error, 1)
+	go func() {
+		defer close(errs)
+		r := NewFile(f.Path())
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := r.Load(context.Background()); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	for i := 1; i <= 150; i++ {
+		appendUpload(t, f, s, i)
+	}
+	close(done)
+	if err := <-errs; err != nil {
+		t.Fatalf("a reader failed while the state was written: %v", err)
+	}
+}
