@@ -17,7 +17,7 @@ import (
 
 const testHash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-func testState(t *testing.T) *State {
+func testState(t testing.TB) *State {
 	t.Helper()
 	s := New("https://example.teamwork.com")
 	s.Activate("images/logo.png", Attachment{ID: 123, Filename: "logo.png", Blake3: testHash, State: "active",
@@ -39,7 +39,7 @@ func dirNames(t *testing.T, dir string) []string {
 	return names
 }
 
-func mustRead(t *testing.T, name string) []byte {
+func mustRead(t testing.TB, name string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(name)
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 
 // journaled returns a File whose state file holds testState and whose journal holds
 // uploads 1..n (two batches each: pending, then activation), and the state they make.
-func journaled(t *testing.T, n int) (*File, *State) {
+func journaled(t testing.TB, n int) (*File, *State) {
 	t.Helper()
 	f := NewFile(filepath.Join(t.TempDir(), "s.json"))
 	s := testState(t)
@@ -39,7 +39,7 @@ func journaled(t *testing.T, n int) (*File, *State) {
 	return f, s
 }
 
-func appendUpload(t *testing.T, f *File, s *State, i int) {
+func appendUpload(t testing.TB, f *File, s *State, i int) {
 	t.Helper()
 	addr := fmt.Sprintf("f%d.bin", i)
 	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
@@ -412,4 +412,55 @@ func TestJournalReadDuringWrites(t *testing.T) {
 	if err := <-errs; err != nil {
 		t.Fatalf("a reader failed while the state was written: %v", err)
 	}
+}
+
+// FuzzJournal feeds Load arbitrary journals beside a valid state file: it never panics,
+// and whatever it accepts is a valid state that takes further appends.
+func FuzzJournal(f *testing.F) {
+	seedFile, _ := journaled(f, 0)
+	base := mustRead(f, seedFile.Path())
+	for _, n := range []int{1, 2} {
+		g, _ := journaled(f, n)
+		lines := mustRead(f, g.JournalPath())
+		// Journals of other lineages: rewritten to this one's, so seeds reach replay.
+		other, _ := Decode(mustRead(f, g.Path()))
+		mine, _ := Decode(base)
+		f.Add(bytes.ReplaceAll(lines, []byte(other.Lineage), []byte(mine.Lineage)))
+		f.Add(lines)
+	}
+	f.Add([]byte("{}\n"))
+	f.Add([]byte(`{"entry":{"batch":3,"lineage":"x","mutation":{"op":"forget","address":"a"},"serial":3},"sum":"00000000"}` + "\n"))
+	f.Add([]byte("\n\n\x00\xff"))
+	f.Fuzz(func(t *testing.T, journal []byte) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "s.json")
+		if err := os.WriteFile(path, base, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path+".journal", journal, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		file := NewFile(path)
+		s, err := file.Load(context.Background())
+		if err != nil {
+			if s != nil {
+				t.Fatalf("Load returned a state and %v", err)
+			}
+			return
+		}
+		if _, err := s.Encode(); err != nil {
+			t.Fatalf("Load accepted a state Encode refuses: %v", err)
+		}
+		m := Mutation{Op: OpForget, Address: "images/logo.png"}
+		if err := s.Apply(m); err != nil {
+			t.Fatal(err)
+		}
+		if err := file.Append(context.Background(), s, []Mutation{m}); err != nil {
+			t.Fatalf("Append after an accepted journal: %v", err)
+		}
+		again, err := NewFile(path).Load(context.Background())
+		if err != nil || encoded(t, again) != encoded(t, s) {
+			t.Fatalf("Load after Append = %v", err)
+		}
+	})
 }
