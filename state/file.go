@@ -43,6 +43,7 @@ type onDisk struct {
 	fileSize   int64
 	journalLen int64 // bytes of whole batches; anything after them is a torn tail
 	journalEnd int64 // the journal's size, -1 when unknown
+	lastBatch  int64 // where the last whole batch starts
 }
 
 // Write steps, named for the failure-injection hook.
@@ -207,7 +208,20 @@ func (f *File) writeWhole(s *State, bump int64) error {
 	if err != nil {
 		return fmt.Errorf("saving state to %s: %w", f.path, err)
 	}
-	renamed, err := f.write(data)
+	// The backup is the state one step behind, as it is when every step is a whole save:
+	// restoring it leaves the next apply one step to resolve, never several.
+	var previous []byte
+	if cut := f.disk.lastBatch; f.disk.exists && f.disk.journalLen > 0 {
+		if bump > 0 {
+			cut = f.disk.journalLen
+		}
+		if cut > 0 {
+			if previous, err = f.previous(cut); err != nil {
+				return fmt.Errorf("saving state to %s (the previous state is intact): %w", f.path, err)
+			}
+		}
+	}
+	renamed, err := f.write(data, previous)
 	if renamed {
 		// The new state is in place, even if the folder sync failed.
 		s.Serial = next.Serial
@@ -233,7 +247,7 @@ func (f *File) writeWhole(s *State, bump int64) error {
 
 // write replaces the state file with data, crash-safely (see the package doc). renamed
 // reports that the new file is in place (only the folder sync may have failed).
-func (f *File) write(data []byte) (renamed bool, err error) {
+func (f *File) write(data, previous []byte) (renamed bool, err error) {
 	dir, base := filepath.Split(f.path)
 	if dir == "" {
 		dir = "."
@@ -280,7 +294,7 @@ func (f *File) write(data []byte) (renamed bool, err error) {
 		if err = f.step(stepBackup); err != nil {
 			return false, err
 		}
-		if err = f.backup(dir, base, mode); err != nil {
+		if err = f.backup(dir, base, mode, previous); err != nil {
 			return false, fmt.Errorf("keeping the previous state as %s.backup: %w", base, err)
 		}
 	}
@@ -299,18 +313,26 @@ func (f *File) write(data []byte) (renamed bool, err error) {
 	return renamed, syncDir(dir)
 }
 
-// backup makes <base>.backup hold the current state's bytes, replacing it atomically. A
-// hard link costs nothing and keeps the old inode alive once the new file is renamed over
-// the path; where links are not supported the bytes are copied and synced.
-func (f *File) backup(dir, base string, mode fs.FileMode) error {
+// backup makes <base>.backup hold the state before the last step recorded: previous when
+// given (the file had a journal), else the current file's bytes. A hard link costs
+// nothing and keeps the old inode alive once the new file is renamed over the path; where
+// links are not supported the bytes are copied and synced.
+func (f *File) backup(dir, base string, mode fs.FileMode, previous []byte) error {
 	name := filepath.Join(dir, base+".backup")
 	tmpName := filepath.Join(dir, base+".backup.tmp-"+newUUID())
-	err := f.step(stepLink)
-	if err == nil {
-		err = os.Link(f.path, tmpName)
+	err := errors.New("the backup is not the current file")
+	if previous == nil {
+		if err = f.step(stepLink); err == nil {
+			err = os.Link(f.path, tmpName)
+		}
 	}
 	if err != nil {
-		if err := copyFile(f.path, tmpName, mode); err != nil {
+		if previous == nil {
+			if previous, err = readCapped(f.path, MaxSize); err != nil {
+				return err
+			}
+		}
+		if err := writeSynced(tmpName, previous, mode); err != nil {
 			os.Remove(tmpName)
 			return err
 		}
@@ -327,12 +349,8 @@ func (f *File) backup(dir, base string, mode fs.FileMode) error {
 	return nil
 }
 
-func copyFile(from, to string, mode fs.FileMode) error {
-	data, err := readCapped(from, MaxSize)
-	if err != nil {
-		return err
-	}
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+func writeSynced(name string, data []byte, mode fs.FileMode) error {
+	out, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
 		return err
 	}

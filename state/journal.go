@@ -136,15 +136,13 @@ func (f *File) appendJournal(data []byte) (err error) {
 			return err
 		}
 	}
+	d.lastBatch = d.journalLen
 	d.journalLen += int64(len(data))
 	d.journalEnd = d.journalLen
 	return nil
 }
 
-// replay applies the journal's whole batches newer than s.Serial to s. A last line cut
-// short, and a last batch missing lines, are what a kill in the middle of an append
-// leaves: they are ignored (and dropped by the next Append). Anything else that does not
-// fit is refused, since replaying around it would lose or invent steps. f.mu must be held.
+// replay reads the journal and applies it to s (see replayJournal). f.mu must be held.
 func (f *File) replay(s *State) error {
 	data, err := readCapped(f.JournalPath(), 2*MaxSize)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -154,33 +152,54 @@ func (f *File) replay(s *State) error {
 		return fmt.Errorf("reading the state journal: %w", err)
 	}
 	f.disk.journalEnd = int64(len(data))
+	whole, last, err := replayJournal(s, data)
+	f.disk.journalLen, f.disk.lastBatch = int64(whole), int64(last)
+	if err != nil {
+		if ce := (*CorruptError)(nil); errors.As(err, &ce) {
+			ce.Path, ce.Journal = f.JournalPath(), true
+		}
+		return err
+	}
+	return nil
+}
+
+// replayJournal applies the whole batches of journal newer than s.Serial to s and
+// returns the length of those batches and the offset where the last of them starts. A
+// last line cut short, and a last batch missing lines, are what a kill in the middle of
+// an append leaves: they are ignored (and dropped by the next Append). Anything else that
+// does not fit is refused, since replaying around it would lose or invent steps.
+func replayJournal(s *State, journal []byte) (whole, lastBatch int, err error) {
+	bad := func(n int, msg string) error { return &CorruptError{Line: n, Column: min(n, 1), Msg: msg} }
 	base := s.Serial
 	var batch []Mutation
-	prev, batchEnd := int64(-1), int64(-1)
-	for n, off := 1, 0; off < len(data); n++ {
-		end := len(data)
-		if i := bytes.IndexByte(data[off:], '\n'); i >= 0 {
+	prev, batchEnd, batchStart := int64(-1), int64(-1), 0
+	for n, off := 1, 0; off < len(journal); n++ {
+		end := len(journal)
+		if i := bytes.IndexByte(journal[off:], '\n'); i >= 0 {
 			end = off + i + 1
 		}
-		e, err := parseJournalLine(data[off:end])
+		e, err := parseJournalLine(journal[off:end])
 		if err != nil {
-			if end == len(data) {
+			if end == len(journal) {
 				break // torn by a kill
 			}
-			return f.journalError(n, err.Error())
+			return whole, lastBatch, bad(n, err.Error())
 		}
-		off = end
 		switch {
 		case e.Lineage != s.Lineage:
-			return f.journalError(n, fmt.Sprintf("entry of lineage %s, but the state file is lineage %s: the journal belongs to another state", e.Lineage, s.Lineage))
+			return whole, lastBatch, bad(n, fmt.Sprintf("entry of lineage %s, but the state file is lineage %s: the journal belongs to another state", e.Lineage, s.Lineage))
 		case prev >= 0 && e.Serial != prev+1:
-			return f.journalError(n, fmt.Sprintf("serial %d follows serial %d", e.Serial, prev))
+			return whole, lastBatch, bad(n, fmt.Sprintf("serial %d follows serial %d", e.Serial, prev))
 		case e.Batch < e.Serial || batchEnd >= 0 && e.Batch != batchEnd:
-			return f.journalError(n, fmt.Sprintf("serial %d claims to end its batch at %d", e.Serial, e.Batch))
+			return whole, lastBatch, bad(n, fmt.Sprintf("serial %d claims to end its batch at %d", e.Serial, e.Batch))
 		case e.Serial > base && e.Serial != s.Serial+1+int64(len(batch)):
-			return f.journalError(n, fmt.Sprintf("the journal continues from serial %d, but the state file is at serial %d: the state file is older than its journal (restored from a backup?)",
+			return whole, lastBatch, bad(n, fmt.Sprintf("the journal continues from serial %d, but the state file is at serial %d: the state file is older than its journal (restored from a backup?)",
 				e.Serial-1, s.Serial))
 		}
+		if batchEnd < 0 {
+			batchStart = off
+		}
+		off = end
 		prev, batchEnd = e.Serial, e.Batch
 		if e.Serial > base {
 			batch = append(batch, e.Mutation)
@@ -188,22 +207,39 @@ func (f *File) replay(s *State) error {
 		if e.Serial == e.Batch {
 			for _, m := range batch {
 				if err := s.Apply(m); err != nil {
-					return f.journalError(n, err.Error())
+					return whole, lastBatch, bad(n, err.Error())
 				}
 			}
 			s.Serial += int64(len(batch))
 			batch, batchEnd = nil, -1
-			f.disk.journalLen = int64(off)
+			whole, lastBatch = off, batchStart
 		}
 	}
 	if err := s.validate(); err != nil {
-		var ce *CorruptError
-		if errors.As(err, &ce) {
-			return f.journalError(0, "after replaying it: "+err.Error())
-		}
-		return err
+		return whole, lastBatch, bad(0, "after replaying it: "+err.Error())
 	}
-	return nil
+	return whole, lastBatch, nil
+}
+
+// previous returns the state as it was before the last step recorded on disk: the file
+// with the journal up to cut (bytes of whole batches) replayed, encoded. f.mu must be held.
+func (f *File) previous(cut int64) ([]byte, error) {
+	data, err := readCapped(f.path, MaxSize)
+	if err != nil {
+		return nil, err
+	}
+	s, err := Decode(data)
+	if err != nil {
+		return nil, err
+	}
+	journal, err := readCapped(f.JournalPath(), 2*MaxSize)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := replayJournal(s, journal[:min(cut, int64(len(journal)))]); err != nil {
+		return nil, err
+	}
+	return s.Encode()
 }
 
 // parseJournalLine decodes one line, newline included, checking its checksum.

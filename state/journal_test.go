@@ -464,3 +464,70 @@ func FuzzJournal(f *testing.F) {
 		}
 	})
 }
+
+// The backup stays one step behind the state, as when every step was a whole save, so that
+// restoring it leaves the next apply one step to resolve: Compact keeps the state before
+// the last batch, Save the state before itself, and so does a compaction inside Append.
+func TestBackupIsOneStepBehind(t *testing.T) {
+	backup := func(t *testing.T, f *File) string {
+		t.Helper()
+		s, err := Decode(mustRead(t, f.Path()+".backup"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return encoded(t, s)
+	}
+	t.Run("Compact", func(t *testing.T) {
+		f, s := journaled(t, 1)
+		before := encoded(t, s)
+		appendUpload(t, f, s, 2) // two batches: pending, then activation
+		if err := f.Compact(context.Background(), s); err != nil {
+			t.Fatal(err)
+		}
+		s.Forget("f2.bin")
+		s.SetPending("f2.bin", Pending{ID: 502, Blake3: testHash, Filename: "f2.bin", Size: 3, StartedAt: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)})
+		s.Serial--
+		if got, want := backup(t, f), encoded(t, s); got != want {
+			t.Errorf("backup after Compact\n%s\nwant the state before the last step\n%s\n(not %s)", got, want, before)
+		}
+	})
+	t.Run("Save", func(t *testing.T) {
+		f, s := journaled(t, 2)
+		want := encoded(t, s)
+		s.Forget("f1.bin")
+		if err := f.Save(context.Background(), s); err != nil {
+			t.Fatal(err)
+		}
+		if got := backup(t, f); got != want {
+			t.Errorf("backup after Save\n%s\nwant\n%s", got, want)
+		}
+	})
+	t.Run("Append", func(t *testing.T) {
+		f, s := journaled(t, 0)
+		for i := 1; ; i++ {
+			want := encoded(t, s)
+			appendUpload(t, f, s, i)
+			if _, err := os.Stat(f.JournalPath()); errors.Is(err, os.ErrNotExist) {
+				// The activation's Append compacted: the backup holds the state before it.
+				s2, err := Decode([]byte(want))
+				if err != nil {
+					t.Fatal(err)
+				}
+				s2.SetPending(fmt.Sprintf("f%d.bin", i), *s.Attachments[fmt.Sprintf("f%d.bin", i)].pendingOf())
+				s2.Serial++
+				if got := backup(t, f); got != encoded(t, s2) {
+					t.Errorf("backup after a compacting Append\n%s\nwant\n%s", got, encoded(t, s2))
+				}
+				return
+			}
+			if i > 100 {
+				t.Fatal("no Append compacted")
+			}
+		}
+	})
+}
+
+// pendingOf is the pending record appendUpload made for a.
+func (a *Attachment) pendingOf() *Pending {
+	return &Pending{ID: a.ID, Blake3: a.Blake3, Filename: a.Filename, Size: a.Size, StartedAt: a.UploadedAt}
+}
