@@ -1145,7 +1145,12 @@ func fileByID(srv *desktest.Server, id int64) desktest.FileRecord {
 // file or the new one) and the next apply must converge with nothing left over.
 func TestCrashStateKillPoints(t *testing.T) {
 	for _, point := range stateKillPoints {
-		for _, nth := range []int{1, 3} {
+		// A small apply appends many times but writes the whole state only once or twice.
+		nths := []int{1}
+		if isJournalStep(point) {
+			nths = append(nths, 3)
+		}
+		for _, nth := range nths {
 			t.Run(fmt.Sprintf("%s:%d", point, nth), func(t *testing.T) {
 				w := newWorld(t)
 				w.seed(8)

@@ -32,6 +32,7 @@ type File struct {
 	checked bool  // the files on disk have been read by Load or a write
 	diskErr error // why the files on disk could not be decoded; writes refuse while set
 	disk    onDisk
+	lockID  string // the lock this File took, until it releases it
 }
 
 // onDisk is what File last read or wrote, so that Append knows where the journal ends
@@ -76,14 +77,23 @@ func (f *File) JournalPath() string { return f.path + ".journal" }
 // Load reads and decodes the state file and replays its journal. It returns an error
 // matching ErrNotExist (and fs.ErrNotExist) when there is no state, and *CorruptError or
 // *VersionError, carrying the path, when either file cannot be decoded; such files are
-// then never overwritten.
+// then never overwritten. When this File holds the lock, a journal (which only a run that
+// died leaves behind) is compacted at once, so that a command that then finds nothing to
+// do still leaves one plain file.
 func (f *File) Load(ctx context.Context) (*State, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.read()
+	s, err := f.read()
+	if err == nil && f.lockID != "" && f.disk.journalEnd > 0 {
+		err = f.writeWhole(s, 0)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // read decodes the files on disk and remembers whether it could. A reader without the

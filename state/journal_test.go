@@ -531,3 +531,36 @@ func TestBackupIsOneStepBehind(t *testing.T) {
 func (a *Attachment) pendingOf() *Pending {
 	return &Pending{ID: a.ID, Blake3: a.Blake3, Filename: a.Filename, Size: a.Size, StartedAt: a.UploadedAt}
 }
+
+// A journal is only ever left by a run that died. The next writer folds it in when it
+// loads the state under its lock, so a command that then finds nothing to do (and so
+// never compacts) still leaves one plain file; a reader without the lock leaves it alone.
+func TestLoadUnderLockCompactsJournal(t *testing.T) {
+	f, s := journaled(t, 2)
+	want := encoded(t, s)
+	reader := NewFile(f.Path())
+	if got, err := reader.Load(context.Background()); err != nil || encoded(t, got) != want {
+		t.Fatalf("Load = %v", err)
+	}
+	if _, err := os.Stat(f.JournalPath()); err != nil {
+		t.Fatalf("a Load without the lock removed the journal: %v", err)
+	}
+	writer := NewFile(f.Path())
+	id, err := writer.Lock(context.Background(), LockInfo{Operation: "apply"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := writer.Load(context.Background())
+	if err != nil || encoded(t, got) != want {
+		t.Fatalf("Load under the lock = %v\n%s", err, encoded(t, got))
+	}
+	if names := dirNames(t, filepath.Dir(f.Path())); !slices.Equal(names, []string{"s.json", "s.json.backup", "s.json.lock"}) {
+		t.Errorf("after a Load under the lock the folder holds %q", names)
+	}
+	if onFile, err := Decode(mustRead(t, f.Path())); err != nil || encoded(t, onFile) != want {
+		t.Errorf("state file after the compacting Load: %v", err)
+	}
+	if err := writer.Unlock(id); err != nil {
+		t.Fatal(err)
+	}
+}

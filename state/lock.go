@@ -39,6 +39,9 @@ func (f *File) Lock(ctx context.Context, info LockInfo) (string, error) {
 		err := f.tryLock(info)
 		if err == nil {
 			f.removeLeftovers()
+			f.mu.Lock()
+			f.lockID = info.ID
+			f.mu.Unlock()
 			return info.ID, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
@@ -266,5 +269,10 @@ func (f *File) unlock(id string, refuseLive bool) error {
 	if err := os.Remove(f.LockPath()); err != nil {
 		return fmt.Errorf("unlocking state: %w", err)
 	}
+	f.mu.Lock()
+	if f.lockID == id {
+		f.lockID = ""
+	}
+	f.mu.Unlock()
 	return nil
 }
