@@ -68,23 +68,28 @@ type LockInfo struct {
 	Created   time.Time `json:"created"`
 }
 
-// Store loads, saves and locks one state. A file today; a remote store later must not
-// touch apply.
+// Store loads, records and locks one state: a file (File) or an object store. apply does
+// not know which; statetest.Run is the contract every Store passes.
 type Store interface {
-	// Load returns the stored state, or ErrNotExist when there is none yet.
+	// Load returns the stored state with every recorded step applied, or ErrNotExist when
+	// there is none yet. Damage it cannot read past is a *CorruptError (newer format: a
+	// *VersionError), and the store then refuses every write.
 	Load(ctx context.Context) (*State, error)
-	// Save bumps s.Serial by one and writes s atomically, keeping the previous good
-	// state as a backup.
+	// Save bumps s.Serial by one and writes s whole, atomically, keeping the previous
+	// state as a backup; steps Append recorded before are superseded.
 	Save(ctx context.Context, s *State) error
 	// Lock takes the lock for info.Operation, waiting while ctx allows; it returns the
 	// lock ID or a *LockedError naming the holder.
 	Lock(ctx context.Context, info LockInfo) (string, error)
-	// Append makes muts durable: s already has them applied (State.Apply), and each one
-	// bumps s.Serial by one. It is what apply calls between two Desk requests, so its
-	// cost must not grow with the size of the state.
+	// Append makes muts durable before it returns: s already has them applied
+	// (State.Apply), and s.Serial grows by len(muts) once they are stored. The batch is
+	// loaded whole or not at all. Its cost must not grow with the size of the state:
+	// apply calls it between two Desk requests. When the store holds no state yet, or
+	// not s's predecessor (another lineage or serial), it writes s whole instead.
 	Append(ctx context.Context, s *State, muts []Mutation) error
-	// Compact writes s whole and drops what Append recorded since, without changing
-	// s.Serial; a command that wrote calls it before it exits.
+	// Compact writes s whole without changing s.Serial and drops what Append recorded;
+	// every command that wrote calls it before it exits, so that the state is one plain
+	// document again (git and the merge driver see nothing else).
 	Compact(ctx context.Context, s *State) error
 	// Unlock releases the lock with the given ID.
 	Unlock(id string) error
