@@ -78,7 +78,9 @@ func (f *File) Append(ctx context.Context, s *State, muts []Mutation) error {
 	s.Serial = last
 	f.disk.serial = last
 	if f.disk.journalLen > f.disk.fileSize {
-		return f.writeWhole(s, 0)
+		// The steps are durable already; a compaction that fails is tried again by the
+		// next Append, and Compact reports it.
+		_ = f.writeWhole(s, 0)
 	}
 	return nil
 }
@@ -103,7 +105,7 @@ func (f *File) appendJournal(data []byte) (err error) {
 			d.journalEnd = -1 // a write may have been cut short: truncate before the next
 		}
 	}()
-	created := d.journalEnd == 0
+	created := d.journalEnd <= 0 // the folder entry may not be durable yet
 	if d.journalEnd != d.journalLen {
 		if err := fh.Truncate(d.journalLen); err != nil {
 			return err

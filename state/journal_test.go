@@ -564,3 +564,41 @@ func TestLoadUnderLockCompactsJournal(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A compaction inside Append that fails does not fail the Append, whose steps are in the
+// journal already; the next Append compacts.
+func TestJournalCompactionFailureInsideAppend(t *testing.T) {
+	f, s := journaled(t, 0)
+	f.hook = func(step string) error {
+		if step == stepRename {
+			return errors.New("disk on fire")
+		}
+		return nil
+	}
+	for i := 1; ; i++ {
+		appendUpload(t, f, s, i) // fails the test if an Append fails
+		if f.disk.journalLen > f.disk.fileSize {
+			break // a compaction was due and failed
+		}
+		if i > 100 {
+			t.Fatal("the journal never outgrew the file")
+		}
+	}
+	if got, err := loadFresh(t, f); err != nil || encoded(t, got) != encoded(t, s) {
+		t.Fatalf("Load after a failed compaction = %v", err)
+	}
+	f.hook = nil
+	m := Mutation{Op: OpForget, Address: "f1.bin"}
+	if err := s.Apply(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Append(context.Background(), s, []Mutation{m}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(f.JournalPath()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the next Append did not compact: %v", err)
+	}
+	if got, err := loadFresh(t, f); err != nil || encoded(t, got) != encoded(t, s) {
+		t.Fatalf("Load after the compaction = %v", err)
+	}
+}
