@@ -143,21 +143,16 @@ func spelling(t reflect.Type, name string) string {
 }
 
 func kindName(k jsontext.Kind) string {
-	switch k {
-	case '"':
-		return "string"
-	case '0':
-		return "number"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	case '{':
+	switch name := k.String(); name {
+	case "{":
 		return "object"
-	case '[':
+	case "[":
 		return "array"
+	case "true", "false":
+		return "boolean"
+	default:
+		return name
 	}
-	return "value"
 }
 
 // fieldOf spells a JSON pointer as CorruptError.Field does: attachments["a.png"].id,
