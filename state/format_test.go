@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/state"
 )
 
@@ -346,7 +347,7 @@ func TestDecodeErrors(t *testing.T) {
 
 func TestErrorHints(t *testing.T) {
 	tests := []struct {
-		err  interface{ Hint() string }
+		err  hint.Hinter
 		want string
 	}{
 		{&state.VersionError{Path: "s.json", Version: 2},
