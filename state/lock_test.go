@@ -157,10 +157,11 @@ func TestLockWaitsWhileContextAllows(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Never released: fails once the timeout is over, not before.
+	// Never released: fails once the timeout is over, not before. (start is taken first:
+	// the context's deadline counts from its creation.)
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	_, err = f.Lock(ctx, LockInfo{Operation: "refresh"})
 	var le *LockedError
 	if !errors.As(err, &le) || le.Info.ID != first {
