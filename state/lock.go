@@ -159,17 +159,24 @@ func (f *File) lockedError() (locked error, gone bool) {
 	if e.Age < 0 {
 		e.Age = 0
 	}
-	if f.onThisHost(info) {
+	if onHost(*info, f.hostname) {
 		e.Stale = !processAlive(info.PID)
 	}
 	return e, false
 }
 
-// onThisHost reports whether info's holder ran on this host, so that its pid means
-// something here.
-func (f *File) onThisHost(info *LockInfo) bool {
-	host, err := f.hostname()
+// onHost reports whether info's holder ran on the host hostname names, so that its pid
+// means something here.
+func onHost(info LockInfo, hostname func() (string, error)) bool {
+	host, err := hostname()
 	return err == nil && host != "" && holderHost(info.Who) == host && info.PID > 0
+}
+
+// HolderAlive reports whether info's holder is running on this host: the lock names this
+// host and its pid is alive. force-unlock refuses such a lock without --force, whatever
+// Store holds it.
+func HolderAlive(info LockInfo) bool {
+	return onHost(info, os.Hostname) && processAlive(info.PID)
 }
 
 // holderHost returns the host part of user@host.
@@ -261,7 +268,7 @@ func (f *File) unlock(id string, refuseLive bool) error {
 	if info.ID != id {
 		return &LockIDError{Path: f.LockPath(), Want: id, Actual: info.ID}
 	}
-	if refuseLive && f.onThisHost(info) && processAlive(info.PID) {
+	if refuseLive && onHost(*info, f.hostname) && processAlive(info.PID) {
 		return &HolderAliveError{Path: f.LockPath(), Info: *info}
 	}
 	// Between the read and the remove another run could only have replaced the lock if
