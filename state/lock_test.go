@@ -387,3 +387,23 @@ func deadPID(t *testing.T) int {
 	}
 	return cmd.Process.Pid
 }
+
+func TestHolderAlive(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		t.Skip("no host name")
+	}
+	for _, tt := range []struct {
+		info LockInfo
+		want bool
+	}{
+		{LockInfo{Who: "ci@" + host, PID: os.Getpid()}, true},
+		{LockInfo{Who: "ci@" + host, PID: deadPID(t)}, false},
+		{LockInfo{Who: "ci@not-" + host, PID: os.Getpid()}, false},
+		{LockInfo{Who: "ci@" + host}, false},
+	} {
+		if got := HolderAlive(tt.info); got != tt.want {
+			t.Errorf("HolderAlive(%+v) = %v, want %v", tt.info, got, tt.want)
+		}
+	}
+}
