@@ -31,8 +31,6 @@ type journalEntry struct {
 	Serial   int64    `json:"serial"`
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // Append makes muts durable by appending them to the journal and fsyncing it; s already
 // has them applied, and s.Serial grows by len(muts) once they are on disk. A journal
 // continues the state file on disk, so when there is none, or it is not s's predecessor,
@@ -60,6 +58,11 @@ func (f *File) Append(ctx context.Context, s *State, muts []Mutation) error {
 	var buf bytes.Buffer
 	last := s.Serial + int64(len(muts))
 	for i, m := range muts {
+		// A step that would not replay must not reach the journal, where it would make
+		// the state unloadable.
+		if err := m.check(); err != nil {
+			return fmt.Errorf("saving state to %s: %w", f.JournalPath(), err)
+		}
 		entry, err := json.Marshal(journalEntry{Batch: last, Lineage: s.Lineage, Mutation: m, Serial: s.Serial + 1 + int64(i)},
 			jsontext.AllowInvalidUTF8(true))
 		if err != nil {
@@ -86,7 +89,7 @@ func (f *File) Append(ctx context.Context, s *State, muts []Mutation) error {
 }
 
 func checksum(b []byte) string {
-	return fmt.Sprintf("%08x", crc32.Checksum(b, castagnoli))
+	return fmt.Sprintf("%08x", crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
 }
 
 // appendJournal writes data after the journal's last whole batch, dropping a torn tail

@@ -1,6 +1,9 @@
 package state
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Op names what a Mutation does.
 type Op string
@@ -42,6 +45,9 @@ type Mutation struct {
 // Apply makes m in s. It refuses a mutation that lacks what its Op needs, so a damaged
 // journal line cannot be half-applied.
 func (s *State) Apply(m Mutation) error {
+	if err := m.check(); err != nil {
+		return err
+	}
 	switch {
 	case m.Op == OpActivate && m.Address != "" && m.Attachment != nil:
 		s.Activate(m.Address, *m.Attachment)
@@ -59,6 +65,27 @@ func (s *State) Apply(m Mutation) error {
 		return s.move(m.PreviousAddress, m.Address, m.Attachment)
 	default:
 		return fmt.Errorf("state: malformed %q mutation", m.Op)
+	}
+	return nil
+}
+
+// check refuses a mutation that carries a record the format does not allow (an id that is
+// not positive, a digest that is not 64 lowercase hex digits, …), by the rules of
+// State.validate.
+func (m Mutation) check() error {
+	t := State{Version: Version, Lineage: "-", Attachments: map[string]*Attachment{}}
+	if m.Attachment != nil {
+		t.Attachments[m.Address] = m.Attachment
+	}
+	if m.Pending != nil {
+		t.Pending = map[string]*Pending{m.Address: m.Pending}
+	}
+	if m.Deposed != nil {
+		t.Deposed = []Deposed{*m.Deposed}
+	}
+	var ce *CorruptError
+	if err := t.validate(); errors.As(err, &ce) {
+		return fmt.Errorf("state: malformed %q mutation: %s: %s", m.Op, ce.Field, ce.Msg)
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package state
 
 import (
+	"bytes"
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -49,5 +51,24 @@ func TestApplyMove(t *testing.T) {
 				t.Errorf("record at the new address has filename %q, want %q", got.Filename, tt.m.Attachment.Filename)
 			}
 		})
+	}
+}
+
+// A step carrying a record the format refuses is refused by Apply and never reaches the
+// journal, where it would make the state unloadable.
+func TestMalformedMutationRefused(t *testing.T) {
+	bad := Mutation{Op: OpActivate, Address: "a.png", Attachment: &Attachment{ID: 0, Blake3: strings.Repeat("a", 64)}}
+	want := `state: malformed "activate" mutation: attachments["a.png"].id: 0 is not a Desk file id`
+	s := New("https://example.teamwork.com")
+	if err := s.Apply(bad); err == nil || err.Error() != want {
+		t.Errorf("Apply = %v, want %s", err, want)
+	}
+	f, s := journaled(t, 1)
+	before := mustRead(t, f.JournalPath())
+	if err := f.Append(context.Background(), s, []Mutation{bad}); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Append = %v, want it refused", err)
+	}
+	if got := mustRead(t, f.JournalPath()); !bytes.Equal(got, before) {
+		t.Errorf("a refused step reached the journal")
 	}
 }
