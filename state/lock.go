@@ -3,7 +3,6 @@ package state
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // lockPoll is how often a waiting Lock looks at the lock again; a random part of up to
@@ -116,7 +118,7 @@ func (f *File) removeLeftovers() {
 }
 
 func (f *File) tryLock(info LockInfo) error {
-	data, err := json.MarshalIndent(info, "", "  ")
+	data, err := json.Marshal(info, jsontext.WithIndent("  "))
 	if err != nil {
 		return err
 	}
@@ -227,14 +229,12 @@ func (f *File) readLock() (*LockInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var info LockInfo
-	if err := dec.Decode(&info); err != nil {
+	if err := json.Unmarshal(data, &info, json.RejectUnknownMembers(true)); err != nil {
 		if len(bytes.TrimSpace(data)) == 0 {
 			return nil, errors.New("lock file is empty")
 		}
-		return nil, fmt.Errorf("lock file does not parse: %s", strings.TrimPrefix(err.Error(), "json: "))
+		return nil, fmt.Errorf("lock file does not parse: %s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "json: "), "jsontext: "))
 	}
 	if info.ID == "" {
 		return nil, errors.New("lock file has no id")

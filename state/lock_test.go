@@ -105,7 +105,7 @@ func TestLockHeld(t *testing.T) {
 		{
 			name:     "unparseable lock",
 			raw:      "{garbage",
-			wantErr:  "state is locked: lock file DIR/s.json.lock exists but does not parse: lock file does not parse: invalid character 'g' looking for beginning of object key string",
+			wantErr:  "state is locked: lock file DIR/s.json.lock exists but does not parse: lock file does not parse: invalid character 'g' at start of value after offset 1",
 			wantHint: `if no desksync run is using this state, remove DIR/s.json.lock (or run "desksync force-unlock ID" with the id inside it)`,
 		},
 		{
