@@ -16,9 +16,9 @@ import (
 var _ Store = (*File)(nil)
 
 // File is a Store kept in one state file, with <path>.journal holding the steps appended
-// since the file was last written whole, <path>.backup the state one step behind and <path>.lock
-// the lock. Its methods are safe for concurrent use, but writes should come from one
-// writer holding the lock (apply serializes them).
+// since the file was last written whole, <path>.backup the state one step behind, and
+// <path>.lock the lock. Its methods are safe for concurrent use, but writes should come
+// from one writer holding the lock (apply serializes them).
 type File struct {
 	path string
 
