@@ -21,6 +21,8 @@ import (
 
 	"github.com/alecthomas/kong"
 	"golang.org/x/term"
+
+	"github.com/desksync/desksync/internal/hint"
 )
 
 func main() {
@@ -74,6 +76,16 @@ type terminal struct {
 // person to remove; abandoning an upload only costs uploading it again next time.
 const softGrace = 5 * time.Second
 
+// stopSignals end a run the way Ctrl-C does, so that the state lock is released and
+// the state saved: a terminal closing (SIGHUP), a pipeline or service manager stopping
+// the job (SIGTERM), and the reader of stdout going away (SIGPIPE, "apply | head").
+// Notifying SIGPIPE also turns a write to the closed pipe into an EPIPE error instead of
+// the runtime killing the process with the lock still held. SIGKILL cannot be caught:
+// force-unlock is for that.
+func stopSignals() []os.Signal {
+	return []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE}
+}
+
 // exitCode carries a non-error exit status (plan --detailed-exitcode with changes).
 type exitCode int
 
@@ -115,8 +127,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	interrupt := make(chan struct{})
-	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, stopSignals()...)
 	defer signal.Stop(signals)
 	t := &terminal{
 		stdin: stdin, stdout: stdout, stderr: stderr,
@@ -143,14 +155,22 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintf(stderr, "desksync: interrupted: finishing running actions (at most %v); press Ctrl-C again to abandon them\n", softGrace)
 		grace := time.NewTimer(softGrace)
 		defer grace.Stop()
-		select {
-		case <-signals:
-			fmt.Fprintln(stderr, "desksync: interrupted again: abandoning running actions")
-			stop()
-		case <-grace.C:
-			fmt.Fprintf(stderr, "desksync: running actions did not finish within %v: abandoning them\n", softGrace)
-			stop()
-		case <-ctx.Done():
+		for {
+			select {
+			case sig := <-signals:
+				if sig == syscall.SIGPIPE {
+					// Every write to a closed output raises SIGPIPE again (stderr may be
+					// the same pipe): only a person's second signal abandons work.
+					continue
+				}
+				fmt.Fprintln(stderr, "desksync: interrupted again: abandoning running actions")
+				stop()
+			case <-grace.C:
+				fmt.Fprintf(stderr, "desksync: running actions did not finish within %v: abandoning them\n", softGrace)
+				stop()
+			case <-ctx.Done():
+			}
+			return
 		}
 	}()
 	warnKeyInArgs(kctx, stderr)
@@ -171,13 +191,13 @@ func report(stderr io.Writer, err error) int {
 	for _, line := range strings.Split(strings.TrimRight(err.Error(), "\n"), "\n") {
 		fmt.Fprintf(stderr, "desksync: error: %s\n", line)
 	}
-	var h interface{ Hint() string }
-	switch {
-	case errors.As(err, &h) && h.Hint() != "":
-		for _, line := range strings.Split(h.Hint(), "\n") {
+	hints := hint.Of(err)
+	for _, h := range hints {
+		for _, line := range strings.Split(h, "\n") {
 			fmt.Fprintf(stderr, "desksync: hint: %s\n", line)
 		}
-	case errors.Is(err, context.Canceled):
+	}
+	if len(hints) == 0 && errors.Is(err, context.Canceled) {
 		// Only a signal cancels the context; say so rather than leave "context canceled".
 		fmt.Fprintln(stderr, "desksync: hint: stopped by a signal (Ctrl-C); the state file, if any was written, is consistent")
 	}
