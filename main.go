@@ -12,8 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -40,7 +42,8 @@ type cli struct {
 	Import      importCmd      `cmd:"" help:"Adopt an existing Desk file for a manifest entry."`
 	State       stateCmd       `cmd:"" help:"Inspect or edit the state file."`
 	ForceUnlock forceUnlockCmd `cmd:"" name:"force-unlock" help:"Remove a stale state lock left by a dead run."`
-	Version     versionCmd     `cmd:"" help:"Print the desksync version."`
+	Version     versionCmd     `cmd:"" help:"Print the desksync version, commit and Go version."`
+	Help        helpCmd        `cmd:"" help:"Show help for a command: desksync help plan."`
 }
 
 // Globals are the flags every command accepts.
@@ -51,6 +54,47 @@ type Globals struct {
 	// MaxFiles bounds what a manifest from an untrusted pull request can make desksync
 	// stat, hash and upload (a "**" over a huge tree); see SECURITY.md.
 	MaxFiles int `name:"max-files" env:"DESKSYNC_MAX_FILES" default:"10000" placeholder:"N" help:"Refuse a manifest that lists, or whose globs expand to, more files than this; default: ${default} (${env})."`
+
+	ShowVersion kong.VersionFlag `name:"version" help:"Print the desksync version and exit."`
+}
+
+// workspaceless is a command that reads no manifest and no state (version, help,
+// schema, completion, init): its help does not list the global flags it ignores.
+type workspaceless interface{ ignoresWorkspace() }
+
+// helpCmd is "desksync help [COMMAND…]", what git, go and kubectl users type.
+type helpCmd struct {
+	Command []string `arg:"" optional:"" help:"The command to explain, e.g. plan or state list."`
+}
+
+func (*helpCmd) ignoresWorkspace() {}
+
+func (h *helpCmd) Run(kctx *kong.Context) error {
+	ctx, err := kong.Trace(kctx.Kong, h.Command)
+	if err != nil {
+		return err
+	}
+	if ctx.Error != nil {
+		return hinted{
+			msg:  fmt.Sprintf("no command %q: %v", strings.Join(h.Command, " "), ctx.Error),
+			hint: `run "desksync help" for the list of commands`,
+		}
+	}
+	return ctx.PrintUsage(false)
+}
+
+// printHelp is kong's help, without the global flags for the commands that ignore them.
+func printHelp(options kong.HelpOptions, ctx *kong.Context) error {
+	if node := ctx.Selected(); node != nil && node.Target.CanAddr() {
+		if _, ok := node.Target.Addr().Interface().(workspaceless); ok {
+			for _, f := range ctx.Model.Flags {
+				if f.Name != "help" {
+					f.Hidden = true
+				}
+			}
+		}
+	}
+	return kong.DefaultHelpPrinter(options, ctx)
 }
 
 // terminal is what the commands need to know about where they run; bound into every Run.
@@ -112,6 +156,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		kong.Exit(func(code int) { panic(kongExit(code)) }),
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Help(printHelp),
+		kong.Vars{"version": versionLine(buildInfo())},
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "desksync: internal error: %v\n", err)
@@ -141,13 +187,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		// is saved. A second signal, or softGrace passing, cancels everything now;
 		// state stays consistent because every write is atomic and an upload cut
 		// short is already recorded as pending.
+		var sig os.Signal
 		select {
-		case <-signals:
+		case sig = <-signals:
 		case <-ctx.Done():
 			return
 		}
 		if !t.soft.Load() {
-			fmt.Fprintln(stderr, "desksync: interrupted")
+			// A closed output is the reader's choice ("plan | head"), not news.
+			if sig != syscall.SIGPIPE {
+				fmt.Fprintln(stderr, "desksync: interrupted")
+			}
 			stop()
 			return
 		}
@@ -187,6 +237,8 @@ func report(stderr io.Writer, err error) int {
 		return 0
 	case errors.As(err, &code):
 		return int(code)
+	case stdoutClosed(err):
+		return 1
 	}
 	for _, line := range strings.Split(strings.TrimRight(err.Error(), "\n"), "\n") {
 		fmt.Fprintf(stderr, "desksync: error: %s\n", line)
@@ -202,6 +254,19 @@ func report(stderr io.Writer, err error) int {
 		fmt.Fprintln(stderr, "desksync: hint: stopped by a signal (Ctrl-C); the state file, if any was written, is consistent")
 	}
 	return 1
+}
+
+// stdoutClosed reports whether err is a write to a stdout whose reader went away
+// ("desksync state list | head -1"): the reader wanted no more, so nothing is printed.
+func stdoutClosed(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && pe.Path == os.Stdout.Name() && errors.Is(pe.Err, syscall.EPIPE)
+}
+
+// buildInfo is the binary's build information, or nil.
+func buildInfo() *debug.BuildInfo {
+	info, _ := debug.ReadBuildInfo()
+	return info
 }
 
 func isTerminal(f any) bool {
