@@ -42,6 +42,7 @@ type cli struct {
 	Import      importCmd      `cmd:"" help:"Adopt an existing Desk file for a manifest entry."`
 	State       stateCmd       `cmd:"" help:"Inspect or edit the state file."`
 	ForceUnlock forceUnlockCmd `cmd:"" name:"force-unlock" help:"Remove a stale state lock left by a dead run."`
+	Init        initCmd        `cmd:"" help:"Write a manifest for a folder's files, and the .gitignore and .gitattributes lines desksync needs."`
 	Version     versionCmd     `cmd:"" help:"Print the desksync version, commit and Go version."`
 	Help        helpCmd        `cmd:"" help:"Show help for a command: desksync help plan."`
 }
