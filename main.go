@@ -43,6 +43,7 @@ type cli struct {
 	State       stateCmd       `cmd:"" help:"Inspect or edit the state file."`
 	ForceUnlock forceUnlockCmd `cmd:"" name:"force-unlock" help:"Remove a stale state lock left by a dead run."`
 	Init        initCmd        `cmd:"" help:"Write a manifest for a folder's files, and the .gitignore and .gitattributes lines desksync needs."`
+	Schema      schemaCmd      `cmd:"" help:"Print the manifest's JSON Schema, for editors."`
 	Version     versionCmd     `cmd:"" help:"Print the desksync version, commit and Go version."`
 	Help        helpCmd        `cmd:"" help:"Show help for a command: desksync help plan."`
 }
