@@ -43,6 +43,8 @@ type cli struct {
 	State       stateCmd       `cmd:"" help:"Inspect or edit the state file."`
 	ForceUnlock forceUnlockCmd `cmd:"" name:"force-unlock" help:"Remove a stale state lock left by a dead run."`
 	Init        initCmd        `cmd:"" help:"Write a manifest for a folder's files, and the .gitignore and .gitattributes lines desksync needs."`
+	Completion  completionCmd  `cmd:"" help:"Print a shell completion script: bash, zsh or fish."`
+	Complete    completeCmd    `cmd:"" name:"__complete" hidden:"" help:"Complete a command line (used by the completion scripts)."`
 	Schema      schemaCmd      `cmd:"" help:"Print the manifest's JSON Schema, for editors."`
 	Version     versionCmd     `cmd:"" help:"Print the desksync version, commit and Go version."`
 	Help        helpCmd        `cmd:"" help:"Show help for a command: desksync help plan."`
