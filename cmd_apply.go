@@ -182,7 +182,9 @@ func (c *applyCmd) progress(t *terminal, p *plan.Plan) apply.Progress {
 	case c.Format == "json":
 		return view.NewNDJSON(t.stdout, time.Now)
 	case t.stdoutTTY:
-		return view.NewBars(t.stdout, len(p.Changes)+len(p.Cleanups))
+		bars := view.NewBars(t.stdout, len(p.Changes)+len(p.Cleanups))
+		t.aboveBars(bars)
+		return bars
 	default:
 		return view.NewLines(t.stdout)
 	}

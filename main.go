@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -24,7 +25,9 @@ import (
 	"github.com/alecthomas/kong"
 	"golang.org/x/term"
 
+	"github.com/desksync/desksync/apply"
 	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/view"
 )
 
 func main() {
@@ -105,6 +108,10 @@ func printHelp(options kong.HelpOptions, ctx *kong.Context) error {
 type terminal struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	// messages is stderr as the commands and the signal handler write to it: while
+	// progress bars are drawn it leads above them (see aboveBars).
+	messages  *switchWriter
+	stderrTTY bool
 	// stdinTTY and stdoutTTY say whether a person is there to answer and to read colour and bars.
 	stdinTTY, stdoutTTY bool
 	// interrupt is closed on the first SIGINT/SIGTERM while soft is set: finish running
@@ -182,11 +189,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	defer signal.Stop(signals)
 	t := &terminal{
 		stdin: stdin, stdout: stdout, stderr: stderr,
+		messages:  &switchWriter{w: stderr},
+		stderrTTY: isTerminal(stderr),
 		stdinTTY:  isTerminal(stdin),
 		stdoutTTY: isTerminal(stdout),
 		interrupt: interrupt,
 	}
+	t.stderr = t.messages
 	go func() {
+		stderr := t.stderr
 		// First signal during apply: a soft stop, so running uploads finish and state
 		// is saved. A second signal, or softGrace passing, cancels everything now;
 		// state stays consistent because every write is atomic and an upload cut
@@ -231,6 +242,32 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	err = kctx.Run(&c.Globals, t)
 	return report(stderr, err)
+}
+
+// switchWriter writes to w, which aboveBars may change while the command runs.
+type switchWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *switchWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	w := s.w
+	s.mu.Unlock()
+	return w.Write(p)
+}
+
+// aboveBars sends what the command and the signal handler print to stderr above the
+// progress bars p draws on stdout, while it draws them: written straight to the
+// terminal, a line would be erased by the next redraw. Only when both are the
+// terminal; a stderr sent elsewhere keeps every line.
+func (t *terminal) aboveBars(p apply.Progress) {
+	if !t.stdoutTTY || !t.stderrTTY {
+		return
+	}
+	t.messages.mu.Lock()
+	defer t.messages.mu.Unlock()
+	t.messages.w = view.AboveBars(p, t.messages.w)
 }
 
 // report prints err the one way desksync prints errors and returns the exit status.

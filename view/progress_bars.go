@@ -204,6 +204,37 @@ func (b *barProgress) End(*apply.Result) {
 	b.p = nil
 }
 
+// AboveBars returns a writer for what is printed from outside p while p runs (a
+// signal's notice, a warning): while p draws bars its lines land above them, where a
+// direct write to the terminal would be erased by the next redraw; otherwise, and for
+// any other Progress, they go to w. Each Write should be whole lines.
+func AboveBars(p apply.Progress, w io.Writer) io.Writer {
+	b, ok := p.(*barProgress)
+	if !ok {
+		return w
+	}
+	return &aboveBars{b: b, w: w}
+}
+
+type aboveBars struct {
+	b *barProgress
+	w io.Writer
+}
+
+func (a *aboveBars) Write(p []byte) (int, error) {
+	a.b.mu.Lock()
+	defer a.b.mu.Unlock()
+	if a.b.p == nil {
+		return a.w.Write(p)
+	}
+	// A Ctrl-C leaves the terminal's "^C" echo, and so the cursor, two columns in;
+	// the redraw then clears the screen from there. Start the line at column 0.
+	if _, err := a.b.p.Write(append([]byte{'\r'}, p...)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
 // barName fits address into barNameWidth, keeping its end (the file name), which
 // tells uploads apart better than the leading folders.
 func barName(address string) string {

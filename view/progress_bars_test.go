@@ -3,6 +3,7 @@ package view
 import (
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"slices"
 	"strconv"
@@ -229,5 +230,37 @@ func TestCompactFailures(t *testing.T) {
 	other := errors.New("boom")
 	if CompactFailures(other) != other || CompactFailures(nil) != nil {
 		t.Error("CompactFailures changed an error that is not a FailedError")
+	}
+}
+
+// TestAboveBars: a notice printed from outside while bars are drawn (main's "interrupted"
+// after Ctrl-C) stays on screen above them instead of being erased by the next redraw;
+// after End, and for other renderers, it goes straight to the writer.
+func TestAboveBars(t *testing.T) {
+	t.Parallel()
+	var buf, direct progressSyncBuffer
+	p := newTestBars(&buf, 2)
+	above := AboveBars(p, &direct)
+	p.Begin(apply.Totals{Actions: 2, Bytes: 100})
+	ev := apply.Event{Address: "a.bin", Action: apply.ActionCreate, Size: 100, ID: 1}
+	p.Start(ev)
+	p.Advance(ev.Address, 50)
+	waitScreen(t, &buf, "the upload's bar", hasLine(`^a\.bin `))
+	fmt.Fprintln(above, "desksync: interrupted: finishing running actions")
+	waitScreen(t, &buf, "the notice above the bars", func(s []string) bool {
+		return len(s) > 0 && s[0] == "desksync: interrupted: finishing running actions" && hasLine(`^a\.bin `)(s)
+	})
+	p.Finish(ev, nil)
+	p.End(&apply.Result{Created: 1, Total: 2})
+	fmt.Fprintln(above, "after")
+	want := []string{"desksync: interrupted: finishing running actions", "+ a.bin: created (id 1, 100 B)"}
+	if s := screen(buf.String()); !slices.Equal(s, want) {
+		t.Errorf("screen after End:\n%s\nwant\n%s", strings.Join(s, "\n"), strings.Join(want, "\n"))
+	}
+	if direct.String() != "after\n" {
+		t.Errorf("after End the notice went to %q, want the writer", direct.String())
+	}
+	if w := AboveBars(NewLines(&direct), &direct); w != io.Writer(&direct) {
+		t.Error("AboveBars wrapped a renderer that draws no bars")
 	}
 }
