@@ -50,7 +50,7 @@ _desksync() {
     local IFS=$'\n'
     COMPREPLY=($(desksync __complete -- "${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null))
 }
-complete -o default -o nosort -F _desksync desksync
+complete -o default -F _desksync desksync
 `,
 		"zsh": `#compdef desksync
 # zsh completion for desksync: source <(desksync completion zsh), after compinit
