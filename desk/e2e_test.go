@@ -159,3 +159,51 @@ func TestEmulatorPacingScale(t *testing.T) {
 		})
 	}
 }
+
+// TestPacerLongWindow is issue 15's acceptance figure for the pacer: 120 Desk calls
+// from 4 workers against the emulator's fixed window of 20 per 10 s, X-Rate-Limit-Reset
+// in whole seconds (or as an epoch). About 50 s each, so it runs only with
+// DESKSYNC_LONG_TESTS=1.
+func TestPacerLongWindow(t *testing.T) {
+	if os.Getenv("DESKSYNC_LONG_TESTS") == "" {
+		t.Skip("long test: set DESKSYNC_LONG_TESTS=1")
+	}
+	for _, epoch := range []bool{false, true} {
+		t.Run(map[bool]string{false: "seconds", true: "epoch"}[epoch], func(t *testing.T) {
+			const n, limit, window = 120, 20, 10 * time.Second
+			emu, url := serveEmulator(t, desktest.Options{RateLimit: limit, RateWindow: window, ResetAsEpoch: epoch})
+			c, _ := newTestClient(t, url, func(c *Config) { c.Debug = nil })
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			start := time.Now()
+			for range 4 {
+				wg.Go(func() {
+					for next.Add(1) <= n {
+						if err := c.DeleteFile(context.Background(), 1); !IsNotFound(err) {
+							t.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			// The emulator's windows are aligned to multiples of the window: the first
+			// is what is left of the one the run started in, the last needs no time.
+			windows := (n + limit - 1) / limit
+			minimum := start.Truncate(window).Add(window).Sub(start) + time.Duration(windows-2)*window
+			hit := 0
+			for _, r := range emu.Requests() {
+				if r.Status == 429 {
+					hit++
+				}
+			}
+			ratio := elapsed.Seconds() / minimum.Seconds()
+			t.Logf("%d requests, %d per %v, 4 workers: %v (minimum %v, %.3fx), %d 429s",
+				n, limit, window, elapsed.Round(time.Millisecond), minimum.Round(time.Millisecond), ratio, hit)
+			if ratio > 1.10 || hit > 3 {
+				t.Errorf("took %.3fx the minimum with %d 429s; want at most 1.10x and 3", ratio, hit)
+			}
+		})
+	}
+}
