@@ -51,8 +51,7 @@ type ticket struct {
 	sent       time.Time
 	probe      bool // the first call of a window
 	afterReset bool // ... sent because the previous window's reset time passed
-	last       bool // the last call the window allows
-	alone      bool // ... sent with no other call in flight
+	last       bool // the last call the window allows, sent alone
 }
 
 // resetMargin is added to Desk's reset: its clock and ours differ by a little.
@@ -84,9 +83,12 @@ func (p *pacer) acquire(ctx context.Context) (ticket, error) {
 			}
 		case !p.limited || budget > 1:
 			return p.start(ticket{window: p.window, sent: now}), nil
+		case budget == 1 && p.inFlight > 0:
+			// The last call goes alone (below), so that its answer is not confused
+			// with another's: wait for theirs.
 		case budget == 1:
 			if until = p.splitTime(now); !until.After(now) {
-				return p.start(ticket{window: p.window, sent: now, last: true, alone: p.inFlight == 0}), nil
+				return p.start(ticket{window: p.window, sent: now, last: true}), nil
 			}
 		default:
 			until = end
@@ -177,15 +179,11 @@ func (p *pacer) release(tk ticket, status int, h http.Header) time.Duration {
 	case !p.known:
 		p.limited, p.known, p.ended = true, true, false
 		p.remaining, p.lo, p.hi, p.step = rl.remaining, lo, hi, rl.step
-	case tk.last:
-		// With no other call out, only a new window shows as much budget as
-		// before: then this one ended before now. Either way it has nothing left.
-		if tk.alone && rl.remaining >= p.remaining {
-			p.hi = minTime(p.hi, now)
-		} else {
-			p.lo, p.hi = maxTime(p.lo, lo), minTime(p.hi, hi)
-		}
-		p.lo, p.remaining = minTime(p.lo, p.hi), 0
+	case tk.last && rl.remaining >= p.remaining:
+		// It went alone, so only a new window shows as much budget as before:
+		// this one ended before now, and has nothing left.
+		p.hi, p.remaining = minTime(p.hi, now), 0
+		p.lo = minTime(p.lo, p.hi)
 	default: // answers come back out of order; within a window the lowest is the latest
 		p.remaining = min(p.remaining, rl.remaining)
 		p.lo, p.hi = maxTime(p.lo, lo), minTime(p.hi, hi)
