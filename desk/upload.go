@@ -56,31 +56,24 @@ func (c *Client) Upload(ctx context.Context, ref *Ref, body io.ReaderAt, size in
 	if msg := checkURL(u); msg != "" {
 		return &ResponseError{Op: op, URL: redactURL(ref.URL), Msg: "upload URL " + msg}
 	}
+	f := &form{params: ref.Params, filename: filename, contentType: "application/octet-stream",
+		boundary: multipart.NewWriter(io.Discard).Boundary()}
+	var secrets []string // never echo the policy or signature, even in S3's error text
 	seen := map[string]bool{}
 	for _, p := range ref.Params {
 		if err := checkParam(p.Name, p.Value, seen); err != nil {
 			return &ResponseError{Op: op, URL: redactURL(ref.URL), Msg: err.Error()}
 		}
-	}
-	f := &form{params: ref.Params, filename: filename, contentType: "application/octet-stream"}
-	for _, p := range ref.Params {
-		if strings.EqualFold(p.Name, "Content-Type") {
+		switch n := strings.ToLower(p.Name); {
+		case n == "content-type":
 			f.contentType = p.Value
+		case n == "policy" || strings.Contains(n, "signature") || strings.Contains(n, "credential") || strings.Contains(n, "token"):
+			secrets = append(secrets, p.Value)
 		}
-	}
-	if f.boundary, err = randomBoundary(); err != nil {
-		return fmt.Errorf("desk: %s: %w", op, err)
 	}
 	overhead, err := f.overhead()
 	if err != nil {
 		return fmt.Errorf("desk: %s: %w", op, err)
-	}
-	var secrets []string // never echo the policy or signature, even in S3's error text
-	for _, p := range ref.Params {
-		n := strings.ToLower(p.Name)
-		if n == "policy" || strings.Contains(n, "signature") || strings.Contains(n, "credential") || strings.Contains(n, "token") {
-			secrets = append(secrets, p.Value)
-		}
 	}
 	up := upload{c: c, op: op, url: ref.URL, form: f, body: body, size: size,
 		length: overhead + size, progress: progress, secrets: secrets}
@@ -97,11 +90,6 @@ type form struct {
 	filename    string
 	contentType string
 	boundary    string
-}
-
-func randomBoundary() (string, error) {
-	// multipart.NewWriter draws a random boundary from crypto/rand; reuse it.
-	return multipart.NewWriter(io.Discard).Boundary(), nil
 }
 
 // write writes the whole form to w, taking the file's bytes from file.
@@ -278,11 +266,8 @@ func checkETag(etag string, sum hash.Hash) error {
 
 // postResponse is S3's answer to a successful POST with success_action_status 201.
 type postResponse struct {
-	XMLName  xml.Name `xml:"PostResponse"`
-	Location string   `xml:"Location"`
-	Bucket   string   `xml:"Bucket"`
-	Key      string   `xml:"Key"`
-	ETag     string   `xml:"ETag"`
+	XMLName xml.Name `xml:"PostResponse"`
+	ETag    string   `xml:"ETag"`
 }
 
 func decodePostResponse(data []byte) (postResponse, bool) {
