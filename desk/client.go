@@ -328,22 +328,24 @@ func (c *Client) retry(ctx context.Context, op string, kind callKind, attempt at
 		c.requests.Add(1)
 		sent++
 		status, h, err := attempt(ctx)
+		var ae *APIError
+		refused := kind == apiCall && (status == http.StatusUnauthorized || status == http.StatusForbidden) && errors.As(err, &ae)
+		if refused { // before release wakes the calls waiting in the pacer
+			c.refused.CompareAndSwap(nil, ae)
+		}
 		var wait time.Duration
 		if kind != offsiteCall {
 			wait = c.pacer.release(tk, status, h)
 		} else if status == http.StatusTooManyRequests {
 			wait = retryAfter(h, c.now())
 		}
-		if err == nil {
+		switch {
+		case err == nil:
 			return nil
-		}
-		var ae *APIError
-		if !errors.As(err, &ae) || ctx.Err() != nil {
-			return err
-		}
-		if kind == apiCall && (status == http.StatusUnauthorized || status == http.StatusForbidden) {
-			c.refused.CompareAndSwap(nil, ae)
+		case refused:
 			return &AuthError{Op: op, Err: ae}
+		case !errors.As(err, &ae) || ctx.Err() != nil:
+			return err
 		}
 		if status == http.StatusTooManyRequests {
 			c.rateLimited.Add(1)

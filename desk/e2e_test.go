@@ -126,25 +126,36 @@ func TestEmulatorErrors(t *testing.T) {
 	}
 }
 
-// TestPacerLongWindow is issue 15's acceptance figure for the pacer: 120 Desk calls
-// from 4 workers against the emulator's fixed window of 20 per 10 s, X-Rate-Limit-Reset
-// in whole seconds (or as an epoch). About 50 s each, so it runs only with
-// DESKSYNC_LONG_TESTS=1.
+// TestPacerLongWindow is issue 15's acceptance figure for the pacer: Desk calls from
+// 4 workers against the emulator's fixed windows, X-Rate-Limit-Reset in whole seconds
+// (or as an epoch): 120 calls under 20 per 10 s within 1.10x the minimum with at most
+// 3 429s, and under Desk's own 120 per minute at most about a second lost per window.
+// Four minutes in all, so it runs only with DESKSYNC_LONG_TESTS=1.
 func TestPacerLongWindow(t *testing.T) {
 	if os.Getenv("DESKSYNC_LONG_TESTS") == "" {
 		t.Skip("long test: set DESKSYNC_LONG_TESTS=1")
 	}
-	for _, epoch := range []bool{false, true} {
-		t.Run(map[bool]string{false: "seconds", true: "epoch"}[epoch], func(t *testing.T) {
-			const n, limit, window = 120, 20, 10 * time.Second
-			emu, url := serveEmulator(t, desktest.Options{RateLimit: limit, RateWindow: window, ResetAsEpoch: epoch})
+	tests := []struct {
+		name     string
+		n, limit int
+		window   time.Duration
+		epoch    bool
+		lossPer  time.Duration // allowed per window after the first
+	}{
+		{"20 per 10s, seconds", 120, 20, 10 * time.Second, false, 800 * time.Millisecond},
+		{"20 per 10s, epoch", 120, 20, 10 * time.Second, true, 800 * time.Millisecond},
+		{"Desk's 120 per minute, seconds", 240, 120, time.Minute, false, time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			emu, url := serveEmulator(t, desktest.Options{RateLimit: tt.limit, RateWindow: tt.window, ResetAsEpoch: tt.epoch})
 			c, _ := newTestClient(t, url, func(c *Config) { c.Debug = nil })
 			var next atomic.Int64
 			var wg sync.WaitGroup
-			start := startInWindow(window)
+			start := startInWindow(tt.window)
 			for range 4 {
 				wg.Go(func() {
-					for next.Add(1) <= n {
+					for next.Add(1) <= int64(tt.n) {
 						if err := c.DeleteFile(context.Background(), 1); !IsNotFound(err) {
 							t.Error(err)
 							return
@@ -156,8 +167,8 @@ func TestPacerLongWindow(t *testing.T) {
 			elapsed := time.Since(start)
 			// The emulator's windows are aligned to multiples of the window: the first
 			// is what is left of the one the run started in, the last needs no time.
-			windows := (n + limit - 1) / limit
-			minimum := start.Truncate(window).Add(window).Sub(start) + time.Duration(windows-2)*window
+			windows := (tt.n + tt.limit - 1) / tt.limit
+			minimum := start.Truncate(tt.window).Add(tt.window).Sub(start) + time.Duration(windows-2)*tt.window
 			hit := 0
 			for _, r := range emu.Requests() {
 				if r.Status == 429 {
@@ -165,10 +176,11 @@ func TestPacerLongWindow(t *testing.T) {
 				}
 			}
 			ratio := elapsed.Seconds() / minimum.Seconds()
-			t.Logf("%d requests, %d per %v, 4 workers: %v (minimum %v, %.3fx), %d 429s",
-				n, limit, window, elapsed.Round(time.Millisecond), minimum.Round(time.Millisecond), ratio, hit)
-			if ratio > 1.10 || hit > 3 {
-				t.Errorf("took %.3fx the minimum with %d 429s; want at most 1.10x and 3", ratio, hit)
+			t.Logf("%d requests, %d per %v, 4 workers: %v (minimum %v, %.3fx, %v lost), %d 429s",
+				tt.n, tt.limit, tt.window, elapsed.Round(time.Millisecond), minimum.Round(time.Millisecond), ratio,
+				(elapsed - minimum).Round(time.Millisecond), hit)
+			if ratio > 1.10 || hit > 3 || elapsed-minimum > time.Duration(windows-1)*tt.lossPer {
+				t.Errorf("took %.3fx the minimum with %d 429s; want at most 1.10x, 3 and %v lost per window", ratio, hit, tt.lossPer)
 			}
 		})
 	}
