@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Load reads the manifest at path (as the user named it; errors show it that way),
@@ -36,13 +40,6 @@ func Load(path string, opts Options) (*Manifest, error) {
 	if err != nil {
 		return nil, append(errs, &Error{Pos: Position{File: path}, Msg: "cannot resolve the manifest's folder: " + reason(err)}).sorted()
 	}
-	m := &Manifest{Path: path, Root: root, StatePath: filepath.Join(root, DefaultStateFile)}
-	if doc.State != nil {
-		m.StatePath = filepath.Join(root, filepath.FromSlash(doc.State.Text))
-		if filepath.IsAbs(doc.State.Text) {
-			m.StatePath = filepath.Clean(doc.State.Text)
-		}
-	}
 	r, err := os.OpenRoot(root)
 	if err != nil {
 		return nil, append(errs, &Error{Pos: Position{File: path}, Msg: "cannot open the manifest's folder: " + reason(err)}).sorted()
@@ -53,21 +50,25 @@ func Load(path string, opts Options) (*Manifest, error) {
 		root:      root,
 		limit:     limit,
 		dirBudget: 10 * limit,
-		skip:      make(map[string]bool),
 		errs:      errs,
 	}
-	// Globs never pick up desksync's own files: uploading the state would change it,
-	// making every apply plan a replace of it.
-	l.skip[filepath.Base(path)] = true
-	if rel, err := filepath.Rel(root, m.StatePath); err == nil && filepath.IsLocal(rel) {
-		for _, suffix := range []string{"", ".lock", ".backup"} {
-			l.skip[filepath.ToSlash(rel)+suffix] = true
-		}
+	m := &Manifest{Path: path, Root: root, StatePath: filepath.Join(root, DefaultStateFile)}
+	switch {
+	case opts.State != "" && IsStateURL(opts.State):
+		m.StatePath = opts.State
+	case opts.State != "":
+		m.StatePath = resolvedAbs(opts.State)
+	case doc.State != nil && IsStateURL(doc.State.Text):
+		m.StatePath = doc.State.Text
+	case doc.State != nil:
+		m.StatePath = l.resolveState(doc.State)
 	}
+	l.own = newOwnFiles(path, m.StatePath)
 	m.Entries = l.entries(doc)
 	if len(l.errs) > 0 {
 		return nil, l.errs.sorted()
 	}
+	m.Warnings = append(l.warnings, collisions(m.Entries)...).sorted()
 	return m, nil
 }
 
@@ -143,9 +144,6 @@ func reason(err error) string {
 	return err.Error()
 }
 
-// cleanPath cleans a manifest path lexically ("a/./b/../c" is "a/c").
-func cleanPath(p string) string { return path.Clean(p) }
-
 type loader struct {
 	r         *os.Root // the root, opened once to read files through
 	root      string
@@ -153,8 +151,11 @@ type loader struct {
 	count     int // addresses produced so far
 	dirBudget int // folders a glob may still read
 	aborted   bool
-	skip      map[string]bool
+	own       ownFiles
 	errs      ErrorList
+	// caseMisses are files a glob missed only by case, by address, for warnings.
+	caseMisses map[string]*Item
+	warnings   ErrorList
 }
 
 // match is one address an item produced.
@@ -183,7 +184,7 @@ func (l *loader) entries(doc *Document) []Entry {
 			break
 		}
 		if !it.Glob {
-			addr := cleanPath(it.Path.Text)
+			addr := path.Clean(it.Path.Text)
 			resolved, ok := l.resolveFile(it, addr)
 			if !ok {
 				continue
@@ -235,6 +236,7 @@ func (l *loader) entries(doc *Document) []Entry {
 	if l.aborted {
 		return nil
 	}
+	l.warnCaseMisses(plain, globbed)
 
 	all := make(map[string]match, len(plain)+len(globbed))
 	for a, mt := range globbed {
@@ -300,8 +302,12 @@ func (l *loader) produced(it *Item) bool {
 	return true
 }
 
-// finish opens the file once, to prove it readable and, when no mime type was given,
-// to sniff its content.
+// sniffSize is how much of a file http.DetectContentType looks at.
+const sniffSize = 512
+
+// finish reads the start of the file, once: to prove it readable, to recognise a saved
+// plan (a glob drops it, a plain entry is an error) and, when neither a layer nor the
+// extension gives a mime type, to sniff its content. It reports whether e is kept.
 func (l *loader) finish(mt match, e *Entry) bool {
 	f, err := l.r.Open(filepath.FromSlash(mt.resolved))
 	if err != nil {
@@ -309,21 +315,97 @@ func (l *loader) finish(mt match, e *Entry) bool {
 		return false
 	}
 	defer f.Close()
-	if e.MimeType != "" {
-		return true
+	head := make([]byte, sniffSize, planMarkerWindow)
+	n, err := io.ReadFull(f, head)
+	head = head[:n]
+	if err == nil && bytes.HasPrefix(bytes.TrimLeft(head, " \t\r\n"), []byte("{")) {
+		more, rerr := io.ReadFull(f, head[n:cap(head)])
+		head, err = head[:n+more], rerr
 	}
-	if t := mimeByExtension(e.Address); t != "" {
-		e.MimeType = t
-		return true
-	}
-	buf := make([]byte, 512)
-	n, err := io.ReadFull(f, buf)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		l.fail(mt.item, "", "%q cannot be read: %s", e.Address, reason(err))
 		return false
 	}
-	e.MimeType = sniff(buf[:n])
+	if isSavedPlan(head) {
+		if !mt.item.Glob {
+			l.fail(mt.item, hintOwn, "%q is a saved desksync plan, which is never uploaded", e.Address)
+		}
+		return false
+	}
+	if e.MimeType == "" {
+		e.MimeType = mimeByExtension(e.Address)
+	}
+	if e.MimeType == "" {
+		e.MimeType = sniff(head[:min(len(head), sniffSize)])
+	}
 	return true
+}
+
+// caseMiss records a file that the glob of it would match but for case.
+func (l *loader) caseMiss(it *Item, addr string) {
+	if l.caseMisses == nil {
+		l.caseMisses = make(map[string]*Item)
+	}
+	if _, seen := l.caseMisses[addr]; !seen {
+		l.caseMisses[addr] = it
+	}
+}
+
+// maxWarningsOfAKind bounds each kind of warning, so a hostile tree cannot bury a
+// plan under them; a last warning counts the rest.
+const maxWarningsOfAKind = 20
+
+// warnCaseMisses warns about files that no entry covers and that a glob misses only by
+// case: "Invoice 08.PNG" and *.png.
+func (l *loader) warnCaseMisses(plain, globbed map[string]match) {
+	addrs := make([]string, 0, len(l.caseMisses))
+	for a := range l.caseMisses {
+		_, p := plain[a]
+		_, g := globbed[a]
+		if !p && !g {
+			addrs = append(addrs, a)
+		}
+	}
+	sort.Strings(addrs)
+	for i, a := range addrs {
+		it := l.caseMisses[a]
+		if i == maxWarningsOfAKind {
+			l.warnings = append(l.warnings, &Error{Pos: it.Path.Pos, Msg: fmt.Sprintf("… and %d more files missed only by case", len(addrs)-i)})
+			break
+		}
+		l.warnings = append(l.warnings, &Error{Pos: it.Path.Pos, Field: fmt.Sprintf("attachments[%d].path", it.Index),
+			Msg:      fmt.Sprintf("%q is not matched: glob %q differs from its name only by case", a, it.Path.Text),
+			HintText: "globs match case exactly: widen the pattern (e.g. *.{png,PNG}) or rename the file"})
+	}
+}
+
+// collisions warns about addresses that differ only by case or Unicode normalisation:
+// they look alike in a plan and collide in a checkout on macOS or Windows.
+func collisions(entries []Entry) ErrorList {
+	fold := cases.Fold()
+	first := make(map[string]int, len(entries))
+	var warns ErrorList
+	for i, e := range entries {
+		key := fold.String(norm.NFC.String(e.Address))
+		j, dup := first[key]
+		if !dup {
+			first[key] = i
+			continue
+		}
+		if len(warns) == maxWarningsOfAKind {
+			warns = append(warns, &Error{Pos: e.Pos, Msg: "… and more addresses that differ only by case or Unicode normalisation"})
+			break
+		}
+		prev := entries[j].Address
+		how := "by case"
+		if !strings.EqualFold(prev, e.Address) {
+			how = fmt.Sprintf("in Unicode normalisation (%+q and %+q)", prev, e.Address)
+		}
+		warns = append(warns, &Error{Pos: e.Pos,
+			Msg:      fmt.Sprintf("%q and %q differ only %s", prev, e.Address, how),
+			HintText: "rename one of them: on macOS and Windows both names are one file, so a checkout there keeps only one"})
+	}
+	return warns
 }
 
 // resolveFile checks a plain entry's file: inside the root after symlinks, existing,
@@ -332,6 +414,14 @@ func (l *loader) resolveFile(it *Item, addr string) (string, bool) {
 	resolved, u := l.resolve(addr)
 	if u != nil {
 		l.failResolve(it, addr, u)
+		return "", false
+	}
+	if dir := reservedDir(resolved); dir != "" {
+		l.fail(it, hintReserved, "%q leads under %s/, which is never uploaded", addr, dir)
+		return "", false
+	}
+	if own := l.own.describe(filepath.Join(l.root, filepath.FromSlash(resolved))); own != "" {
+		l.fail(it, hintOwn, "%q is %s, which is never uploaded", addr, own)
 		return "", false
 	}
 	fi, err := os.Stat(filepath.Join(l.root, filepath.FromSlash(resolved)))

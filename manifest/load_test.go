@@ -234,14 +234,16 @@ func TestLoadStatePath(t *testing.T) {
 	}{
 		{"default", "", func(root string) string { return filepath.Join(root, "desksync.state.json") }},
 		{"relative", "state: .state/prod.json\n", func(root string) string { return filepath.Join(root, ".state", "prod.json") }},
-		{"outside the root", "state: ../shared/s.json\n", func(root string) string { return filepath.Join(filepath.Dir(root), "shared", "s.json") }},
-		{"absolute", "state: " + abs + "\n", func(string) string { return abs }},
+		{"s3 URL, passed through", "state: s3://bucket/team/desksync.state.json\n", func(string) string { return "s3://bucket/team/desksync.state.json" }},
+		{"the pipeline's, anywhere", "state: mine.json\n@" + abs, func(string) string { return abs }},
+		{"the pipeline's s3 URL", "@s3://b/k.json", func(string) string { return "s3://b/k.json" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			mp := tree(t, "version: 1\n"+tt.state+"attachments: []\n", nil)
-			m := load(t, mp, manifest.Options{})
+			text, override, _ := strings.Cut(tt.state, "@")
+			mp := tree(t, "version: 1\n"+text+"attachments: []\n", nil)
+			m := load(t, mp, manifest.Options{State: override})
 			if want := tt.want(m.Root); m.StatePath != want {
 				t.Errorf("StatePath = %q, want %q", m.StatePath, want)
 			}

@@ -129,6 +129,9 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 		})
 	}
 
+	for _, w := range m.Warnings {
+		p.Warnings = append(p.Warnings, w.Error()+"; "+w.Hint())
+	}
 	if err := p.CheckDeletes(opts.DeleteLimit); err != nil {
 		var md *MassDeleteError
 		if errors.As(err, &md) {
