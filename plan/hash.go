@@ -6,23 +6,27 @@ import (
 	"errors"
 	"io"
 	"runtime"
-	"sync"
 
 	"github.com/desksync/desksync/manifest"
 	"github.com/zeebo/blake3"
+	"golang.org/x/sync/errgroup"
 )
 
-// hashBufferSize is the read size per worker. BLAKE3 (zeebo/blake3) hashes large
-// writes with SIMD across many chunks at once, so reads well above its 1 KiB chunk
-// size keep it busy; 256 KiB stays inside L2 on the machines we measured.
+// hashBufferSize is the read size per worker: BLAKE3 hashes a large write with SIMD
+// across many 1 KiB chunks at once, so big reads keep it busy while staying in L2.
 const hashBufferSize = 256 << 10
 
 // Hash returns the size and BLAKE3 hex digest of every file the manifest lists, by
-// address. Files are streamed (memory does not grow with their size) by a pool of
-// workers, runtime.NumCPU() when workers <= 0, each reusing one read buffer. The first
-// error, naming the address, stops the others.
+// address. Files are streamed (memory does not grow with their size), runtime.NumCPU()
+// at once when workers <= 0. The first error, naming the address, stops the others.
 func Hash(ctx context.Context, m *manifest.Manifest, workers int) (map[string]FileDigest, error) {
 	return hashAll(ctx, m, workers, 0)
+}
+
+// hasher is one worker's reusable hash state and read buffer.
+type hasher struct {
+	h   *blake3.Hasher
+	buf []byte
 }
 
 // hashAll is Hash with a size limit (0 = none), checked before a byte is hashed so an
@@ -31,43 +35,33 @@ func hashAll(ctx context.Context, m *manifest.Manifest, workers int, maxSize int
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
-	if workers > len(m.Entries) {
-		workers = len(m.Entries)
-	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-
-	jobs := make(chan int)
-	digests := make([]FileDigest, len(m.Entries))
-	var wg sync.WaitGroup
+	workers = max(1, min(workers, len(m.Entries)))
+	// One hasher per worker, handed from file to file, so that the read buffers are
+	// allocated once rather than once per file.
+	free := make(chan *hasher, workers)
 	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, hashBufferSize)
-			h := blake3.New()
-			for i := range jobs {
-				d, err := hashEntry(ctx, m, m.Entries[i], h, buf, maxSize)
-				if err != nil {
-					cancel(err)
-					continue // drain, so the feeder never blocks
-				}
-				digests[i] = d
-			}
-		}()
+		free <- &hasher{h: blake3.New(), buf: make([]byte, hashBufferSize)}
 	}
-feed:
-	for i := range m.Entries {
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-			break feed
+	digests := make([]FileDigest, len(m.Entries))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	for i, e := range m.Entries {
+		if gctx.Err() != nil {
+			break
 		}
+		g.Go(func() error {
+			hs := <-free
+			defer func() { free <- hs }()
+			d, err := hashEntry(gctx, m, e, hs, maxSize)
+			digests[i] = d
+			return err
+		})
 	}
-	close(jobs)
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
+	if err := g.Wait(); err != nil {
 		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // cancelled before any file was started
 	}
 	out := make(map[string]FileDigest, len(m.Entries))
 	for i, e := range m.Entries {
@@ -76,8 +70,8 @@ feed:
 	return out, nil
 }
 
-// hashEntry streams one file through h, reusing buf.
-func hashEntry(ctx context.Context, m *manifest.Manifest, e manifest.Entry, h *blake3.Hasher, buf []byte, maxSize int64) (FileDigest, error) {
+// hashEntry streams one file through hs.
+func hashEntry(ctx context.Context, m *manifest.Manifest, e manifest.Entry, hs *hasher, maxSize int64) (FileDigest, error) {
 	if err := ctx.Err(); err != nil {
 		return FileDigest{}, err
 	}
@@ -95,12 +89,12 @@ func hashEntry(ctx context.Context, m *manifest.Manifest, e manifest.Entry, h *b
 	if maxSize > 0 && fi.Size() > maxSize {
 		return FileDigest{}, &FileTooLargeError{Address: e.Address, Size: fi.Size(), Max: maxSize}
 	}
-	h.Reset()
+	hs.h.Reset()
 	var n int64
 	for {
-		k, rerr := f.Read(buf)
+		k, rerr := f.Read(hs.buf)
 		if k > 0 {
-			h.Write(buf[:k])
+			hs.h.Write(hs.buf[:k])
 			n += int64(k)
 			// The file may grow while we read it; the limit is about what we would upload.
 			if maxSize > 0 && n > maxSize {
@@ -117,5 +111,5 @@ func hashEntry(ctx context.Context, m *manifest.Manifest, e manifest.Entry, h *b
 			return FileDigest{}, err
 		}
 	}
-	return FileDigest{Size: n, Blake3: hex.EncodeToString(h.Sum(nil))}, nil
+	return FileDigest{Size: n, Blake3: hex.EncodeToString(hs.h.Sum(nil))}, nil
 }
