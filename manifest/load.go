@@ -11,9 +11,12 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"syscall"
 
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 )
@@ -40,19 +43,14 @@ func Load(path string, opts Options) (*Manifest, error) {
 	if err != nil {
 		return nil, append(errs, &Error{Pos: Position{File: path}, Msg: "cannot resolve the manifest's folder: " + reason(err)}).sorted()
 	}
-	r, err := os.OpenRoot(root)
-	if err != nil {
-		return nil, append(errs, &Error{Pos: Position{File: path}, Msg: "cannot open the manifest's folder: " + reason(err)}).sorted()
-	}
-	defer r.Close()
 	l := &loader{
-		r:         r,
+		dir:       openRootDir(root),
 		root:      root,
 		limit:     limit,
 		dirBudget: 10 * limit,
 		errs:      errs,
 	}
-	m := &Manifest{Path: path, Root: root, StatePath: filepath.Join(root, DefaultStateFile)}
+	m := &Manifest{Path: path, Root: root, StatePath: filepath.Join(root, DefaultStateFile), dir: l.dir}
 	switch {
 	case opts.State != "" && IsStateURL(opts.State):
 		m.StatePath = opts.State
@@ -77,7 +75,7 @@ func Load(path string, opts Options) (*Manifest, error) {
 // Root, and it refuses anything but a regular file. Plan and apply open files only
 // this way.
 func (m *Manifest) Open(e Entry) (*os.File, error) {
-	f, err := os.OpenInRoot(m.Root, filepath.FromSlash(e.Resolved))
+	f, err := m.dir.open(m.Root, filepath.FromSlash(e.Resolved))
 	if err != nil {
 		return nil, &Error{Pos: e.Pos, Msg: fmt.Sprintf("cannot open %q: %s", e.Address, reason(err)),
 			HintText: "the file changed since the manifest was loaded; run the command again"}
@@ -138,6 +136,8 @@ func reason(err error) string {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return "no such file"
+	case errors.Is(err, syscall.ELOOP), errors.Is(err, syscall.EXDEV), err.Error() == "path escapes from parent":
+		return "it is now a symlink, or one is on its way"
 	case errors.Is(err, fs.ErrPermission):
 		return "permission denied"
 	}
@@ -145,7 +145,7 @@ func reason(err error) string {
 }
 
 type loader struct {
-	r         *os.Root // the root, opened once to read files through
+	dir       *rootDir
 	root      string
 	limit     int // addresses allowed
 	count     int // addresses produced so far
@@ -251,6 +251,7 @@ func (l *loader) entries(doc *Document) []Entry {
 	}
 	sort.Strings(addrs)
 	entries := make([]Entry, 0, len(addrs))
+	items := make([]*Item, 0, len(addrs))
 	for _, a := range addrs {
 		mt := all[a]
 		// A plain entry's fields win over a glob's, which win over defaults, which win
@@ -273,12 +274,43 @@ func (l *loader) entries(doc *Document) []Entry {
 			l.fail(mt.item, "rename the file, or list it on its own with a filename", "file name of %q: %s", a, msg)
 			continue
 		}
-		if !l.finish(mt, &e) {
-			continue
-		}
 		entries = append(entries, e)
+		items = append(items, mt.item)
 	}
-	return entries
+	return l.finishAll(entries, items)
+}
+
+// finishAll runs finish over entries, NumCPU files at once (most of the time is system
+// calls, which overlap), and returns the entries kept, in order, errors in order too.
+func (l *loader) finishAll(entries []Entry, items []*Item) []Entry {
+	workers := max(1, min(runtime.NumCPU(), len(entries)))
+	heads := make(chan []byte, workers)
+	for range workers {
+		heads <- make([]byte, planMarkerWindow)
+	}
+	keep := make([]bool, len(entries))
+	errs := make([]*Error, len(entries))
+	var g errgroup.Group
+	g.SetLimit(workers)
+	for i := range entries {
+		g.Go(func() error {
+			head := <-heads
+			keep[i], errs[i] = l.finish(&entries[i], items[i], head)
+			heads <- head
+			return nil
+		})
+	}
+	g.Wait()
+	kept := entries[:0]
+	for i, e := range entries {
+		if errs[i] != nil {
+			l.errs = append(l.errs, errs[i])
+		}
+		if keep[i] {
+			kept = append(kept, e)
+		}
+	}
+	return kept
 }
 
 func pick(layers []Fields, get func(Fields) *Value, builtin string) string {
@@ -305,40 +337,42 @@ func (l *loader) produced(it *Item) bool {
 // sniffSize is how much of a file http.DetectContentType looks at.
 const sniffSize = 512
 
-// finish reads the start of the file, once: to prove it readable, to recognise a saved
-// plan (a glob drops it, a plain entry is an error) and, when neither a layer nor the
-// extension gives a mime type, to sniff its content. It reports whether e is kept.
-func (l *loader) finish(mt match, e *Entry) bool {
-	f, err := l.r.Open(filepath.FromSlash(mt.resolved))
+// finish reads the start of the file into head, once: to prove it readable, to
+// recognise a saved plan (a glob drops it, a plain entry is an error) and, when neither
+// a layer nor the extension gives a mime type, to sniff its content. It reports whether
+// e is kept, and the problem, if any. It runs concurrently: it changes only e.
+func (l *loader) finish(e *Entry, it *Item, head []byte) (bool, *Error) {
+	fail := func(hint, format string, args ...any) (bool, *Error) {
+		return false, &Error{Pos: it.Path.Pos, Field: fmt.Sprintf("attachments[%d].path", it.Index),
+			Msg: fmt.Sprintf(format, args...), HintText: hint}
+	}
+	f, err := l.dir.open(l.root, filepath.FromSlash(e.Resolved))
 	if err != nil {
-		l.fail(mt.item, "", "%q cannot be read: %s", e.Address, reason(err))
-		return false
+		return fail("", "%q cannot be read: %s", e.Address, reason(err))
 	}
 	defer f.Close()
-	head := make([]byte, sniffSize, planMarkerWindow)
-	n, err := io.ReadFull(f, head)
-	head = head[:n]
-	if err == nil && bytes.HasPrefix(bytes.TrimLeft(head, " \t\r\n"), []byte("{")) {
-		more, rerr := io.ReadFull(f, head[n:cap(head)])
-		head, err = head[:n+more], rerr
+	n, err := io.ReadFull(f, head[:sniffSize])
+	if err == nil && bytes.HasPrefix(bytes.TrimLeft(head[:n], " \t\r\n"), []byte("{")) {
+		var more int
+		more, err = io.ReadFull(f, head[n:])
+		n += more
 	}
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-		l.fail(mt.item, "", "%q cannot be read: %s", e.Address, reason(err))
-		return false
+		return fail("", "%q cannot be read: %s", e.Address, reason(err))
 	}
-	if isSavedPlan(head) {
-		if !mt.item.Glob {
-			l.fail(mt.item, hintOwn, "%q is a saved desksync plan, which is never uploaded", e.Address)
+	if isSavedPlan(head[:n]) {
+		if it.Glob {
+			return false, nil
 		}
-		return false
+		return fail(hintOwn, "%q is a saved desksync plan, which is never uploaded", e.Address)
 	}
 	if e.MimeType == "" {
 		e.MimeType = mimeByExtension(e.Address)
 	}
 	if e.MimeType == "" {
-		e.MimeType = sniff(head[:min(len(head), sniffSize)])
+		e.MimeType = sniff(head[:min(n, sniffSize)])
 	}
-	return true
+	return true, nil
 }
 
 // caseMiss records a file that the glob of it would match but for case.

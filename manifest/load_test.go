@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/desksync/desksync/manifest"
@@ -296,9 +298,10 @@ func TestLoadSymlinksInsideRoot(t *testing.T) {
 func TestOpenRefusesSwappedFiles(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name string
-		swap func(t *testing.T, root, outside string)
-		want string
+		name      string
+		swap      func(t *testing.T, root, outside string)
+		linuxOnly bool
+		want      string
 	}{
 		{
 			name: "replaced by a symlink outside the root",
@@ -309,7 +312,30 @@ func TestOpenRefusesSwappedFiles(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: `desksync.yaml:3:5: cannot open "a.txt": path escapes from parent`,
+			want: `desksync.yaml:3:5: cannot open "a.txt": it is now a symlink, or one is on its way`,
+		},
+		{
+			name: "replaced by a symlink inside the root",
+			swap: func(t *testing.T, root, _ string) {
+				write(t, filepath.Join(root, ".git-config"), "token")
+				os.Remove(filepath.Join(root, "a.txt"))
+				if err := os.Symlink(".git-config", filepath.Join(root, "a.txt")); err != nil {
+					t.Fatal(err)
+				}
+			},
+			linuxOnly: true, // elsewhere os.OpenInRoot follows links that stay inside
+			want:      `desksync.yaml:3:5: cannot open "a.txt": it is now a symlink, or one is on its way`,
+		},
+		{
+			name: "replaced by a FIFO: refused, not waited on",
+			swap: func(t *testing.T, root, _ string) {
+				os.Remove(filepath.Join(root, "a.txt"))
+				if err := syscall.Mkfifo(filepath.Join(root, "a.txt"), 0o644); err != nil {
+					t.Skip(err)
+				}
+			},
+			linuxOnly: true,
+			want:      `desksync.yaml:3:5: cannot open "a.txt": not a regular file`,
 		},
 		{
 			name: "replaced by a folder",
@@ -330,6 +356,9 @@ func TestOpenRefusesSwappedFiles(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			if tt.linuxOnly && runtime.GOOS != "linux" {
+				t.Skip("Linux only")
+			}
 			mp := tree(t, "version: 1\nattachments:\n  - path: a.txt\n", map[string]string{"a.txt": "a"})
 			m := load(t, mp, manifest.Options{})
 			tt.swap(t, m.Root, filepath.Join(filepath.Dir(m.Root), "outside"))

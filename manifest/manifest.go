@@ -47,6 +47,8 @@ type Manifest struct {
 	StatePath string
 	// Entries has one entry per address, sorted by address.
 	Entries []Entry
+	// dir is Root held open for Open; nil in a Manifest built by hand.
+	dir *rootDir
 	// Warnings are problems that do not stop desksync but that a reviewer should see:
 	// addresses that differ only by case or Unicode normalisation, files a glob misses
 	// only by case.
