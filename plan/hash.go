@@ -5,9 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 
 	"github.com/desksync/desksync/manifest"
+	"github.com/desksync/desksync/plan/hashcache"
 	"github.com/zeebo/blake3"
 	"golang.org/x/sync/errgroup"
 )
@@ -20,7 +23,7 @@ const hashBufferSize = 256 << 10
 // address. Files are streamed (memory does not grow with their size), runtime.NumCPU()
 // at once when workers <= 0. The first error, naming the address, stops the others.
 func Hash(ctx context.Context, m *manifest.Manifest, workers int) (map[string]FileDigest, error) {
-	return hashAll(ctx, m, workers, 0)
+	return hashAll(ctx, m, workers, 0, nil)
 }
 
 // hasher is one worker's reusable hash state and read buffer.
@@ -30,8 +33,9 @@ type hasher struct {
 }
 
 // hashAll is Hash with a size limit (0 = none), checked before a byte is hashed so an
-// oversize file is refused at once rather than after minutes of reading.
-func hashAll(ctx context.Context, m *manifest.Manifest, workers int, maxSize int64) (map[string]FileDigest, error) {
+// oversize file is refused at once rather than after minutes of reading, and with a
+// hash cache (nil = none) that spares reading files whose stat data it knows.
+func hashAll(ctx context.Context, m *manifest.Manifest, workers int, maxSize int64, cache *hashcache.Cache) (map[string]FileDigest, error) {
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
@@ -52,7 +56,7 @@ func hashAll(ctx context.Context, m *manifest.Manifest, workers int, maxSize int
 		g.Go(func() error {
 			hs := <-free
 			defer func() { free <- hs }()
-			d, err := hashEntry(gctx, m, e, hs, maxSize)
+			d, err := hashCached(gctx, m, e, hs, maxSize, cache)
 			digests[i] = d
 			return err
 		})
@@ -70,24 +74,48 @@ func hashAll(ctx context.Context, m *manifest.Manifest, workers int, maxSize int
 	return out, nil
 }
 
-// hashEntry streams one file through hs.
-func hashEntry(ctx context.Context, m *manifest.Manifest, e manifest.Entry, hs *hasher, maxSize int64) (FileDigest, error) {
+// hashCached takes the digest from the cache when the file's stat data (one lstat of
+// its symlink-free path) matches, and otherwise hashes it and tells the cache.
+func hashCached(ctx context.Context, m *manifest.Manifest, e manifest.Entry, hs *hasher, maxSize int64, cache *hashcache.Cache) (FileDigest, error) {
+	if cache == nil {
+		d, _, err := hashEntry(ctx, m, e, hs, maxSize)
+		return d, err
+	}
+	if fi, err := os.Lstat(filepath.Join(m.Root, filepath.FromSlash(e.Resolved))); err == nil && fi.Mode().IsRegular() {
+		k := hashcache.KeyOf(fi)
+		if digest, ok := cache.Get(e.Address, k); ok {
+			if maxSize > 0 && k.Size > maxSize {
+				return FileDigest{}, &FileTooLargeError{Address: e.Address, Size: k.Size, Max: maxSize}
+			}
+			return FileDigest{Size: k.Size, Blake3: digest}, nil
+		}
+	}
+	d, fi, err := hashEntry(ctx, m, e, hs, maxSize)
+	if err == nil {
+		cache.Put(e.Address, hashcache.KeyOf(fi), d.Blake3)
+	}
+	return d, err
+}
+
+// hashEntry streams one file through hs. It returns the file's stat data as taken
+// before the first byte was read, so that a change while reading shows at the next look.
+func hashEntry(ctx context.Context, m *manifest.Manifest, e manifest.Entry, hs *hasher, maxSize int64) (FileDigest, os.FileInfo, error) {
 	if err := ctx.Err(); err != nil {
-		return FileDigest{}, err
+		return FileDigest{}, nil, err
 	}
 	// Open refuses anything but a regular file inside Root, even one swapped in since
 	// the manifest was loaded.
 	f, err := m.Open(e)
 	if err != nil {
-		return FileDigest{}, &FileError{Address: e.Address, Err: err}
+		return FileDigest{}, nil, &FileError{Address: e.Address, Err: err}
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return FileDigest{}, &FileError{Address: e.Address, Err: err}
+		return FileDigest{}, nil, &FileError{Address: e.Address, Err: err}
 	}
 	if maxSize > 0 && fi.Size() > maxSize {
-		return FileDigest{}, &FileTooLargeError{Address: e.Address, Size: fi.Size(), Max: maxSize}
+		return FileDigest{}, nil, &FileTooLargeError{Address: e.Address, Size: fi.Size(), Max: maxSize}
 	}
 	hs.h.Reset()
 	var n int64
@@ -98,7 +126,7 @@ func hashEntry(ctx context.Context, m *manifest.Manifest, e manifest.Entry, hs *
 			n += int64(k)
 			// The file may grow while we read it; the limit is about what we would upload.
 			if maxSize > 0 && n > maxSize {
-				return FileDigest{}, &FileTooLargeError{Address: e.Address, Size: n, Max: maxSize}
+				return FileDigest{}, nil, &FileTooLargeError{Address: e.Address, Size: n, Max: maxSize}
 			}
 		}
 		// A file that fits the buffer is read in one call: a second read only to see EOF
@@ -107,11 +135,11 @@ func hashEntry(ctx context.Context, m *manifest.Manifest, e manifest.Entry, hs *
 			break
 		}
 		if rerr != nil {
-			return FileDigest{}, &FileError{Address: e.Address, Err: rerr}
+			return FileDigest{}, nil, &FileError{Address: e.Address, Err: rerr}
 		}
 		if err := ctx.Err(); err != nil {
-			return FileDigest{}, err
+			return FileDigest{}, nil, err
 		}
 	}
-	return FileDigest{Size: n, Blake3: hex.EncodeToString(hs.h.Sum(nil))}, nil
+	return FileDigest{Size: n, Blake3: hex.EncodeToString(hs.h.Sum(nil))}, fi, nil
 }
