@@ -82,13 +82,17 @@ func TestCacheCorruptOrForeign(t *testing.T) {
 	past := time.Now().Add(-time.Hour).UnixNano()
 	k := hashcache.Key{Size: 3, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1}
 	for name, damage := range map[string]func(t *testing.T, root, path string){
-		"flipped digest byte": func(t *testing.T, _, path string) { edit(t, path, func(s string) string { return strings.Replace(s, "aaaa", "aaab", 1) }) },
-		"truncated":           func(t *testing.T, _, path string) { edit(t, path, func(s string) string { return s[:len(s)-10] }) },
-		"checksum removed":    func(t *testing.T, _, path string) { edit(t, path, func(s string) string { return s[:strings.LastIndex(s, "end ")] }) },
-		"data after the end":  func(t *testing.T, _, path string) { edit(t, path, func(s string) string { return s + "x" }) },
-		"garbage":             func(t *testing.T, _, path string) { os.WriteFile(path, []byte("\x00\xff not a cache"), 0o644) },
-		"empty":               func(t *testing.T, _, path string) { os.WriteFile(path, nil, 0o644) },
-		"a folder":            func(t *testing.T, _, path string) { os.Remove(path); os.Mkdir(path, 0o755) },
+		"flipped digest byte": func(t *testing.T, _, path string) {
+			edit(t, path, func(s string) string { return strings.Replace(s, "aaaa", "aaab", 1) })
+		},
+		"truncated": func(t *testing.T, _, path string) { edit(t, path, func(s string) string { return s[:len(s)-10] }) },
+		"checksum removed": func(t *testing.T, _, path string) {
+			edit(t, path, func(s string) string { return s[:strings.LastIndex(s, "end ")] })
+		},
+		"data after the end": func(t *testing.T, _, path string) { edit(t, path, func(s string) string { return s + "x" }) },
+		"garbage":            func(t *testing.T, _, path string) { os.WriteFile(path, []byte("\x00\xff not a cache"), 0o644) },
+		"empty":              func(t *testing.T, _, path string) { os.WriteFile(path, nil, 0o644) },
+		"a folder":           func(t *testing.T, _, path string) { os.Remove(path); os.Mkdir(path, 0o755) },
 		"another manifest's, copied over": func(t *testing.T, root, path string) {
 			other := hashcache.Open(root, filepath.Join(root, "other.yaml"))
 			other.Put("docs/a b.txt", k, strings.Repeat("b", 64))
