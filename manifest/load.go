@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/text/cases"
@@ -413,6 +414,17 @@ func (l *loader) warnCaseMisses(plain, globbed map[string]match) {
 	}
 }
 
+// foldKey is what two addresses that collide on macOS or Windows share: the address
+// case-folded after NFC normalisation. Plain ASCII, the usual case, takes a shortcut.
+func foldKey(fold cases.Caser, a string) string {
+	for i := 0; i < len(a); i++ {
+		if a[i] >= utf8.RuneSelf {
+			return fold.String(norm.NFC.String(a))
+		}
+	}
+	return strings.ToLower(a)
+}
+
 // collisions warns about addresses that differ only by case or Unicode normalisation:
 // they look alike in a plan and collide in a checkout on macOS or Windows.
 func collisions(entries []Entry) ErrorList {
@@ -420,7 +432,7 @@ func collisions(entries []Entry) ErrorList {
 	first := make(map[string]int, len(entries))
 	var warns ErrorList
 	for i, e := range entries {
-		key := fold.String(norm.NFC.String(e.Address))
+		key := foldKey(fold, e.Address)
 		j, dup := first[key]
 		if !dup {
 			first[key] = i
