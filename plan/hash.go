@@ -74,14 +74,17 @@ func hashAll(ctx context.Context, m *manifest.Manifest, workers int, maxSize int
 	return out, nil
 }
 
-// hashCached takes the digest from the cache when the file's stat data (one lstat of
-// its symlink-free path) matches, and otherwise hashes it and tells the cache.
+// hashCached takes the digest from the cache when it has an entry for the file and
+// the file's stat data (one lstat of its symlink-free path) matches; otherwise it
+// hashes the file and tells the cache.
 func hashCached(ctx context.Context, m *manifest.Manifest, e manifest.Entry, hs *hasher, maxSize int64, cache *hashcache.Cache) (FileDigest, error) {
 	if cache == nil {
 		d, _, err := hashEntry(ctx, m, e, hs, maxSize)
 		return d, err
 	}
-	if fi, err := os.Lstat(filepath.Join(m.Root, filepath.FromSlash(e.Resolved))); err == nil && fi.Mode().IsRegular() {
+	if !cache.Has(e.Address) {
+		// Not known (or too small to be worth it): read it.
+	} else if fi, err := os.Lstat(filepath.Join(m.Root, filepath.FromSlash(e.Resolved))); err == nil && fi.Mode().IsRegular() {
 		k := hashcache.KeyOf(fi)
 		if digest, ok := cache.Get(e.Address, k); ok {
 			if maxSize > 0 && k.Size > maxSize {

@@ -63,7 +63,9 @@ func TestHashCancelled(t *testing.T) {
 // (same size, mtime put back) or merely touched is read again.
 func TestHashCacheInCompute(t *testing.T) {
 	t.Parallel()
-	m := mkManifest(t, file{addr: "a.txt", content: "one"}, file{addr: "b.txt", content: "bbb"}, file{addr: "c.txt", content: "ccc"})
+	// Contents of hashcache.MinSize bytes, the smallest the cache keeps.
+	content := func(c string) string { return strings.Repeat(c, hashcache.MinSize) }
+	m := mkManifest(t, file{addr: "a.txt", content: content("1")}, file{addr: "b.txt", content: content("b")}, file{addr: "c.txt", content: content("c")})
 	past := time.Now().Add(-time.Hour)
 	for _, e := range m.Entries {
 		if err := os.Chtimes(filepath.Join(m.Root, e.Address), past, past); err != nil {
@@ -103,7 +105,7 @@ func TestHashCacheInCompute(t *testing.T) {
 
 	// a.txt replaced by another file of the same size, its mtime put back.
 	p := filepath.Join(m.Root, "a.txt")
-	if err := os.WriteFile(p+".new", []byte("two"), 0o644); err != nil {
+	if err := os.WriteFile(p+".new", []byte(content("2")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(p+".new", p); err != nil {
@@ -113,7 +115,7 @@ func TestHashCacheInCompute(t *testing.T) {
 		t.Fatal(err)
 	}
 	// c.txt rewritten in place with the same size, then touched back: ctime still moves.
-	if err := os.WriteFile(filepath.Join(m.Root, "c.txt"), []byte("CCC"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(m.Root, "c.txt"), []byte(content("C")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chtimes(filepath.Join(m.Root, "c.txt"), past, past); err != nil {
@@ -121,10 +123,10 @@ func TestHashCacheInCompute(t *testing.T) {
 	}
 
 	got := plan()
-	if got["a.txt"].Blake3 != b3("two") {
+	if got["a.txt"].Blake3 != b3(content("2")) {
 		t.Errorf("a.txt replaced: digest %s, want that of the new content", got["a.txt"].Blake3)
 	}
-	if got["c.txt"].Blake3 != b3("CCC") {
+	if got["c.txt"].Blake3 != b3(content("C")) {
 		t.Errorf("c.txt rewritten: digest %s, want that of the new content", got["c.txt"].Blake3)
 	}
 	if got["b.txt"].Blake3 != b3("poison") {
@@ -135,7 +137,7 @@ func TestHashCacheInCompute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if direct["b.txt"].Blake3 != b3("bbb") {
+	if direct["b.txt"].Blake3 != b3(content("b")) {
 		t.Errorf("Hash used the cache")
 	}
 }

@@ -34,6 +34,12 @@ const magic = "desksync hash cache 1"
 // entries take, and a cache larger than this is simply not used.
 const maxSize = 256 << 20
 
+// MinSize is the smallest file worth a cache entry. Every file is opened anyway when
+// the manifest is loaded, and reading a file this small costs about what looking it up
+// costs, so small files are simply hashed, which keeps the cache (and the memory it
+// takes) in proportion to the bytes it saves rather than to the number of files.
+const MinSize = 16 << 10
+
 // Key is the stat data a digest is valid for.
 type Key struct {
 	Size, MtimeNs, CtimeNs int64
@@ -79,6 +85,15 @@ func Open(root, manifestPath string) *Cache {
 // Path is where the cache is kept.
 func (c *Cache) Path() string { return c.path }
 
+// Has reports whether the cache holds an entry for addr, so that files it cannot
+// answer for are not stat'ed for nothing.
+func (c *Cache) Has(addr string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.records[addr]
+	return ok
+}
+
 // Get returns the digest recorded for addr when k matches the recorded stat data and
 // the file is not racily clean.
 func (c *Cache) Get(addr string, k Key) (string, bool) {
@@ -94,6 +109,9 @@ func (c *Cache) Get(addr string, k Key) (string, bool) {
 
 // Put records the digest of addr's content, read after its stat data k was taken.
 func (c *Cache) Put(addr string, k Key, digest string) {
+	if k.Size < MinSize {
+		return
+	}
 	r := &record{key: k, seen: true}
 	if n, err := hex.Decode(r.digest[:], []byte(digest)); err != nil || n != len(r.digest) {
 		return

@@ -10,6 +10,8 @@ import (
 	"github.com/desksync/desksync/plan/hashcache"
 )
 
+const big = hashcache.MinSize
+
 const digestA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
 // saved writes a cache holding addr -> digestA under key k and returns the reopened cache.
@@ -27,18 +29,18 @@ func TestCacheHit(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
 	past := time.Now().Add(-time.Hour).UnixNano()
-	k := hashcache.Key{Size: 3, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1}
+	k := hashcache.Key{Size: big, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1}
 	c := saved(t, root, k)
 	if d, ok := c.Get("docs/a b.txt", k); !ok || d != digestA {
 		t.Fatalf("Get = %q, %v; want the saved digest", d, ok)
 	}
 	for name, other := range map[string]hashcache.Key{
-		"size": {Size: 4, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1},
+		"size": {Size: big + 1, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1},
 		// touched: same content, new mtime
-		"mtime":  {Size: 3, MtimeNs: past + 1, CtimeNs: past, Ino: 7, Dev: 1},
-		"ctime":  {Size: 3, MtimeNs: past, CtimeNs: past + 1, Ino: 7, Dev: 1},
-		"inode":  {Size: 3, MtimeNs: past, CtimeNs: past, Ino: 8, Dev: 1},
-		"device": {Size: 3, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 2},
+		"mtime":  {Size: big, MtimeNs: past + 1, CtimeNs: past, Ino: 7, Dev: 1},
+		"ctime":  {Size: big, MtimeNs: past, CtimeNs: past + 1, Ino: 7, Dev: 1},
+		"inode":  {Size: big, MtimeNs: past, CtimeNs: past, Ino: 8, Dev: 1},
+		"device": {Size: big, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 2},
 	} {
 		if _, ok := c.Get("docs/a b.txt", other); ok {
 			t.Errorf("a different %s still hit the cache", name)
@@ -55,7 +57,7 @@ func TestCacheRacyClean(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
 	future := time.Now().Add(time.Hour).UnixNano()
-	k := hashcache.Key{Size: 3, MtimeNs: future, CtimeNs: 1, Ino: 7, Dev: 1}
+	k := hashcache.Key{Size: big, MtimeNs: future, CtimeNs: 1, Ino: 7, Dev: 1}
 	c := saved(t, root, k)
 	if _, ok := c.Get("docs/a b.txt", k); ok {
 		t.Fatal("a racily clean entry was trusted")
@@ -65,7 +67,7 @@ func TestCacheRacyClean(t *testing.T) {
 		t.Fatal(err)
 	}
 	same := fi.ModTime().UnixNano()
-	k = hashcache.Key{Size: 3, MtimeNs: same, CtimeNs: 1, Ino: 7, Dev: 1}
+	k = hashcache.Key{Size: big, MtimeNs: same, CtimeNs: 1, Ino: 7, Dev: 1}
 	c = saved(t, root, k)
 	if fi, _ := os.Stat(c.Path()); fi.ModTime().UnixNano() > same {
 		t.Skip("the cache's mtime moved on; the equal case cannot be built here")
@@ -80,7 +82,7 @@ func TestCacheRacyClean(t *testing.T) {
 func TestCacheCorruptOrForeign(t *testing.T) {
 	t.Parallel()
 	past := time.Now().Add(-time.Hour).UnixNano()
-	k := hashcache.Key{Size: 3, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1}
+	k := hashcache.Key{Size: big, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1}
 	for name, damage := range map[string]func(t *testing.T, root, path string){
 		"flipped digest byte": func(t *testing.T, _, path string) {
 			edit(t, path, func(s string) string { return strings.Replace(s, "aaaa", "aaab", 1) })
@@ -137,7 +139,7 @@ func TestCacheTwoManifests(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
 	past := time.Now().Add(-time.Hour).UnixNano()
-	k := hashcache.Key{Size: 3, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1}
+	k := hashcache.Key{Size: big, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1}
 	a := hashcache.Open(root, filepath.Join(root, "a.yaml"))
 	b := hashcache.Open(root, filepath.Join(root, "b.yaml"))
 	if a.Path() == b.Path() {
@@ -173,5 +175,17 @@ func edit(t *testing.T, path string, f func(string) string) {
 	}
 	if err := os.WriteFile(path, []byte(f(string(data))), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestCacheSkipsSmallFiles(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	past := time.Now().Add(-time.Hour).UnixNano()
+	k := hashcache.Key{Size: big - 1, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1}
+	c := hashcache.Open(root, filepath.Join(root, "desksync.yaml"))
+	c.Put("small", k, digestA)
+	if c.Has("small") {
+		t.Fatal("a file under MinSize was cached")
 	}
 }
