@@ -1,7 +1,6 @@
 package manifest
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -71,26 +70,34 @@ func Load(path string, opts Options) (*Manifest, error) {
 	return m, nil
 }
 
-// Open opens the file of e for reading. It goes through os.OpenInRoot with the
-// symlink-free Resolved path, so a symlink swapped in after Load cannot lead outside
-// Root, and it refuses anything but a regular file. Plan and apply open files only
-// this way.
+// Open opens the file of e for reading. It goes through the symlink-free Resolved
+// path without following any symlink (os.OpenInRoot where openat2 is missing), so a
+// link swapped in after Load cannot lead outside Root, and it refuses anything but a
+// regular file. Plan and apply open files only this way.
 func (m *Manifest) Open(e Entry) (*os.File, error) {
+	f, _, err := m.OpenStat(e)
+	return f, err
+}
+
+// OpenStat is Open that also returns the file's stat data, taken from the open file.
+func (m *Manifest) OpenStat(e Entry) (*os.File, fs.FileInfo, error) {
+	fail := func(err error) (*os.File, fs.FileInfo, error) {
+		return nil, nil, &Error{Pos: e.Pos, Msg: fmt.Sprintf("cannot open %q: %s", e.Address, reason(err)),
+			HintText: "the file changed since the manifest was loaded; run the command again"}
+	}
 	f, err := m.dir.open(m.Root, filepath.FromSlash(e.Resolved))
 	if err != nil {
-		return nil, &Error{Pos: e.Pos, Msg: fmt.Sprintf("cannot open %q: %s", e.Address, reason(err)),
-			HintText: "the file changed since the manifest was loaded; run the command again"}
+		return fail(err)
 	}
 	fi, err := f.Stat()
 	if err == nil && !fi.Mode().IsRegular() {
-		err = fmt.Errorf("not a regular file")
+		err = errors.New("not a regular file")
 	}
 	if err != nil {
 		f.Close()
-		return nil, &Error{Pos: e.Pos, Msg: fmt.Sprintf("cannot open %q: %s", e.Address, reason(err)),
-			HintText: "the file changed since the manifest was loaded; run the command again"}
+		return fail(err)
 	}
-	return f, nil
+	return f, fi, nil
 }
 
 func readManifest(name string) ([]byte, *Error) {
@@ -347,18 +354,8 @@ func (l *loader) finish(e *Entry, it *Item, head []byte) (bool, *Error) {
 		return false, &Error{Pos: it.Path.Pos, Field: fmt.Sprintf("attachments[%d].path", it.Index),
 			Msg: fmt.Sprintf(format, args...), HintText: hint}
 	}
-	f, err := l.dir.open(l.root, filepath.FromSlash(e.Resolved))
+	n, err := l.dir.readHead(l.root, filepath.FromSlash(e.Resolved), head, mayBePlan)
 	if err != nil {
-		return fail("", "%q cannot be read: %s", e.Address, reason(err))
-	}
-	defer f.Close()
-	n, err := io.ReadFull(f, head[:sniffSize])
-	if err == nil && bytes.HasPrefix(bytes.TrimLeft(head[:n], " \t\r\n"), []byte("{")) {
-		var more int
-		more, err = io.ReadFull(f, head[n:])
-		n += more
-	}
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return fail("", "%q cannot be read: %s", e.Address, reason(err))
 	}
 	if isSavedPlan(head[:n]) {

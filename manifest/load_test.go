@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/desksync/desksync/manifest"
@@ -330,7 +329,7 @@ func TestOpenRefusesSwappedFiles(t *testing.T) {
 			name: "replaced by a FIFO: refused, not waited on",
 			swap: func(t *testing.T, root, _ string) {
 				os.Remove(filepath.Join(root, "a.txt"))
-				if err := syscall.Mkfifo(filepath.Join(root, "a.txt"), 0o644); err != nil {
+				if err := mkfifo(filepath.Join(root, "a.txt")); err != nil {
 					t.Skip(err)
 				}
 			},

@@ -3,7 +3,10 @@ package manifest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -163,4 +166,29 @@ func (l *loader) resolveState(v *Value) string {
 		fail(elsewhere, "%q leads under %s/, where the state may not be kept", v.Text, dir)
 	}
 	return p
+}
+
+// readHeadPortable reads the start of rel into buf through os.OpenInRoot: up to
+// sniffSize bytes, then on to len(buf) when more says so.
+func readHeadPortable(root, rel string, buf []byte, more func([]byte) bool) (int, error) {
+	f, err := os.OpenInRoot(root, rel)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	n, err := io.ReadFull(f, buf[:sniffSize])
+	if err == nil && more(buf[:n]) {
+		var k int
+		k, err = io.ReadFull(f, buf[n:])
+		n += k
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		err = nil
+	}
+	return n, err
+}
+
+// mayBePlan reports whether head could start a saved plan, which is worth reading on.
+func mayBePlan(head []byte) bool {
+	return bytes.HasPrefix(bytes.TrimLeft(head, " \t\r\n"), []byte("{"))
 }

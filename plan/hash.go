@@ -108,15 +108,11 @@ func hashEntry(ctx context.Context, m *manifest.Manifest, e manifest.Entry, hs *
 	}
 	// Open refuses anything but a regular file inside Root, even one swapped in since
 	// the manifest was loaded.
-	f, err := m.Open(e)
+	f, fi, err := m.OpenStat(e)
 	if err != nil {
 		return FileDigest{}, nil, &FileError{Address: e.Address, Err: err}
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return FileDigest{}, nil, &FileError{Address: e.Address, Err: err}
-	}
 	if maxSize > 0 && fi.Size() > maxSize {
 		return FileDigest{}, nil, &FileTooLargeError{Address: e.Address, Size: fi.Size(), Max: maxSize}
 	}
