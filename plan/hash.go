@@ -40,8 +40,7 @@ func hashAll(ctx context.Context, m *manifest.Manifest, workers int, maxSize int
 		workers = runtime.NumCPU()
 	}
 	workers = max(1, min(workers, len(m.Entries)))
-	// One hasher per worker, handed from file to file, so that the read buffers are
-	// allocated once rather than once per file.
+	// One hasher per worker, handed from file to file: buffers allocated once.
 	free := make(chan *hasher, workers)
 	for range workers {
 		free <- &hasher{h: blake3.New(), buf: make([]byte, hashBufferSize)}
@@ -128,8 +127,7 @@ func hashEntry(ctx context.Context, m *manifest.Manifest, e manifest.Entry, hs *
 				return FileDigest{}, nil, &FileTooLargeError{Address: e.Address, Size: n, Max: maxSize}
 			}
 		}
-		// A file that fits the buffer is read in one call: a second read only to see EOF
-		// is a system call per file, which is most of the cost of small files.
+		// A file that fits the buffer is read in one call, not a second to see EOF.
 		if errors.Is(rerr, io.EOF) || (n == fi.Size() && n < int64(len(hs.buf))) {
 			break
 		}

@@ -1,11 +1,7 @@
-// Package hashcache remembers the BLAKE3 digest of each file a plan hashed, keyed by its
-// address and stat data, so that planning an unchanged tree costs a stat per file
-// instead of a read. It follows git's index: a file whose size, mtime, ctime, inode
-// or device changed is hashed again, and so is one whose mtime is not older than the
-// cache's own write (racy-clean), since it may have changed within the clock's
-// granularity after being hashed. The cache is only a shortcut: a missing, corrupt,
-// truncated or foreign cache is an empty one. docs/manifest.md ("Hash cache") has the
-// trade-offs.
+// Package hashcache remembers the BLAKE3 digest of the files a plan hashed, keyed by
+// address and stat data, with git's racy-clean rule, so that planning an unchanged
+// tree costs a stat per file instead of a read. Its rules and trade-offs are written
+// down in docs/manifest.md ("Hash cache").
 package hashcache
 
 import (
@@ -30,14 +26,11 @@ const Dir = ".desksync"
 
 const magic = "desksync hash cache 1"
 
-// maxSize bounds what is read of a cache file: far more than 10,000 (or --max-files)
-// entries take, and a cache larger than this is simply not used.
+// maxSize bounds what is read of a cache file; a larger one is not used.
 const maxSize = 256 << 20
 
-// MinSize is the smallest file worth a cache entry. Every file is opened anyway when
-// the manifest is loaded, and reading a file this small costs about what looking it up
-// costs, so small files are simply hashed, which keeps the cache (and the memory it
-// takes) in proportion to the bytes it saves rather than to the number of files.
+// MinSize is the smallest file worth a cache entry: Load opens every file anyway, and
+// reading a smaller one costs about what looking it up does.
 const MinSize = 16 << 10
 
 // Key is the stat data a digest is valid for.
