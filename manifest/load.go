@@ -82,7 +82,7 @@ func (m *Manifest) Open(e Entry) (*os.File, error) {
 // OpenStat is Open that also returns the file's stat data, taken from the open file.
 func (m *Manifest) OpenStat(e Entry) (*os.File, fs.FileInfo, error) {
 	fail := func(err error) (*os.File, fs.FileInfo, error) {
-		return nil, nil, &Error{Pos: e.Pos, Msg: fmt.Sprintf("cannot open %q: %s", e.Address, reason(err)),
+		return nil, nil, &Error{Pos: e.Pos, Msg: fmt.Sprintf("cannot open %q: %s", e.Address, openReason(err)),
 			HintText: "the file changed since the manifest was loaded; run the command again"}
 	}
 	f, err := m.dir.open(m.Root, filepath.FromSlash(e.Resolved))
@@ -144,12 +144,19 @@ func reason(err error) string {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return "no such file"
-	case errors.Is(err, syscall.ELOOP), errors.Is(err, syscall.EXDEV), err.Error() == "path escapes from parent":
-		return "it is now a symlink, or one is on its way"
 	case errors.Is(err, fs.ErrPermission):
 		return "permission denied"
 	}
 	return err.Error()
+}
+
+// openReason is reason for opening a path that was symlink-free when Load resolved it:
+// a symlink met on the way now means one was swapped in.
+func openReason(err error) string {
+	if errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.EXDEV) || strings.Contains(err.Error(), "path escapes from parent") {
+		return "it is now a symlink, or one is on its way"
+	}
+	return reason(err)
 }
 
 type loader struct {
@@ -356,7 +363,7 @@ func (l *loader) finish(e *Entry, it *Item, head []byte) (bool, *Error) {
 	}
 	n, err := l.dir.readHead(l.root, filepath.FromSlash(e.Resolved), head, mayBePlan)
 	if err != nil {
-		return fail("", "%q cannot be read: %s", e.Address, reason(err))
+		return fail("", "%q cannot be read: %s", e.Address, openReason(err))
 	}
 	if isSavedPlan(head[:n]) {
 		if it.Glob {
