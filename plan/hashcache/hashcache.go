@@ -53,6 +53,7 @@ type Cache struct {
 
 	mu      sync.Mutex
 	records map[string]*record
+	changed bool // a Put since Open, so Save has something new to write
 }
 
 // Open returns the cache of the manifest at manifestPath in root (absolute, symlink-free).
@@ -112,14 +113,19 @@ func (c *Cache) Put(addr string, k Key, digest string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.records[addr] = r
+	c.changed = true
 }
 
 // Save writes what Get and Put saw in this run, and only that (addresses gone from the
 // manifest drop out), atomically: a temporary file renamed over the cache. The last
-// line is a checksum of the others, so a torn or edited file is never trusted.
+// line is a checksum of the others, so a torn or edited file is never trusted. When
+// nothing changed it writes nothing, which also keeps the cache older than the files.
 func (c *Cache) Save() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.changed && c.written != 0 && c.allSeen() {
+		return nil // the file on disk says exactly this already
+	}
 	dir := filepath.Dir(c.path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -160,6 +166,15 @@ func (c *Cache) Save() error {
 		return err
 	}
 	return os.Rename(tmp.Name(), c.path)
+}
+
+func (c *Cache) allSeen() bool {
+	for _, r := range c.records {
+		if !r.seen {
+			return false
+		}
+	}
+	return true
 }
 
 // read parses the cache file, checking its checksum as it goes; any flaw makes the

@@ -189,3 +189,34 @@ func TestCacheSkipsSmallFiles(t *testing.T) {
 		t.Fatal("a file under MinSize was cached")
 	}
 }
+
+// TestCacheUnchangedIsNotRewritten: a run that only read the cache leaves the file as
+// it was; one that learnt something, or no longer asked for an entry, rewrites it.
+func TestCacheUnchangedIsNotRewritten(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	past := time.Now().Add(-time.Hour).UnixNano()
+	k := hashcache.Key{Size: big, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1}
+	c := saved(t, root, k)
+	old := time.Now().Add(-time.Minute)
+	if err := os.Chtimes(c.Path(), old, old); err != nil {
+		t.Fatal(err)
+	}
+	c = hashcache.Open(root, filepath.Join(root, "desksync.yaml"))
+	if _, ok := c.Get("docs/a b.txt", k); !ok {
+		t.Fatal("miss")
+	}
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(c.Path()); !fi.ModTime().Equal(old) {
+		t.Fatal("an unchanged cache was rewritten")
+	}
+	c = hashcache.Open(root, filepath.Join(root, "desksync.yaml"))
+	if err := c.Save(); err != nil { // the entry was not asked for: it drops out
+		t.Fatal(err)
+	}
+	if _, ok := hashcache.Open(root, filepath.Join(root, "desksync.yaml")).Get("docs/a b.txt", k); ok {
+		t.Fatal("an entry no plan asked for was kept")
+	}
+}
