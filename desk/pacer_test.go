@@ -155,3 +155,28 @@ func startInWindow(window time.Duration) time.Time {
 	}
 	return time.Now()
 }
+
+// FuzzRateHeaders: whatever Desk puts in its rate-limit headers, parsing never panics,
+// a 429's wait is at least minRateLimitWait, and a parsed window has a sane resolution.
+func FuzzRateHeaders(f *testing.F) {
+	for _, seed := range [][3]string{
+		{"19", "7", ""}, {"0", "1.250", "2"}, {"0", "1796193653", ""}, {"-1", "NaN", "Inf"},
+		{"5", "1e300", "1e300"}, {"5", "0.0000000001", "-3"}, {"", "", "Wed, 21 Oct 2015 07:28:00 GMT"},
+		{"3", "99999999999999999999", "0.05"}, {"3", "1.", "."},
+	} {
+		f.Add(seed[0], seed[1], seed[2])
+	}
+	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, remaining, reset, retryAfterValue string) {
+		h := http.Header{}
+		h.Set("X-Rate-Limit-Remaining", remaining)
+		h.Set("X-Rate-Limit-Reset", reset)
+		h.Set("Retry-After", retryAfterValue)
+		if rl, ok := parseRateHeaders(h, now); ok && (rl.remaining < 0 || rl.step <= 0 || rl.step > time.Second) {
+			t.Fatalf("parsed %+v", rl)
+		}
+		if d := retryAfter(h, now); d < minRateLimitWait {
+			t.Fatalf("wait %v", d)
+		}
+	})
+}
