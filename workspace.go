@@ -229,6 +229,13 @@ func (c *connFlags) connect(ws *workspace, stderr io.Writer) (*connection, error
 		return nil, err
 	}
 	conn.client = client
+	if ws.sandbox == "" {
+		// The client drops a pasted /desk or /desk/api/v2, so the state records one site
+		// however DESK_URL was written.
+		if conn.site, err = normalizeSite(client.Site()); err != nil {
+			return nil, err
+		}
+	}
 	return conn, nil
 }
 
