@@ -1,0 +1,142 @@
+package s3state
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/desksync/desksync/state"
+)
+
+// maxJournalObject caps one journal object: one Append's mutations.
+const maxJournalObject = 16 << 20
+
+// entry is one line of a journal object: a mutation and the serial it brings the state to.
+type entry struct {
+	Lineage  string         `json:"lineage"`
+	Serial   int64          `json:"serial"`
+	Mutation state.Mutation `json:"mutation"`
+}
+
+func (s *Store) journalPrefix() string { return s.key + ".journal/" }
+
+// journalKey names the object holding the steps from serial first on; the zero padding
+// makes listing order serial order.
+func (s *Store) journalKey(first int64) string {
+	return fmt.Sprintf("%s%020d", s.journalPrefix(), first)
+}
+
+// Append records muts as one journal object, created with If-None-Match: * (a second
+// writer at the same serial is refused), then checks that KEY is still the version this
+// Store read. st already has muts applied; st.Serial is bumped once per mutation when the
+// step is recorded. With no state object yet, it writes st whole instead.
+func (s *Store) Append(ctx context.Context, st *state.State, muts []state.Mutation) error {
+	if len(muts) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.prepareWrite(ctx); err != nil {
+		return err
+	}
+	if s.etag == "" {
+		next := *st
+		next.Serial += int64(len(muts))
+		if err := s.writeWhole(ctx, &next); err != nil {
+			return err
+		}
+		st.Serial = next.Serial
+		return nil
+	}
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	for i, m := range muts {
+		if err := enc.Encode(entry{Lineage: st.Lineage, Serial: st.Serial + 1 + int64(i), Mutation: m}); err != nil {
+			return fmt.Errorf("recording a step in %s: %w", s.url, err)
+		}
+	}
+	key := s.journalKey(st.Serial + 1)
+	data := body.Bytes()
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key, Body: bytes.NewReader(data),
+		ContentType: aws.String("application/x-ndjson"), IfNoneMatch: aws.String("*")})
+	if isPrecondition(err) {
+		// A retried PUT whose first attempt got through is refused too: it is ours.
+		if cur, _, gerr := s.get(ctx, key, maxJournalObject); gerr != nil || !bytes.Equal(cur, data) {
+			return &ChangedError{URL: s.url, Object: "s3://" + s.bucket + "/" + key}
+		}
+	} else if err != nil {
+		return s.describe("recording a step in the journal", err)
+	}
+	s.journal = append(s.journal, key)
+	s.stored = nil
+	_, err = s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &s.key, IfMatch: &s.etag})
+	if isPrecondition(err) || isNotFound(err) {
+		return &ChangedError{URL: s.url, Object: s.url}
+	}
+	if err != nil {
+		return s.describe("checking the state after recording a step", err)
+	}
+	st.Serial += int64(len(muts))
+	return nil
+}
+
+// replay applies the journal objects to st, which KEY holds, and returns their keys. Steps
+// at or below st's serial are left over from a write that was cut short after replacing
+// KEY and are skipped; a gap, another lineage or a step that does not apply is refused as
+// a corrupt state.
+func (s *Store) replay(ctx context.Context, st *state.State) ([]string, error) {
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: aws.String(s.journalPrefix())})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, s.describe("listing the journal", err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	slices.Sort(keys)
+	for _, key := range keys {
+		obj := "s3://" + s.bucket + "/" + key
+		data, _, err := s.get(ctx, key, maxJournalObject)
+		if isNotFound(err) {
+			continue // removed by a compaction since the listing
+		}
+		if err != nil {
+			return nil, s.describe("reading the journal", err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		for line := 1; dec.More(); line++ {
+			bad := func(format string, args ...any) error {
+				return &state.CorruptError{Path: obj, Line: line, Msg: "journal: " + fmt.Sprintf(format, args...)}
+			}
+			var e entry
+			if err := dec.Decode(&e); err != nil {
+				return nil, bad("%s", strings.TrimPrefix(err.Error(), "json: "))
+			}
+			switch {
+			case e.Lineage != st.Lineage:
+				return nil, bad("lineage %q is not the state's %q", e.Lineage, st.Lineage)
+			case e.Serial <= st.Serial:
+				continue
+			case e.Serial != st.Serial+1:
+				return nil, bad("step %d follows serial %d: steps are missing", e.Serial, st.Serial)
+			}
+			if err := st.Apply(e.Mutation); err != nil {
+				return nil, bad("step %d: %v", e.Serial, err)
+			}
+			st.Serial = e.Serial
+		}
+	}
+	if _, err := st.Encode(); err != nil {
+		return nil, fmt.Errorf("%s: the journal leaves an invalid state: %w", s.url, err)
+	}
+	return keys, nil
+}
