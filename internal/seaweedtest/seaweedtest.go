@@ -241,4 +241,3 @@ func freePorts(n int) ([]int, error) {
 	}
 	return ports, nil
 }
-

@@ -51,13 +51,13 @@ type Store struct {
 	endpoint    string // the store's URL, "AWS S3" for AWS itself
 	now         func() time.Time
 
-	mu       sync.Mutex
-	credsOK  bool
-	probed   bool
-	read     bool     // KEY has been read (or found missing) and decoded
-	etag     string   // KEY's ETag as last read or written; "" when KEY does not exist
-	stored   []byte   // what KEY plus the journal hold, when known: lets Compact skip a no-op
-	journal  []string // journal objects that Compact removes
+	mu      sync.Mutex
+	credsOK bool
+	probed  bool
+	read    bool     // KEY has been read (or found missing) and decoded
+	etag    string   // KEY's ETag as last read or written; "" when KEY does not exist
+	stored  []byte   // what KEY plus the journal hold, when known: lets Compact skip a no-op
+	journal []string // journal objects that Compact removes
 }
 
 // IsURL reports whether a --state value names an S3 location.
