@@ -18,6 +18,8 @@ type stateCmd struct {
 	Rm   stateRmCmd   `cmd:"" help:"Forget an address without deleting its Desk file."`
 
 	Merge stateMergeCmd `cmd:"" help:"Merge two branches' state files (git's merge driver)."`
+	Pull  statePullCmd  `cmd:"" help:"Print the state, from a file or S3, to stdout."`
+	Push  statePushCmd  `cmd:"" help:"Write a state file to the configured state location (e.g. S3), under the lock."`
 }
 
 type stateListCmd struct {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +12,111 @@ import (
 
 	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/state"
+	"github.com/desksync/desksync/state/s3state"
 )
+
+// stateStore is a state.Store that can name its location and remove a stale lock: a
+// state file, or an s3:// object.
+type stateStore interface {
+	state.Store
+	Path() string
+	ForceUnlock(id string) error
+}
+
+var (
+	_ stateStore = (*state.File)(nil)
+	_ stateStore = (*s3state.Store)(nil)
+)
+
+// openStore returns the store for a state location: an s3://BUCKET/KEY URL or a file path.
+func openStore(location string) (stateStore, error) {
+	if s3state.IsURL(location) {
+		return s3state.Open(context.Background(), location, s3state.Options{})
+	}
+	return state.NewFile(location), nil
+}
+
+// statePullCmd prints the state, wherever it lives.
+type statePullCmd struct{}
+
+func (c *statePullCmd) Help() string {
+	return `Prints the state (from the state file or from S3, after replaying any journal) to
+stdout in the state file format, e.g. to keep a copy or to migrate it:
+desksync --state s3://BUCKET/KEY state pull > desksync.state.json`
+}
+
+func (c *statePullCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
+	ws, err := openWorkspace(g, false)
+	if err != nil {
+		return err
+	}
+	st, err := ws.store.Load(ctx)
+	if errors.Is(err, state.ErrNotExist) {
+		return hint.Wrap(fmt.Errorf("no state at %s", ws.store.Path()), "check --state (or DESKSYNC_STATE, or state: in the manifest); nothing has been applied there yet")
+	}
+	if err != nil {
+		return err
+	}
+	data, err := st.Encode()
+	if err != nil {
+		return err
+	}
+	_, err = t.stdout.Write(data)
+	return err
+}
+
+// statePushCmd writes a state file to the configured location.
+type statePushCmd struct {
+	File        string        `arg:"" name:"FILE" help:"The state file to push."`
+	Force       bool          `help:"Replace a state of another lineage, or one that is not older than FILE."`
+	LockTimeout time.Duration `name:"lock-timeout" default:"0s" help:"How long to wait for another run's state lock."`
+}
+
+func (c *statePushCmd) Help() string {
+	return `Writes FILE's state to the configured location (--state, DESKSYNC_STATE or state: in the
+manifest) under the state lock: how a state moves from git to S3. Where no state exists
+yet, FILE is written as it is. A state already there is replaced only when it has FILE's
+lineage and a lower serial, unless --force is given (the serial then moves past both).`
+}
+
+func (c *statePushCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
+	st, err := readStateFile(c.File, "FILE")
+	if err != nil {
+		return err
+	}
+	ws, err := openWorkspace(g, false)
+	if err != nil {
+		return err
+	}
+	unlock, err := lock(ctx, t, ws.store, "state push", c.LockTimeout)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	there, err := ws.store.Load(ctx)
+	switch {
+	case errors.Is(err, state.ErrNotExist):
+		err = ws.store.Compact(ctx, st)
+	case err != nil:
+		return err
+	case there.Lineage == st.Lineage && there.Serial < st.Serial:
+		err = ws.store.Compact(ctx, st)
+	case !c.Force && there.Lineage != st.Lineage:
+		return hint.New(fmt.Sprintf("%s holds another state (lineage %s) than %s (lineage %s); not replacing it", ws.store.Path(), there.Lineage, c.File, st.Lineage),
+			"run \"desksync state pull\" to look at it first; --force replaces it")
+	case !c.Force:
+		return hint.New(fmt.Sprintf("%s is at serial %d, not older than %s (serial %d); not replacing it", ws.store.Path(), there.Serial, c.File, st.Serial),
+			"run \"desksync state pull\" to look at it first; --force replaces it")
+	default:
+		st.Serial = max(st.Serial, there.Serial)
+		err = ws.store.Save(ctx, st)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(t.stdout, "Pushed %s (serial %d) to %s.\n", c.File, st.Serial, ws.store.Path())
+	return nil
+}
 
 // stateMergeCmd is git's merge driver for the committed state (SPEC §8).
 type stateMergeCmd struct {

@@ -26,7 +26,7 @@ const sandboxKey = "sandbox"
 // workspace is the manifest and the state store a command works on.
 type workspace struct {
 	manifest *manifest.Manifest
-	store    *state.File
+	store    stateStore
 	// sandbox is the emulator's folder when --sandbox is set.
 	sandbox string
 }
@@ -47,7 +47,9 @@ func openWorkspace(g *Globals, sandbox bool) (*workspace, error) {
 	if g.State != "" {
 		statePath = g.State
 	}
-	ws.store = state.NewFile(statePath)
+	if ws.store, err = openStore(statePath); err != nil {
+		return nil, err
+	}
 	return ws, nil
 }
 

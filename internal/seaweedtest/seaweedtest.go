@@ -112,13 +112,22 @@ func (s *Server) Client() *s3.Client {
 // NewBucket creates an empty bucket with a fresh name and returns the name.
 func (s *Server) NewBucket(t testing.TB) string {
 	t.Helper()
+	name, err := s.CreateBucket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// CreateBucket is NewBucket for code that has no testing.TB, such as a testscript Setup.
+func (s *Server) CreateBucket() (string, error) {
 	name := "t-" + randomHex(8)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := s.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &name}); err != nil {
-		t.Fatalf("creating bucket %s: %v", name, err)
+		return "", fmt.Errorf("creating bucket %s: %w", name, err)
 	}
-	return name
+	return name, nil
 }
 
 func randomHex(n int) string {

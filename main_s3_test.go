@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/desksync/desksync/desk/desktest"
+	"github.com/desksync/desksync/internal/seaweedtest"
+	"github.com/desksync/desksync/state"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestS3Scripts runs testdata/s3script/*.txtar with the state on the test binary's
+// SeaweedFS (a fresh bucket per script, DESKSYNC_STATE=s3://$BUCKET/team/desksync.state.json)
+// and a Desk emulator of their own.
+func TestS3Scripts(t *testing.T) {
+	srv := seaweedtest.Require(t)
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/s3script",
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+		Setup: func(env *testscript.Env) error {
+			desk := desktest.New(desktest.Options{APIKey: scriptAPIKey})
+			ts := httptest.NewServer(desk)
+			env.Defer(ts.Close)
+			bucket, err := srv.CreateBucket()
+			if err != nil {
+				return err
+			}
+			for k, v := range map[string]string{
+				"DESK_URL": ts.URL, "DESK_API_KEY": scriptAPIKey, "NO_COLOR": "",
+				"AWS_ENDPOINT_URL_S3": srv.Endpoint, "AWS_REGION": seaweedtest.Region,
+				"AWS_ACCESS_KEY_ID": srv.AccessKey, "AWS_SECRET_ACCESS_KEY": srv.SecretKey,
+				"AWS_EC2_METADATA_DISABLED": "true",
+				"BUCKET":                    bucket,
+				"DESKSYNC_STATE":            "s3://" + bucket + "/team/desksync.state.json",
+			} {
+				env.Setenv(k, v)
+			}
+			env.Values[emulatorKey{}] = desk
+			env.Values[s3Key{}] = srv
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"desk":      cmdDesk,
+			"desk-slow": cmdDeskSlow,
+			"s3":        cmdS3,
+			"converged": cmdConverged,
+		},
+	})
+}
+
+type s3Key struct{}
+
+// cmdDeskSlow delays the next TIMES calls of an emulator endpoint:
+//
+//	desk-slow ENDPOINT DURATION TIMES
+func cmdDeskSlow(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: desk-slow ENDPOINT DURATION TIMES")
+	}
+	d, err := time.ParseDuration(args[1])
+	ts.Check(err)
+	var times int
+	_, err = fmt.Sscan(args[2], &times)
+	ts.Check(err)
+	ep, ok := endpoints[args[0]]
+	if !ok {
+		ts.Fatalf("unknown endpoint %q", args[0])
+	}
+	ts.Value(emulatorKey{}).(*desktest.Server).Inject(ep, desktest.Fault{Latency: d, Times: times})
+}
+
+// cmdS3 inspects or disturbs the script's bucket behind desksync's back:
+//
+//	s3 get KEY        print the object
+//	s3 put KEY FILE   replace the object with FILE (unconditionally)
+//	s3 exists KEY     fail unless the object exists (! s3 exists: unless it does not)
+//	s3 ls PREFIX      one key per line
+//	s3 lockid VAR     set $VAR to the id in team/desksync.state.json.lock
+func cmdS3(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: s3 get|put|exists|ls|lockid ...")
+	}
+	srv := ts.Value(s3Key{}).(*seaweedtest.Server)
+	client, bucket := srv.Client(), ts.Getenv("BUCKET")
+	ctx := context.Background()
+	get := func(key string) ([]byte, error) {
+		out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
+		if err != nil {
+			return nil, err
+		}
+		defer out.Body.Close()
+		return io.ReadAll(out.Body)
+	}
+	switch args[0] {
+	case "get":
+		data, err := get(args[1])
+		ts.Check(err)
+		ts.Stdout().Write(data)
+	case "put":
+		data, err := os.ReadFile(ts.MkAbs(args[2]))
+		ts.Check(err)
+		_, err = client.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &args[1], Body: bytes.NewReader(data)})
+		ts.Check(err)
+	case "exists":
+		_, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &args[1]})
+		if (err == nil) == neg {
+			ts.Fatalf("s3://%s/%s exists: %v (err %v)", bucket, args[1], err == nil, err)
+		}
+		return
+	case "ls":
+		out, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: &args[1]})
+		ts.Check(err)
+		for _, o := range out.Contents {
+			fmt.Fprintln(ts.Stdout(), aws.ToString(o.Key))
+		}
+	case "lockid":
+		data, err := get("team/desksync.state.json.lock")
+		ts.Check(err)
+		var info state.LockInfo
+		ts.Check(json.Unmarshal(data, &info))
+		ts.Setenv(args[1], info.ID)
+	default:
+		ts.Fatalf("unknown s3 subcommand %q", args[0])
+	}
+	if neg {
+		ts.Fatalf("s3 %s does not support !", args[0])
+	}
+}
+
+// cmdConverged checks the emulator against a state file (from state pull): every Desk
+// file that is not deleted is the state's record of exactly one address, and the state
+// has nothing pending or deposed. That is SPEC §4's "exactly one active Desk file per
+// address and no leftovers".
+//
+//	converged STATEFILE
+func cmdConverged(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: converged STATEFILE")
+	}
+	data, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	st, err := state.Decode(data)
+	ts.Check(err)
+	if len(st.Pending) > 0 || len(st.Deposed) > 0 {
+		ts.Fatalf("state still has %d pending and %d deposed records", len(st.Pending), len(st.Deposed))
+	}
+	tracked := map[int64]string{}
+	for addr, a := range st.Attachments {
+		tracked[a.ID] = addr
+	}
+	var live []int64
+	for _, f := range ts.Value(emulatorKey{}).(*desktest.Server).Files() {
+		if f.State == "deleted" {
+			continue
+		}
+		live = append(live, f.ID)
+		if _, ok := tracked[f.ID]; !ok {
+			ts.Fatalf("orphan: Desk file %d (%s, %s) is in no state record", f.ID, f.Filename, f.State)
+		}
+		if f.State != "active" {
+			ts.Fatalf("Desk file %d of %s is %s, not active", f.ID, tracked[f.ID], f.State)
+		}
+	}
+	for id, addr := range tracked {
+		if !slices.Contains(live, id) {
+			ts.Fatalf("%s: the state's Desk file %d is not on Desk", addr, id)
+		}
+	}
+}
