@@ -88,6 +88,7 @@ func cmdDeskSlow(ts *testscript.TestScript, neg bool, args []string) {
 //	s3 exists KEY     fail unless the object exists (! s3 exists: unless it does not)
 //	s3 ls PREFIX      one key per line
 //	s3 lockid VAR     set $VAR to the id in team/desksync.state.json.lock
+//	s3 await PREFIX [TEXT]  wait (up to 60 s) for an object under PREFIX (holding TEXT)
 func cmdS3(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 2 {
 		ts.Fatalf("usage: s3 get|put|exists|ls|lockid ...")
@@ -124,6 +125,28 @@ func cmdS3(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(err)
 		for _, o := range out.Contents {
 			fmt.Fprintln(ts.Stdout(), aws.ToString(o.Key))
+		}
+	case "await":
+		// Wait until an object under the prefix exists (and holds TEXT, when given).
+		deadline := time.Now().Add(60 * time.Second)
+		for found := false; !found; {
+			out, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: &args[1]})
+			ts.Check(err)
+			for _, o := range out.Contents {
+				if len(args) < 3 {
+					found = true
+					break
+				}
+				data, err := get(aws.ToString(o.Key))
+				if err == nil && bytes.Contains(data, []byte(args[2])) {
+					found = true
+					break
+				}
+			}
+			if !found && time.Now().After(deadline) {
+				ts.Fatalf("no object under s3://%s/%s holding %q appeared within 60s", bucket, args[1], args[2:])
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	case "lockid":
 		data, err := get("team/desksync.state.json.lock")
