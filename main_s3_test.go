@@ -87,6 +87,7 @@ func cmdDeskSlow(ts *testscript.TestScript, neg bool, args []string) {
 //	s3 put KEY FILE   replace the object with FILE (unconditionally)
 //	s3 exists KEY     fail unless the object exists (! s3 exists: unless it does not)
 //	s3 ls PREFIX      one key per line
+//	s3 touch KEY FILE  rewrite the object (a newline added) behind desksync's back; copy to FILE
 //	s3 lockid VAR     set $VAR to the id in team/desksync.state.json.lock
 //	s3 await PREFIX [TEXT]  wait (up to 60 s) for an object under PREFIX (holding TEXT)
 func cmdS3(ts *testscript.TestScript, neg bool, args []string) {
@@ -148,6 +149,15 @@ func cmdS3(ts *testscript.TestScript, neg bool, args []string) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+	case "touch":
+		// Rewrite the object with a newline added: the same state, another ETag. Keep
+		// what was written in FILE.
+		data, err := get(args[1])
+		ts.Check(err)
+		data = append(data, '\n')
+		_, err = client.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &args[1], Body: bytes.NewReader(data)})
+		ts.Check(err)
+		ts.Check(os.WriteFile(ts.MkAbs(args[2]), data, 0o644))
 	case "lockid":
 		data, err := get("team/desksync.state.json.lock")
 		ts.Check(err)
