@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
@@ -110,4 +111,24 @@ func (s *Store) describe(op string, err error) error {
 		msg = http.StatusText(status)
 	}
 	return fmt.Errorf("%s: %s: %d %s: %s", s.url, op, status, code, msg)
+}
+
+// UnmergedError reports journal objects holding steps that the state object does not
+// include: another writer replaced the state while a run was recording them. They name
+// Desk files that no record may hold any more, so they are neither dropped nor applied
+// blindly.
+type UnmergedError struct {
+	URL     string   // s3://BUCKET/KEY
+	Objects []string // the journal objects
+	Serial  int64    // the state object's serial
+}
+
+func (e *UnmergedError) Error() string {
+	return fmt.Sprintf("%s (serial %d) was replaced by another writer while a run was recording steps; they are in %s and not in the state",
+		e.URL, e.Serial, strings.Join(e.Objects, ", "))
+}
+
+// Hint tells the user how to resolve it.
+func (e *UnmergedError) Hint() string {
+	return "each line of those objects is one step (an upload activated, a file deposed, ...); bring the Desk files they name back under the state (desksync import, or delete them on Desk), then delete the objects"
 }

@@ -2,6 +2,7 @@ package s3state
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -85,10 +86,14 @@ func (s *Store) Append(ctx context.Context, st *state.State, muts []state.Mutati
 	return nil
 }
 
-// replay applies the journal objects to st, which KEY holds, and returns their keys. Steps
-// at or below st's serial are left over from a write that was cut short after replacing
-// KEY and are skipped; a gap, another lineage or a step that does not apply is refused as
-// a corrupt state.
+// replay applies the journal objects to st, which KEY holds, and returns their keys.
+//
+// Steps at or below st's serial are normally left over from a write that replaced KEY and
+// was cut short before it removed them; they are skipped when st already includes them.
+// When it does not, another writer replaced KEY while a run was recording steps, and
+// skipping them would forget Desk files that run made: Load refuses, naming the object,
+// and leaves it for a person to resolve. A gap, another lineage or a step that does not
+// apply is refused as a corrupt state.
 func (s *Store) replay(ctx context.Context, st *state.State) ([]string, error) {
 	var keys []string
 	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: aws.String(s.journalPrefix())})
@@ -102,6 +107,9 @@ func (s *Store) replay(ctx context.Context, st *state.State) ([]string, error) {
 		}
 	}
 	slices.Sort(keys)
+	base := st.Clone()
+	var behind []string // the objects holding steps at or below base's serial
+	absorbed := base.Clone()
 	for _, key := range keys {
 		obj := "s3://" + s.bucket + "/" + key
 		data, _, err := s.get(ctx, key, maxJournalObject)
@@ -121,22 +129,49 @@ func (s *Store) replay(ctx context.Context, st *state.State) ([]string, error) {
 			if err := dec.Decode(&e); err != nil {
 				return nil, bad("%s", strings.TrimPrefix(err.Error(), "json: "))
 			}
+			target := st
 			switch {
 			case e.Lineage != st.Lineage:
 				return nil, bad("lineage %q is not the state's %q", e.Lineage, st.Lineage)
-			case e.Serial <= st.Serial:
-				continue
+			case e.Serial <= base.Serial:
+				target = absorbed
+				if !slices.Contains(behind, obj) {
+					behind = append(behind, obj)
+				}
 			case e.Serial != st.Serial+1:
 				return nil, bad("step %d follows serial %d: steps are missing", e.Serial, st.Serial)
 			}
-			if err := st.Apply(e.Mutation); err != nil {
+			if err := target.Apply(e.Mutation); err != nil {
 				return nil, bad("step %d: %v", e.Serial, err)
 			}
-			st.Serial = e.Serial
+			if target == st {
+				st.Serial = e.Serial
+			}
 		}
+	}
+	if len(behind) > 0 && !sameRecords(base, absorbed) {
+		return nil, &UnmergedError{URL: s.url, Objects: behind, Serial: base.Serial}
 	}
 	if _, err := st.Encode(); err != nil {
 		return nil, fmt.Errorf("%s: the journal leaves an invalid state: %w", s.url, err)
 	}
 	return keys, nil
+}
+
+// sameRecords reports whether a and b record the same files (deposed files compared as a
+// set: replaying a depose appends it again).
+func sameRecords(a, b *state.State) bool {
+	norm := func(s *state.State) []byte {
+		c := s.Clone()
+		c.Serial = 0
+		c.Deposed = slices.CompactFunc(slices.SortedFunc(slices.Values(c.Deposed), func(x, y state.Deposed) int {
+			return cmp.Compare(x.ID, y.ID)
+		}), func(x, y state.Deposed) bool { return x.ID == y.ID })
+		if len(c.Deposed) == 0 {
+			c.Deposed = nil
+		}
+		data, _ := c.Encode()
+		return data
+	}
+	return bytes.Equal(norm(a), norm(b))
 }

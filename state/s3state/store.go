@@ -39,6 +39,8 @@ type Options struct {
 	Credentials aws.CredentialsProvider
 	// Now is the clock for lock times; nil means time.Now.
 	Now func() time.Time
+	// HTTPClient sends the requests; nil means one with a timeout per request.
+	HTTPClient aws.HTTPClient
 }
 
 // Store is a state.Store kept in an S3 bucket (see the package doc for its objects). Its
@@ -102,9 +104,11 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		}
 		s.endpoint = endpoint
 	}
-	load := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(requestTimeout)),
+	var httpClient aws.HTTPClient = awshttp.NewBuildableClient().WithTimeout(requestTimeout)
+	if opts.HTTPClient != nil {
+		httpClient = opts.HTTPClient
 	}
+	load := []func(*config.LoadOptions) error{config.WithHTTPClient(httpClient)}
 	if opts.Region != "" {
 		load = append(load, config.WithRegion(opts.Region))
 	}
