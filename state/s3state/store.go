@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/user"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/state"
 )
@@ -104,11 +106,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		}
 		s.endpoint = endpoint
 	}
-	var httpClient aws.HTTPClient = awshttp.NewBuildableClient().WithTimeout(requestTimeout)
-	if opts.HTTPClient != nil {
-		httpClient = opts.HTTPClient
+	load := []func(*config.LoadOptions) error{
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(requestTimeout)),
 	}
-	load := []func(*config.LoadOptions) error{config.WithHTTPClient(httpClient)}
 	if opts.Region != "" {
 		load = append(load, config.WithRegion(opts.Region))
 	}
@@ -129,6 +129,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	}
 	s.credentials = cfg.Credentials
 	s.client = s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if opts.HTTPClient != nil {
+			o.HTTPClient = opts.HTTPClient
+		}
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
 			o.UsePathStyle = true
@@ -354,13 +357,23 @@ func (s *Store) prepareWrite(ctx context.Context) error {
 	return nil
 }
 
-// dropJournal removes the journal objects KEY now includes. A failure leaves objects whose
-// serials KEY has passed, which Load skips and the next write removes.
+// dropJournal removes the journal objects KEY now includes, a thousand per request. A
+// failure leaves objects whose steps KEY includes, which Load skips and the next write
+// removes.
 func (s *Store) dropJournal(ctx context.Context) {
 	var left []string
-	for _, key := range s.journal {
-		if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &key}); err != nil {
-			left = append(left, key)
+	for batch := range slices.Chunk(s.journal, 1000) {
+		ids := make([]types.ObjectIdentifier, len(batch))
+		for i := range batch {
+			ids[i] = types.ObjectIdentifier{Key: &batch[i]}
+		}
+		out, err := s.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: &s.bucket, Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)}})
+		if err != nil {
+			left = append(left, batch...)
+			continue
+		}
+		for _, e := range out.Errors {
+			left = append(left, aws.ToString(e.Key))
 		}
 	}
 	s.journal = left
