@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -56,6 +57,11 @@ type wrapped struct{ m TestingM }
 func Main(m TestingM) TestingM { return wrapped{m} }
 
 func (w wrapped) Run() int {
+	flag.Parse()
+	if onlyFuzzing() {
+		os.Setenv(envSkip, "SeaweedFS not started for a fuzz run")
+		return w.m.Run()
+	}
 	weed := os.Getenv(envWeed)
 	if weed == "" {
 		os.Setenv(envSkip, "SeaweedFS not configured: set DESKSYNC_WEED to a weed binary (.ci/run builds one into ~/.cache/desksync)")
@@ -77,6 +83,16 @@ func (w wrapped) Run() int {
 	os.Setenv(envAccessKey, srv.AccessKey)
 	os.Setenv(envSecretKey, srv.SecretKey)
 	return w.m.Run()
+}
+
+// onlyFuzzing reports a run that executes no tests (-run '^$', as .ci/run fuzzes) or is
+// a fuzz worker, where starting SeaweedFS would only cost seconds per process.
+func onlyFuzzing() bool {
+	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
+		return true
+	}
+	f := flag.Lookup("test.run")
+	return f != nil && f.Value.String() == "^$"
 }
 
 // Require returns the running SeaweedFS, or skips t saying why there is none; with

@@ -22,6 +22,25 @@ type entry struct {
 	Lineage  string         `json:"lineage"`
 	Serial   int64          `json:"serial"`
 	Mutation state.Mutation `json:"mutation"`
+	line     int            // where it was read, for errors
+}
+
+// parseJournal decodes a journal object, one entry per line; obj names it in errors.
+func parseJournal(data []byte, obj string) ([]entry, error) {
+	var entries []entry
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	for line := 1; dec.More(); line++ {
+		e := entry{line: line}
+		if err := dec.Decode(&e); err != nil {
+			return nil, &state.CorruptError{Path: obj, Line: line, Msg: "journal: " + strings.TrimPrefix(err.Error(), "json: ")}
+		}
+		if e.Serial <= 0 {
+			return nil, &state.CorruptError{Path: obj, Line: line, Msg: fmt.Sprintf("journal: serial %d is not positive", e.Serial)}
+		}
+		entries = append(entries, e)
+	}
+	return entries, nil
 }
 
 func (s *Store) journalPrefix() string { return s.key + ".journal/" }
@@ -119,15 +138,13 @@ func (s *Store) replay(ctx context.Context, st *state.State) ([]string, error) {
 		if err != nil {
 			return nil, s.describe("reading the journal", err)
 		}
-		dec := json.NewDecoder(bytes.NewReader(data))
-		dec.DisallowUnknownFields()
-		for line := 1; dec.More(); line++ {
+		entries, err := parseJournal(data, obj)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
 			bad := func(format string, args ...any) error {
-				return &state.CorruptError{Path: obj, Line: line, Msg: "journal: " + fmt.Sprintf(format, args...)}
-			}
-			var e entry
-			if err := dec.Decode(&e); err != nil {
-				return nil, bad("%s", strings.TrimPrefix(err.Error(), "json: "))
+				return &state.CorruptError{Path: obj, Line: e.line, Msg: "journal: " + fmt.Sprintf(format, args...)}
 			}
 			target := st
 			switch {
