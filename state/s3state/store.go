@@ -369,7 +369,12 @@ func (s *Store) dropJournal(ctx context.Context) {
 		}
 		out, err := s.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: &s.bucket, Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)}})
 		if err != nil {
-			left = append(left, batch...)
+			// Some S3-compatible stores lack the batch call (or its checksum): one by one.
+			for _, key := range batch {
+				if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &key}); err != nil {
+					left = append(left, key)
+				}
+			}
 			continue
 		}
 		for _, e := range out.Errors {
