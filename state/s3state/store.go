@@ -94,18 +94,6 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	endpoint := opts.Endpoint
-	for _, name := range []string{"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"} {
-		if endpoint == "" {
-			endpoint = os.Getenv(name)
-		}
-	}
-	if endpoint != "" {
-		if err := checkEndpoint(endpoint); err != nil {
-			return nil, err
-		}
-		s.endpoint = endpoint
-	}
 	load := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(requestTimeout)),
 	}
@@ -119,6 +107,20 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, hint.Wrap(fmt.Errorf("%s: reading the AWS configuration: %w", s.url, err),
 			"check AWS_PROFILE, AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE")
+	}
+	endpoint := opts.Endpoint
+	for _, name := range []string{"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"} {
+		if endpoint == "" {
+			endpoint = os.Getenv(name)
+		}
+	}
+	if endpoint == "" && cfg.BaseEndpoint != nil {
+		endpoint = *cfg.BaseEndpoint // endpoint_url in the AWS profile
+	}
+	if endpoint != "" {
+		if s.endpoint, err = checkEndpoint(endpoint); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Region == "" {
 		if endpoint == "" {
@@ -143,17 +145,21 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 }
 
 // checkEndpoint allows https anywhere and plain http only on loopback, where nothing
-// crosses a network.
-func checkEndpoint(raw string) error {
+// crosses a network. It returns the endpoint fit to print: without a password, query or
+// fragment, any of which may hold a credential.
+func checkEndpoint(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return hint.New(fmt.Sprintf("S3 endpoint %q is not an http(s) URL", raw), "set AWS_ENDPOINT_URL_S3 to the store's URL, e.g. https://s3.example.com")
+		return "", hint.New("the S3 endpoint (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL) is not an http(s) URL",
+			"set it to the store's URL, e.g. https://s3.example.com")
 	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	shown := u.String()
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		return hint.New(fmt.Sprintf("S3 endpoint %s is plain http off loopback: credentials and state would cross the network unencrypted", raw),
+		return "", hint.New(fmt.Sprintf("S3 endpoint %s is plain http off loopback: credentials and state would cross the network unencrypted", shown),
 			"use the store's https URL")
 	}
-	return nil
+	return shown, nil
 }
 
 func isLoopback(host string) bool {

@@ -338,11 +338,15 @@ func TestOpenRefusesPlainHTTPOffLoopback(t *testing.T) {
 	for endpoint, ok := range map[string]bool{
 		"http://127.0.0.1:9000": true, "http://localhost:9000": true, "http://[::1]:9000": true,
 		"https://s3.example.com": true, "http://s3.example.com": false, "http://10.0.0.5:9000": false, "ftp://x": false,
+		"http://user:hunter2@s3.example.com/?token=hunter2": false, "::": false,
 	} {
 		_, err := s3state.Open(context.Background(), "s3://b/k", s3state.Options{Endpoint: endpoint, Region: "us-east-1",
 			Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")})
 		if (err == nil) != ok {
 			t.Errorf("Open with endpoint %s: %v, want allowed=%v", endpoint, err, ok)
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("error %q shows a credential from the endpoint URL", err)
 		}
 	}
 }
