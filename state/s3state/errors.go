@@ -8,6 +8,7 @@ import (
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
+	"github.com/desksync/desksync/internal/hint"
 )
 
 // ChangedError reports that the state object changed since this run read it: someone
@@ -101,11 +102,13 @@ func (s *Store) describe(op string, err error) error {
 	status, code, msg, ok := apiError(err)
 	switch {
 	case !ok:
-		return fmt.Errorf("%s: %s: %w", s.url, op, err)
+		return hint.Wrap(fmt.Errorf("%s: %s: %w", s.url, op, err),
+			fmt.Sprintf("check that the store at %s is reachable (AWS_ENDPOINT_URL_S3, AWS_REGION, the network); nothing was changed by this request", s.endpoint))
 	case status == http.StatusForbidden || code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" || code == "AccessDenied":
 		return &AccessError{URL: s.url, Op: op, Status: status, Code: code, Msg: msg}
 	case code == "NoSuchBucket":
-		return fmt.Errorf("%s: %s: bucket %q does not exist (%d %s)", s.url, op, s.bucket, status, code)
+		return hint.New(fmt.Sprintf("%s: %s: bucket %q does not exist at %s (%d %s)", s.url, op, s.bucket, s.endpoint, status, code),
+			"create the bucket, or fix the bucket in --state, DESKSYNC_STATE or the manifest's state:")
 	}
 	if msg == "" {
 		msg = http.StatusText(status)

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/internal/seaweedtest"
 	"github.com/desksync/desksync/state"
 	"github.com/desksync/desksync/state/s3state"
@@ -348,5 +349,25 @@ func TestOpenRefusesPlainHTTPOffLoopback(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("error %q shows a credential from the endpoint URL", err)
 		}
+	}
+}
+
+func TestMissingBucketAndUnreachableStore(t *testing.T) {
+	srv := seaweedtest.Require(t)
+	ctx := context.Background()
+	_, err := open(t, srv, "s3://no-such-bucket-desksync/desksync.state.json").Load(ctx)
+	if err == nil || !strings.Contains(err.Error(), `bucket "no-such-bucket-desksync" does not exist`) || hint.Of(err) == nil {
+		t.Errorf("Load from a missing bucket = %v (hints %q), want an error naming the bucket, with a hint", err, hint.Of(err))
+	}
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	st, err := s3state.Open(ctx, "s3://b/desksync.state.json", s3state.Options{Endpoint: gone.URL, Region: "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.Load(ctx)
+	if err == nil || !strings.Contains(err.Error(), "s3://b/desksync.state.json: reading the state") || len(hint.Of(err)) == 0 {
+		t.Errorf("Load from a store that is gone = %v (hints %q), want one naming the state, with a hint", err, hint.Of(err))
 	}
 }
