@@ -20,7 +20,7 @@ import (
 type stateStore interface {
 	state.Store
 	Path() string
-	ForceUnlock(id string) error
+	ForceUnlock(id string, force bool) error
 }
 
 var (

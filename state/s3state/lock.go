@@ -138,13 +138,22 @@ func (s *Store) Unlock(id string) error {
 }
 
 // ForceUnlock removes a lock left by a run that died (desksync force-unlock ID), when its
-// ID is id.
-func (s *Store) ForceUnlock(id string) error {
+// ID is id. Unless force is set, a lock whose holder is still running on this host is
+// refused with a *state.HolderAliveError, as for a state file.
+func (s *Store) ForceUnlock(id string, force bool) error {
 	s.mu.Lock()
 	err := s.ready(context.Background(), "removing the state lock")
 	s.mu.Unlock()
 	if err != nil {
 		return err
+	}
+	if !force {
+		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		info, err := s.readLock(ctx)
+		cancel()
+		if err == nil && info.ID == id && state.HolderAlive(*info) {
+			return &state.HolderAliveError{Path: s.LockPath(), Info: *info}
+		}
 	}
 	return s.Unlock(id)
 }
