@@ -205,7 +205,7 @@ func readStateFile(path, side string) (*state.State, error) {
 			ve.Path = path
 		}
 		return nil, hint.Wrap(fmt.Errorf("%s: %w", side, err),
-			"the state was not merged and OURS is unchanged; resolve the conflict by hand (git checkout --ours or --theirs), then run \"desksync plan --refresh\"")
+			"the state was not merged and OURS is unchanged; keep one side (git checkout --ours or --theirs) and import or delete on Desk the files only the other side records")
 	}
 	return s, nil
 }
