@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/state"
 	"github.com/desksync/desksync/state/s3state"
 )
@@ -30,7 +31,7 @@ var (
 
 // openStore returns the store for a state location: an s3://BUCKET/KEY URL or a file path.
 func openStore(location string) (stateStore, error) {
-	if s3state.IsURL(location) {
+	if manifest.IsStateURL(location) {
 		return s3state.Open(context.Background(), location, s3state.Options{})
 	}
 	return state.NewFile(location), nil

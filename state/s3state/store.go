@@ -64,9 +64,6 @@ type Store struct {
 	journal []string // journal objects that Compact removes
 }
 
-// IsURL reports whether a --state value names an S3 location.
-func IsURL(s string) bool { return strings.HasPrefix(s, "s3://") }
-
 // ParseURL splits s3://BUCKET/KEY.
 func ParseURL(raw string) (bucket, key string, err error) {
 	rest, ok := strings.CutPrefix(raw, "s3://")
