@@ -28,44 +28,6 @@ import (
 	"github.com/desksync/desksync/state"
 )
 
-// checkConvergedOn returns why Desk and st disagree, or "" when every Desk file that is
-// not deleted is active and the state's record of exactly one address, and st has
-// nothing pending or deposed. A temp file that never received an upload is tolerated and
-// counted: Desk creates it when it answers a ref, and a kill before the answer arrives
-// leaves it unrecorded (docs/crash-safety.md).
-func checkConvergedOn(st *state.State, files []desktest.FileRecord) (problem string, unrecordedTemps int) {
-	if len(st.Pending) > 0 || len(st.Deposed) > 0 {
-		return fmt.Sprintf("state still has %d pending and %d deposed records", len(st.Pending), len(st.Deposed)), 0
-	}
-	tracked := map[int64]string{}
-	for addr, a := range st.Attachments {
-		tracked[a.ID] = addr
-	}
-	live := map[int64]bool{}
-	for _, f := range files {
-		if f.State == "deleted" {
-			continue
-		}
-		addr, ok := tracked[f.ID]
-		switch {
-		case !ok && f.State == "temp" && f.MD5 == "":
-			unrecordedTemps++
-			continue
-		case !ok:
-			return fmt.Sprintf("orphan: Desk file %d (%s, %s) is in no state record", f.ID, f.Filename, f.State), 0
-		case f.State != "active":
-			return fmt.Sprintf("Desk file %d of %s is %s, not active", f.ID, addr, f.State), 0
-		}
-		live[f.ID] = true
-	}
-	for id, addr := range tracked {
-		if !live[id] {
-			return fmt.Sprintf("%s: the state's Desk file %d is not on Desk", addr, id), 0
-		}
-	}
-	return "", unrecordedTemps
-}
-
 // TestS3KillTorture kills apply with SIGKILL at random moments with the state on S3,
 // removes the lock it leaves with force-unlock, and checks that the next apply converges
 // with nothing orphaned and every file's content on Desk.
