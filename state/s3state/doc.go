@@ -24,7 +24,9 @@
 // before stays recorded. Journal objects are created with If-None-Match: *, so two writers
 // that started from one serial cannot both record a step, and after creating one, Append
 // checks that KEY is still the version it read, so a step is never recorded beside a state
-// someone else replaced without the writer hearing of it.
+// someone else replaced without the writer hearing of it. A later Load that finds such
+// steps, which the state object does not include, refuses with a [*UnmergedError] naming
+// them, rather than skip Desk files they record.
 //
 // Some stores accept If-None-Match and ignore it (Backblaze B2, hashicorp/terraform#37143;
 // Incus, lxc/incus#3651), which would make the lock exclude no one. Before its first lock
