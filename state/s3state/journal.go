@@ -113,7 +113,7 @@ func (s *Store) Append(ctx context.Context, st *state.State, muts []state.Mutati
 // skipping them would forget Desk files that run made: Load refuses, naming the object,
 // and leaves it for a person to resolve. A gap, another lineage or a step that does not
 // apply is refused as a corrupt state.
-func (s *Store) replay(ctx context.Context, st *state.State) ([]string, error) {
+func (s *Store) replay(ctx context.Context, st *state.State, etag string) ([]string, error) {
 	var keys []string
 	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: aws.String(s.journalPrefix())})
 	for p.HasMorePages() {
@@ -133,7 +133,14 @@ func (s *Store) replay(ctx context.Context, st *state.State) ([]string, error) {
 		obj := "s3://" + s.bucket + "/" + key
 		data, _, err := s.get(ctx, key, maxJournalObject)
 		if isNotFound(err) {
-			continue // removed by a compaction since the listing
+			// Removed since the listing, which only a compaction does, after writing
+			// KEY. If KEY is still the version read, that version holds its steps;
+			// otherwise load reads again.
+			head, herr := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &s.key})
+			if herr == nil && aws.ToString(head.ETag) == etag {
+				continue
+			}
+			return nil, fmt.Errorf("%s: journal object %s vanished while being read", s.url, obj)
 		}
 		if err != nil {
 			return nil, s.describe("reading the journal", err)

@@ -208,30 +208,49 @@ func (s *Store) Load(ctx context.Context) (*state.State, error) {
 	return s.load(ctx)
 }
 
-// load reads KEY and the journal and remembers the ETag. s.mu must be held.
+// loadAttempts bounds how often load starts over when a writer replaced KEY while it read.
+const loadAttempts = 5
+
+// load reads KEY and the journal and remembers the ETag. A reader without the lock (plan)
+// can meet a compaction between reading KEY and reading the journal, and find journal
+// objects gone or a gap: when KEY has changed meanwhile, it reads again. s.mu must be held.
 func (s *Store) load(ctx context.Context) (*state.State, error) {
+	for attempt := 1; ; attempt++ {
+		st, etag, err := s.loadOnce(ctx)
+		if err == nil || attempt == loadAttempts || etag == "" {
+			return st, err
+		}
+		head, herr := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &s.key})
+		if herr != nil || aws.ToString(head.ETag) == etag {
+			return st, err // KEY is as read: the error stands
+		}
+	}
+}
+
+// loadOnce is one attempt of load; etag is KEY's as read, "" when KEY was not read.
+func (s *Store) loadOnce(ctx context.Context) (*state.State, string, error) {
 	s.read, s.etag, s.stored, s.journal = false, "", nil, nil
 	data, etag, err := s.get(ctx, s.key, state.MaxSize)
 	if isNotFound(err) {
 		s.read = true
-		return nil, fmt.Errorf("%s: %w", s.url, state.ErrNotExist)
+		return nil, "", fmt.Errorf("%s: %w", s.url, state.ErrNotExist)
 	}
 	if err != nil {
-		return nil, s.describe("reading the state", err)
+		return nil, "", s.describe("reading the state", err)
 	}
 	st, err := state.Decode(data)
 	if err != nil {
-		return nil, s.corrupt(err)
+		return nil, "", s.corrupt(err)
 	}
-	journal, err := s.replay(ctx, st)
+	journal, err := s.replay(ctx, st, etag)
 	if err != nil {
-		return nil, err
+		return nil, etag, err
 	}
 	s.read, s.etag, s.journal = true, etag, journal
 	if len(journal) == 0 {
 		s.stored = data
 	}
-	return st, nil
+	return st, etag, nil
 }
 
 // corrupt names the object in a decode error and says the object is left alone.

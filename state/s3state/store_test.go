@@ -371,3 +371,51 @@ func TestMissingBucketAndUnreachableStore(t *testing.T) {
 		t.Errorf("Load from a store that is gone = %v (hints %q), want one naming the state, with a hint", err, hint.Of(err))
 	}
 }
+
+// TestLoadDuringCompaction reads the state without the lock (as plan does) while a writer
+// appends steps and compacts: a reader that meets a compaction half way must read again,
+// never report the journal as damaged.
+func TestLoadDuringCompaction(t *testing.T) {
+	srv := seaweedtest.Require(t)
+	bucket := srv.NewBucket(t)
+	url := "s3://" + bucket + "/r/desksync.state.json"
+	ctx := context.Background()
+	w := open(t, srv, url)
+	s := state.New("https://x.teamwork.com")
+	if err := w.Save(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	var loads, failures int
+	wg.Go(func() {
+		r := open(t, srv, url)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := r.Load(ctx); err != nil {
+				failures++
+				t.Errorf("Load during writes: %v", err)
+			}
+			loads++
+		}
+	})
+	for i := range 60 {
+		m := state.Mutation{Op: state.OpActivate, Address: fmt.Sprintf("f%02d.png", i), Attachment: ptr(attachment(int64(i + 1)))}
+		s.Apply(m)
+		if err := w.Append(ctx, s, []state.Mutation{m}); err != nil {
+			t.Fatal(err)
+		}
+		if i%3 == 2 {
+			if err := w.Compact(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	close(done)
+	wg.Wait()
+	t.Logf("%d loads during 60 appends and 20 compactions, %d failed", loads, failures)
+}
