@@ -88,7 +88,15 @@ func (s *Store) lockedError(holder *state.LockInfo, err error) error {
 		return &state.LockedError{Path: s.LockPath(), Err: err}
 	}
 	age := s.now().Sub(holder.Created)
-	return &state.LockedError{Path: s.LockPath(), Info: *holder, Age: max(age, 0)}
+	return &state.LockedError{Path: s.LockPath(), Info: *holder, Age: max(age, 0), Stale: onThisHost(*holder) && !state.HolderAlive(*holder)}
+}
+
+// onThisHost reports whether the lock's holder (user@host) ran on this host, where its
+// pid can be checked.
+func onThisHost(info state.LockInfo) bool {
+	host, err := os.Hostname()
+	at := strings.LastIndexByte(info.Who, '@')
+	return err == nil && at >= 0 && info.Who[at+1:] == host && info.PID > 0
 }
 
 // ReadLock returns the current lock holder, for diagnostics.

@@ -3,11 +3,14 @@ package s3state_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -418,4 +421,42 @@ func TestLoadDuringCompaction(t *testing.T) {
 	close(done)
 	wg.Wait()
 	t.Logf("%d loads during 60 appends and 20 compactions, %d failed", loads, failures)
+}
+
+// TestLockStale checks that a lock whose holder ran on this host and is gone is called
+// stale, with the hint to force-unlock it, and that force-unlock removes it.
+func TestLockStale(t *testing.T) {
+	srv := seaweedtest.Require(t)
+	bucket := srv.NewBucket(t)
+	host, err := os.Hostname()
+	if err != nil {
+		t.Skip(err)
+	}
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Skip(err)
+	}
+	st := open(t, srv, "s3://"+bucket+"/stale/desksync.state.json")
+	ctx := context.Background()
+	id, err := st.Lock(ctx, state.LockInfo{Operation: "apply", Who: "ci@" + host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rewrite the lock as if a process now gone had taken it.
+	info := state.LockInfo{ID: id, Operation: "apply", Who: "ci@" + host, PID: dead.ProcessState.Pid(), Created: at}
+	data, _ := json.Marshal(info)
+	key := "stale/desksync.state.json.lock"
+	if _, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(data)}); err != nil {
+		t.Fatal(err)
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = open(t, srv, "s3://"+bucket+"/stale/desksync.state.json").Lock(done, state.LockInfo{Operation: "refresh"})
+	var le *state.LockedError
+	if !errors.As(err, &le) || !le.Stale || !strings.Contains(le.Hint(), "force-unlock "+id) {
+		t.Fatalf("Lock over a dead holder's lock = %v (stale %v), want a stale *state.LockedError", err, le != nil && le.Stale)
+	}
+	if err := st.ForceUnlock(id, false); err != nil {
+		t.Fatalf("ForceUnlock of a dead holder's lock: %v", err)
+	}
 }
