@@ -13,10 +13,11 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"unicode/utf8"
 
-	"golang.org/x/sync/errgroup"
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 )
@@ -39,7 +40,7 @@ func Load(path string, opts Options) (*Manifest, error) {
 	if doc == nil {
 		return nil, errs.sorted()
 	}
-	root, err := rootOf(path)
+	root, err := RootOf(path)
 	if err != nil {
 		return nil, append(errs, &Error{Pos: Position{File: path}, Msg: "cannot resolve the manifest's folder: " + reason(err)}).sorted()
 	}
@@ -49,6 +50,7 @@ func Load(path string, opts Options) (*Manifest, error) {
 		limit:     limit,
 		dirBudget: 10 * limit,
 		errs:      errs,
+		cache:     opts.Cache,
 	}
 	m := &Manifest{Path: path, Root: root, StatePath: filepath.Join(root, DefaultStateFile), dir: l.dir}
 	switch {
@@ -121,9 +123,9 @@ func readManifest(name string) ([]byte, *Error) {
 	return data, nil
 }
 
-// rootOf returns the manifest's folder, absolute and free of symlinks, so that
-// containment can be checked by comparing resolved paths.
-func rootOf(manifest string) (string, error) {
+// RootOf returns the manifest's folder, absolute and free of symlinks, so that
+// containment can be checked by comparing resolved paths: Manifest.Root.
+func RootOf(manifest string) (string, error) {
 	abs, err := filepath.Abs(filepath.Dir(manifest))
 	if err != nil {
 		return "", err
@@ -167,6 +169,7 @@ type loader struct {
 	dirBudget int // folders a glob may still read
 	aborted   bool
 	own       ownFiles
+	cache     HeadCache // nil: every file's head is read
 	errs      ErrorList
 	// caseMisses are files a glob missed only by case, by address, for warnings.
 	caseMisses map[string]*Item
@@ -297,25 +300,23 @@ func (l *loader) entries(doc *Document) []Entry {
 
 // finishAll runs finish over entries, NumCPU files at once (most of the time is system
 // calls, which overlap), and returns the entries kept, in order, errors in order too.
+// Each worker takes the next entry from a shared counter: one goroutine per file
+// would cost a goroutine start and a stack growth per file.
 func (l *loader) finishAll(entries []Entry, items []*Item) []Entry {
 	workers := max(1, min(runtime.NumCPU(), len(entries)))
-	heads := make(chan []byte, workers)
-	for range workers {
-		heads <- make([]byte, planMarkerWindow)
-	}
 	keep := make([]bool, len(entries))
 	errs := make([]*Error, len(entries))
-	var g errgroup.Group
-	g.SetLimit(workers)
-	for i := range entries {
-		g.Go(func() error {
-			head := <-heads
-			keep[i], errs[i] = l.finish(&entries[i], items[i], head)
-			heads <- head
-			return nil
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			head := make([]byte, planMarkerWindow)
+			for i := int(next.Add(1) - 1); i < len(entries); i = int(next.Add(1) - 1) {
+				keep[i], errs[i] = l.finish(&entries[i], items[i], head)
+			}
 		})
 	}
-	g.Wait()
+	wg.Wait()
 	kept := entries[:0]
 	for i, e := range entries {
 		if errs[i] != nil {
@@ -352,32 +353,58 @@ func (l *loader) produced(it *Item) bool {
 // sniffSize is how much of a file http.DetectContentType looks at.
 const sniffSize = 512
 
-// finish reads the start of the file into head, once: to prove it readable, to
-// recognise a saved plan (a glob drops it, a plain entry is an error) and, when neither
-// a layer nor the extension gives a mime type, to sniff its content. It reports whether
-// e is kept, and the problem, if any. It runs concurrently: it changes only e.
-func (l *loader) finish(e *Entry, it *Item, head []byte) (bool, *Error) {
+// finish learns from the start of the file, once: that it is readable, whether it is
+// a saved plan (a glob drops it, a plain entry is an error) and, when neither a layer
+// nor the extension gives a mime type, its sniffed type. It reports whether e is kept,
+// and the problem, if any. It runs concurrently: it changes only e.
+func (l *loader) finish(e *Entry, it *Item, buf []byte) (bool, *Error) {
 	fail := func(hint, format string, args ...any) (bool, *Error) {
 		return false, &Error{Pos: it.Path.Pos, Field: fmt.Sprintf("attachments[%d].path", it.Index),
 			Msg: fmt.Sprintf(format, args...), HintText: hint}
 	}
-	n, err := l.dir.readHead(l.root, filepath.FromSlash(e.Resolved), head, mayBePlan)
+	if e.MimeType == "" {
+		e.MimeType = mimeByExtension(e.Address)
+	}
+	h, err := l.head(e, buf, e.MimeType == "")
 	if err != nil {
 		return fail("", "%q cannot be read: %s", e.Address, openReason(err))
 	}
-	if isSavedPlan(head[:n]) {
+	if h.SavedPlan {
 		if it.Glob {
 			return false, nil
 		}
 		return fail(hintOwn, "%q is a saved desksync plan, which is never uploaded", e.Address)
 	}
 	if e.MimeType == "" {
-		e.MimeType = mimeByExtension(e.Address)
-	}
-	if e.MimeType == "" {
-		e.MimeType = sniff(head[:min(n, sniffSize)])
+		e.MimeType = h.Sniffed
 	}
 	return true, nil
+}
+
+// head returns what the start of e's file says: from the cache when it holds the
+// file's current stamp (one fstatat, no open), else read into buf, and then told to
+// the cache with the stamp of the open file.
+func (l *loader) head(e *Entry, buf []byte, sniffing bool) (Head, error) {
+	rel := filepath.FromSlash(e.Resolved)
+	if l.cache != nil {
+		if s, ok := l.dir.statStamp(rel); ok {
+			if h, ok := l.cache.Head(e.Address, s); ok && (h.Sniffed != "" || !sniffing) {
+				return h, nil
+			}
+		}
+	}
+	n, s, stamped, err := l.dir.readHead(l.root, rel, buf, mayBePlan, l.cache != nil)
+	if err != nil {
+		return Head{}, err
+	}
+	h := Head{SavedPlan: isSavedPlan(buf[:n])}
+	if sniffing {
+		h.Sniffed = sniff(buf[:min(n, sniffSize)])
+	}
+	if stamped {
+		l.cache.PutHead(e.Address, s, h)
+	}
+	return h, nil
 }
 
 // caseMiss records a file that the glob of it would match but for case.

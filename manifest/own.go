@@ -169,13 +169,21 @@ func (l *loader) resolveState(v *Value) string {
 }
 
 // readHeadPortable reads the start of rel into buf through os.OpenInRoot: up to
-// sniffSize bytes, then on to len(buf) when more says so.
-func readHeadPortable(root, rel string, buf []byte, more func([]byte) bool) (int, error) {
+// sniffSize bytes, then on to len(buf) when more says so; with stamp set, it also
+// returns the open file's stamp.
+func readHeadPortable(root, rel string, buf []byte, more func([]byte) bool, stamp bool) (int, Stamp, bool, error) {
 	f, err := os.OpenInRoot(root, rel)
 	if err != nil {
-		return 0, err
+		return 0, Stamp{}, false, err
 	}
 	defer f.Close()
+	var s Stamp
+	stamped := false
+	if stamp {
+		if fi, err := f.Stat(); err == nil {
+			s, stamped = StampOf(fi), true
+		}
+	}
 	n, err := io.ReadFull(f, buf[:sniffSize])
 	if err == nil && more(buf[:n]) {
 		var k int
@@ -185,7 +193,7 @@ func readHeadPortable(root, rel string, buf []byte, more func([]byte) bool) (int
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		err = nil
 	}
-	return n, err
+	return n, s, stamped, err
 }
 
 // mayBePlan reports whether head could start a saved plan, which is worth reading on.

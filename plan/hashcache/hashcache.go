@@ -12,10 +12,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
+
+	"github.com/desksync/desksync/manifest"
 
 	"github.com/zeebo/blake3"
 )
@@ -24,28 +27,33 @@ import (
 // commits or uploads anything in it.
 const Dir = ".desksync"
 
-const magic = "desksync hash cache 1"
+const magic = "desksync hash cache 2"
 
 // maxSize bounds what is read of a cache file; a larger one is not used.
 const maxSize = 256 << 20
 
-// MinSize is the smallest file worth a cache entry: Load opens every file anyway, and
-// reading a smaller one costs about what looking it up does.
-const MinSize = 16 << 10
+// Key is the stat data a record is valid for.
+type Key = manifest.Stamp
 
-// Key is the stat data a digest is valid for.
-type Key struct {
-	Size, MtimeNs, CtimeNs int64
-	Ino, Dev               uint64
-}
+// KeyOf is the stat data of fi that the cache compares.
+func KeyOf(fi fs.FileInfo) Key { return manifest.StampOf(fi) }
 
+// record is what the cache knows of one address under one key: the file's digest,
+// what Load learnt from its head, or both.
 type record struct {
-	key    Key
-	digest [32]byte
-	seen   bool // asked for or learnt in this run, and so written by Save
+	key       Key
+	digest    [32]byte
+	hasDigest bool
+	head      manifest.Head
+	hasHead   bool
+	seen      bool // asked for or learnt in this run, and so written by Save
+	// verified: Load found the file at key in this run, so the digest stands without
+	// another stat.
+	verified bool
 }
 
-// Cache is the digests of one manifest's files. Its methods are safe for concurrent use.
+// Cache is the digests and head facts of one manifest's files. It implements
+// manifest.HeadCache. Its methods are safe for concurrent use.
 type Cache struct {
 	path     string
 	manifest string // absolute manifest path, recorded so another manifest's cache is never used
@@ -79,13 +87,17 @@ func Open(root, manifestPath string) *Cache {
 // Path is where the cache is kept.
 func (c *Cache) Path() string { return c.path }
 
-// Has reports whether the cache holds an entry for addr, so that files it cannot
+// racy reports whether k may describe a change made in the same clock tick as the
+// cache's write, after the file was read: git's racy-clean rule.
+func (c *Cache) racy(k Key) bool { return k.MtimeNs >= c.written || k.CtimeNs >= c.written }
+
+// Has reports whether the cache holds a digest for addr, so that files it cannot
 // answer for are not stat'ed for nothing.
 func (c *Cache) Has(addr string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, ok := c.records[addr]
-	return ok
+	r, ok := c.records[addr]
+	return ok && r.hasDigest
 }
 
 // Get returns the digest recorded for addr when k matches the recorded stat data and
@@ -94,26 +106,85 @@ func (c *Cache) Get(addr string, k Key) (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r, ok := c.records[addr]
-	if !ok || r.key != k || k.MtimeNs >= c.written || k.CtimeNs >= c.written {
+	if !ok || !r.hasDigest || r.key != k || c.racy(k) {
 		return "", false
 	}
 	r.seen = true
 	return hex.EncodeToString(r.digest[:]), true
 }
 
+// Verified returns the digest and size of addr when manifest.Load, through Head or
+// PutHead, found the file at the recorded stat data in this run: the one stat Load
+// made stands for the hash pass too, as git status stats each file once.
+func (c *Cache) Verified(addr string) (digest string, size int64, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, found := c.records[addr]
+	if !found || !r.verified || !r.hasDigest {
+		return "", 0, false
+	}
+	return hex.EncodeToString(r.digest[:]), r.key.Size, true
+}
+
 // Put records the digest of addr's content, read after its stat data k was taken.
 func (c *Cache) Put(addr string, k Key, digest string) {
-	if k.Size < MinSize {
-		return
-	}
-	r := &record{key: k, seen: true}
-	if n, err := hex.Decode(r.digest[:], []byte(digest)); err != nil || n != len(r.digest) {
+	var d [32]byte
+	if n, err := hex.Decode(d[:], []byte(digest)); err != nil || n != len(d) {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.records[addr] = r
+	r, ok := c.records[addr]
+	if !ok || r.key != k {
+		r = &record{key: k}
+		c.records[addr] = r
+	}
+	r.digest, r.hasDigest, r.seen = d, true, true
 	c.changed = true
+}
+
+// Head returns what Load learnt from the head of addr when k matches the recorded
+// stat data and the file is not racily clean (manifest.HeadCache).
+func (c *Cache) Head(addr string, k Key) (manifest.Head, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.records[addr]
+	if !ok || !r.hasHead || r.key != k || c.racy(k) {
+		return manifest.Head{}, false
+	}
+	r.seen, r.verified = true, true
+	return r.head, true
+}
+
+// PutHead records what the head of addr said, read after its stat data k was taken
+// (manifest.HeadCache). A digest recorded under the same k, not racily clean, stays.
+func (c *Cache) PutHead(addr string, k Key, h manifest.Head) {
+	if !validType(h.Sniffed) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.records[addr]
+	if !ok || r.key != k || c.racy(k) {
+		r = &record{key: k}
+		c.records[addr] = r
+	}
+	r.head, r.hasHead, r.seen, r.verified = h, true, true, true
+	c.changed = true
+}
+
+// validType reports whether t can be written in a cache line: a media type such as
+// sniffing gives, or "" for none.
+func validType(t string) bool {
+	if len(t) > 127 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		if t[i] <= ' ' || t[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // Save writes what Get and Put saw in this run, and only that (addresses gone from the
@@ -147,12 +218,27 @@ func (c *Cache) Save() error {
 		if !r.seen {
 			continue
 		}
-		line = hex.AppendEncode(line[:0], r.digest[:])
+		line = line[:0]
+		if r.hasDigest {
+			line = hex.AppendEncode(line, r.digest[:])
+		} else {
+			line = append(line, '-')
+		}
 		for _, n := range []int64{r.key.Size, r.key.MtimeNs, r.key.CtimeNs} {
 			line = strconv.AppendInt(append(line, ' '), n, 10)
 		}
 		for _, n := range []uint64{r.key.Ino, r.key.Dev} {
 			line = strconv.AppendUint(append(line, ' '), n, 10)
+		}
+		switch {
+		case !r.hasHead:
+			line = append(line, " -"...)
+		case r.head.SavedPlan:
+			line = append(line, " p"...)
+		case r.head.Sniffed == "":
+			line = append(line, " a"...)
+		default:
+			line = append(append(line, " a:"...), r.head.Sniffed...)
 		}
 		line = append(append(append(line, ' '), addr...), '\n')
 		w.Write(line)
@@ -177,8 +263,8 @@ func (c *Cache) allSeen() bool {
 	return true
 }
 
-// read parses the cache file, checking its checksum as it goes; any flaw makes the
-// whole file unusable.
+// read parses the cache file, checking its checksum first; any flaw makes the whole
+// file unusable.
 func (c *Cache) read() (map[string]*record, int64, error) {
 	f, err := os.Open(c.path)
 	if err != nil {
@@ -192,59 +278,128 @@ func (c *Cache) read() (map[string]*record, int64, error) {
 	if !fi.Mode().IsRegular() || fi.Size() > maxSize {
 		return nil, 0, errors.New("not a cache file")
 	}
-	sum := blake3.New()
-	r := bufio.NewReaderSize(io.LimitReader(f, maxSize), 64<<10)
+	data, err := io.ReadAll(io.LimitReader(f, maxSize))
+	if err != nil {
+		return nil, 0, err
+	}
 	header := fmt.Sprintf("%s\nmanifest %s\n", magic, strconv.Quote(c.manifest))
-	got := make([]byte, len(header))
-	if _, err := io.ReadFull(r, got); err != nil || string(got) != header {
+	if !bytes.HasPrefix(data, []byte(header)) {
 		return nil, 0, errors.New("foreign or damaged header")
 	}
-	sum.Write(got)
-	records := make(map[string]*record)
-	for {
-		line, err := r.ReadSlice('\n')
-		if err != nil {
-			return nil, 0, errors.New("no checksum line")
-		}
-		if end, ok := bytes.CutPrefix(line, []byte("end ")); ok {
-			if string(end) != hex.EncodeToString(sum.Sum(nil))+"\n" {
-				return nil, 0, errors.New("checksum mismatch")
-			}
-			if _, err := r.ReadByte(); err != io.EOF {
-				return nil, 0, errors.New("data after the checksum")
-			}
-			return records, fi.ModTime().UnixNano(), nil
-		}
-		sum.Write(line)
-		addr, rec, err := parseLine(line[:len(line)-1])
+	// The last line is "end " and the BLAKE3 of everything before it.
+	cut := bytes.LastIndex(data, []byte("\nend "))
+	if cut < len(header)-1 || !bytes.HasSuffix(data, []byte("\n")) {
+		return nil, 0, errors.New("no checksum line")
+	}
+	sum := blake3.Sum256(data[:cut+1])
+	if string(data[cut+len("\nend "):]) != hex.EncodeToString(sum[:])+"\n" {
+		return nil, 0, errors.New("checksum mismatch")
+	}
+	body := data[len(header) : cut+1]
+	records := make(map[string]*record, bytes.Count(body, []byte("\n")))
+	types := map[string]string{} // one string per media type, not one per record
+	for len(body) > 0 {
+		line, rest, _ := bytes.Cut(body, []byte("\n"))
+		body = rest
+		addr, rec, err := parseLine(line, types)
 		if err != nil {
 			return nil, 0, err
 		}
 		records[addr] = rec
 	}
+	return records, fi.ModTime().UnixNano(), nil
 }
 
-// parseLine reads "DIGEST SIZE MTIME CTIME INO DEV ADDRESS"; the address, last, may
-// hold spaces (never a newline: manifest addresses have no control characters).
-func parseLine(line []byte) (string, *record, error) {
-	r := &record{}
-	f := bytes.SplitN(line, []byte(" "), 7)
-	if len(f) != 7 || len(f[6]) == 0 {
-		return "", nil, errors.New("malformed line")
-	}
-	if n, err := hex.Decode(r.digest[:], f[0]); err != nil || n != len(r.digest) || len(f[0]) != 64 {
-		return "", nil, errors.New("malformed digest")
-	}
-	var err error
-	for i, p := range []*int64{&r.key.Size, &r.key.MtimeNs, &r.key.CtimeNs} {
-		if *p, err = strconv.ParseInt(string(f[i+1]), 10, 64); err != nil {
-			return "", nil, err
+// parseLine reads "DIGEST SIZE MTIME CTIME INO DEV HEAD ADDRESS", DIGEST and HEAD being
+// "-" when unknown; HEAD is "p" for a saved plan, else "a" or "a:" and the sniffed
+// media type. The address, last, may hold spaces (never a newline: manifest addresses
+// have no control characters).
+func parseLine(line []byte, types map[string]string) (string, *record, error) {
+	bad := errors.New("malformed line")
+	var f [7][]byte
+	for i := range f {
+		var ok bool
+		if f[i], line, ok = bytes.Cut(line, []byte(" ")); !ok {
+			return "", nil, bad
 		}
+	}
+	if len(line) == 0 {
+		return "", nil, bad
+	}
+	r := &record{}
+	if string(f[0]) != "-" {
+		if n, err := hex.Decode(r.digest[:], f[0]); err != nil || n != len(r.digest) || len(f[0]) != 64 {
+			return "", nil, errors.New("malformed digest")
+		}
+		r.hasDigest = true
+	}
+	for i, p := range []*int64{&r.key.Size, &r.key.MtimeNs, &r.key.CtimeNs} {
+		n, ok := parseInt(f[i+1])
+		if !ok {
+			return "", nil, bad
+		}
+		*p = n
 	}
 	for i, p := range []*uint64{&r.key.Ino, &r.key.Dev} {
-		if *p, err = strconv.ParseUint(string(f[i+4]), 10, 64); err != nil {
-			return "", nil, err
+		n, ok := parseUint(f[i+4])
+		if !ok {
+			return "", nil, bad
 		}
+		*p = n
 	}
-	return string(f[6]), r, nil
+	switch head := f[6]; {
+	case string(head) == "-":
+	case string(head) == "p":
+		r.hasHead, r.head.SavedPlan = true, true
+	case string(head) == "a":
+		r.hasHead = true
+	case bytes.HasPrefix(head, []byte("a:")) && len(head) > 2 && validType(string(head[2:])):
+		t, ok := types[string(head[2:])]
+		if !ok {
+			t = string(head[2:])
+			types[t] = t
+		}
+		r.hasHead, r.head.Sniffed = true, t
+	default:
+		return "", nil, bad
+	}
+	return string(line), r, nil
+}
+
+// parseInt reads a decimal number as strconv.AppendInt writes it (times before 1970
+// are negative).
+func parseInt(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	n, ok := parseUint(b)
+	switch {
+	case !ok:
+		return 0, false
+	case neg && n <= -math.MinInt64 && n != 0:
+		return -int64(n-1) - 1, true
+	case !neg && n <= math.MaxInt64:
+		return int64(n), true
+	}
+	return 0, false
+}
+
+// parseUint reads a decimal number without sign or leading zeros (but "0").
+func parseUint(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 20 || (b[0] == '0' && len(b) > 1) {
+		return 0, false
+	}
+	var n uint64
+	for _, ch := range b {
+		if ch < '0' || ch > '9' {
+			return 0, false
+		}
+		d := uint64(ch - '0')
+		if n > (math.MaxUint64-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
 }

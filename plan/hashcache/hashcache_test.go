@@ -10,7 +10,7 @@ import (
 	"github.com/desksync/desksync/plan/hashcache"
 )
 
-const big = hashcache.MinSize
+const big = 16 << 10
 
 const digestA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
@@ -178,15 +178,16 @@ func edit(t *testing.T, path string, f func(string) string) {
 	}
 }
 
-func TestCacheSkipsSmallFiles(t *testing.T) {
+// TestCacheKeepsSmallFiles: every file is cached, however small, since Load may then
+// skip opening it.
+func TestCacheKeepsSmallFiles(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
 	past := time.Now().Add(-time.Hour).UnixNano()
-	k := hashcache.Key{Size: big - 1, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1}
-	c := hashcache.Open(root, filepath.Join(root, "desksync.yaml"))
-	c.Put("small", k, digestA)
-	if c.Has("small") {
-		t.Fatal("a file under MinSize was cached")
+	k := hashcache.Key{Size: 0, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1}
+	c := saved(t, root, k)
+	if d, ok := c.Get("docs/a b.txt", k); !ok || d != digestA {
+		t.Fatalf("an empty file: Get = %q, %v", d, ok)
 	}
 }
 
