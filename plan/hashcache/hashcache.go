@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/desksync/desksync/manifest"
 
@@ -46,10 +47,11 @@ type record struct {
 	hasDigest bool
 	head      manifest.Head
 	hasHead   bool
-	seen      bool // asked for or learnt in this run, and so written by Save
+	// seen: asked for or learnt in this run, and so written by Save.
+	seen atomic.Bool
 	// verified: Load found the file at key in this run, so the digest stands without
 	// another stat.
-	verified bool
+	verified atomic.Bool
 }
 
 // Cache is the digests and head facts of one manifest's files. It implements
@@ -59,7 +61,8 @@ type Cache struct {
 	manifest string // absolute manifest path, recorded so another manifest's cache is never used
 	written  int64  // mtime of the cache file as read, in ns; 0 when there was none
 
-	mu      sync.Mutex
+	// mu guards the map; lookups share it, and mark records through their atomics.
+	mu      sync.RWMutex
 	records map[string]*record
 	changed bool // a Put since Open, so Save has something new to write
 }
@@ -94,8 +97,8 @@ func (c *Cache) racy(k Key) bool { return k.MtimeNs >= c.written || k.CtimeNs >=
 // Has reports whether the cache holds a digest for addr, so that files it cannot
 // answer for are not stat'ed for nothing.
 func (c *Cache) Has(addr string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	r, ok := c.records[addr]
 	return ok && r.hasDigest
 }
@@ -103,13 +106,13 @@ func (c *Cache) Has(addr string) bool {
 // Get returns the digest recorded for addr when k matches the recorded stat data and
 // the file is not racily clean.
 func (c *Cache) Get(addr string, k Key) (string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	r, ok := c.records[addr]
 	if !ok || !r.hasDigest || r.key != k || c.racy(k) {
 		return "", false
 	}
-	r.seen = true
+	r.seen.Store(true)
 	return hex.EncodeToString(r.digest[:]), true
 }
 
@@ -117,10 +120,10 @@ func (c *Cache) Get(addr string, k Key) (string, bool) {
 // PutHead, found the file at the recorded stat data in this run: the one stat Load
 // made stands for the hash pass too, as git status stats each file once.
 func (c *Cache) Verified(addr string) (digest string, size int64, ok bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	r, found := c.records[addr]
-	if !found || !r.verified || !r.hasDigest {
+	if !found || !r.verified.Load() || !r.hasDigest {
 		return "", 0, false
 	}
 	return hex.EncodeToString(r.digest[:]), r.key.Size, true
@@ -139,20 +142,22 @@ func (c *Cache) Put(addr string, k Key, digest string) {
 		r = &record{key: k}
 		c.records[addr] = r
 	}
-	r.digest, r.hasDigest, r.seen = d, true, true
+	r.digest, r.hasDigest = d, true
+	r.seen.Store(true)
 	c.changed = true
 }
 
 // Head returns what Load learnt from the head of addr when k matches the recorded
 // stat data and the file is not racily clean (manifest.HeadCache).
 func (c *Cache) Head(addr string, k Key) (manifest.Head, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	r, ok := c.records[addr]
 	if !ok || !r.hasHead || r.key != k || c.racy(k) {
 		return manifest.Head{}, false
 	}
-	r.seen, r.verified = true, true
+	r.seen.Store(true)
+	r.verified.Store(true)
 	return r.head, true
 }
 
@@ -169,7 +174,9 @@ func (c *Cache) PutHead(addr string, k Key, h manifest.Head) {
 		r = &record{key: k}
 		c.records[addr] = r
 	}
-	r.head, r.hasHead, r.seen, r.verified = h, true, true, true
+	r.head, r.hasHead = h, true
+	r.seen.Store(true)
+	r.verified.Store(true)
 	c.changed = true
 }
 
@@ -215,7 +222,7 @@ func (c *Cache) Save() error {
 	fmt.Fprintf(w, "%s\nmanifest %s\n", magic, strconv.Quote(c.manifest))
 	var line []byte
 	for addr, r := range c.records {
-		if !r.seen {
+		if !r.seen.Load() {
 			continue
 		}
 		line = line[:0]
@@ -256,7 +263,7 @@ func (c *Cache) Save() error {
 
 func (c *Cache) allSeen() bool {
 	for _, r := range c.records {
-		if !r.seen {
+		if !r.seen.Load() {
 			return false
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan/hashcache"
 )
 
@@ -219,5 +220,52 @@ func TestCacheUnchangedIsNotRewritten(t *testing.T) {
 	}
 	if _, ok := hashcache.Open(root, filepath.Join(root, "desksync.yaml")).Get("docs/a b.txt", k); ok {
 		t.Fatal("an entry no plan asked for was kept")
+	}
+}
+
+// TestCacheHeadsRoundTrip: head facts (a saved plan, a sniffed type, none sniffed) and
+// digests survive Save and Open, each alone or together, and times before 1970 too.
+func TestCacheHeadsRoundTrip(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	mp := filepath.Join(root, "desksync.yaml")
+	past := time.Now().Add(-time.Hour).UnixNano()
+	key := func(ino uint64) hashcache.Key {
+		return hashcache.Key{Size: 5, MtimeNs: past, CtimeNs: past, Ino: ino, Dev: 1}
+	}
+	old := hashcache.Key{Size: 5, MtimeNs: -1_000_000_123, CtimeNs: past, Ino: 9, Dev: 1}
+	heads := map[string]manifest.Head{
+		"plan.json":   {SavedPlan: true},
+		"a b.bin":     {Sniffed: "text/plain"},
+		"c.png":       {},
+		"only-digest": {},
+	}
+	c := hashcache.Open(root, mp)
+	for i, addr := range []string{"plan.json", "a b.bin", "c.png"} {
+		c.PutHead(addr, key(uint64(i)), heads[addr])
+	}
+	c.Put("a b.bin", key(1), digestA)
+	c.Put("only-digest", key(3), digestA)
+	c.PutHead("old", old, manifest.Head{Sniffed: "image/png"})
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	c = hashcache.Open(root, mp)
+	for i, addr := range []string{"plan.json", "a b.bin", "c.png"} {
+		if h, ok := c.Head(addr, key(uint64(i))); !ok || h != heads[addr] {
+			t.Errorf("%s: Head = %+v, %v; want %+v", addr, h, ok, heads[addr])
+		}
+	}
+	if _, ok := c.Head("only-digest", key(3)); ok {
+		t.Error("a head was made up for a record with a digest only")
+	}
+	if d, size, ok := c.Verified("a b.bin"); !ok || d != digestA || size != 5 {
+		t.Errorf("Verified after Head = %q, %d, %v", d, size, ok)
+	}
+	if _, _, ok := c.Verified("only-digest"); ok {
+		t.Error("a digest Load did not vouch for in this run was Verified")
+	}
+	if h, ok := c.Head("old", old); !ok || h.Sniffed != "image/png" {
+		t.Errorf("a file from before 1970: Head = %+v, %v", h, ok)
 	}
 }
