@@ -285,8 +285,8 @@ func (c *Cache) read() (map[string]*record, int64, error) {
 	if !fi.Mode().IsRegular() || fi.Size() > maxSize {
 		return nil, 0, errors.New("not a cache file")
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxSize))
-	if err != nil {
+	data := make([]byte, fi.Size())
+	if _, err := io.ReadFull(f, data); err != nil {
 		return nil, 0, err
 	}
 	header := fmt.Sprintf("%s\nmanifest %s\n", magic, strconv.Quote(c.manifest))
