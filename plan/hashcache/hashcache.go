@@ -61,10 +61,13 @@ type Cache struct {
 	manifest string // absolute manifest path, recorded so another manifest's cache is never used
 	written  int64  // mtime of the cache file as read, in ns; 0 when there was none
 
-	// mu guards the map; lookups share it, and mark records through their atomics.
-	mu      sync.RWMutex
-	records map[string]*record
-	changed bool // a Put since Open, so Save has something new to write
+	// loaded is what the file held. It is never changed after Open, so lookups take no
+	// lock; they mark its records through their atomics.
+	loaded map[string]*record
+
+	mu      sync.Mutex
+	learnt  map[string]*record // by Put and PutHead in this run; wins over loaded
+	changed bool               // a Put since Open, so Save has something new to write
 }
 
 // Open returns the cache of the manifest at manifestPath in root (absolute, symlink-free).
@@ -79,10 +82,11 @@ func Open(root, manifestPath string) *Cache {
 	c := &Cache{
 		path:     filepath.Join(root, Dir, "hashes-"+hex.EncodeToString(sum[:8])),
 		manifest: abs,
-		records:  map[string]*record{},
+		loaded:   map[string]*record{},
+		learnt:   map[string]*record{},
 	}
 	if records, written, err := c.read(); err == nil {
-		c.records, c.written = records, written
+		c.loaded, c.written = records, written
 	}
 	return c
 }
@@ -94,22 +98,29 @@ func (c *Cache) Path() string { return c.path }
 // cache's write, after the file was read: git's racy-clean rule.
 func (c *Cache) racy(k Key) bool { return k.MtimeNs >= c.written || k.CtimeNs >= c.written }
 
+// current is the record of addr: learnt in this run, else loaded.
+func (c *Cache) current(addr string) *record {
+	c.mu.Lock()
+	r, ok := c.learnt[addr]
+	c.mu.Unlock()
+	if ok {
+		return r
+	}
+	return c.loaded[addr]
+}
+
 // Has reports whether the cache holds a digest for addr, so that files it cannot
 // answer for are not stat'ed for nothing.
 func (c *Cache) Has(addr string) bool {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	r, ok := c.records[addr]
-	return ok && r.hasDigest
+	r := c.current(addr)
+	return r != nil && r.hasDigest
 }
 
 // Get returns the digest recorded for addr when k matches the recorded stat data and
 // the file is not racily clean.
 func (c *Cache) Get(addr string, k Key) (string, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	r, ok := c.records[addr]
-	if !ok || !r.hasDigest || r.key != k || c.racy(k) {
+	r := c.current(addr)
+	if r == nil || !r.hasDigest || r.key != k || c.racy(k) {
 		return "", false
 	}
 	r.seen.Store(true)
@@ -120,13 +131,33 @@ func (c *Cache) Get(addr string, k Key) (string, bool) {
 // PutHead, found the file at the recorded stat data in this run: the one stat Load
 // made stands for the hash pass too, as git status stats each file once.
 func (c *Cache) Verified(addr string) (digest string, size int64, ok bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	r, found := c.records[addr]
-	if !found || !r.verified.Load() || !r.hasDigest {
+	r := c.loaded[addr]
+	if r == nil || !r.verified.Load() {
+		// Not found by Head; PutHead may have kept the digest under the same key.
+		c.mu.Lock()
+		r = c.learnt[addr]
+		c.mu.Unlock()
+	}
+	if r == nil || !r.verified.Load() || !r.hasDigest {
 		return "", 0, false
 	}
 	return hex.EncodeToString(r.digest[:]), r.key.Size, true
+}
+
+// learn returns the record of addr to change in this run: the one already learnt
+// when its key is k, else a new one, keeping what loaded holds under k unless that is
+// racily clean.
+func (c *Cache) learn(addr string, k Key) *record {
+	if r, ok := c.learnt[addr]; ok && r.key == k {
+		return r
+	}
+	r := &record{key: k}
+	if old, ok := c.loaded[addr]; ok && old.key == k && !c.racy(k) {
+		r.digest, r.hasDigest, r.head, r.hasHead = old.digest, old.hasDigest, old.head, old.hasHead
+	}
+	c.learnt[addr] = r
+	c.changed = true
+	return r
 }
 
 // Put records the digest of addr's content, read after its stat data k was taken.
@@ -137,23 +168,17 @@ func (c *Cache) Put(addr string, k Key, digest string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r, ok := c.records[addr]
-	if !ok || r.key != k {
-		r = &record{key: k}
-		c.records[addr] = r
-	}
+	r := c.learn(addr, k)
 	r.digest, r.hasDigest = d, true
 	r.seen.Store(true)
-	c.changed = true
 }
 
 // Head returns what Load learnt from the head of addr when k matches the recorded
-// stat data and the file is not racily clean (manifest.HeadCache).
+// stat data and the file is not racily clean (manifest.HeadCache). It looks only at
+// what the file held: Load asks once per file, before it learns anything.
 func (c *Cache) Head(addr string, k Key) (manifest.Head, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	r, ok := c.records[addr]
-	if !ok || !r.hasHead || r.key != k || c.racy(k) {
+	r := c.loaded[addr]
+	if r == nil || !r.hasHead || r.key != k || c.racy(k) {
 		return manifest.Head{}, false
 	}
 	r.seen.Store(true)
@@ -169,15 +194,10 @@ func (c *Cache) PutHead(addr string, k Key, h manifest.Head) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r, ok := c.records[addr]
-	if !ok || r.key != k || c.racy(k) {
-		r = &record{key: k}
-		c.records[addr] = r
-	}
+	r := c.learn(addr, k)
 	r.head, r.hasHead = h, true
 	r.seen.Store(true)
 	r.verified.Store(true)
-	c.changed = true
 }
 
 // validType reports whether t can be written in a cache line: a media type such as
@@ -221,10 +241,16 @@ func (c *Cache) Save() error {
 	w := bufio.NewWriterSize(io.MultiWriter(tmp, sum), 64<<10)
 	fmt.Fprintf(w, "%s\nmanifest %s\n", magic, strconv.Quote(c.manifest))
 	var line []byte
-	for addr, r := range c.records {
-		if !r.seen.Load() {
-			continue
+	records := make(map[string]*record, len(c.loaded)+len(c.learnt))
+	for addr, r := range c.loaded {
+		if r.seen.Load() {
+			records[addr] = r
 		}
+	}
+	for addr, r := range c.learnt {
+		records[addr] = r
+	}
+	for addr, r := range records {
 		line = line[:0]
 		if r.hasDigest {
 			line = hex.AppendEncode(line, r.digest[:])
@@ -262,7 +288,7 @@ func (c *Cache) Save() error {
 }
 
 func (c *Cache) allSeen() bool {
-	for _, r := range c.records {
+	for _, r := range c.loaded {
 		if !r.seen.Load() {
 			return false
 		}
@@ -303,16 +329,29 @@ func (c *Cache) read() (map[string]*record, int64, error) {
 		return nil, 0, errors.New("checksum mismatch")
 	}
 	body := data[len(header) : cut+1]
-	records := make(map[string]*record, bytes.Count(body, []byte("\n")))
+	// One allocation for all records and one for all addresses, rather than two per
+	// file: less for the garbage collector to trace.
+	n := bytes.Count(body, []byte("\n"))
+	recs := make([]record, n)
+	ends := make([]int, n)
+	var addrs []byte
 	types := map[string]string{} // one string per media type, not one per record
-	for len(body) > 0 {
+	for i := range recs {
 		line, rest, _ := bytes.Cut(body, []byte("\n"))
 		body = rest
-		addr, rec, err := parseLine(line, types)
+		addr, err := parseLine(line, &recs[i], types)
 		if err != nil {
 			return nil, 0, err
 		}
-		records[addr] = rec
+		addrs = append(addrs, addr...)
+		ends[i] = len(addrs)
+	}
+	all := string(addrs)
+	records := make(map[string]*record, n)
+	start := 0
+	for i, end := range ends {
+		records[all[start:end]] = &recs[i]
+		start = end
 	}
 	return records, fi.ModTime().UnixNano(), nil
 }
@@ -321,36 +360,35 @@ func (c *Cache) read() (map[string]*record, int64, error) {
 // "-" when unknown; HEAD is "p" for a saved plan, else "a" or "a:" and the sniffed
 // media type. The address, last, may hold spaces (never a newline: manifest addresses
 // have no control characters).
-func parseLine(line []byte, types map[string]string) (string, *record, error) {
+func parseLine(line []byte, r *record, types map[string]string) ([]byte, error) {
 	bad := errors.New("malformed line")
 	var f [7][]byte
 	for i := range f {
 		var ok bool
 		if f[i], line, ok = bytes.Cut(line, []byte(" ")); !ok {
-			return "", nil, bad
+			return nil, bad
 		}
 	}
 	if len(line) == 0 {
-		return "", nil, bad
+		return nil, bad
 	}
-	r := &record{}
 	if string(f[0]) != "-" {
 		if n, err := hex.Decode(r.digest[:], f[0]); err != nil || n != len(r.digest) || len(f[0]) != 64 {
-			return "", nil, errors.New("malformed digest")
+			return nil, errors.New("malformed digest")
 		}
 		r.hasDigest = true
 	}
 	for i, p := range []*int64{&r.key.Size, &r.key.MtimeNs, &r.key.CtimeNs} {
 		n, ok := parseInt(f[i+1])
 		if !ok {
-			return "", nil, bad
+			return nil, bad
 		}
 		*p = n
 	}
 	for i, p := range []*uint64{&r.key.Ino, &r.key.Dev} {
 		n, ok := parseUint(f[i+4])
 		if !ok {
-			return "", nil, bad
+			return nil, bad
 		}
 		*p = n
 	}
@@ -368,9 +406,9 @@ func parseLine(line []byte, types map[string]string) (string, *record, error) {
 		}
 		r.hasHead, r.head.Sniffed = true, t
 	default:
-		return "", nil, bad
+		return nil, bad
 	}
-	return string(line), r, nil
+	return line, nil
 }
 
 // parseInt reads a decimal number as strconv.AppendInt writes it (times before 1970
