@@ -7,7 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -37,7 +37,7 @@ func (l *loader) expand(it *Item) []match {
 	for _, mt := range g.found {
 		out = append(out, mt)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].address < out[j].address })
+	slices.SortFunc(out, func(a, b match) int { return strings.Compare(a.address, b.address) })
 	return out
 }
 
@@ -141,7 +141,7 @@ func (g *globber) visit(child string, mode fs.FileMode, last bool, i int, linked
 	if linked {
 		resolved, ok = g.l.resolveGlob(g.it, child)
 	}
-	if !ok || g.l.own.describe(g.abs(resolved)) != "" || !g.l.produced(g.it) {
+	if !ok || (g.l.own.mayBe(path.Base(resolved)) && g.l.own.describe(g.abs(resolved)) != "") || !g.l.produced(g.it) {
 		return
 	}
 	g.found[child] = match{address: child, resolved: resolved, item: g.it}

@@ -67,6 +67,14 @@ func resolvedAbs(p string) string {
 	return abs
 }
 
+// mayBe reports whether a file named base could be one of desksync's own files, so
+// that describe, which needs the absolute path, runs only for those: a cheap test
+// for each of the many files a glob matches.
+func (o ownFiles) mayBe(base string) bool {
+	return base == filepath.Base(o.manifest) || base == filepath.Base(o.state) ||
+		(o.stateDir != "" && strings.HasPrefix(base, o.stateBase))
+}
+
 // describe says which of desksync's own files abs (absolute, resolved) is, or "".
 func (o ownFiles) describe(abs string) string {
 	switch abs {

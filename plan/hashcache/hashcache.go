@@ -12,9 +12,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -250,7 +252,10 @@ func (c *Cache) Save() error {
 	for addr, r := range c.learnt {
 		records[addr] = r
 	}
-	for addr, r := range records {
+	// In address order, the order Load asks in: the records read back lie in memory
+	// in the order they are looked up.
+	for _, addr := range slices.Sorted(maps.Keys(records)) {
+		r := records[addr]
 		line = line[:0]
 		if r.hasDigest {
 			line = hex.AppendEncode(line, r.digest[:])
