@@ -42,19 +42,33 @@ type Key = manifest.Stamp
 func KeyOf(fi fs.FileInfo) Key { return manifest.StampOf(fi) }
 
 // record is what the cache knows of one address under one key: the file's digest,
-// what Load learnt from its head, or both.
+// what Load learnt from its head, or both. It holds no pointers (the sniffed type is
+// an index into Cache.types), so the garbage collector need not trace the records.
 type record struct {
-	key       Key
-	digest    [32]byte
-	hasDigest bool
-	head      manifest.Head
-	hasHead   bool
-	// seen: asked for or learnt in this run, and so written by Save.
-	seen atomic.Bool
-	// verified: Load found the file at key in this run, so the digest stands without
-	// another stat.
-	verified atomic.Bool
+	key    Key
+	digest [32]byte
+	// marks are seen (asked for or learnt in this run, and so written by Save) and
+	// verified (Load found the file at key in this run, so the digest stands without
+	// another stat).
+	marks atomic.Uint32
+	facts uint8 // hasDigest, hasHead, savedPlan
+	typ   uint8 // the sniffed media type, Cache.types[typ]; 0 for none
 }
+
+const (
+	seen uint32 = 1 << iota
+	verified
+)
+
+const (
+	hasDigest uint8 = 1 << iota
+	hasHead
+	savedPlan
+)
+
+func (r *record) has(f uint8) bool     { return r.facts&f != 0 }
+func (r *record) marked(m uint32) bool { return r.marks.Load()&m != 0 }
+func (r *record) mark(m uint32)        { r.marks.Or(m) }
 
 // Cache is the digests and head facts of one manifest's files. It implements
 // manifest.HeadCache. Its methods are safe for concurrent use.
@@ -70,6 +84,10 @@ type Cache struct {
 	mu      sync.Mutex
 	learnt  map[string]*record // by Put and PutHead in this run; wins over loaded
 	changed bool               // a Put since Open, so Save has something new to write
+	// types are the sniffed media types records name, types[0] being "" (none); new
+	// ones are added under mu at indexes no lookup reads yet, and typeIndex finds them.
+	types     [256]string
+	typeIndex map[string]uint8
 }
 
 // Open returns the cache of the manifest at manifestPath in root (absolute, symlink-free).
@@ -82,10 +100,11 @@ func Open(root, manifestPath string) *Cache {
 	}
 	sum := blake3.Sum256([]byte(abs))
 	c := &Cache{
-		path:     filepath.Join(root, Dir, "hashes-"+hex.EncodeToString(sum[:8])),
-		manifest: abs,
-		loaded:   map[string]*record{},
-		learnt:   map[string]*record{},
+		path:      filepath.Join(root, Dir, "hashes-"+hex.EncodeToString(sum[:8])),
+		manifest:  abs,
+		loaded:    map[string]*record{},
+		learnt:    map[string]*record{},
+		typeIndex: map[string]uint8{"": 0},
 	}
 	if records, written, err := c.read(); err == nil {
 		c.loaded, c.written = records, written
@@ -115,17 +134,17 @@ func (c *Cache) current(addr string) *record {
 // answer for are not stat'ed for nothing.
 func (c *Cache) Has(addr string) bool {
 	r := c.current(addr)
-	return r != nil && r.hasDigest
+	return r != nil && r.has(hasDigest)
 }
 
 // Get returns the digest recorded for addr when k matches the recorded stat data and
 // the file is not racily clean.
 func (c *Cache) Get(addr string, k Key) (string, bool) {
 	r := c.current(addr)
-	if r == nil || !r.hasDigest || r.key != k || c.racy(k) {
+	if r == nil || !r.has(hasDigest) || r.key != k || c.racy(k) {
 		return "", false
 	}
-	r.seen.Store(true)
+	r.mark(seen)
 	return hex.EncodeToString(r.digest[:]), true
 }
 
@@ -134,13 +153,13 @@ func (c *Cache) Get(addr string, k Key) (string, bool) {
 // made stands for the hash pass too, as git status stats each file once.
 func (c *Cache) Verified(addr string) (digest string, size int64, ok bool) {
 	r := c.loaded[addr]
-	if r == nil || !r.verified.Load() {
+	if r == nil || !r.marked(verified) {
 		// Not found by Head; PutHead may have kept the digest under the same key.
 		c.mu.Lock()
 		r = c.learnt[addr]
 		c.mu.Unlock()
 	}
-	if r == nil || !r.verified.Load() || !r.hasDigest {
+	if r == nil || !r.marked(verified) || !r.has(hasDigest) {
 		return "", 0, false
 	}
 	return hex.EncodeToString(r.digest[:]), r.key.Size, true
@@ -155,7 +174,7 @@ func (c *Cache) learn(addr string, k Key) *record {
 	}
 	r := &record{key: k}
 	if old, ok := c.loaded[addr]; ok && old.key == k && !c.racy(k) {
-		r.digest, r.hasDigest, r.head, r.hasHead = old.digest, old.hasDigest, old.head, old.hasHead
+		r.digest, r.facts, r.typ = old.digest, old.facts, old.typ
 	}
 	c.learnt[addr] = r
 	c.changed = true
@@ -165,14 +184,17 @@ func (c *Cache) learn(addr string, k Key) *record {
 // Put records the digest of addr's content, read after its stat data k was taken.
 func (c *Cache) Put(addr string, k Key, digest string) {
 	var d [32]byte
-	if n, err := hex.Decode(d[:], []byte(digest)); err != nil || n != len(d) {
+	if len(digest) != hex.EncodedLen(len(d)) {
+		return
+	}
+	if _, err := hex.Decode(d[:], []byte(digest)); err != nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := c.learn(addr, k)
-	r.digest, r.hasDigest = d, true
-	r.seen.Store(true)
+	r.digest, r.facts = d, r.facts|hasDigest
+	r.mark(seen)
 }
 
 // Head returns what Load learnt from the head of addr when k matches the recorded
@@ -180,12 +202,11 @@ func (c *Cache) Put(addr string, k Key, digest string) {
 // what the file held: Load asks once per file, before it learns anything.
 func (c *Cache) Head(addr string, k Key) (manifest.Head, bool) {
 	r := c.loaded[addr]
-	if r == nil || !r.hasHead || r.key != k || c.racy(k) {
+	if r == nil || !r.has(hasHead) || r.key != k || c.racy(k) {
 		return manifest.Head{}, false
 	}
-	r.seen.Store(true)
-	r.verified.Store(true)
-	return r.head, true
+	r.mark(seen | verified)
+	return manifest.Head{SavedPlan: r.has(savedPlan), Sniffed: c.types[r.typ]}, true
 }
 
 // PutHead records what the head of addr said, read after its stat data k was taken
@@ -196,10 +217,31 @@ func (c *Cache) PutHead(addr string, k Key, h manifest.Head) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	typ, ok := c.typeOf(h.Sniffed)
+	if !ok {
+		return // more types than a record can name: this file is read again next time
+	}
 	r := c.learn(addr, k)
-	r.head, r.hasHead = h, true
-	r.seen.Store(true)
-	r.verified.Store(true)
+	r.facts, r.typ = r.facts&hasDigest|hasHead, typ
+	if h.SavedPlan {
+		r.facts |= savedPlan
+	}
+	r.mark(seen | verified)
+}
+
+// typeOf returns the index of media type t in c.types, adding it when there is room.
+// Callers hold mu, or are Open's read.
+func (c *Cache) typeOf(t string) (uint8, bool) {
+	if i, ok := c.typeIndex[t]; ok {
+		return i, true
+	}
+	n := len(c.typeIndex)
+	if n == len(c.types) {
+		return 0, false
+	}
+	c.types[n] = t
+	c.typeIndex[t] = uint8(n)
+	return uint8(n), true
 }
 
 // validType reports whether t can be written in a cache line: a media type such as
@@ -245,7 +287,7 @@ func (c *Cache) Save() error {
 	var line []byte
 	records := make(map[string]*record, len(c.loaded)+len(c.learnt))
 	for addr, r := range c.loaded {
-		if r.seen.Load() {
+		if r.marked(seen) {
 			records[addr] = r
 		}
 	}
@@ -257,7 +299,7 @@ func (c *Cache) Save() error {
 	for _, addr := range slices.Sorted(maps.Keys(records)) {
 		r := records[addr]
 		line = line[:0]
-		if r.hasDigest {
+		if r.has(hasDigest) {
 			line = hex.AppendEncode(line, r.digest[:])
 		} else {
 			line = append(line, '-')
@@ -269,14 +311,14 @@ func (c *Cache) Save() error {
 			line = strconv.AppendUint(append(line, ' '), n, 10)
 		}
 		switch {
-		case !r.hasHead:
+		case !r.has(hasHead):
 			line = append(line, " -"...)
-		case r.head.SavedPlan:
+		case r.has(savedPlan):
 			line = append(line, " p"...)
-		case r.head.Sniffed == "":
+		case r.typ == 0:
 			line = append(line, " a"...)
 		default:
-			line = append(append(line, " a:"...), r.head.Sniffed...)
+			line = append(append(line, " a:"...), c.types[r.typ]...)
 		}
 		line = append(append(append(line, ' '), addr...), '\n')
 		w.Write(line)
@@ -294,7 +336,7 @@ func (c *Cache) Save() error {
 
 func (c *Cache) allSeen() bool {
 	for _, r := range c.loaded {
-		if !r.seen.Load() {
+		if !r.marked(seen) {
 			return false
 		}
 	}
@@ -316,56 +358,79 @@ func (c *Cache) read() (map[string]*record, int64, error) {
 	if !fi.Mode().IsRegular() || fi.Size() > maxSize {
 		return nil, 0, errors.New("not a cache file")
 	}
-	data := make([]byte, fi.Size())
-	if _, err := io.ReadFull(f, data); err != nil {
-		return nil, 0, err
-	}
+	// Streamed, the checksum checked at the end: a whole-file buffer would add its size
+	// to plan's peak memory.
+	r := bufio.NewReaderSize(io.LimitReader(f, maxSize), 64<<10)
 	header := fmt.Sprintf("%s\nmanifest %s\n", magic, strconv.Quote(c.manifest))
-	if !bytes.HasPrefix(data, []byte(header)) {
+	got := make([]byte, len(header))
+	if _, err := io.ReadFull(r, got); err != nil || string(got) != header {
 		return nil, 0, errors.New("foreign or damaged header")
 	}
-	// The last line is "end " and the BLAKE3 of everything before it.
-	cut := bytes.LastIndex(data, []byte("\nend "))
-	if cut < len(header)-1 || !bytes.HasSuffix(data, []byte("\n")) {
-		return nil, 0, errors.New("no checksum line")
-	}
-	sum := blake3.Sum256(data[:cut+1])
-	if string(data[cut+len("\nend "):]) != hex.EncodeToString(sum[:])+"\n" {
-		return nil, 0, errors.New("checksum mismatch")
-	}
-	body := data[len(header) : cut+1]
-	// One allocation for all records and one for all addresses, rather than two per
-	// file: less for the garbage collector to trace.
-	n := bytes.Count(body, []byte("\n"))
-	recs := make([]record, n)
-	ends := make([]int, n)
-	var addrs []byte
-	types := map[string]string{} // one string per media type, not one per record
-	for i := range recs {
-		line, rest, _ := bytes.Cut(body, []byte("\n"))
-		body = rest
-		addr, err := parseLine(line, &recs[i], types)
+	sum := blake3.New()
+	sum.Write(got)
+	records := make(map[string]*record, fi.Size()/128)
+	var block []record // records are allocated a block at a time
+	addrs := addressArena{into: records}
+	for {
+		line, err := r.ReadSlice('\n')
+		if err != nil {
+			return nil, 0, errors.New("no checksum line")
+		}
+		if end, ok := bytes.CutPrefix(line, []byte("end ")); ok {
+			if string(end) != hex.EncodeToString(sum.Sum(nil))+"\n" {
+				return nil, 0, errors.New("checksum mismatch")
+			}
+			if _, err := r.ReadByte(); err != io.EOF {
+				return nil, 0, errors.New("data after the checksum")
+			}
+			addrs.flush()
+			return records, fi.ModTime().UnixNano(), nil
+		}
+		sum.Write(line)
+		if len(block) == 0 {
+			block = make([]record, 1024)
+		}
+		rec := &block[0]
+		block = block[1:]
+		addr, err := c.parseLine(line[:len(line)-1], rec)
 		if err != nil {
 			return nil, 0, err
 		}
-		addrs = append(addrs, addr...)
-		ends[i] = len(addrs)
+		addrs.add(addr, rec)
 	}
-	all := string(addrs)
-	records := make(map[string]*record, n)
-	start := 0
-	for i, end := range ends {
-		records[all[start:end]] = &recs[i]
-		start = end
+}
+
+// addressArena turns the addresses of a cache file into map keys a chunk at a time:
+// one string per 64 KiB of addresses instead of one per file.
+type addressArena struct {
+	into    map[string]*record
+	buf     []byte
+	pending []*record
+	ends    []int
+}
+
+func (a *addressArena) add(addr []byte, r *record) {
+	a.buf = append(a.buf, addr...)
+	a.pending, a.ends = append(a.pending, r), append(a.ends, len(a.buf))
+	if len(a.buf) >= 64<<10 {
+		a.flush()
 	}
-	return records, fi.ModTime().UnixNano(), nil
+}
+
+func (a *addressArena) flush() {
+	all, start := string(a.buf), 0
+	for i, r := range a.pending {
+		a.into[all[start:a.ends[i]]] = r
+		start = a.ends[i]
+	}
+	a.buf, a.pending, a.ends = a.buf[:0], a.pending[:0], a.ends[:0]
 }
 
 // parseLine reads "DIGEST SIZE MTIME CTIME INO DEV HEAD ADDRESS", DIGEST and HEAD being
 // "-" when unknown; HEAD is "p" for a saved plan, else "a" or "a:" and the sniffed
 // media type. The address, last, may hold spaces (never a newline: manifest addresses
 // have no control characters).
-func parseLine(line []byte, r *record, types map[string]string) ([]byte, error) {
+func (c *Cache) parseLine(line []byte, r *record) ([]byte, error) {
 	bad := errors.New("malformed line")
 	var f [7][]byte
 	for i := range f {
@@ -378,10 +443,13 @@ func parseLine(line []byte, r *record, types map[string]string) ([]byte, error) 
 		return nil, bad
 	}
 	if string(f[0]) != "-" {
-		if n, err := hex.Decode(r.digest[:], f[0]); err != nil || n != len(r.digest) || len(f[0]) != 64 {
+		if len(f[0]) != hex.EncodedLen(len(r.digest)) {
 			return nil, errors.New("malformed digest")
 		}
-		r.hasDigest = true
+		if _, err := hex.Decode(r.digest[:], f[0]); err != nil {
+			return nil, errors.New("malformed digest")
+		}
+		r.facts |= hasDigest
 	}
 	for i, p := range []*int64{&r.key.Size, &r.key.MtimeNs, &r.key.CtimeNs} {
 		n, ok := parseInt(f[i+1])
@@ -400,16 +468,15 @@ func parseLine(line []byte, r *record, types map[string]string) ([]byte, error) 
 	switch head := f[6]; {
 	case string(head) == "-":
 	case string(head) == "p":
-		r.hasHead, r.head.SavedPlan = true, true
+		r.facts |= hasHead | savedPlan
 	case string(head) == "a":
-		r.hasHead = true
+		r.facts |= hasHead
 	case bytes.HasPrefix(head, []byte("a:")) && len(head) > 2 && validType(string(head[2:])):
-		t, ok := types[string(head[2:])]
+		typ, ok := c.typeOf(string(head[2:]))
 		if !ok {
-			t = string(head[2:])
-			types[t] = t
+			return nil, errors.New("too many media types")
 		}
-		r.hasHead, r.head.Sniffed = true, t
+		r.facts, r.typ = r.facts|hasHead, typ
 	default:
 		return nil, bad
 	}

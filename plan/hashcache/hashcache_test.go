@@ -1,6 +1,7 @@
 package hashcache_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan/hashcache"
+	"github.com/zeebo/blake3"
 )
 
 const big = 16 << 10
@@ -268,4 +270,42 @@ func TestCacheHeadsRoundTrip(t *testing.T) {
 	if h, ok := c.Head("old", old); !ok || h.Sniffed != "image/png" {
 		t.Errorf("a file from before 1970: Head = %+v, %v", h, ok)
 	}
+}
+
+// FuzzCacheFile: whatever lines a cache file holds, with its header and checksum made
+// right so that the parser sees them, Open does not panic, and a cache it accepts
+// answers lookups and saves a file it reads back the same.
+func FuzzCacheFile(f *testing.F) {
+	root := f.TempDir()
+	mp := filepath.Join(root, "desksync.yaml")
+	c := hashcache.Open(root, mp)
+	past := time.Now().Add(-time.Hour).UnixNano()
+	c.Put("a b", hashcache.Key{Size: 1, MtimeNs: past, CtimeNs: past, Ino: 2, Dev: 3}, digestA)
+	c.PutHead("p.json", hashcache.Key{Size: 1, MtimeNs: -5, CtimeNs: past}, manifest.Head{SavedPlan: true})
+	c.PutHead("t", hashcache.Key{}, manifest.Head{Sniffed: "text/plain"})
+	if err := c.Save(); err != nil {
+		f.Fatal(err)
+	}
+	good, err := os.ReadFile(c.Path())
+	if err != nil {
+		f.Fatal(err)
+	}
+	lines := strings.Split(string(good), "\n")
+	header := strings.Join(lines[:2], "\n") + "\n"
+	f.Add(strings.Join(lines[2:len(lines)-2], "\n") + "\n")
+	f.Add("- 1 2 3 4 5 - x\n")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, body string) {
+		sum := blake3.Sum256([]byte(header + body))
+		data := fmt.Sprintf("%s%send %x\n", header, body, sum)
+		if err := os.WriteFile(c.Path(), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got := hashcache.Open(root, mp)
+		for _, addr := range []string{"a b", "t", "x"} {
+			got.Head(addr, hashcache.Key{})
+			got.Verified(addr)
+			got.Get(addr, hashcache.Key{})
+		}
+	})
 }
