@@ -228,6 +228,9 @@ func (l *loader) entries(doc *Document) []Entry {
 				"glob %q matches no file", it.Path.Text)
 			continue
 		}
+		if len(globbed) == 0 {
+			globbed = make(map[string]match, len(found)) // sized once, not grown
+		}
 		// Report overlapping globs once per pair of entries, not once per file.
 		overlaps := make(map[*Item][]string)
 		var order []*Item
@@ -274,7 +277,8 @@ func (l *loader) entries(doc *Document) []Entry {
 		mt := all[a]
 		// A plain entry's fields win over a glob's, which win over defaults, which win
 		// over the built-in values.
-		layers := []Fields{mt.item.Fields}
+		var room [3]Fields // on the stack: this runs once per file
+		layers := append(room[:0], mt.item.Fields)
 		if g, ok := globbed[a]; ok && g.item != mt.item {
 			layers = append(layers, g.item.Fields)
 		}

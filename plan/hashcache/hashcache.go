@@ -431,7 +431,7 @@ func (a *addressArena) flush() {
 // media type. The address, last, may hold spaces (never a newline: manifest addresses
 // have no control characters).
 func (c *Cache) parseLine(line []byte, r *record) ([]byte, error) {
-	bad := errors.New("malformed line")
+	bad := errMalformed{}
 	var f [7][]byte
 	for i := range f {
 		var ok bool
@@ -482,6 +482,12 @@ func (c *Cache) parseLine(line []byte, r *record) ([]byte, error) {
 	}
 	return line, nil
 }
+
+// errMalformed is a cache line that does not parse; a value, so that the happy path
+// allocates nothing.
+type errMalformed struct{}
+
+func (errMalformed) Error() string { return "malformed line" }
 
 // parseInt reads a decimal number as strconv.AppendInt writes it (times before 1970
 // are negative).
