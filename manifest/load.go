@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -196,6 +197,7 @@ const (
 func (l *loader) entries(doc *Document) []Entry {
 	plain := make(map[string]match)
 	globbed := make(map[string]match)
+	var globOrder []match // globbed's values, in the order found
 	for i := range doc.Attachments {
 		it := &doc.Attachments[i]
 		if l.aborted {
@@ -231,6 +233,7 @@ func (l *loader) entries(doc *Document) []Entry {
 		if len(globbed) == 0 {
 			globbed = make(map[string]match, len(found)) // sized once, not grown
 		}
+		globOrder = slices.Grow(globOrder, len(found))
 		// Report overlapping globs once per pair of entries, not once per file.
 		overlaps := make(map[*Item][]string)
 		var order []*Item
@@ -243,6 +246,7 @@ func (l *loader) entries(doc *Document) []Entry {
 				continue
 			}
 			globbed[mt.address] = mt
+			globOrder = append(globOrder, mt)
 		}
 		for _, prev := range order {
 			addrs := overlaps[prev]
@@ -259,28 +263,36 @@ func (l *loader) entries(doc *Document) []Entry {
 	}
 	l.warnCaseMisses(plain, globbed)
 
-	all := make(map[string]match, len(plain)+len(globbed))
-	for a, mt := range globbed {
-		all[a] = mt
+	// Every address once, a plain entry in place of a glob's match, in the glob's
+	// order (each glob's matches are sorted, so the sort below has little to do).
+	type chosen struct {
+		match
+		glob *Item // the glob a plain entry also matches, whose fields it layers over
+	}
+	all := make([]chosen, 0, len(globOrder)+len(plain))
+	for _, mt := range globOrder {
+		if _, ok := plain[mt.address]; !ok {
+			all = append(all, chosen{match: mt})
+		}
 	}
 	for a, mt := range plain {
-		all[a] = mt
+		c := chosen{match: mt}
+		if g, ok := globbed[a]; ok {
+			c.glob = g.item
+		}
+		all = append(all, c)
 	}
-	addrs := make([]string, 0, len(all))
-	for a := range all {
-		addrs = append(addrs, a)
-	}
-	sort.Strings(addrs)
-	entries := make([]Entry, 0, len(addrs))
-	items := make([]*Item, 0, len(addrs))
-	for _, a := range addrs {
-		mt := all[a]
+	slices.SortFunc(all, func(x, y chosen) int { return strings.Compare(x.address, y.address) })
+	entries := make([]Entry, 0, len(all))
+	items := make([]*Item, 0, len(all))
+	for _, c := range all {
+		mt, a := c.match, c.address
 		// A plain entry's fields win over a glob's, which win over defaults, which win
 		// over the built-in values.
 		var room [3]Fields // on the stack: this runs once per file
 		layers := append(room[:0], mt.item.Fields)
-		if g, ok := globbed[a]; ok && g.item != mt.item {
-			layers = append(layers, g.item.Fields)
+		if c.glob != nil && c.glob != mt.item {
+			layers = append(layers, c.glob.Fields)
 		}
 		layers = append(layers, doc.Defaults)
 		e := Entry{
