@@ -77,7 +77,10 @@ type Cache struct {
 	manifest string // absolute manifest path, recorded so another manifest's cache is never used
 	written  int64  // mtime of the cache file as read, in ns; 0 when there was none
 
-	// loaded is what the file held. It is never changed after Open, so lookups take no
+	// ready is closed once Open's reading of the file is done; loaded, written and
+	// types are set before.
+	ready chan struct{}
+	// loaded is what the file held. It is never changed after that, so lookups take no
 	// lock; they mark its records through their atomics.
 	loaded map[string]*record
 
@@ -106,11 +109,20 @@ func Open(root, manifestPath string) *Cache {
 		learnt:    map[string]*record{},
 		typeIndex: map[string]uint8{"": 0},
 	}
-	if records, written, err := c.read(); err == nil {
-		c.loaded, c.written = records, written
-	}
+	// Read in the background: plan opens the cache before loading the manifest, whose
+	// glob walk keeps one core busy meanwhile. Every method but Path waits for it.
+	c.ready = make(chan struct{})
+	go func() {
+		defer close(c.ready)
+		if records, written, err := c.read(); err == nil {
+			c.loaded, c.written = records, written
+		}
+	}()
 	return c
 }
+
+// wait returns once the cache file has been read (or found unusable).
+func (c *Cache) wait() { <-c.ready }
 
 // Path is where the cache is kept.
 func (c *Cache) Path() string { return c.path }
@@ -133,6 +145,7 @@ func (c *Cache) current(addr string) *record {
 // Has reports whether the cache holds a digest for addr, so that files it cannot
 // answer for are not stat'ed for nothing.
 func (c *Cache) Has(addr string) bool {
+	c.wait()
 	r := c.current(addr)
 	return r != nil && r.has(hasDigest)
 }
@@ -140,6 +153,7 @@ func (c *Cache) Has(addr string) bool {
 // Get returns the digest recorded for addr when k matches the recorded stat data and
 // the file is not racily clean.
 func (c *Cache) Get(addr string, k Key) (string, bool) {
+	c.wait()
 	r := c.current(addr)
 	if r == nil || !r.has(hasDigest) || r.key != k || c.racy(k) {
 		return "", false
@@ -152,6 +166,7 @@ func (c *Cache) Get(addr string, k Key) (string, bool) {
 // PutHead, found the file at the recorded stat data in this run: the one stat Load
 // made stands for the hash pass too, as git status stats each file once.
 func (c *Cache) Verified(addr string) (digest string, size int64, ok bool) {
+	c.wait()
 	r := c.loaded[addr]
 	if r == nil || !r.marked(verified) {
 		// Not found by Head; PutHead may have kept the digest under the same key.
@@ -183,6 +198,7 @@ func (c *Cache) learn(addr string, k Key) *record {
 
 // Put records the digest of addr's content, read after its stat data k was taken.
 func (c *Cache) Put(addr string, k Key, digest string) {
+	c.wait()
 	var d [32]byte
 	if len(digest) != hex.EncodedLen(len(d)) {
 		return
@@ -201,6 +217,7 @@ func (c *Cache) Put(addr string, k Key, digest string) {
 // stat data and the file is not racily clean (manifest.HeadCache). It looks only at
 // what the file held: Load asks once per file, before it learns anything.
 func (c *Cache) Head(addr string, k Key) (manifest.Head, bool) {
+	c.wait()
 	r := c.loaded[addr]
 	if r == nil || !r.has(hasHead) || r.key != k || c.racy(k) {
 		return manifest.Head{}, false
@@ -212,6 +229,7 @@ func (c *Cache) Head(addr string, k Key) (manifest.Head, bool) {
 // PutHead records what the head of addr said, read after its stat data k was taken
 // (manifest.HeadCache). A digest recorded under the same k, not racily clean, stays.
 func (c *Cache) PutHead(addr string, k Key, h manifest.Head) {
+	c.wait()
 	if !validType(h.Sniffed) {
 		return
 	}
@@ -263,6 +281,7 @@ func validType(t string) bool {
 // line is a checksum of the others, so a torn or edited file is never trusted. When
 // nothing changed it writes nothing, which also keeps the cache older than the files.
 func (c *Cache) Save() error {
+	c.wait()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.changed && c.written != 0 && c.allSeen() {
@@ -346,6 +365,10 @@ func (c *Cache) allSeen() bool {
 // read parses the cache file, checking its checksum first; any flaw makes the whole
 // file unusable.
 func (c *Cache) read() (map[string]*record, int64, error) {
+	// Look before opening: opening a FIFO put in its place would block.
+	if fi, err := os.Lstat(c.path); err != nil || !fi.Mode().IsRegular() {
+		return nil, 0, errors.New("not a cache file")
+	}
 	f, err := os.Open(c.path)
 	if err != nil {
 		return nil, 0, err

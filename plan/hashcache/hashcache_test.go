@@ -309,3 +309,42 @@ func FuzzCacheFile(f *testing.F) {
 		}
 	})
 }
+
+// TestCacheNotARegularFile: a FIFO or a symlink where the cache belongs is ignored, and
+// looking at it does not block.
+func TestCacheNotARegularFile(t *testing.T) {
+	t.Parallel()
+	past := time.Now().Add(-time.Hour).UnixNano()
+	k := hashcache.Key{Size: big, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1}
+	for name, replace := range map[string]func(path, real string) error{
+		"fifo":    func(path, _ string) error { return mkfifo(path) },
+		"symlink": func(path, real string) error { return os.Symlink(real, path) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			root := t.TempDir()
+			c := saved(t, root, k)
+			c.Get("docs/a b.txt", k) // the background read is done
+			real := filepath.Join(root, "elsewhere")
+			if err := os.Rename(c.Path(), real); err != nil {
+				t.Fatal(err)
+			}
+			if err := replace(c.Path(), real); err != nil {
+				t.Skip(err)
+			}
+			done := make(chan bool)
+			go func() {
+				_, ok := hashcache.Open(root, filepath.Join(root, "desksync.yaml")).Get("docs/a b.txt", k)
+				done <- ok
+			}()
+			select {
+			case ok := <-done:
+				if ok {
+					t.Fatalf("a %s in the cache's place was used", name)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("reading a %s in the cache's place blocked", name)
+			}
+		})
+	}
+}
