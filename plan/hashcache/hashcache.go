@@ -1,7 +1,8 @@
-// Package hashcache remembers the BLAKE3 digest of the files a plan hashed, keyed by
-// address and stat data, with git's racy-clean rule, so that planning an unchanged
-// tree costs a stat per file instead of a read. Its rules and trade-offs are written
-// down in docs/manifest.md ("Hash cache").
+// Package hashcache remembers what a plan read of each file (its BLAKE3 digest, and
+// what manifest.Load learnt from its head), keyed by address and stat data, with git's
+// racy-clean rule, so that planning an unchanged tree costs a stat per file instead of
+// an open and a read. Its rules and trade-offs are written down in docs/manifest.md
+// ("Hash cache").
 package hashcache
 
 import (
