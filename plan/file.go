@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // FileVersion is the saved-plan format this build writes and the newest it reads; a
@@ -192,7 +193,31 @@ func (p *Plan) validate() error {
 			return fmt.Errorf("files[%q]: want a non-empty address, a size of 0 or more and a 64-digit hex blake3", addr)
 		}
 	}
+	if p.Made.MaxDelete != "" {
+		if _, err := ParseDeleteLimit(p.Made.MaxDelete); err != nil {
+			return fmt.Errorf("madeWith.maxDelete: %v", err)
+		}
+	}
+	if p.Made.MaxFileSize < 0 {
+		return errors.New("madeWith.maxFileSize is negative")
+	}
+	for _, path := range []string{p.Made.Manifest, p.Made.State} {
+		if strings.ContainsRune(path, 0) {
+			return errors.New("madeWith: a path holds a NUL byte")
+		}
+	}
+	// Empty lists mean no pattern; keep one form so a plan reads back as written.
+	if len(p.Scope.Target) == 0 {
+		p.Scope.Target = nil
+	}
+	if len(p.Scope.Exclude) == 0 {
+		p.Scope.Exclude = nil
+	}
+	if _, err := NewScope(p.Scope.Target, p.Scope.Exclude); err != nil {
+		return fmt.Errorf("scope: %v", err)
+	}
 	prev := ""
+	acted := map[string]bool{}
 	for i, c := range p.Changes {
 		where := fmt.Sprintf("changes[%d] (%s)", i, c.Address)
 		if c.Address == "" {
@@ -202,6 +227,9 @@ func (p *Plan) validate() error {
 			return fmt.Errorf("%s: changes are not sorted by address, or an address repeats", where)
 		}
 		prev = c.Address
+		if c.PreviousAddress != "" && c.Action != Move {
+			return fmt.Errorf("%s: only a move has \"previous_address\"", where)
+		}
 		switch c.Action {
 		case Create:
 			if c.Before != nil || c.After == nil {
@@ -215,6 +243,14 @@ func (p *Plan) validate() error {
 			if c.Before == nil || c.After == nil {
 				return fmt.Errorf("%s: an %s has both \"before\" and \"after\"", where, c.Action)
 			}
+		case Move:
+			if c.Before == nil || c.After == nil || c.PreviousAddress == "" || c.PreviousAddress == c.Address {
+				return fmt.Errorf("%s: a move has \"before\", \"after\" and another \"previous_address\"", where)
+			}
+			if acted[c.PreviousAddress] {
+				return fmt.Errorf("%s: %s is moved twice", where, c.PreviousAddress)
+			}
+			acted[c.PreviousAddress] = true
 		default:
 			return fmt.Errorf("%s: a saved plan holds no %s changes", where, c.Action)
 		}
@@ -227,9 +263,20 @@ func (p *Plan) validate() error {
 		if c.Before != nil && c.Before.ID <= 0 {
 			return fmt.Errorf("%s: \"before\" has no Desk file id", where)
 		}
+		// An update or a move acts on the Desk file it already has; any other after
+		// is a new upload, which has no ID yet.
+		keeps := c.Action == Update || c.Action == Move
+		if c.After != nil && (keeps && c.After.ID != c.Before.ID || !keeps && c.After.ID != 0) {
+			return fmt.Errorf("%s: \"after\" has the wrong Desk file id for an %s", where, c.Action)
+		}
+	}
+	for _, c := range p.Changes {
+		if c.Action != Move && acted[c.Address] {
+			return fmt.Errorf("changes (%s): an address moved away has a change of its own", c.Address)
+		}
 	}
 	for i, c := range p.Cleanups {
-		if c.Address == "" || c.ID <= 0 || (c.Kind != CleanupPending && c.Kind != CleanupDeposed) {
+		if c.Address == "" || c.ID <= 0 || c.Size < 0 || (c.Kind != CleanupPending && c.Kind != CleanupDeposed) {
 			return fmt.Errorf("cleanups[%d]: want an address, a Desk file id and kind %q or %q", i, CleanupPending, CleanupDeposed)
 		}
 	}

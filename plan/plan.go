@@ -32,14 +32,29 @@ type Change struct {
 	Diff string `json:"diff,omitempty"`
 }
 
+// CleanupKind says which leftover of an interrupted apply a Cleanup settles.
+type CleanupKind string
+
+// Cleanup kinds.
+const (
+	// CleanupPending is an upload whose temp file was created but never activated.
+	CleanupPending CleanupKind = "pending"
+	// CleanupDeposed is the old file of a replace whose DELETE has not yet succeeded.
+	CleanupDeposed CleanupKind = "deposed"
+)
+
 // Cleanup is leftover work from an interrupted apply that the next apply does first:
 // a pending temp file to check and remove (or adopt), or a deposed file to delete.
 type Cleanup struct {
-	Address string    `json:"address"`
-	ID      int64     `json:"id"`
-	Kind    string    `json:"kind"` // "pending" or "deposed"
-	Blake3  string    `json:"blake3,omitempty"`
-	Since   time.Time `json:"since"`
+	Address string      `json:"address"`
+	ID      int64       `json:"id"`
+	Kind    CleanupKind `json:"kind"`
+	Blake3  string      `json:"blake3,omitempty"`
+	// Filename and Size are what the state recorded for the Desk file, so apply can
+	// check the file is still that one before deleting it; empty in a version 1 state.
+	Filename string    `json:"filename,omitempty"`
+	Size     int64     `json:"size,omitempty"`
+	Since    time.Time `json:"since,omitzero"`
 }
 
 // FileDigest is what a plan used of one local file, so apply can tell a stale plan.
@@ -69,4 +84,28 @@ type Plan struct {
 	// (filename, disposition, type, mimeType), so a saved plan is stale once the
 	// manifest asks for something else even where the file bytes did not change.
 	ManifestDigest string `json:"manifestDigest"`
+
+	// Scope is the --target/--exclude the plan was limited to; the zero value is
+	// every address.
+	Scope Scope `json:"scope,omitzero"`
+	// Refreshed says Desk was read before planning (--refresh): without it the plan
+	// compares the manifest with the state only.
+	Refreshed bool `json:"refreshed,omitempty"`
+	// Made is what the command that made the plan was given, so that `apply FILE`
+	// can use the same inputs and limits; see docs/plans.md.
+	Made Made `json:"madeWith,omitzero"`
+}
+
+// Made records the inputs and limits of the command that made a plan. Paths are as
+// given, relative to the working directory where they lie inside it.
+type Made struct {
+	Manifest string `json:"manifest,omitempty"`
+	State    string `json:"state,omitempty"`
+	Sandbox  bool   `json:"sandbox,omitempty"`
+	// Site is the Desk site the plan was made for, when known (DESK_URL or the state's).
+	Site string `json:"site,omitempty"`
+	// MaxDelete is --max-delete as given; empty for the default guard.
+	MaxDelete string `json:"maxDelete,omitempty"`
+	// MaxFileSize is the --max-file-size in bytes; 0 for the default.
+	MaxFileSize int64 `json:"maxFileSize,omitempty"`
 }
