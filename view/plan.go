@@ -172,10 +172,12 @@ func deskFileNote(c plan.Change) string {
 	return ""
 }
 
-// noChanges is the sentence after "No changes.": what was compared, since an offline
-// plan has not seen Desk.
-func noChanges(doc Document) string {
-	if doc.Refreshed {
+// NoChanges is what desksync says of a plan without changes: "No changes." first (SPEC
+// §3), then what was compared, since an offline plan has not seen Desk.
+func NoChanges(p *plan.Plan) string { return "No changes. " + noChanges(p.Refreshed) }
+
+func noChanges(refreshed bool) string {
+	if refreshed {
 		return "Desk matches the manifest."
 	}
 	return "The state matches the manifest. Desk was not read; --refresh reads it."
@@ -222,7 +224,7 @@ func planText(doc Document, color bool) string {
 		for _, w := range doc.Warnings {
 			fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), SafeText(w))
 		}
-		b.WriteString(paint(ansiBold+ansiGreen, "No changes.") + " " + noChanges(doc) + "\n")
+		b.WriteString(paint(ansiBold+ansiGreen, "No changes.") + " " + noChanges(doc.Refreshed) + "\n")
 		return b.String()
 	}
 
@@ -300,7 +302,7 @@ func planMarkdown(doc Document, limit int) string {
 	}
 	if len(doc.Changes) == 0 && len(doc.Cleanups) == 0 {
 		// Plain, so a script can look for a line starting "No changes." in any format.
-		b.WriteString("No changes. " + noChanges(doc) + "\n")
+		b.WriteString("No changes. " + noChanges(doc.Refreshed) + "\n")
 		for _, w := range doc.Warnings {
 			fmt.Fprintf(&b, "\n> **Warning:** %s\n", mdEscape(w))
 		}
