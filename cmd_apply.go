@@ -64,6 +64,11 @@ func (c *applyCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.
 	if err != nil {
 		return err
 	}
+	if saved != nil {
+		if err := c.useRecordedState(g, kctx, ws, saved); err != nil {
+			return err
+		}
+	}
 	s, err := ws.begin(ctx, t, &c.connFlags, "apply", c.LockTimeout)
 	if err != nil {
 		return err
@@ -145,32 +150,45 @@ func (c *applyCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.
 	return res.Err()
 }
 
-// useRecorded takes the manifest, state and --sandbox a saved plan was made with as
-// this run's defaults. A recorded path outside the working directory is refused unless
-// named again here: the file may come from anywhere, and must not choose which state
-// (or manifest) a pipeline writes.
+// useRecorded takes the manifest and --sandbox a saved plan was made with as this
+// run's defaults; useRecordedState does the same for the state once the manifest
+// (which names the default state) is loaded.
 func (c *applyCmd) useRecorded(g *Globals, kctx *kong.Context, saved *plan.Plan) error {
-	for _, r := range []struct {
-		recorded, flag, env string
-		target              *string
-	}{
-		{saved.Made.Manifest, "manifest", "DESKSYNC_MANIFEST", &g.Manifest},
-		{saved.Made.State, "state", "DESKSYNC_STATE", &g.State},
-	} {
-		if r.recorded == "" || given(kctx, r.flag, r.env) {
-			continue
+	if saved.Made.Manifest != "" && !given(kctx, "manifest", "DESKSYNC_MANIFEST") {
+		if err := c.checkRecordedPath("manifest", "DESKSYNC_MANIFEST", saved.Made.Manifest); err != nil {
+			return err
 		}
-		if _, ok := insideWorkingDir(r.recorded); !ok {
-			return hint.New(
-				fmt.Sprintf("plan %s was made with the %s %s, outside the working directory", view.SafeText(c.PlanFile), r.flag, view.SafeText(r.recorded)),
-				fmt.Sprintf("if that is the %s you mean, name it: --%s %s (or %s)", r.flag, r.flag, view.SafeText(plan.QuoteArg(r.recorded)), r.env))
-		}
-		*r.target = r.recorded
+		g.Manifest = saved.Made.Manifest
 	}
 	if saved.Made.Sandbox {
 		c.Sandbox = true
 	}
 	return nil
+}
+
+func (c *applyCmd) useRecordedState(g *Globals, kctx *kong.Context, ws *workspace, saved *plan.Plan) error {
+	recorded := saved.Made.State
+	if recorded == "" || given(kctx, "state", "DESKSYNC_STATE") || recorded == recordedPath(ws.store.Path()) {
+		return nil
+	}
+	if err := c.checkRecordedPath("state", "DESKSYNC_STATE", recorded); err != nil {
+		return err
+	}
+	g.State = recorded
+	ws.store = state.NewFile(recorded)
+	return nil
+}
+
+// checkRecordedPath refuses a recorded path outside the working directory: the plan
+// file may come from anywhere, and must not choose which state (or manifest) a
+// pipeline reads and writes; naming the path again on the command line allows it.
+func (c *applyCmd) checkRecordedPath(flag, env, recorded string) error {
+	if _, ok := insideWorkingDir(recorded); ok {
+		return nil
+	}
+	return hint.New(
+		fmt.Sprintf("plan %s was made with the %s %s, outside the working directory", view.SafeText(c.PlanFile), flag, view.SafeText(recorded)),
+		fmt.Sprintf("if that is the %s you mean, name it: --%s %s (or %s)", flag, flag, view.SafeText(plan.QuoteArg(recorded)), env))
 }
 
 // limits returns the planning options and the delete guards to enforce. For a saved
