@@ -83,6 +83,16 @@ func TestSavedPlanForgeriesRefused(t *testing.T) {
 	if r := runCLI(t, w.dir, w.env, "apply", "--auto-approve"); r.code != 0 {
 		t.Fatalf("apply: %s", r.stderr)
 	}
+	var st struct {
+		Attachments map[string]struct{ ID int64 }
+	}
+	data, err := os.ReadFile(filepath.Join(w.dir, "desksync.state.json"))
+	if err == nil {
+		err = json.Unmarshal(data, &st)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	writeFiles(t, w.dir, map[string]string{"b.txt": "b, edited", "c.txt": "c"})
 	writeFiles(t, w.dir, map[string]string{"desksync.yaml": "version: 1\nattachments:\n  - path: a.txt\n  - path: b.txt\n  - path: c.txt\n"})
 	if r := runCLI(t, w.dir, w.env, "plan", "--out", "good.plan"); r.code != 0 {
@@ -117,7 +127,7 @@ func TestSavedPlanForgeriesRefused(t *testing.T) {
 		}, false, `"zzz": cleanup is deposed of Desk file ` + fmt.Sprint(w.victim) + ` in the file, none now`},
 		{"replace aimed at another team's file", func(o map[string]any) {
 			change(o, "b.txt")["before"].(map[string]any)["id"] = w.victim
-		}, false, `"b.txt": before.id is ` + fmt.Sprint(w.victim) + ` in the file, 2 now`},
+		}, false, fmt.Sprintf(`"b.txt": before.id is %d in the file, %d now`, w.victim, st.Attachments["b.txt"].ID)},
 		{"after.mimeType edited", func(o map[string]any) {
 			change(o, "c.txt")["after"].(map[string]any)["mimeType"] = "text/html"
 		}, false, `"c.txt": after.mimeType is "text/html" in the file, "text/plain" now`},
