@@ -124,7 +124,7 @@ func (c *applyCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.
 	t.soft.Store(true)
 	defer t.soft.Store(false)
 	if ctx.Err() != nil {
-		return errInterruptedEarly
+		return interruptedEarly(c.again(g))
 	}
 	res, err := apply.Run(ctx, apply.Options{
 		Plan:        p,
@@ -141,7 +141,9 @@ func (c *applyCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.
 	}
 	select {
 	case <-t.interrupt:
-		return &interruptedError{abandoned: ctx.Err() != nil, failed: errors.Join(err, res.Err())}
+		return &interruptedError{abandoned: ctx.Err() != nil, failed: errors.Join(err, res.Err()),
+			// A saved plan is stale once anything ran; a fresh apply finishes the job.
+			again: g.commandLine(c.Sandbox, "apply")}
 	default:
 	}
 	if err != nil {
@@ -271,10 +273,13 @@ func (c *applyCmd) replan(g *Globals, saved *plan.Plan, maxDelete string) string
 	return g.commandLine(c.Sandbox, append(args, "--out", c.PlanFile)...)
 }
 
-// errInterruptedEarly is a signal that came before apply changed anything.
-var errInterruptedEarly = hinted{
-	msg:  "apply interrupted before it changed anything",
-	hint: "nothing was changed on Desk or in the state; run desksync apply again when ready",
+// interruptedEarly is a signal that came before apply changed anything; again is the
+// command to run.
+func interruptedEarly(again string) error {
+	return hinted{
+		msg:  "apply interrupted before it changed anything",
+		hint: "nothing was changed on Desk or in the state; run " + again + " again when ready",
+	}
 }
 
 // interruptedError is an apply stopped by SIGINT or SIGTERM once it had started.
@@ -284,6 +289,8 @@ type interruptedError struct {
 	abandoned bool
 	// failed lists what failed or was not started, when anything was.
 	failed error
+	// again is the command that finishes the job.
+	again string
 }
 
 func (e *interruptedError) Error() string {
@@ -299,7 +306,15 @@ func (e *interruptedError) Error() string {
 
 // Hint says that nothing is lost and how to finish.
 func (e *interruptedError) Hint() string {
-	return "the state records every finished action, and an upload cut short as pending; run desksync apply again to clean up and finish"
+	return "the state records every finished action, and an upload cut short as pending; run " + e.again + " again to clean up and finish"
+}
+
+// again is this apply's command line, for a hint after it changed nothing.
+func (c *applyCmd) again(g *Globals) string {
+	if c.PlanFile != "" {
+		return g.commandLine(c.Sandbox, "apply", c.PlanFile)
+	}
+	return g.commandLine(c.Sandbox, "apply")
 }
 
 // approve shows a freshly made plan and asks for "yes" unless --auto-approve (or there
@@ -318,7 +333,7 @@ func (c *applyCmd) approve(ctx context.Context, g *Globals, t *terminal, p *plan
 		return hinted{
 			msg: "apply needs approval, and stdin is not a terminal",
 			hint: "review the plan above, then run again with --auto-approve (or apply a saved plan: " +
-				g.commandLine(c.Sandbox, "plan", "--out", "FILE") + "; desksync apply FILE)",
+				g.commandLine(c.Sandbox, "plan", "--out", "FILE") + "; " + g.commandLine(c.Sandbox, "apply", "FILE") + ")",
 		}
 	}
 	fmt.Fprint(t.stdout, "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
@@ -334,7 +349,7 @@ func (c *applyCmd) approve(ctx context.Context, g *Globals, t *terminal, p *plan
 	case answer = <-answers:
 	case <-ctx.Done():
 		fmt.Fprintln(t.stdout)
-		return errInterruptedEarly
+		return interruptedEarly(c.again(g))
 	}
 	if strings.TrimSpace(answer) != "yes" {
 		return hinted{msg: "apply cancelled: the answer was not \"yes\"", hint: "nothing was changed"}

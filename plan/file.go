@@ -31,11 +31,9 @@ type savedPlan struct {
 	Plan
 }
 
-// Write saves p to path atomically (a temp file in the same folder, fsync, close,
-// rename), so a crash leaves either the old file or the new one, never half of one.
-// A plan holds no credential: only addresses, attributes, Desk file IDs, hashes and
-// the state's lineage and serial. The file is created readable by its owner only
-// (os.CreateTemp's 0600), as it lists what a pipeline is about to upload.
+// Write saves p to path atomically, so a crash leaves either the old file or the new
+// one, never half of one. A plan holds no credential. The file is readable by its
+// owner only (os.CreateTemp's 0600), as it lists what a pipeline is about to upload.
 func Write(path string, p *Plan) error {
 	if p == nil {
 		return errors.New("plan: Write given no plan")

@@ -2,8 +2,9 @@ package plan
 
 import "time"
 
-// Attrs are the attributes of one attachment as planned or as recorded in state.
-// ID is set only on the state side (Before): the Desk file the change acts on.
+// Attrs are the attributes of one attachment as planned or as recorded in state. ID
+// is the Desk file a change acts on: in Before, and in the After of an Update or a
+// Move, which keep that file.
 type Attrs struct {
 	ID          int64  `json:"id,omitempty"`
 	Filename    string `json:"filename"`
@@ -16,19 +17,19 @@ type Attrs struct {
 
 // Change is the planned action for one address.
 //
-// Before is the state's record (nil for Create); After is the manifest's desired
-// attributes with the local file's size and hash (nil for Delete). For Update and
-// Replace both are set. Reasons are human-readable, e.g. `filename: "a.png" -> "b.png"`.
+// Before is the state's record (nil for Create; for a Move, the record at
+// PreviousAddress); After is the manifest's desired attributes with the local file's
+// size and hash (nil for Delete). Reasons are for people, e.g. `filename: "a.png" ->
+// "b.png"`.
 type Change struct {
 	Address string `json:"address"`
-	// PreviousAddress is set for Move only: the address whose Desk file this one keeps.
+	// PreviousAddress is the address whose Desk file a Move keeps.
 	PreviousAddress string   `json:"previous_address,omitempty"`
 	Action          Action   `json:"action"`
 	Before          *Attrs   `json:"before"`
 	After           *Attrs   `json:"after"`
 	Reasons         []string `json:"reasons"`
-	// Diff is a unified diff of the live Desk content against the local file, filled
-	// in later by `plan --diff` for text attachments; empty otherwise.
+	// Diff is filled in by `plan --diff`; it is for reading only.
 	Diff string `json:"diff,omitempty"`
 }
 
@@ -73,11 +74,10 @@ type Plan struct {
 
 	// StateExists is false when the plan was made with no state file; such a plan is
 	// stale once any state exists.
-	StateExists bool   `json:"stateExists"`
-	Lineage     string `json:"lineage,omitempty"`
-	Serial      int64  `json:"serial"`
-	// Files holds the size and blake3 of every local file the plan used, by address.
-	Files map[string]FileDigest `json:"files"`
+	StateExists bool                  `json:"stateExists"`
+	Lineage     string                `json:"lineage,omitempty"`
+	Serial      int64                 `json:"serial"`
+	Files       map[string]FileDigest `json:"files"`
 	// Tracked is how many addresses the state tracked, for percentage delete limits.
 	Tracked int `json:"tracked"`
 	// ManifestDigest is a BLAKE3 over every entry's address and desired attributes
@@ -85,14 +85,11 @@ type Plan struct {
 	// manifest asks for something else even where the file bytes did not change.
 	ManifestDigest string `json:"manifestDigest"`
 
-	// Scope is the --target/--exclude the plan was limited to; the zero value is
-	// every address.
 	Scope Scope `json:"scope,omitzero"`
 	// Refreshed says Desk was read before planning (--refresh): without it the plan
 	// compares the manifest with the state only.
 	Refreshed bool `json:"refreshed,omitempty"`
-	// Made is what the command that made the plan was given, so that `apply FILE`
-	// can use the same inputs and limits; see docs/plans.md.
+	// Made lets `apply FILE` plan again from the same inputs and limits.
 	Made Made `json:"madeWith,omitzero"`
 }
 
@@ -102,10 +99,9 @@ type Made struct {
 	Manifest string `json:"manifest,omitempty"`
 	State    string `json:"state,omitempty"`
 	Sandbox  bool   `json:"sandbox,omitempty"`
-	// Site is the Desk site the plan was made for, when known (DESK_URL or the state's).
-	Site string `json:"site,omitempty"`
-	// MaxDelete is --max-delete as given; empty for the default guard.
-	MaxDelete string `json:"maxDelete,omitempty"`
-	// MaxFileSize is the --max-file-size in bytes; 0 for the default.
-	MaxFileSize int64 `json:"maxFileSize,omitempty"`
+	// Site is checked by apply, never used to connect: that would send the key to
+	// a host an untrusted file names.
+	Site        string `json:"site,omitempty"`
+	MaxDelete   string `json:"maxDelete,omitempty"`
+	MaxFileSize int64  `json:"maxFileSize,omitempty"`
 }
