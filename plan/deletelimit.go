@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/desksync/desksync/internal/hint"
 )
 
 // DefaultDeletePercent is the share of tracked attachments one apply may delete when
@@ -62,10 +64,9 @@ func ParseDeleteLimit(s string) (DeleteLimit, error) {
 	} else if n, err := strconv.Atoi(v); err == nil && n >= 0 {
 		return DeleteLimit{Count: n, Explicit: true}, nil
 	}
-	return DeleteLimit{}, &hintError{
-		msg:  fmt.Sprintf("invalid --max-delete %q: want a count such as 5 or a percentage from 0%% to 100%% such as 30%%", s),
-		hint: "use --max-delete 5 to allow up to five deletes, or --max-delete 30% for up to 30% of the tracked attachments",
-	}
+	return DeleteLimit{}, hint.New(
+		fmt.Sprintf("invalid --max-delete %q: want a count such as 5 or a percentage from 0%% to 100%% such as 30%%", s),
+		"use --max-delete 5 to allow up to five deletes, or --max-delete 30% for up to 30% of the tracked attachments")
 }
 
 // MassDeleteError is a plan whose deletes exceed the guard. Apply refuses it before

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/desksync/desksync/internal/hint"
 )
 
 // FileVersion is the saved-plan format this build writes and the newest it reads; a
@@ -46,7 +48,7 @@ func Write(path string, p *Plan) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return &hintError{msg: fmt.Sprintf("writing plan %s: %v", path, err), hint: "check that the folder exists and is writable", err: err}
+		return hint.Wrap(fmt.Errorf("writing plan %s: %w", path, err), "check that the folder exists and is writable")
 	}
 	tmpName := tmp.Name()
 	ok := false
@@ -85,13 +87,11 @@ func Write(path string, p *Plan) error {
 func Read(path string) (*Plan, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, &hintError{msg: fmt.Sprintf("reading plan %s: %v", path, err), hint: `make a plan with "desksync plan --out FILE" first`, err: err}
+		return nil, hint.Wrap(fmt.Errorf("reading plan %s: %w", path, err), `make a plan with "desksync plan --out FILE" first`)
 	}
 	defer f.Close()
-	tooBig := &hintError{
-		msg:  fmt.Sprintf("reading plan %s: larger than %s, so not a desksync plan", path, FormatSize(MaxFileBytes)),
-		hint: `check the path, or make the plan again with "desksync plan --out FILE"`,
-	}
+	tooBig := hint.New(fmt.Sprintf("reading plan %s: larger than %s, so not a desksync plan", path, FormatSize(MaxFileBytes)),
+		`check the path, or make the plan again with "desksync plan --out FILE"`)
 	// Stat first so a wrong path to a big file fails at once; the LimitReader still
 	// guards pipes and files that grow.
 	if fi, err := f.Stat(); err == nil && fi.Size() > MaxFileBytes {
@@ -106,11 +106,8 @@ func Read(path string) (*Plan, error) {
 	}
 	p, err := decodePlan(data)
 	if err != nil {
-		return nil, &hintError{
-			msg:  fmt.Sprintf("reading plan %s: %v", path, err),
-			hint: `make the plan again with "desksync plan --out FILE"; plan files are not meant to be edited`,
-			err:  err,
-		}
+		return nil, hint.Wrap(fmt.Errorf("reading plan %s: %w", path, err),
+			`make the plan again with "desksync plan --out FILE"; plan files are not meant to be edited`)
 	}
 	return p, nil
 }
