@@ -94,21 +94,13 @@ func (c *applyCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.
 			return hint.Wrap(err, `the plan file was edited, or made from other files; make it again with "`+c.replan(g, saved, "")+`", review it, and apply that`)
 		}
 	}
-	for i, guard := range guards {
-		if err := p.CheckDeletes(guard); err != nil {
-			var md *plan.MassDeleteError
-			if i == 0 && saved != nil && errors.As(err, &md) {
-				n := strconv.Itoa(md.Deletes)
-				return hint.Wrap(err, fmt.Sprintf(`the plan was made with --max-delete %s; if the deletes are intended, make it again with "%s"`,
-					md.Limit, c.replan(g, saved, n)))
-			}
-			return err
-		}
+	if saved != nil {
+		err = c.checkDeletes(g, p, guards, saved)
+	} else {
+		err = c.approve(ctx, g, t, p, guards)
 	}
-	if saved == nil {
-		if err := c.approve(ctx, g, t, p); err != nil {
-			return err
-		}
+	if err != nil {
+		return err
 	}
 	if !p.HasChanges() {
 		if c.Format == "text" && saved != nil {
@@ -317,19 +309,40 @@ func (c *applyCmd) again(g *Globals) string {
 	return g.commandLine(c.Sandbox, "apply")
 }
 
-// approve shows a freshly made plan and asks for "yes" unless --auto-approve (or there
-// is nothing to do).
-func (c *applyCmd) approve(ctx context.Context, g *Globals, t *terminal, p *plan.Plan) error {
-	if c.Format == "json" {
-		return view.WritePlanEvent(t.stdout, p)
+// checkDeletes enforces the mass-delete guards, the first being a saved plan's own.
+func (c *applyCmd) checkDeletes(g *Globals, p *plan.Plan, guards []plan.DeleteLimit, saved *plan.Plan) error {
+	for i, guard := range guards {
+		err := p.CheckDeletes(guard)
+		var md *plan.MassDeleteError
+		if i == 0 && saved != nil && errors.As(err, &md) {
+			return hint.Wrap(err, fmt.Sprintf(`the plan was made with --max-delete %s; if the deletes are intended, make it again with "%s"`,
+				md.Limit, c.replan(g, saved, strconv.Itoa(md.Deletes))))
+		}
+		if err != nil {
+			return err
+		}
 	}
-	if err := view.RenderPlan(t.stdout, p, "text", view.PlanOptions{Color: g.color(t)}); err != nil {
+	return nil
+}
+
+// approve shows a freshly made plan, refuses it when it breaks a guard, and asks for
+// "yes" unless --auto-approve (or there is nothing to do).
+func (c *applyCmd) approve(ctx context.Context, g *Globals, t *terminal, p *plan.Plan, guards []plan.DeleteLimit) error {
+	if c.Format == "json" {
+		if err := view.WritePlanEvent(t.stdout, p); err != nil {
+			return err
+		}
+	} else if err := view.RenderPlan(t.stdout, p, "text", view.PlanOptions{Color: g.color(t)}); err != nil {
+		return err
+	}
+	if err := c.checkDeletes(g, p, guards, nil); err != nil {
 		return err
 	}
 	if !p.HasChanges() || c.AutoApprove {
 		return nil
 	}
-	if !t.stdinTTY {
+	// A prompt on stdout would break the NDJSON stream, so JSON output never asks.
+	if !t.stdinTTY || c.Format == "json" {
 		return hinted{
 			msg: "apply needs approval, and stdin is not a terminal",
 			hint: "review the plan above, then run again with --auto-approve (or apply a saved plan: " +
