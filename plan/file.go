@@ -201,16 +201,11 @@ func (p *Plan) validate() error {
 			return errors.New("madeWith: a path holds a NUL byte")
 		}
 	}
-	// Empty lists mean no pattern; keep one form so a plan reads back as written.
-	if len(p.Scope.Target) == 0 {
-		p.Scope.Target = nil
-	}
-	if len(p.Scope.Exclude) == 0 {
-		p.Scope.Exclude = nil
-	}
-	if _, err := NewScope(p.Scope.Target, p.Scope.Exclude); err != nil {
+	scope, err := NewScope(p.Scope.Target, p.Scope.Exclude)
+	if err != nil {
 		return fmt.Errorf("scope: %v", err)
 	}
+	p.Scope = scope
 	prev := ""
 	acted := map[string]bool{}
 	for i, c := range p.Changes {

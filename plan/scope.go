@@ -31,7 +31,16 @@ func NewScope(target, exclude []string) (Scope, error) {
 			}
 		}
 	}
-	return Scope{Target: slices.Clone(target), Exclude: slices.Clone(exclude)}, nil
+	return Scope{Target: patterns(target), Exclude: patterns(exclude)}, nil
+}
+
+// patterns copies ps, with nil for none, so that every scope of every address is
+// the zero Scope.
+func patterns(ps []string) []string {
+	if len(ps) == 0 {
+		return nil
+	}
+	return slices.Clone(ps)
 }
 
 func checkPattern(p string) error {
