@@ -3,7 +3,6 @@ package plan
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -30,7 +29,8 @@ func (e *MismatchError) Hint() string {
 // cleanups of saved (read from a file) and now (computed just before apply from the
 // current manifest and state with saved's options), or nil when they are identical.
 // Apply then executes now, so nothing in the file but its options is ever acted on.
-// Content diffs (plan --diff) are not compared: they are for reading only.
+// Reasons and content diffs are not compared: reasons are prose made from the fields
+// that are, and plan --diff adds its notes to them; both are for reading only.
 func Verify(saved, now *Plan) error {
 	for i := 0; i < max(len(saved.Changes), len(now.Changes)); i++ {
 		var s, n *Change
@@ -86,8 +86,7 @@ func changeFields(c Change) []field {
 		{"previous_address", strconv.Quote(c.PreviousAddress)},
 	}
 	fs = append(fs, attrsFields("before", c.Before)...)
-	fs = append(fs, attrsFields("after", c.After)...)
-	return append(fs, field{"reasons", strconv.Quote(strings.Join(c.Reasons, "\n"))})
+	return append(fs, attrsFields("after", c.After)...)
 }
 
 func attrsFields(side string, a *Attrs) []field {
