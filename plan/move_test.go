@@ -229,3 +229,25 @@ func TestNewScopeRefusesBadPatterns(t *testing.T) {
 		}
 	}
 }
+
+// FuzzScope: a pattern is refused by NewScope or matches without panicking, and an
+// address it targets is one the same pattern as an exclude leaves out.
+func FuzzScope(f *testing.F) {
+	for _, seed := range [][2]string{
+		{"images", "images/logo.png"}, {"**/*.png", "a/b.png"}, {"images/[a", "images/a"},
+		{"{a,b}/*", "a/x"}, {"/etc/passwd", "etc/passwd"}, {"", ""}, {"a\\", "a"}, {"**/", "x/"},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, addr string) {
+		s, err := NewScope([]string{pattern}, nil)
+		if err != nil {
+			return
+		}
+		s.Match(addr)
+		ex, _ := NewScope(nil, []string{pattern})
+		if s.Match(addr) && ex.Match(addr) {
+			t.Fatalf("%q both targeted and excluded by %q", addr, pattern)
+		}
+	})
+}
