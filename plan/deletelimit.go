@@ -78,12 +78,16 @@ type MassDeleteError struct {
 	Tracked int
 	// Limit is the guard that was exceeded.
 	Limit DeleteLimit
-	// EmptyManifest is set when the refusal is because the manifest lists nothing.
-	EmptyManifest bool
+	// EmptyManifest is set when the refusal is because the manifest lists nothing
+	// (within the plan's --target/--exclude when Partial).
+	EmptyManifest, Partial bool
 }
 
 func (e *MassDeleteError) Error() string {
-	if e.EmptyManifest {
+	switch {
+	case e.EmptyManifest && e.Partial:
+		return fmt.Sprintf("the manifest lists no attachments that --target/--exclude select; refusing to delete all %d tracked attachments they select", e.Deletes)
+	case e.EmptyManifest:
 		return fmt.Sprintf("the manifest lists no attachments; refusing to delete all %d tracked attachments", e.Deletes)
 	}
 	return fmt.Sprintf("refusing to delete %d of %d tracked attachments: more than the limit of %s", e.Deletes, e.Tracked, e.Limit)
@@ -107,7 +111,7 @@ func (p *Plan) CheckDeletes(l DeleteLimit) error {
 	if deletes == 0 {
 		return nil
 	}
-	refuse := &MassDeleteError{Deletes: deletes, Tracked: p.Tracked, Limit: l}
+	refuse := &MassDeleteError{Deletes: deletes, Tracked: p.Tracked, Limit: l, Partial: p.Scope.Partial()}
 	if !l.Explicit {
 		if l.Percent == 0 {
 			refuse.Limit.Percent = DefaultDeletePercent
