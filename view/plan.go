@@ -183,9 +183,10 @@ func noChanges(refreshed bool) string {
 	return "The state matches the manifest. Desk was not read; --refresh reads it."
 }
 
-// partialNote is the header of a plan limited by --target/--exclude.
-func partialNote(doc Document) string {
-	return "This plan is partial: it covers only the addresses selected by " + doc.Scope.String() + "; nothing else is planned or changed."
+// partialNote is the header of a plan limited by --target/--exclude, with the flags
+// written by code (a code span in markdown).
+func partialNote(doc Document, code func(string) string) string {
+	return "This plan is partial: it covers only the addresses selected by " + code(doc.Scope.String()) + "; nothing else is planned or changed."
 }
 
 // summaryCounts writes the summary's counts: the four of SPEC §3 always, those added
@@ -218,7 +219,7 @@ func planText(doc Document, color bool) string {
 	}
 	var b strings.Builder
 	if doc.Scope.Partial() {
-		fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Note:"), SafeText(partialNote(doc)))
+		fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Note:"), partialNote(doc, SafeText))
 	}
 	if len(doc.Changes) == 0 && len(doc.Cleanups) == 0 {
 		for _, w := range doc.Warnings {
@@ -298,7 +299,7 @@ func diffLineColor(line string) string {
 func planMarkdown(doc Document, limit int) string {
 	var b strings.Builder
 	if doc.Scope.Partial() {
-		fmt.Fprintf(&b, "> **Note:** %s\n\n", mdEscape(partialNote(doc)))
+		fmt.Fprintf(&b, "> **Note:** %s\n\n", partialNote(doc, func(s string) string { return mdCode(s, false) }))
 	}
 	if len(doc.Changes) == 0 && len(doc.Cleanups) == 0 {
 		// Plain, so a script can look for a line starting "No changes." in any format.
