@@ -125,7 +125,7 @@ func (c *applyCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.
 		Store:       ws.store,
 		Desk:        s.conn.client,
 		Parallelism: c.Parallelism,
-		Progress:    c.progress(t),
+		Progress:    c.progress(t, p),
 		Interrupt:   t.interrupt,
 	})
 	if res != nil && c.Format == "text" {
@@ -133,7 +133,7 @@ func (c *applyCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.
 	}
 	select {
 	case <-t.interrupt:
-		return &interruptedError{abandoned: ctx.Err() != nil, failed: errors.Join(err, res.Err()),
+		return &interruptedError{abandoned: ctx.Err() != nil, failed: errors.Join(err, view.CompactFailures(res.Err())),
 			// A saved plan is stale once anything ran; a fresh apply finishes the job.
 			again: g.commandLine(c.Sandbox, "apply")}
 	default:
@@ -370,12 +370,14 @@ func (c *applyCmd) approve(ctx context.Context, g *Globals, t *terminal, p *plan
 	return nil
 }
 
-func (c *applyCmd) progress(t *terminal) apply.Progress {
+func (c *applyCmd) progress(t *terminal, p *plan.Plan) apply.Progress {
 	switch {
 	case c.Format == "json":
 		return view.NewNDJSON(t.stdout, time.Now)
 	case t.stdoutTTY:
-		return view.NewBars(t.stdout)
+		bars := view.NewBars(t.stdout, len(p.Changes)+len(p.Cleanups))
+		t.aboveBars(bars)
+		return bars
 	default:
 		return view.NewLines(t.stdout)
 	}
