@@ -99,7 +99,7 @@ func (c *planCmd) Validate() error { return checkParallelism(c.Parallelism) }
 func (c *planCmd) compute(ctx context.Context, t *terminal, ws *workspace, st *state.State, opts plan.Options) (*plan.Plan, string, error) {
 	if !c.Refresh && !c.Diff {
 		p, err := plan.Compute(ctx, ws.manifest, st, opts)
-		return p, offlineSite(ws, st, c.URL), err
+		return p, offlineSite(ws, st), err
 	}
 	conn, err := c.connect(ws, t.stderr)
 	if err != nil {
@@ -137,17 +137,14 @@ func refreshState(ctx context.Context, conn *connection, st *state.State, opts p
 }
 
 // offlineSite is the site an offline plan is for, as far as it can tell without
-// connecting: the sandbox, the state's own, or DESK_URL's.
-func offlineSite(ws *workspace, st *state.State, url string) string {
+// connecting: the sandbox, or the state's own. DESK_URL is not read: only the client
+// knows how it normalises what users paste, and a wrong guess would refuse a good plan.
+func offlineSite(ws *workspace, st *state.State) string {
 	switch {
 	case ws.sandbox != "":
 		return sandboxSite
-	case st != nil && st.Site != "":
+	case st != nil:
 		return st.Site
-	case url != "":
-		if site, err := normalizeSite(url); err == nil {
-			return site
-		}
 	}
 	return ""
 }
