@@ -168,8 +168,11 @@ func (c *applyCmd) useRecordedState(g *Globals, kctx *kong.Context, ws *workspac
 	if err := c.checkRecordedPath("state", "DESKSYNC_STATE", recorded); err != nil {
 		return err
 	}
-	g.State = recorded
-	ws.store = state.NewFile(recorded)
+	store, err := openStore(recorded)
+	if err != nil {
+		return err
+	}
+	g.State, ws.store = recorded, store
 	return nil
 }
 

@@ -153,9 +153,12 @@ func offlineSite(ws *workspace, st *state.State) string {
 }
 
 // recordedPath is path as a saved plan records it: relative to the working directory
-// when it lies inside it, absolute otherwise (and then refused by apply unless named
-// again on its command line).
+// when it lies inside it, absolute otherwise, an s3:// state as it is (either of the
+// last two refused by apply unless named again on its command line).
 func recordedPath(path string) string {
+	if manifest.IsStateURL(path) {
+		return path
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return path
@@ -169,6 +172,9 @@ func recordedPath(path string) string {
 // insideWorkingDir returns path relative to the working directory, and whether it
 // lies inside it.
 func insideWorkingDir(path string) (string, bool) {
+	if manifest.IsStateURL(path) {
+		return "", false
+	}
 	wd, err := os.Getwd()
 	if err != nil {
 		return "", false

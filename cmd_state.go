@@ -23,6 +23,10 @@ type stateCmd struct {
 	Show stateShowCmd `cmd:"" help:"Show everything the state records for one address."`
 	Rm   stateRmCmd   `cmd:"" help:"Forget an address without deleting its Desk file."`
 	Mv   stateMvCmd   `cmd:"" help:"Record an address's Desk file under another address (no Desk call)."`
+
+	Merge stateMergeCmd `cmd:"" help:"Merge two branches' state files (git's merge driver)."`
+	Pull  statePullCmd  `cmd:"" help:"Print the state, from a file or S3, to stdout."`
+	Push  statePushCmd  `cmd:"" help:"Write a state file to the configured state location (e.g. S3), under the lock."`
 }
 
 type stateListCmd struct {

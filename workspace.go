@@ -31,7 +31,7 @@ const sandboxKey = "sandbox"
 // workspace is the manifest and the state store a command works on.
 type workspace struct {
 	manifest *manifest.Manifest
-	store    *state.File
+	store    stateStore
 	// sandbox is the emulator's folder when --sandbox is set.
 	sandbox string
 }
@@ -60,7 +60,9 @@ func openCachedWorkspace(g *Globals, sandbox bool, cache manifest.HeadCache) (*w
 	if err := checkStateFile(statePath); err != nil {
 		return nil, err
 	}
-	ws.store = state.NewFile(statePath)
+	if ws.store, err = openStore(statePath); err != nil {
+		return nil, err
+	}
 	return ws, nil
 }
 
