@@ -20,7 +20,7 @@ func (r *runner) cleanupTask(c plan.Cleanup) task {
 	t := task{
 		address: c.Address,
 		action:  ActionCleanup,
-		event:   Event{Address: c.Address, Action: ActionCleanup, Kind: c.Kind, ID: c.ID},
+		event:   Event{Address: c.Address, Action: ActionCleanup, Kind: string(c.Kind), ID: c.ID},
 	}
 	switch c.Kind {
 	case KindPending:
