@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/desksync/desksync/desk"
+	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
 	"github.com/desksync/desksync/state"
@@ -117,8 +118,8 @@ func (e *ImportError) Hint() string {
 	if e.Remedy != "" {
 		return e.Remedy
 	}
-	if h, ok := e.Err.(interface{ Hint() string }); ok {
-		return h.Hint()
+	if hs := hint.Of(e.Err); len(hs) > 0 {
+		return hs[0]
 	}
 	return ""
 }
