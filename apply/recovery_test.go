@@ -45,7 +45,7 @@ func TestPolicyExpiry(t *testing.T) {
 	if res.Created != 1 {
 		t.Errorf("created %d, want 1", res.Created)
 	}
-	want := []string{"Ref 201", "Upload 403", "Delete 204", "Ref 201", "Upload 201", "Patch 200"}
+	want := []string{"Ref 201", "Upload 403", "Get 200", "Delete 204", "Ref 201", "Upload 201", "Patch 200"}
 	if got := e.endpoints(); !slices.Equal(got, want) {
 		t.Errorf("Desk calls %v, want %v", got, want)
 	}
