@@ -390,22 +390,20 @@ type gate struct {
 }
 
 func (g *gate) do(ctx context.Context, api bool, call func() error) error {
-	if api {
-		g.r.mu.Lock()
-		err := g.r.res.Refused
-		g.r.mu.Unlock()
-		if err != nil {
-			g.refused = true
-			return err
-		}
-	}
 	select {
 	case g.r.slots <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	defer func() { <-g.r.slots }() // after the refusal is latched, so no request slips by
+	g.r.mu.Lock()
+	refused := g.r.res.Refused
+	g.r.mu.Unlock()
+	if api && refused != nil {
+		g.refused = true
+		return refused
+	}
 	err := call()
-	<-g.r.slots
 	if ae := refusal(err); api && ae != nil {
 		g.refused = true
 		g.r.mu.Lock()
