@@ -310,7 +310,7 @@ func (r *runner) updateTask(ch plan.Change) task {
 	}
 	t.event.ID = cur.ID
 	t.run = func(ctx context.Context, d Desk, _ *Event) error {
-		next, err := r.patch(ctx, d, from, *cur, ch.After)
+		next, err := r.patch(ctx, d, from, *cur, ch.Before, ch.After)
 		if err != nil {
 			return err
 		}
@@ -341,21 +341,23 @@ func moveMutations(from, to string, next state.Attachment) []state.Mutation {
 }
 
 // patch PATCHes the upload name and disposition of cur's Desk file (recorded at addr)
-// to want's, if they differ, and returns the record that describes the file then.
+// from before's to want's where they differ, and returns the record that describes the
+// file then. before is the plan's view, which differs from cur when the plan read Desk
+// (--refresh) and found the file changed there.
 //
 // The fields the PATCH changes are first recorded as unknown (""): Desk may apply the
 // PATCH and the process die before the state records it, and a state claiming the old
 // values would never correct Desk if the manifest went back to them. An unknown value
 // differs from every manifest value, so the next plan PATCHes again.
-func (r *runner) patch(ctx context.Context, d Desk, addr string, cur state.Attachment, want *plan.Attrs) (state.Attachment, error) {
+func (r *runner) patch(ctx context.Context, d Desk, addr string, cur state.Attachment, before, want *plan.Attrs) (state.Attachment, error) {
 	next := cur
 	next.Filename, next.Disposition = want.Filename, want.Disposition
 	var u desk.FileUpdate
 	unknown := cur
-	if cur.Filename != want.Filename {
+	if before.Filename != want.Filename || cur.Filename != want.Filename {
 		u.Filename, unknown.Filename = ptr(want.Filename), ""
 	}
-	if cur.Disposition != want.Disposition {
+	if before.Disposition != want.Disposition || cur.Disposition != want.Disposition {
 		u.Disposition, unknown.Disposition = ptr(want.Disposition), ""
 	}
 	if u.Filename == nil && u.Disposition == nil {
