@@ -126,7 +126,7 @@ func TestReadErrors(t *testing.T) {
 		{"unknown key", edit(func(o map[string]any) { o["apiKey"] = "secret" }), `json: unknown field "apiKey"`},
 		{"trailing data", string(goodJSON) + "{}", "not a desksync plan file: invalid character '{' after top-level value"},
 		{"unknown action", edit(func(o map[string]any) { change(o, 0)["action"] = "destroy" }),
-			`unknown plan action "destroy" (want create, update, replace, delete or no-op)`},
+			`unknown plan action "destroy" (want create, update, replace, delete, move or no-op)`},
 		{"numeric action", edit(func(o map[string]any) { change(o, 0)["action"] = 1 }),
 			"json: cannot unmarshal number into Go struct field Change.Plan.changes.action of type plan.Action"},
 		{"no-op saved", edit(func(o map[string]any) { change(o, 0)["action"] = "no-op" }),

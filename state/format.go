@@ -349,10 +349,10 @@ func (x *Deposed) appendJSON(b []byte, depth int) []byte {
 		b = appendString(field(b, ',', d, `"filename": `), x.Filename)
 	}
 	b = strconv.AppendInt(field(b, ',', d, `"id": `), x.ID, 10)
+	b = appendTime(field(b, ',', d, `"since": `), x.Since)
 	if x.Size != 0 {
 		b = strconv.AppendInt(field(b, ',', d, `"size": `), x.Size, 10)
 	}
-	b = appendTime(field(b, ',', d, `"since": `), x.Since)
 	return closing(b, depth, '}')
 }
 
