@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptrace"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,14 @@ import (
 
 // The tasks below are made between phases and take what they need of the state then;
 // while they run, only the writer touches the state.
+
+func (r *runner) cleanupTasks() []task {
+	var tasks []task
+	for _, c := range r.opts.Plan.Cleanups {
+		tasks = append(tasks, r.cleanupTask(c))
+	}
+	return tasks
+}
 
 // cleanupTask handles one leftover of an interrupted apply.
 func (r *runner) cleanupTask(c plan.Cleanup) task {
@@ -407,7 +416,20 @@ func (r *runner) deleteTask(ch plan.Change) task {
 	return t
 }
 
-// deposedTask deletes a file deposed in this run: the old half of a replace.
+// deposedTasks delete the files deposed in this run: the old halves of replaces. A
+// deposed file of an earlier run was a cleanup, and is not tried twice.
+func (r *runner) deposedTasks() []task {
+	deposed := slices.Clone(r.opts.State.Deposed)
+	slices.SortStableFunc(deposed, func(a, b state.Deposed) int { return cmp.Compare(a.Address, b.Address) })
+	var tasks []task
+	for _, d := range deposed {
+		if !slices.ContainsFunc(r.opts.Plan.Cleanups, func(c plan.Cleanup) bool { return c.ID == d.ID }) {
+			tasks = append(tasks, r.deposedTask(d))
+		}
+	}
+	return tasks
+}
+
 func (r *runner) deposedTask(dep state.Deposed) task {
 	replace := false
 	for _, ch := range r.opts.Plan.Changes {

@@ -32,66 +32,24 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	r := newRunner(opts)
 	go r.write(ctx)
 
-	var uploads, updates, deletes []plan.Change
-	for _, ch := range opts.Plan.Changes {
-		switch ch.Action {
-		case plan.Create, plan.Replace:
-			uploads = append(uploads, ch)
-		case plan.Update, plan.Move:
-			updates = append(updates, ch)
-		case plan.Delete:
-			deletes = append(deletes, ch)
-		}
-	}
 	r.res.Total = len(opts.Plan.Changes) + len(opts.Plan.Cleanups)
-	totals := Totals{Actions: len(opts.Plan.Cleanups) + len(uploads) + len(updates) + len(deletes)}
-	for _, ch := range uploads {
-		totals.Bytes += ch.After.Size
+	totals := Totals{Actions: r.res.Total}
+	for _, ch := range opts.Plan.Changes {
+		if uploads(ch) {
+			totals.Bytes += ch.After.Size
+		}
 		if ch.Action == plan.Replace {
 			totals.Actions++ // its old half is deleted in the last phase
 		}
 	}
 	r.prog.Begin(totals)
 
-	// Each phase's tasks are made from the state as the previous phase left it: no
-	// action is running then, so the state can be read without asking its writer.
-	var tasks []task
-	for _, c := range opts.Plan.Cleanups {
-		tasks = append(tasks, r.cleanupTask(c))
-	}
-	r.runPhase(ctx, tasks)
-
-	tasks = tasks[:0]
-	for _, ch := range uploads {
-		if r.adopted[ch.Address] {
-			continue
-		}
-		tasks = r.appendTask(tasks, ch, r.uploadTask)
-	}
-	r.runPhase(ctx, tasks)
-
-	tasks = tasks[:0]
-	for _, ch := range updates {
-		tasks = r.appendTask(tasks, ch, r.updateTask)
-	}
-	r.runPhase(ctx, tasks)
-
-	tasks = tasks[:0]
-	for _, ch := range deletes {
-		tasks = r.appendTask(tasks, ch, r.deleteTask)
-	}
-	cleaned := map[int64]bool{}
-	for _, c := range opts.Plan.Cleanups {
-		cleaned[c.ID] = true
-	}
-	deposed := slices.Clone(opts.State.Deposed)
-	slices.SortStableFunc(deposed, func(a, b state.Deposed) int { return cmp.Compare(a.Address, b.Address) })
-	for _, d := range deposed {
-		if !cleaned[d.ID] { // a deposed cleanup that failed is not tried twice
-			tasks = append(tasks, r.deposedTask(d))
-		}
-	}
-	r.runPhase(ctx, tasks)
+	// Each phase's tasks are made once the previous phase has finished: no action runs
+	// then, so they can read the state without asking its writer.
+	r.runPhase(ctx, r.cleanupTasks())
+	r.runPhase(ctx, r.changeTasks(plan.Create, plan.Replace))
+	r.runPhase(ctx, r.changeTasks(plan.Update, plan.Move))
+	r.runPhase(ctx, append(r.changeTasks(plan.Delete), r.deposedTasks()...))
 
 	close(r.commits)
 	<-r.written
@@ -129,18 +87,12 @@ func (o *Options) check() error {
 	if o.Desk == nil {
 		missing = append(missing, "Desk")
 	}
-	if o.Plan != nil && o.Manifest == nil && slices.ContainsFunc(o.Plan.Changes, uploads) {
-		missing = append(missing, "Manifest")
-	}
 	if len(missing) > 0 {
 		return fmt.Errorf("apply: options lack %s", strings.Join(missing, ", "))
 	}
 	for _, ch := range o.Plan.Changes {
-		if ch.Action != plan.Delete && ch.After == nil {
-			return fmt.Errorf("apply: plan change %s (%s) has no desired attributes", ch.Address, ch.Action)
-		}
-		if ch.Action == plan.Move && ch.PreviousAddress == "" {
-			return fmt.Errorf("apply: plan change %s (move) has no previous address", ch.Address)
+		if ch.Action != plan.Delete && ch.After == nil || ch.Action == plan.Move && ch.PreviousAddress == "" {
+			return fmt.Errorf("apply: plan change %s (%s) is incomplete", ch.Address, ch.Action)
 		}
 	}
 	return nil
@@ -215,18 +167,33 @@ type task struct {
 	run    func(ctx context.Context, d Desk, ev *Event) error
 }
 
-// appendTask appends make(ch) to tasks, unless an earlier upload of an address ch
-// touches is still recorded as pending: the change would overwrite or drop that record
-// and lose track of its Desk file. It then fails without starting.
-func (r *runner) appendTask(tasks []task, ch plan.Change, make func(plan.Change) task) []task {
-	for _, addr := range []string{ch.Address, ch.PreviousAddress} {
-		if p := r.opts.State.Pending[addr]; addr != "" && p != nil {
-			r.fail(ch.Address, actionOf(ch), &ActionError{Address: ch.Address, Step: "start", Err: fmt.Errorf(
-				"not started: the earlier pending upload %d of %s is still recorded and could not be cleared", p.ID, addr)})
-			return tasks
+// changeTasks are the tasks of the plan's changes with the given actions. A change of
+// an address whose earlier upload is still recorded as pending fails without starting:
+// it would overwrite or drop that record and lose track of its Desk file.
+func (r *runner) changeTasks(actions ...plan.Action) []task {
+	var tasks []task
+changes:
+	for _, ch := range r.opts.Plan.Changes {
+		if !slices.Contains(actions, ch.Action) || r.adopted[ch.Address] {
+			continue
+		}
+		for _, addr := range []string{ch.Address, ch.PreviousAddress} {
+			if p := r.opts.State.Pending[addr]; addr != "" && p != nil {
+				r.fail(ch.Address, actionOf(ch), &ActionError{Address: ch.Address, Step: "start", Err: fmt.Errorf(
+					"not started: the earlier pending upload %d of %s is still recorded and could not be cleared", p.ID, addr)})
+				continue changes
+			}
+		}
+		switch ch.Action {
+		case plan.Create, plan.Replace:
+			tasks = append(tasks, r.uploadTask(ch))
+		case plan.Update, plan.Move:
+			tasks = append(tasks, r.updateTask(ch))
+		case plan.Delete:
+			tasks = append(tasks, r.deleteTask(ch))
 		}
 	}
-	return append(tasks, make(ch))
+	return tasks
 }
 
 func actionOf(ch plan.Change) string {
