@@ -23,67 +23,29 @@ import (
 func (r *runner) cleanupTasks() []task {
 	var tasks []task
 	for _, c := range r.opts.Plan.Cleanups {
-		tasks = append(tasks, r.cleanupTask(c))
+		i := slices.IndexFunc(r.opts.State.Deposed, func(d state.Deposed) bool { return d.ID == c.ID })
+		p := r.opts.State.Pending[c.Address]
+		switch {
+		case c.Kind == plan.CleanupDeposed && i >= 0:
+			tasks = append(tasks, r.deposedTask(r.opts.State.Deposed[i], ActionCleanup))
+		case c.Kind == plan.CleanupPending && p != nil && p.ID == c.ID:
+			tasks = append(tasks, r.pendingTask(c.Address, *p))
+		default:
+			r.fail(c.Address, ActionCleanup, stepErr(c.Address, "cleanup", fmt.Errorf("the state holds no %s record of Desk file %d; plan again", c.Kind, c.ID)))
+		}
 	}
 	return tasks
 }
 
-// cleanupTask handles one leftover of an interrupted apply.
-func (r *runner) cleanupTask(c plan.Cleanup) task {
-	t := task{action: ActionCleanup, event: Event{Address: c.Address, Action: ActionCleanup, Kind: string(c.Kind), ID: c.ID}}
-	switch c.Kind {
-	case plan.CleanupPending:
-		p := r.opts.State.Pending[c.Address]
-		if p == nil || p.ID != c.ID {
-			t.run = stale(c)
-			break
-		}
-		pc := pendingCleanup{addr: c.Address, p: *p, prev: r.opts.State.Attachments[c.Address]}
-		for _, ch := range r.opts.Plan.Changes {
-			if ch.Address == c.Address && uploads(ch) {
-				pc.want, pc.replace = ch.After, ch.Action == plan.Replace
-			}
-		}
-		t.run = func(ctx context.Context, d Desk, ev *Event) error { return r.cleanupPending(ctx, d, pc, ev) }
-	case plan.CleanupDeposed:
-		i := r.deposedIndex(c.ID)
-		if i < 0 {
-			t.run = stale(c)
-			break
-		}
-		dep := r.opts.State.Deposed[i]
-		t.run = func(ctx context.Context, d Desk, _ *Event) error {
-			if err := r.remove(ctx, d, deposedTarget(dep), nil); err != nil {
-				return stepErr(c.Address, fmt.Sprintf("delete deposed file %d", c.ID), err)
-			}
-			if err := r.record(c.Address, state.Mutation{Op: state.OpUndepose, ID: c.ID}); err != nil {
-				return err
-			}
-			r.count(&r.res.Cleaned)
-			return nil
-		}
-	default:
-		t.run = func(context.Context, Desk, *Event) error {
-			return stepErr(c.Address, "cleanup", fmt.Errorf("unknown cleanup kind %q (want %s or %s)", c.Kind, plan.CleanupPending, plan.CleanupDeposed))
+func (r *runner) pendingTask(addr string, p state.Pending) task {
+	pc := pendingCleanup{addr: addr, p: p, prev: r.opts.State.Attachments[addr]}
+	for _, ch := range r.opts.Plan.Changes {
+		if ch.Address == addr && uploads(ch) {
+			pc.want, pc.replace = ch.After, ch.Action == plan.Replace
 		}
 	}
-	return t
-}
-
-func (r *runner) deposedIndex(id int64) int {
-	for i, d := range r.opts.State.Deposed {
-		if d.ID == id {
-			return i
-		}
-	}
-	return -1
-}
-
-// stale is the task of a cleanup the state does not hold (any more).
-func stale(c plan.Cleanup) func(context.Context, Desk, *Event) error {
-	return func(context.Context, Desk, *Event) error {
-		return stepErr(c.Address, "cleanup", fmt.Errorf("the state holds no %s record of Desk file %d; plan again", c.Kind, c.ID))
-	}
+	return task{action: ActionCleanup, event: Event{Address: addr, Action: ActionCleanup, Kind: KindPending, ID: p.ID},
+		run: func(ctx context.Context, d Desk, ev *Event) error { return r.cleanupPending(ctx, d, pc, ev) }}
 }
 
 // cleanupPending resolves an upload an earlier apply left between ref and activation.
@@ -423,37 +385,38 @@ func (r *runner) deposedTasks() []task {
 	slices.SortStableFunc(deposed, func(a, b state.Deposed) int { return cmp.Compare(a.Address, b.Address) })
 	var tasks []task
 	for _, d := range deposed {
-		if !slices.ContainsFunc(r.opts.Plan.Cleanups, func(c plan.Cleanup) bool { return c.ID == d.ID }) {
-			tasks = append(tasks, r.deposedTask(d))
+		if slices.ContainsFunc(r.opts.Plan.Cleanups, func(c plan.Cleanup) bool { return c.ID == d.ID }) {
+			continue
 		}
+		action := ActionCreate // an adopted create whose address already had a file
+		if slices.ContainsFunc(r.opts.Plan.Changes, func(ch plan.Change) bool { return ch.Address == d.Address && ch.Action == plan.Replace }) {
+			action = ActionReplace
+		}
+		tasks = append(tasks, r.deposedTask(d, action))
 	}
 	return tasks
 }
 
-func (r *runner) deposedTask(dep state.Deposed) task {
-	replace := false
-	for _, ch := range r.opts.Plan.Changes {
-		replace = replace || ch.Address == dep.Address && ch.Action == plan.Replace
+// deposedTask deletes a deposed file, as a cleanup or as the last step of action.
+func (r *runner) deposedTask(dep state.Deposed, action string) task {
+	ev := Event{Address: dep.Address, Action: ActionDelete, Kind: KindDeposed, ID: dep.ID}
+	done := &r.res.Cleaned
+	switch action {
+	case ActionCleanup:
+		ev.Action = ActionCleanup
+	case ActionReplace:
+		done = &r.res.Replaced
 	}
-	action := ActionCreate // an adopted create whose address already had a file
-	if replace {
-		action = ActionReplace
-	}
-	return task{action: action, event: Event{Address: dep.Address, Action: ActionDelete, Kind: KindDeposed, ID: dep.ID},
-		run: func(ctx context.Context, d Desk, _ *Event) error {
-			if err := r.remove(ctx, d, deposedTarget(dep), nil); err != nil {
-				return stepErr(dep.Address, fmt.Sprintf("delete old file %d", dep.ID), err)
-			}
-			if err := r.record(dep.Address, state.Mutation{Op: state.OpUndepose, ID: dep.ID}); err != nil {
-				return err
-			}
-			if replace {
-				r.count(&r.res.Replaced)
-			} else {
-				r.count(&r.res.Cleaned)
-			}
-			return nil
-		}}
+	return task{action: action, event: ev, run: func(ctx context.Context, d Desk, _ *Event) error {
+		if err := r.remove(ctx, d, deposedTarget(dep), nil); err != nil {
+			return stepErr(dep.Address, fmt.Sprintf("delete old file %d", dep.ID), err)
+		}
+		if err := r.record(dep.Address, state.Mutation{Op: state.OpUndepose, ID: dep.ID}); err != nil {
+			return err
+		}
+		r.count(done)
+		return nil
+	}}
 }
 
 // target is a Desk file to delete, as the state records it.

@@ -43,14 +43,14 @@ func TestDeleteChecksTheRecord(t *testing.T) {
 			forge: func(st *state.State, other int64) {
 				st.Deposed = append(st.Deposed, state.Deposed{Address: "a.txt", ID: other, Filename: "a.txt", Size: 5})
 			},
-			want: []string{"a.txt: delete deposed file ", `the state's deposed record says "a.txt" (5 bytes), Desk has "other.pdf" (9 bytes)`},
+			want: []string{"a.txt: delete old file ", `the state's deposed record says "a.txt" (5 bytes), Desk has "other.pdf" (9 bytes)`},
 		},
 		{
 			name: "deposed, version 1",
 			forge: func(st *state.State, other int64) {
 				st.Deposed = append(st.Deposed, state.Deposed{Address: "a.txt", ID: other})
 			},
-			want: []string{"a.txt: delete deposed file ", `its deposed record has no filename and size to check it against`, `Desk has "other.pdf" (9 bytes)`},
+			want: []string{"a.txt: delete old file ", `its deposed record has no filename and size to check it against`, `Desk has "other.pdf" (9 bytes)`},
 		},
 		{
 			name: "pending",
