@@ -270,37 +270,26 @@ func (r *runner) abandon(ctx context.Context, d Desk, addr string, p state.Pendi
 
 func (r *runner) updateTask(ch plan.Change) task {
 	from := cmp.Or(ch.PreviousAddress, ch.Address)
-	cur := r.opts.State.Attachments[from]
-	action := actionOf(ch)
-	t := task{action: action, event: Event{Address: ch.Address, Action: action, PreviousAddress: ch.PreviousAddress}}
-	if cur == nil {
-		t.run = func(context.Context, Desk, *Event) error {
-			return stepErr(ch.Address, action, fmt.Errorf("the state has no attachment for %s", from))
-		}
-		return t
-	}
-	t.event.ID = cur.ID
-	t.run = func(ctx context.Context, d Desk, _ *Event) error {
-		next, err := r.patch(ctx, d, from, *cur, ch.Before, ch.After)
+	cur := *r.opts.State.Attachments[from]
+	ev := Event{Address: ch.Address, Action: ch.Action.String(), PreviousAddress: ch.PreviousAddress, ID: cur.ID}
+	return task{action: ev.Action, event: ev, run: func(ctx context.Context, d Desk, _ *Event) error {
+		next, err := r.patch(ctx, d, from, cur, ch.Before, ch.After)
 		if err != nil {
 			return err
 		}
-		if ch.Action == plan.Update {
-			err = r.record(from, state.Mutation{Op: state.OpActivate, Address: from, Attachment: &next})
-		} else {
-			err = r.record(ch.Address, moveMutations(from, ch.Address, next)...)
-		}
-		if err != nil {
-			return err
-		}
-		if ch.Action == plan.Update {
-			r.count(&r.res.Updated)
-		} else {
+		if ch.Action == plan.Move {
+			if err := r.record(ch.Address, moveMutations(from, ch.Address, next)...); err != nil {
+				return err
+			}
 			r.count(&r.res.Moved)
+			return nil
 		}
+		if err := r.record(from, state.Mutation{Op: state.OpActivate, Address: from, Attachment: &next}); err != nil {
+			return err
+		}
+		r.count(&r.res.Updated)
 		return nil
-	}
-	return t
+	}}
 }
 
 // moveMutations re-key the attachment at from to to, as next.
@@ -355,27 +344,19 @@ func (r *runner) patch(ctx context.Context, d Desk, addr string, cur state.Attac
 }
 
 func (r *runner) deleteTask(ch plan.Change) task {
-	t := task{action: ActionDelete, event: Event{Address: ch.Address, Action: ActionDelete}}
 	cur := r.opts.State.Attachments[ch.Address]
-	if cur == nil {
-		t.run = func(context.Context, Desk, *Event) error {
-			return stepErr(ch.Address, "delete", errors.New("the state has no attachment for this address"))
-		}
-		return t
-	}
-	t.event.ID = cur.ID
 	target := target{address: ch.Address, id: cur.ID, record: "attachment", filename: cur.Filename, size: cur.Size}
-	t.run = func(ctx context.Context, d Desk, _ *Event) error {
-		if err := r.remove(ctx, d, target, nil); err != nil {
-			return stepErr(ch.Address, fmt.Sprintf("delete file %d", cur.ID), err)
-		}
-		if err := r.record(ch.Address, state.Mutation{Op: state.OpForget, Address: ch.Address}); err != nil {
-			return err
-		}
-		r.count(&r.res.Deleted)
-		return nil
-	}
-	return t
+	return task{action: ActionDelete, event: Event{Address: ch.Address, Action: ActionDelete, ID: cur.ID},
+		run: func(ctx context.Context, d Desk, _ *Event) error {
+			if err := r.remove(ctx, d, target, nil); err != nil {
+				return stepErr(ch.Address, fmt.Sprintf("delete file %d", target.id), err)
+			}
+			if err := r.record(ch.Address, state.Mutation{Op: state.OpForget, Address: ch.Address}); err != nil {
+				return err
+			}
+			r.count(&r.res.Deleted)
+			return nil
+		}}
 }
 
 // deposedTasks delete the files deposed in this run: the old halves of replaces. A

@@ -167,22 +167,17 @@ type task struct {
 	run    func(ctx context.Context, d Desk, ev *Event) error
 }
 
-// changeTasks are the tasks of the plan's changes with the given actions. A change of
-// an address whose earlier upload is still recorded as pending fails without starting:
-// it would overwrite or drop that record and lose track of its Desk file.
+// changeTasks are the tasks of the plan's changes with the given actions; a change
+// that cannot start fails at once (see blocked).
 func (r *runner) changeTasks(actions ...plan.Action) []task {
 	var tasks []task
-changes:
 	for _, ch := range r.opts.Plan.Changes {
 		if !slices.Contains(actions, ch.Action) || r.adopted[ch.Address] {
 			continue
 		}
-		for _, addr := range []string{ch.Address, ch.PreviousAddress} {
-			if p := r.opts.State.Pending[addr]; addr != "" && p != nil {
-				r.fail(ch.Address, actionOf(ch), &ActionError{Address: ch.Address, Step: "start", Err: fmt.Errorf(
-					"not started: the earlier pending upload %d of %s is still recorded and could not be cleared", p.ID, addr)})
-				continue changes
-			}
+		if err := r.blocked(ch); err != nil {
+			r.fail(ch.Address, ch.Action.String(), &ActionError{Address: ch.Address, Step: "start", Err: err})
+			continue
 		}
 		switch ch.Action {
 		case plan.Create, plan.Replace:
@@ -196,11 +191,20 @@ changes:
 	return tasks
 }
 
-func actionOf(ch plan.Change) string {
-	if ch.Action == plan.Move {
-		return ActionMove
+// blocked says why ch cannot start: an earlier upload of an address it touches is
+// still recorded as pending (the change would overwrite or drop that record and lose
+// track of its Desk file), or the attachment it acts on is not in the state.
+func (r *runner) blocked(ch plan.Change) error {
+	for _, addr := range []string{ch.Address, ch.PreviousAddress} {
+		if p := r.opts.State.Pending[addr]; addr != "" && p != nil {
+			return fmt.Errorf("not started: the earlier pending upload %d of %s is still recorded and could not be cleared", p.ID, addr)
+		}
 	}
-	return ch.Action.String()
+	from := cmp.Or(ch.PreviousAddress, ch.Address)
+	if !uploads(ch) && r.opts.State.Attachments[from] == nil {
+		return fmt.Errorf("not started: the state has no attachment for %s", from)
+	}
+	return nil
 }
 
 // runPhase runs tasks and returns once all have finished and their steps are recorded.
