@@ -77,7 +77,7 @@ func (r *runner) cleanupPending(ctx context.Context, d Desk, pc pendingCleanup, 
 	if err := r.remove(ctx, d, pendingTarget(addr, p), f); err != nil {
 		return stepErr(addr, fmt.Sprintf("delete leftover temp file %d", p.ID), err)
 	}
-	if err := r.record(addr, state.Mutation{Op: state.OpDropPending, Address: addr}); err != nil {
+	if err := r.record(addr, state.Mutation{Op: state.OpDropPending, Address: addr, ID: p.ID}); err != nil {
 		return err
 	}
 	r.count(&r.res.Cleaned)
@@ -190,7 +190,7 @@ func (r *runner) upload(ctx context.Context, d Desk, ch plan.Change, prev *state
 		if derr := r.remove(ctx, d, pendingTarget(addr, pending), nil); derr != nil {
 			return stepErr(addr, "upload to S3", fmt.Errorf("%w (removing the expired temp file %d also failed, it stays pending for the next apply: %v)", err, pending.ID, derr))
 		}
-		if err := r.record(addr, state.Mutation{Op: state.OpDropPending, Address: addr}); err != nil {
+		if err := r.record(addr, state.Mutation{Op: state.OpDropPending, Address: addr, ID: pending.ID}); err != nil {
 			return err
 		}
 	}
@@ -262,7 +262,7 @@ func (r *runner) abandon(ctx context.Context, d Desk, addr string, p state.Pendi
 	if err := r.remove(ctx, d, pendingTarget(addr, p), nil); err != nil {
 		return cause
 	}
-	if err := r.record(addr, state.Mutation{Op: state.OpDropPending, Address: addr}); err != nil {
+	if err := r.record(addr, state.Mutation{Op: state.OpDropPending, Address: addr, ID: p.ID}); err != nil {
 		return errors.Join(cause, err)
 	}
 	return cause
