@@ -75,7 +75,9 @@ func Import(ctx context.Context, st *state.State, d Desk, e manifest.Entry, id i
 		a.UploadedAt = now
 	}
 	a.UploadedAt = a.UploadedAt.UTC()
-	st.Activate(e.Address, a)
+	if err := st.Apply(state.Mutation{Op: state.OpActivate, Address: e.Address, Attachment: &a}); err != nil {
+		return nil, err
+	}
 	return st.Attachments[e.Address], nil
 }
 
