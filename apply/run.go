@@ -145,9 +145,10 @@ func newRunner(opts Options) *runner {
 	}
 	par := cmp.Or(max(opts.Parallelism, 0), DefaultParallelism)
 	r.slots = make(chan struct{}, par)
-	// Two actions per slot keep the slots busy while the state is written; with one
-	// slot, one action at a time, the sequential baseline --parallelism 1 promises.
-	r.actions = 2 * par
+	// More actions than slots keep the slots busy while the state is written, and the
+	// more steps wait, the more share an append; with one slot, one action at a time,
+	// the sequential baseline --parallelism 1 promises.
+	r.actions = 4 * par
 	if par == 1 {
 		r.actions = 1
 	}
