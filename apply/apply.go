@@ -263,7 +263,7 @@ type MismatchError struct {
 
 func (e *MismatchError) Error() string {
 	if e.Filename == "" {
-		return fmt.Sprintf("refusing to delete Desk file %d: its %s record has no filename and size to check it against (a state written by an older desksync); Desk has %q (%d bytes)",
+		return fmt.Sprintf("refusing to delete Desk file %d: its %s record has no filename to check it against (an older state, or an update cut short); Desk has %q (%d bytes)",
 			e.ID, e.Record, e.DeskFilename, e.DeskSize)
 	}
 	return fmt.Sprintf("refusing to delete Desk file %d: the state's %s record says %q (%d bytes), Desk has %q (%d bytes)",
@@ -275,5 +275,5 @@ func (e *MismatchError) Hint() string {
 	if e.Record == "attachment" {
 		return fmt.Sprintf("check Desk file %d; if the state is wrong, desksync refresh records what Desk has, or desksync state rm %s forgets the record without deleting anything", e.ID, e.Address)
 	}
-	return fmt.Sprintf("check Desk file %d; if it is %s's leftover, delete it in Desk, then remove its entry from %q in the state file (or re-import %s with desksync import)", e.ID, e.Address, e.Record, e.Address)
+	return fmt.Sprintf("check Desk file %d; if it is a leftover of %s, delete it in Desk, then remove its entry from %q in the state file", e.ID, e.Address, e.Record)
 }

@@ -50,7 +50,7 @@ func TestDeleteChecksTheRecord(t *testing.T) {
 			forge: func(st *state.State, other int64) {
 				st.Deposed = append(st.Deposed, state.Deposed{Address: "a.txt", ID: other})
 			},
-			want: []string{"a.txt: delete old file ", `its deposed record has no filename and size to check it against`, `Desk has "other.pdf" (9 bytes)`},
+			want: []string{"a.txt: delete old file ", `its deposed record has no filename to check it against`, `Desk has "other.pdf" (9 bytes)`},
 		},
 		{
 			name: "pending",
@@ -64,7 +64,7 @@ func TestDeleteChecksTheRecord(t *testing.T) {
 			forge: func(st *state.State, other int64) {
 				st.Pending["keep.txt"] = &state.Pending{ID: other, Blake3: strings.Repeat("0", 64)}
 			},
-			want: []string{"keep.txt: delete leftover temp file ", "its pending record has no filename and size"},
+			want: []string{"keep.txt: delete leftover temp file ", "its pending record has no filename to check it against"},
 		},
 	}
 	for _, tt := range tests {
