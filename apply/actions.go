@@ -57,7 +57,7 @@ func (r *runner) cleanupPending(ctx context.Context, d Desk, pc pendingCleanup, 
 	f, err := d.GetFile(ctx, p.ID)
 	switch {
 	case desk.IsNotFound(err):
-		f = &desk.File{ID: p.ID, State: "deleted"}
+		f = &desk.File{ID: p.ID, State: deletedState}
 	case err != nil:
 		return stepErr(addr, fmt.Sprintf("check pending upload %d", p.ID), err)
 	}
@@ -74,7 +74,7 @@ func (r *runner) cleanupPending(ctx context.Context, d Desk, pc pendingCleanup, 
 		r.mu.Unlock()
 		return nil
 	}
-	if err := r.remove(ctx, d, pendingTarget(addr, p), f); err != nil {
+	if err := remove(ctx, d, pendingTarget(addr, p), f); err != nil {
 		return stepErr(addr, fmt.Sprintf("delete leftover temp file %d", p.ID), err)
 	}
 	if err := r.record(addr, state.Mutation{Op: state.OpDropPending, Address: addr, ID: p.ID}); err != nil {
@@ -175,7 +175,7 @@ func (r *runner) upload(ctx context.Context, d Desk, ch plan.Change, prev *state
 		pending = state.Pending{ID: ref.File.ID, Blake3: strings.ToLower(want.Blake3), Filename: want.Filename, Size: want.Size, StartedAt: r.now().UTC()}
 		if err := r.record(addr, state.Mutation{Op: state.OpSetPending, Address: addr, Pending: &pending}); err != nil {
 			// The state cannot record the temp file, so do not leave it behind.
-			_ = r.remove(ctx, d, pendingTarget(addr, pending), nil)
+			_ = remove(ctx, d, pendingTarget(addr, pending), nil)
 			return err
 		}
 		err = d.Upload(ctx, ref, body, want.Size, want.Filename, func(n int64) { r.prog.Advance(addr, n) })
@@ -187,7 +187,7 @@ func (r *runner) upload(ctx context.Context, d Desk, ch plan.Change, prev *state
 		}
 		// Only a new ref brings a new policy; the stale temp file goes first, so that
 		// its pending record can make way for the new one.
-		if derr := r.remove(ctx, d, pendingTarget(addr, pending), nil); derr != nil {
+		if derr := remove(ctx, d, pendingTarget(addr, pending), nil); derr != nil {
 			return stepErr(addr, "upload to S3", fmt.Errorf("%w (removing the expired temp file %d also failed, it stays pending for the next apply: %v)", err, pending.ID, derr))
 		}
 		if err := r.record(addr, state.Mutation{Op: state.OpDropPending, Address: addr, ID: pending.ID}); err != nil {
@@ -259,7 +259,7 @@ func refContext(ctx context.Context) (refCtx context.Context, stop func()) {
 // abandon deletes the temp file of a failed upload, best effort, and returns cause.
 // When the delete fails too, the pending record stays for the next apply.
 func (r *runner) abandon(ctx context.Context, d Desk, addr string, p state.Pending, cause error) error {
-	if err := r.remove(ctx, d, pendingTarget(addr, p), nil); err != nil {
+	if err := remove(ctx, d, pendingTarget(addr, p), nil); err != nil {
 		return cause
 	}
 	if err := r.record(addr, state.Mutation{Op: state.OpDropPending, Address: addr, ID: p.ID}); err != nil {
@@ -348,7 +348,7 @@ func (r *runner) deleteTask(ch plan.Change) task {
 	target := target{address: ch.Address, id: cur.ID, record: "attachment", filename: cur.Filename, size: cur.Size}
 	return task{action: ActionDelete, event: Event{Address: ch.Address, Action: ActionDelete, ID: cur.ID},
 		run: func(ctx context.Context, d Desk, _ *Event) error {
-			if err := r.remove(ctx, d, target, nil); err != nil {
+			if err := remove(ctx, d, target, nil); err != nil {
 				return stepErr(ch.Address, fmt.Sprintf("delete file %d", target.id), err)
 			}
 			if err := r.record(ch.Address, state.Mutation{Op: state.OpForget, Address: ch.Address}); err != nil {
@@ -389,7 +389,7 @@ func (r *runner) deposedTask(dep state.Deposed, action string) task {
 		done = &r.res.Replaced
 	}
 	return task{action: action, event: ev, run: func(ctx context.Context, d Desk, _ *Event) error {
-		if err := r.remove(ctx, d, deposedTarget(dep), nil); err != nil {
+		if err := remove(ctx, d, deposedTarget(dep), nil); err != nil {
 			return stepErr(dep.Address, fmt.Sprintf("delete old file %d", dep.ID), err)
 		}
 		if err := r.record(dep.Address, state.Mutation{Op: state.OpUndepose, ID: dep.ID}); err != nil {
@@ -422,7 +422,7 @@ func deposedTarget(d state.Deposed) target {
 // just fetched it), that Desk's file has the filename and size the state records: a
 // state edited to point at someone else's file must not delete it (SPEC §6). A file
 // already gone counts as deleted.
-func (r *runner) remove(ctx context.Context, d Desk, t target, f *desk.File) error {
+func remove(ctx context.Context, d Desk, t target, f *desk.File) error {
 	if f == nil {
 		var err error
 		f, err = d.GetFile(ctx, t.id)
@@ -433,7 +433,7 @@ func (r *runner) remove(ctx context.Context, d Desk, t target, f *desk.File) err
 			return err
 		}
 	}
-	if f.State == "deleted" {
+	if f.State == deletedState {
 		return nil
 	}
 	// A temp file shows size 0 until it is activated.

@@ -25,8 +25,11 @@ const DefaultParallelism = 4
 // an expired policy: more would only hide a clock that is badly wrong.
 const maxPolicyRefreshes = 2
 
-// activeState is Desk's state of a file in use (the others are temp and deleted).
-const activeState = "active"
+// Desk's states of a file: temp until activated, active, deleted.
+const (
+	activeState  = "active"
+	deletedState = "deleted"
+)
 
 // Desk is the part of the Desk API that apply needs; *desk.Client implements it.
 type Desk interface {
