@@ -194,7 +194,8 @@ func (r *runner) changeTasks(actions ...plan.Action) []task {
 
 // blocked says why ch cannot start: an earlier upload of an address it touches is
 // still recorded as pending (the change would overwrite or drop that record and lose
-// track of its Desk file), or the attachment it acts on is not in the state.
+// track of its Desk file), the attachment it acts on is not in the state, or a move
+// would overwrite another.
 func (r *runner) blocked(ch plan.Change) error {
 	for _, addr := range []string{ch.Address, ch.PreviousAddress} {
 		if p := r.opts.State.Pending[addr]; addr != "" && p != nil {
@@ -204,6 +205,9 @@ func (r *runner) blocked(ch plan.Change) error {
 	from := cmp.Or(ch.PreviousAddress, ch.Address)
 	if !uploads(ch) && r.opts.State.Attachments[from] == nil {
 		return fmt.Errorf("not started: the state has no attachment for %s", from)
+	}
+	if a := r.opts.State.Attachments[ch.Address]; ch.Action == plan.Move && a != nil {
+		return fmt.Errorf("not started: %s already has Desk file %d in the state", ch.Address, a.ID)
 	}
 	return nil
 }
