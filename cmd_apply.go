@@ -79,7 +79,7 @@ func (c *applyCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 		Store:       ws.store,
 		Desk:        s.conn.client,
 		Parallelism: c.Parallelism,
-		Progress:    c.progress(t),
+		Progress:    c.progress(t, p),
 		Interrupt:   t.interrupt,
 	})
 	if res != nil && c.Format == "text" {
@@ -87,7 +87,7 @@ func (c *applyCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	}
 	select {
 	case <-t.interrupt:
-		return &interruptedError{abandoned: ctx.Err() != nil, failed: errors.Join(err, res.Err())}
+		return &interruptedError{abandoned: ctx.Err() != nil, failed: errors.Join(err, view.CompactFailures(res.Err()))}
 	default:
 	}
 	if err != nil {
@@ -177,12 +177,14 @@ func (c *applyCmd) plan(ctx context.Context, g *Globals, t *terminal, ws *worksp
 	return p, nil
 }
 
-func (c *applyCmd) progress(t *terminal) apply.Progress {
+func (c *applyCmd) progress(t *terminal, p *plan.Plan) apply.Progress {
 	switch {
 	case c.Format == "json":
 		return view.NewNDJSON(t.stdout, time.Now)
 	case t.stdoutTTY:
-		return view.NewBars(t.stdout)
+		bars := view.NewBars(t.stdout, len(p.Changes)+len(p.Cleanups))
+		t.aboveBars(bars)
+		return bars
 	default:
 		return view.NewLines(t.stdout)
 	}

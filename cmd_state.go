@@ -119,12 +119,15 @@ func notTracked(address, statePath string) error {
 
 type forceUnlockCmd struct {
 	LockID  string `arg:"" name:"LOCK_ID" help:"The lock's ID, as printed by the command that found it locked."`
+	Force   bool   `help:"Remove the lock even though its holder's pid is alive on this host."`
 	Sandbox bool   `help:"Unlock the sandbox's state in .desksync/sandbox/."`
 }
 
 func (c *forceUnlockCmd) Help() string {
 	return `Removes <state>.lock if its ID is LOCK_ID. Only for a lock left by a run that is no
-longer running: removing a live run's lock lets two runs write the state at once.`
+longer running: removing a live run's lock lets two runs write the state at once. When
+the lock names this host and its pid is still running, force-unlock refuses unless
+--force is given (for a pid that now belongs to another program).`
 }
 
 func (c *forceUnlockCmd) Run(g *Globals, t *terminal) error {
@@ -132,7 +135,7 @@ func (c *forceUnlockCmd) Run(g *Globals, t *terminal) error {
 	if err != nil {
 		return err
 	}
-	if err := ws.store.ForceUnlock(c.LockID); err != nil {
+	if err := ws.store.ForceUnlock(c.LockID, c.Force); err != nil {
 		return err
 	}
 	fmt.Fprintf(t.stdout, "Lock %s removed; the state is unlocked.\n", c.LockID)

@@ -322,22 +322,40 @@ func (w *world) mustApply() {
 	}
 }
 
-// readState decodes the state file, failing the test if it does not parse; nil when
-// there is none yet.
+// readState loads the state as desksync does, the state file and its journal, failing
+// the test if they do not load; nil when there is none yet.
 func (w *world) readState() *state.State {
 	w.t.Helper()
-	data, err := os.ReadFile(w.statePath())
-	if errors.Is(err, os.ErrNotExist) {
+	st, err := state.NewFile(w.statePath()).Load(context.Background())
+	if errors.Is(err, state.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		w.t.Fatal(err)
-	}
-	st, err := state.Decode(data)
-	if err != nil {
-		w.t.Fatalf("state file does not parse: %v\n%s", err, data)
+		data, _ := os.ReadFile(w.statePath())
+		journal, _ := os.ReadFile(w.statePath() + ".journal")
+		w.t.Fatalf("state does not load: %v\n%s\njournal:\n%s", err, data, journal)
 	}
 	return st
+}
+
+// stateKillPoints are the steps of a state write at which a desksync run by these tests
+// kills itself when DESKSYNC_TEST_KILL_AT=STEP:N is set (state/killhook.go): inside an
+// append to the journal (before the write, with half of it written, before the fsync)
+// and inside a compaction or whole save (temp file written, synced, backup made,
+// renamed, folder synced, journal about to be removed).
+var stateKillPoints = []string{"journal-write", "journal-torn", "journal-sync",
+	"write", "sync", "backup", "rename", "syncdir", "journal-remove"}
+
+// isJournalStep reports whether step is reached only by an append.
+func isJournalStep(step string) bool {
+	return strings.HasPrefix(step, "journal-") && step != "journal-remove"
+}
+
+// killedBySignal reports whether err is the exit of a process SIGKILL ended.
+func killedBySignal(err error) bool {
+	var ee *exec.ExitError
+	return errors.As(err, &ee) && ee.Sys().(syscall.WaitStatus).Signaled() &&
+		ee.Sys().(syscall.WaitStatus).Signal() == syscall.SIGKILL
 }
 
 // ids is every Desk file id st records.
@@ -558,6 +576,13 @@ func TestCrashTorture(t *testing.T) {
 			// hashing and planning too.
 			trigger, delay = 0, time.Duration(rng.IntN(250))*time.Millisecond
 		}
+		// Now and then a kill from inside a state write instead, at the n-th time the
+		// run reaches one of its steps.
+		var killAt string
+		if rng.IntN(4) == 0 {
+			killAt = fmt.Sprintf("%s:%d", stateKillPoints[rng.IntN(len(stateKillPoints))], 1+rng.IntN(6))
+			trigger, delay = 0, time.Hour
+		}
 		armed := w.tap.arm(run, trigger)
 		par := 1 + rng.IntN(4)
 		// Several rounds of changes can pile up between applies that finish; the
@@ -566,6 +591,9 @@ func TestCrashTorture(t *testing.T) {
 
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		cmd, stdout, stderr := w.command(ctx, args...)
+		if killAt != "" {
+			cmd.Env = append(cmd.Env, "DESKSYNC_TEST_KILL_AT="+killAt)
+		}
 		if err := cmd.Start(); err != nil {
 			cancel()
 			t.Fatal(err)
@@ -591,6 +619,7 @@ func TestCrashTorture(t *testing.T) {
 			err = <-exited
 			reaped = time.Now()
 		case err = <-exited:
+			killedAt, reaped = time.Now(), time.Now()
 		}
 		cancel()
 		w.tap.settle(t)
@@ -602,10 +631,7 @@ func TestCrashTorture(t *testing.T) {
 			}
 		}
 
-		var ee *exec.ExitError
-		wasKilled := errors.As(err, &ee) && ee.Sys().(syscall.WaitStatus).Signaled() &&
-			ee.Sys().(syscall.WaitStatus).Signal() == syscall.SIGKILL
-		if !wasKilled {
+		if !killedBySignal(err) {
 			// apply finished before the kill: it must have succeeded and converged.
 			if err != nil {
 				t.Fatalf("run %d (%v) ended by itself with %v\nstdout:\n%s\nstderr:\n%s", run, args, err, stdout, stderr)
@@ -622,6 +648,9 @@ func TestCrashTorture(t *testing.T) {
 		// The state on disk is the last good one: it parses.
 		st := w.readState()
 		k := kill{run: run, at: killedAt, reaped: reaped, step: step(calls, run, killedAt, reaped), recorded: ids(st), parallelism: par}
+		if killAt != "" {
+			k.step = "in state " + strings.Split(killAt, ":")[0]
+		}
 		kills = append(kills, k)
 		steps[k.step]++
 		lastCount = max(n, 3)
@@ -920,6 +949,22 @@ func TestCrashConcurrentApply(t *testing.T) {
 		t.Errorf("second apply exited %d after %v, want 1 at once", code, took.Round(time.Millisecond))
 	}
 
+	// force-unlock refuses while the holder runs here (issue 14 item 8: a live run's lock
+	// removed let a third apply run beside it), naming it and the way past.
+	_, stderr, code = w.run("force-unlock", info.ID)
+	for _, want := range []string{
+		fmt.Sprintf("its holder %s (apply, pid %d, since ", info.Who, first.Process.Pid),
+		"is still running on this host",
+		`desksync: hint: wait for process ` + fmt.Sprint(first.Process.Pid) + ` to finish, or stop it; if that pid now belongs to another program, run "desksync force-unlock --force ` + info.ID + `"`,
+	} {
+		if code != 1 || !strings.Contains(stderr, want) {
+			t.Errorf("force-unlock of a live run's lock exited %d, stderr lacks %q:\n%s", code, want, stderr)
+		}
+	}
+	if after, err := state.NewFile(w.statePath()).ReadLock(); err != nil || after.ID != info.ID {
+		t.Errorf("refused force-unlock touched the lock: %v, %v", after, err)
+	}
+
 	// One that waits gets the lock when the first is done, and finds nothing to do.
 	out, stderr, code := w.run("apply", "--auto-approve", "--lock-timeout=30s")
 	if code != 0 || !strings.Contains(out, "No changes.") {
@@ -1092,4 +1137,56 @@ func fileByID(srv *desktest.Server, id int64) desktest.FileRecord {
 		}
 	}
 	return desktest.FileRecord{}
+}
+
+// TestCrashStateKillPoints kills apply from inside each step of a state write (an append
+// to the journal, a compaction), where a kill by the clock rarely lands: the state must
+// load afterwards (a torn journal line is ignored, a compaction cut short leaves the old
+// file or the new one) and the next apply must converge with nothing left over.
+func TestCrashStateKillPoints(t *testing.T) {
+	for _, point := range stateKillPoints {
+		// A small apply appends many times but writes the whole state only once or twice.
+		nths := []int{1}
+		if isJournalStep(point) {
+			nths = append(nths, 3)
+		}
+		for _, nth := range nths {
+			t.Run(fmt.Sprintf("%s:%d", point, nth), func(t *testing.T) {
+				w := newWorld(t)
+				w.seed(8)
+				w.mustApply()
+				// A replace, an update, a delete and a create, so the run writes every kind of step.
+				w.files["files/f00.txt"] = []byte("changed")
+				w.inline["files/f01.txt"] = true
+				delete(w.files, "files/f02.txt")
+				w.files["files/new.txt"] = []byte("new")
+				w.write()
+
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				defer cancel()
+				w.tap.arm(1, 0)
+				cmd, stdout, stderr := w.command(ctx, "apply", "--auto-approve", "--max-delete=100%", "--parallelism=2")
+				cmd.Env = append(cmd.Env, fmt.Sprintf("DESKSYNC_TEST_KILL_AT=%s:%d", point, nth))
+				err := cmd.Run()
+				if !killedBySignal(err) {
+					if err != nil {
+						t.Fatalf("apply exited with %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+					}
+					if isJournalStep(point) {
+						t.Skipf("apply finished without reaching %s %d times: it does not append to the journal", point, nth)
+					}
+					t.Fatalf("apply finished without reaching %s %d times", point, nth)
+				}
+				killed := kill{run: 1, at: time.Now(), reaped: time.Now(), step: point, parallelism: 2, recorded: ids(w.readState())}
+				w.tap.settle(t)
+				w.tap.arm(2, 0)
+				w.unlockStale()
+				w.mustApply()
+				w.accountOrphans(w.checkConverged(), []kill{killed})
+				if _, err := os.Stat(w.statePath() + ".journal"); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("a journal is left after a finished apply: %v", err)
+				}
+			})
+		}
+	}
 }

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/desksync/desksync/desk/desktest"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -18,6 +21,9 @@ func TestMain(m *testing.M) {
 	// package: the scripts, the crash torture and the security tests run the real CLI.
 	testscript.Main(m, map[string]func(){
 		"desksync": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		// desksync-panicking is desksync with a stdout whose first write panics, for
+		// the scripts that check a panic still releases the state lock.
+		"desksync-panicking": func() { os.Exit(run(os.Args[1:], os.Stdin, panickingWriter{}, os.Stderr)) },
 	})
 }
 
@@ -40,7 +46,8 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"desk": cmdDesk,
+			"desk":   cmdDesk,
+			"signal": cmdSignal,
 		},
 	})
 }
@@ -50,6 +57,7 @@ type emulatorKey struct{}
 // cmdDesk inspects or disturbs the script's emulator:
 //
 //	desk files                 one line per file: id state filename size md5
+//	desk latency DURATION      delay every request
 //	desk fault ENDPOINT STATUS TIMES
 //	desk remove ID             purge a file behind desksync's back
 //	desk rename ID NAME        change a file's filename on Desk
@@ -84,6 +92,13 @@ func cmdDesk(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("unknown endpoint %q", args[1])
 		}
 		srv.Inject(ep, desktest.Fault{Status: status, Times: times})
+	case "latency":
+		if len(args) != 2 {
+			ts.Fatalf("usage: desk latency DURATION")
+		}
+		d, err := time.ParseDuration(args[1])
+		ts.Check(err)
+		srv.SetLatency(d)
 	case "remove":
 		id, err := strconv.ParseInt(args[1], 10, 64)
 		ts.Check(err)
@@ -117,6 +132,46 @@ func cmdDesk(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("unknown desk subcommand %q", args[0])
 	}
 }
+
+// cmdSignal sends a signal to the desksync run that holds a state lock:
+//
+//	signal INT|TERM|HUP|PIPE LOCKFILE
+//
+// It waits up to 10 s for LOCKFILE to appear and reads the holder's pid from it, since
+// testscript's own kill knows only INT and KILL, and the lock is what the signal must
+// not leave behind.
+func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: signal INT|TERM|HUP|PIPE LOCKFILE")
+	}
+	sig, ok := map[string]syscall.Signal{
+		"INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP, "PIPE": syscall.SIGPIPE,
+	}[args[0]]
+	if !ok {
+		ts.Fatalf("unknown signal %q", args[0])
+	}
+	var holder struct {
+		PID int `json:"pid"`
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		data, err := os.ReadFile(ts.MkAbs(args[1]))
+		if err == nil && json.Unmarshal(data, &holder) == nil && holder.PID > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("no lock with a pid in %s after 10s (%v)", args[1], err)
+		}
+	}
+	if holder.PID == os.Getpid() {
+		ts.Fatalf("the lock names this test process, not a desksync run")
+	}
+	ts.Check(syscall.Kill(holder.PID, sig))
+}
+
+// panickingWriter panics on every write: a stand-in for a bug anywhere in a command.
+type panickingWriter struct{}
+
+func (panickingWriter) Write([]byte) (int, error) { panic("test: panickingWriter") }
 
 var endpoints = map[string]desktest.Endpoint{
 	"ref":    desktest.Ref,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 )
 
@@ -35,19 +36,25 @@ type CorruptError struct {
 	Field  string // JSON path of the bad value, such as attachments["a.png"].id, when known
 	Msg    string // what is wrong
 	Err    error  // the underlying decode error, if any
+	// Journal is set when Path is the state's journal rather than the state file.
+	Journal bool
 }
 
 func (e *CorruptError) Error() string {
+	what := "state file is corrupt: "
+	if e.Journal {
+		what = "state journal is corrupt: "
+	}
 	var s string
 	switch {
 	case e.Path != "" && e.Line > 0:
-		s = fmt.Sprintf("%s:%d:%d: state file is corrupt: ", e.Path, e.Line, e.Column)
+		s = fmt.Sprintf("%s:%d:%d: %s", e.Path, e.Line, e.Column, what)
 	case e.Path != "":
-		s = e.Path + ": state file is corrupt: "
+		s = e.Path + ": " + what
 	case e.Line > 0:
-		s = fmt.Sprintf("state file is corrupt: line %d, column %d: ", e.Line, e.Column)
+		s = fmt.Sprintf("%sline %d, column %d: ", what, e.Line, e.Column)
 	default:
-		s = "state file is corrupt: "
+		s = what
 	}
 	if e.Field != "" {
 		s += e.Field + ": "
@@ -60,6 +67,10 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 
 // Hint tells the user how to recover.
 func (e *CorruptError) Hint() string {
+	if e.Journal {
+		state := strings.TrimSuffix(e.Path, ".journal")
+		return fmt.Sprintf("%s holds the steps made since %s was last written whole: restore both from the same moment (version control, or the CI artifact of the run that left them); desksync will not overwrite them", e.Path, state)
+	}
 	if e.Path == "" {
 		return "restore the state file from version control or from its .backup copy; desksync will not overwrite it"
 	}
@@ -114,6 +125,24 @@ func (e *LockIDError) Error() string {
 // Hint tells the user which id to use.
 func (e *LockIDError) Hint() string {
 	return fmt.Sprintf("check who holds it first; to remove it anyway run \"desksync force-unlock %s\"", e.Actual)
+}
+
+// HolderAliveError reports a force-unlock refused because the lock's holder is still
+// running on this host: its pid is alive and the lock names this host.
+type HolderAliveError struct {
+	Path string   // the lock file
+	Info LockInfo // the holder
+}
+
+func (e *HolderAliveError) Error() string {
+	i := e.Info
+	return fmt.Sprintf("not removing %s: its holder %s (%s, pid %d, since %s) is still running on this host",
+		e.Path, orUnknown(i.Who), orUnknown(i.Operation), i.PID, i.Created.UTC().Format(time.RFC3339))
+}
+
+// Hint tells the user how to proceed.
+func (e *HolderAliveError) Hint() string {
+	return fmt.Sprintf("wait for process %d to finish, or stop it; if that pid now belongs to another program, run \"desksync force-unlock --force %s\"", e.Info.PID, e.Info.ID)
 }
 
 func prefix(path string) string {

@@ -11,11 +11,13 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/desksync/desksync/internal/hint"
 )
 
 const testHash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-func testState(t *testing.T) *State {
+func testState(t testing.TB) *State {
 	t.Helper()
 	s := New("https://example.teamwork.com")
 	s.Activate("images/logo.png", Attachment{ID: 123, Filename: "logo.png", Blake3: testHash, State: "active",
@@ -37,7 +39,7 @@ func dirNames(t *testing.T, dir string) []string {
 	return names
 }
 
-func mustRead(t *testing.T, name string) []byte {
+func mustRead(t testing.TB, name string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(name)
 	if err != nil {
@@ -162,9 +164,9 @@ func TestSaveRefusesUndecodableFile(t *testing.T) {
 	}{
 		{
 			name:    "newer version",
-			content: `{"version": 2, "lineage": "l", "attachments": {}}`,
-			loadErr: "DIR/s.json: state file format version 2 is newer than this desksync understands (1)",
-			saveErr: "not saving state over a file that could not be read: DIR/s.json: state file format version 2 is newer than this desksync understands (1)",
+			content: `{"version": 3, "lineage": "l", "attachments": {}}`,
+			loadErr: "DIR/s.json: state file format version 3 is newer than this desksync understands (2)",
+			saveErr: "not saving state over a file that could not be read: DIR/s.json: state file format version 3 is newer than this desksync understands (2)",
 		},
 		{
 			name:    "truncated",
@@ -200,8 +202,7 @@ func TestSaveRefusesUndecodableFile(t *testing.T) {
 				if err == nil || err.Error() != expand(tt.saveErr) {
 					t.Errorf("Save error\n got: %v\nwant: %s", err, expand(tt.saveErr))
 				}
-				var hinted interface{ Hint() string }
-				if !errors.As(err, &hinted) {
+				if len(hint.Of(err)) == 0 {
 					t.Errorf("Save error %T has no Hint", err)
 				}
 				if s.Serial != 0 {

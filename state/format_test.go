@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/state"
 )
 
@@ -19,7 +20,7 @@ const hash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 // The goldens in testdata were written by Python from the .in.json files:
 // json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n".
 func TestEncodeMatchesPython(t *testing.T) {
-	for _, name := range []string{"empty", "full"} {
+	for _, name := range []string{"empty", "full", "v2"} {
 		t.Run(name, func(t *testing.T) {
 			in := readFile(t, filepath.Join("testdata", name+".in.json"))
 			want := readFile(t, filepath.Join("testdata", name+".golden.json"))
@@ -69,7 +70,7 @@ func TestEncodeSortedKeysProperty(t *testing.T) {
 	busy.Activate("a.png", state.Attachment{ID: 1 << 62, Blake3: hash, State: "active", UploadedAt: at})
 	busy.Activate("latin1-\xe9.png", state.Attachment{ID: 8, Filename: "caf\xe9\xed\xa0\x80.png", Blake3: hash, UploadedAt: at})
 	busy.SetPending("ü/new.png", state.Pending{ID: 9, Blake3: hash, StartedAt: at})
-	busy.Depose("old.pdf", 3, at)
+	apply(t, busy, state.Mutation{Op: state.OpDepose, Deposed: &state.Deposed{Address: "old.pdf", ID: 3, Since: at}})
 	for _, tt := range []struct {
 		name string
 		s    *state.State
@@ -95,9 +96,9 @@ func TestEncodeLayout(t *testing.T) {
 	s.Lineage = "4f1c9b0e-2c3d-4e5f-8a9b-0c1d2e3f4a5b"
 	// Pending and deposed that were used and emptied again are left out, like never-used ones.
 	s.SetPending("a", state.Pending{ID: 1, Blake3: hash})
-	s.DropPending("a")
-	s.Depose("a", 2, time.Time{})
-	s.Undepose(2)
+	apply(t, s, state.Mutation{Op: state.OpDropPending, Address: "a"},
+		state.Mutation{Op: state.OpDepose, Deposed: &state.Deposed{Address: "a", ID: 2}},
+		state.Mutation{Op: state.OpUndepose, ID: 2})
 	got, err := s.Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +108,7 @@ func TestEncodeLayout(t *testing.T) {
   "lineage": "4f1c9b0e-2c3d-4e5f-8a9b-0c1d2e3f4a5b",
   "serial": 0,
   "site": "https://example.teamwork.com",
-  "version": 1
+  "version": 2
 }
 `
 	if string(got) != want {
@@ -164,7 +165,9 @@ func TestEncodeRefusesInvalidState(t *testing.T) {
 			`refusing to encode an invalid state: state file is corrupt: attachments: missing`},
 		{"no lineage", func(s *state.State) { s.Lineage = "" },
 			`refusing to encode an invalid state: state file is corrupt: lineage: missing`},
-		{"year 10000", func(s *state.State) { s.Depose("a", 1, time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)) },
+		{"year 10000", func(s *state.State) {
+			s.Deposed = []state.Deposed{{Address: "a", ID: 1, Since: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}}
+		},
 			`refusing to encode an invalid state: state file is corrupt: deposed[0].since: year 10000 is outside 0000-9999 in UTC`},
 	}
 	for _, tt := range tests {
@@ -188,7 +191,7 @@ func TestNew(t *testing.T) {
 	if a.Lineage == b.Lineage {
 		t.Errorf("two states share lineage %q", a.Lineage)
 	}
-	if a.Version != 1 || a.Serial != 0 || a.Site != "https://x.teamwork.com" || a.Attachments == nil || len(a.Attachments) != 0 {
+	if a.Version != 2 || a.Serial != 0 || a.Site != "https://x.teamwork.com" || a.Attachments == nil || len(a.Attachments) != 0 {
 		t.Errorf("New = %+v", a)
 	}
 }
@@ -200,7 +203,7 @@ func TestRoundTrip(t *testing.T) {
 	s.Activate("images/logo.png", state.Attachment{ID: 123, Filename: "logo.png", MimeType: "image/png",
 		Disposition: "attachment", Type: "attachment", Size: 14358, Blake3: hash, State: "active", UploadedAt: at})
 	s.SetPending("images/new.png", state.Pending{ID: 130, Blake3: hash, StartedAt: at})
-	s.Depose("docs/guide.pdf", 118, at)
+	s.Deposed = []state.Deposed{{Address: "docs/guide.pdf", ID: 118, Filename: "guide.pdf", Size: 9, Since: at}}
 	data, err := s.Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -235,10 +238,10 @@ func TestDecodeErrors(t *testing.T) {
 		want    string
 		version bool // want *VersionError rather than *CorruptError
 	}{
-		{"newer version", `{"version": 2, "lineage": "l", "attachments": {}}`,
-			"state file format version 2 is newer than this desksync understands (1)", true},
+		{"newer version", `{"version": 3, "lineage": "l", "attachments": {}}`,
+			"state file format version 3 is newer than this desksync understands (2)", true},
 		{"newer version, other layout", `{"version": 3, "resources": [1, 2]}`,
-			"state file format version 3 is newer than this desksync understands (1)", true},
+			"state file format version 3 is newer than this desksync understands (2)", true},
 		{"empty", "", "state file is corrupt: line 1, column 1: file is empty", false},
 		{"only spaces", " \n ", "state file is corrupt: line 1, column 1: file is empty", false},
 		{"null", "null", "state file is corrupt: line 1, column 1: not a JSON object", false},
@@ -246,20 +249,20 @@ func TestDecodeErrors(t *testing.T) {
 		{"truncated", "{\n  \"version\": 1,\n  \"lin",
 			"state file is corrupt: line 3, column 7: unexpected end of input (is the file truncated?)", false},
 		{"syntax", "{\n  \"version\": 1,\n  \"lineage\" \"x\"\n}",
-			"state file is corrupt: line 3, column 13: invalid character '\"' after object key", false},
+			"state file is corrupt: line 3, column 13: lineage: invalid character '\"' after object name (expecting ':')", false},
 		{"column counts characters", "{\"site\": \"é\", x}",
-			"state file is corrupt: line 1, column 15: invalid character 'x' looking for beginning of object key string", false},
+			"state file is corrupt: line 1, column 15: invalid character 'x' at start of value", false},
 		{"trailing data", valid(`"attachments": {}`) + " {}",
 			"state file is corrupt: line 1, column 77: invalid character '{' after top-level value", false},
 		{"invalid UTF-8 outside a string", "{\"version\": 1\xff}",
-			"state file is corrupt: line 1, column 14: invalid character 'ÿ' after object key:value pair", false},
+			"state file is corrupt: line 1, column 14: invalid character '\\xff' after object value (expecting ',' or '}')", false},
 		{"no version", `{"lineage": "l"}`, "state file is corrupt: version: missing", false},
 		{"version 0", `{"version": 0}`, "state file is corrupt: version: 0 is not a state format version", false},
 		{"version string", `{"version": "1"}`, `state file is corrupt: version: "1" is not a state format version`, false},
 		{"version float", `{"version": 1.0}`, "state file is corrupt: version: 1.0 is not a state format version", false},
 		{"version huge", `{"version": 1e400}`, "state file is corrupt: version: 1e400 is not a state format version", false},
-		{"unknown field", valid(`"attachments": {}, "outputs": {}`), `state file is corrupt: unknown field "outputs"`, false},
-		{"unknown nested field", att(`, "etag": "x"`), `state file is corrupt: unknown field "etag"`, false},
+		{"unknown field", valid(`"attachments": {}, "outputs": {}`), `state file is corrupt: line 1, column 77: outputs: unknown field "outputs"`, false},
+		{"unknown nested field", att(`, "etag": "x"`), `state file is corrupt: line 1, column 171: attachments["a.png"].etag: unknown field "etag"`, false},
 		{"no lineage", `{"version": 1, "attachments": {}}`, "state file is corrupt: lineage: missing", false},
 		{"no attachments", valid(`"pending": {}`), "state file is corrupt: attachments: missing", false},
 		{"null attachment", valid(`"attachments": {"a.png": null}`), `state file is corrupt: attachments["a.png"]: null`, false},
@@ -272,9 +275,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"id missing", valid(`"attachments": {"a.png": {"blake3": "` + hash + `"}}`),
 			`state file is corrupt: attachments["a.png"].id: 0 is not a Desk file id`, false},
 		{"size string", att(`, "size": "12"`),
-			"state file is corrupt: line 1, column 182: attachments.size: a JSON string is not a valid int64", false},
+			`state file is corrupt: line 1, column 179: attachments["a.png"].size: a JSON string is not a valid int64`, false},
 		{"id too big", valid(`"attachments": {"a.png": {"id": 1e400}}`),
-			"state file is corrupt: line 1, column 94: attachments.id: a JSON number 1e400 is not a valid int64", false},
+			`state file is corrupt: line 1, column 90: attachments["a.png"].id: a JSON number is not a valid int64`, false},
 		{"blake3 upper case", valid(`"attachments": {"a.png": {"id": 1, "blake3": "` + strings.ToUpper(hash) + `"}}`),
 			`state file is corrupt: attachments["a.png"].blake3: "` + strings.ToUpper(hash) + `" is not 64 lowercase hex digits`, false},
 		{"blake3 short", valid(`"attachments": {"a.png": {"id": 1, "blake3": "abc"}}`),
@@ -283,7 +286,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"negative serial", `{"version": 1, "lineage": "l", "serial": -1, "attachments": {}}`,
 			"state file is corrupt: serial: -1 is negative", false},
 		{"bad time", att(`, "uploadedAt": "yesterday"`),
-			`state file is corrupt: "yesterday" is not an RFC 3339 time such as 2026-11-26T10:00:00Z`, false},
+			`state file is corrupt: line 1, column 185: attachments["a.png"].uploadedAt: "yesterday" is not an RFC 3339 time such as 2026-11-26T10:00:00Z`, false},
 		{"time before year 0 in UTC", att(`, "uploadedAt": "0000-01-01T00:00:00+01:00"`),
 			`state file is corrupt: attachments["a.png"].uploadedAt: year -1 is outside 0000-9999 in UTC`, false},
 		{"pending empty address", valid(`"attachments": {}, "pending": {"": {"id": 1, "blake3": "` + hash + `"}}`),
@@ -309,7 +312,15 @@ func TestDecodeErrors(t *testing.T) {
 		{"deposed key in another case", valid(`"attachments": {}, "deposed": [{"address": "a", "ID": 1}]`),
 			`state file is corrupt: line 1, column 106: deposed[0].ID: key "ID" must be spelled "id"`, false},
 		{"nested deeper than the format", `{"version": 1, "lineage": "l", "attachments": {}, "x": ` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `}`,
-			`state file is corrupt: unknown field "x"`, false},
+			`state file is corrupt: line 1, column 51: x: unknown field "x"`, false},
+		{"duplicate id, two addresses", valid(`"attachments": {"b.png": {"id": 7, "blake3": "` + hash + `"}, "a.png": {"id": 7, "blake3": "` + hash + `"}}`),
+			`state file is corrupt: attachments["b.png"].id: Desk file 7 is also recorded as attachments["a.png"]; one Desk file belongs to one record`, false},
+		{"duplicate id, attachment and pending", valid(`"attachments": {"a.png": {"id": 7, "blake3": "` + hash + `"}}, "pending": {"b.png": {"id": 7, "blake3": "` + hash + `"}}`),
+			`state file is corrupt: pending["b.png"].id: Desk file 7 is also recorded as attachments["a.png"]; one Desk file belongs to one record`, false},
+		{"duplicate id, pending and deposed", valid(`"attachments": {}, "pending": {"b.png": {"id": 7, "blake3": "` + hash + `"}}, "deposed": [{"address": "c", "id": 8}, {"address": "a.png", "id": 7}]`),
+			`state file is corrupt: deposed[1].id: Desk file 7 is also recorded as pending["b.png"]; one Desk file belongs to one record`, false},
+		{"duplicate id, deposed twice", valid(`"attachments": {}, "deposed": [{"address": "c", "id": 8}, {"address": "c", "id": 8}]`),
+			`state file is corrupt: deposed[1].id: Desk file 8 is also recorded as deposed[0]; one Desk file belongs to one record`, false},
 		{"too large", `{"version": 1, "site": "` + strings.Repeat("x", state.MaxSize) + `"}`,
 			"state file is corrupt: file is 67108890 bytes, more than the 64 MiB a state file may have", false},
 	}
@@ -336,7 +347,7 @@ func TestDecodeErrors(t *testing.T) {
 
 func TestErrorHints(t *testing.T) {
 	tests := []struct {
-		err  interface{ Hint() string }
+		err  hint.Hinter
 		want string
 	}{
 		{&state.VersionError{Path: "s.json", Version: 2},
@@ -357,25 +368,38 @@ func TestHelpers(t *testing.T) {
 	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	s := state.New("s")
 	s.SetPending("b.png", state.Pending{ID: 2, Blake3: hash, StartedAt: at})
+	s.SetPending("c.png", state.Pending{ID: 3, Blake3: hash, StartedAt: at})
 	s.Activate("a.png", state.Attachment{ID: 1, Blake3: hash})
 	if got := s.Pending["b.png"]; got == nil || got.ID != 2 {
 		t.Fatalf("SetPending: pending = %+v", s.Pending)
 	}
-	// A replace: depose the old id, activate the new one; pending goes away.
-	s.Depose("b.png", 1, at)
+	// A replace: depose the old id, activate the new one; its pending record goes away,
+	// while a pending upload of another file stays to be cleaned up.
+	apply(t, s, state.Mutation{Op: state.OpDepose, Deposed: &state.Deposed{Address: "b.png", ID: 1, Since: at}})
 	s.Activate("b.png", state.Attachment{ID: 2, Blake3: hash})
-	if _, ok := s.Pending["b.png"]; ok {
-		t.Errorf("Activate left pending: %+v", s.Pending)
+	s.Activate("c.png", state.Attachment{ID: 4, Blake3: hash})
+	if _, ok := s.Pending["b.png"]; ok || s.Pending["c.png"] == nil {
+		t.Errorf("Activate: pending = %+v, want only c.png's", s.Pending)
 	}
-	if got := s.Addresses(); strings.Join(got, ",") != "a.png,b.png" {
+	apply(t, s, state.Mutation{Op: state.OpDropPending, Address: "c.png", ID: 99})
+	if s.Pending["c.png"] == nil {
+		t.Errorf("dropPending of another id removed c.png's pending upload")
+	}
+	apply(t, s, state.Mutation{Op: state.OpDropPending, Address: "c.png", ID: 3})
+	if got := s.Addresses(); strings.Join(got, ",") != "a.png,b.png,c.png" {
 		t.Errorf("Addresses() = %q", got)
 	}
 	if len(s.Deposed) != 1 || s.Deposed[0] != (state.Deposed{Address: "b.png", ID: 1, Since: at}) {
-		t.Errorf("Depose: deposed = %+v", s.Deposed)
+		t.Errorf("depose: deposed = %+v", s.Deposed)
 	}
 	c := s.Clone()
-	if s.Undepose(99) || !s.Undepose(1) || s.Deposed != nil {
-		t.Errorf("Undepose: deposed = %+v", s.Deposed)
+	apply(t, s, state.Mutation{Op: state.OpUndepose, ID: 99})
+	if len(s.Deposed) != 1 {
+		t.Errorf("undepose of another id: deposed = %+v", s.Deposed)
+	}
+	apply(t, s, state.Mutation{Op: state.OpUndepose, ID: 1})
+	if s.Deposed != nil {
+		t.Errorf("undepose: deposed = %+v", s.Deposed)
 	}
 	if !s.Forget("a.png") || s.Forget("a.png") || s.Attachments["a.png"] != nil {
 		t.Errorf("Forget: attachments = %+v", s.Attachments)
@@ -383,6 +407,15 @@ func TestHelpers(t *testing.T) {
 	s.Attachments["b.png"].Filename = "changed"
 	if len(c.Deposed) != 1 || c.Attachments["a.png"] == nil || c.Attachments["b.png"].Filename != "" {
 		t.Errorf("Clone shares data with the original: %+v", c)
+	}
+}
+
+func apply(t *testing.T, s *state.State, muts ...state.Mutation) {
+	t.Helper()
+	for _, m := range muts {
+		if err := s.Apply(m); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -1,12 +1,9 @@
 package state
 
-import (
-	"slices"
-	"time"
-)
+import "slices"
 
 // SetPending records that addr's upload has a ref (temp file id p.ID) on Desk but is not
-// active yet. Save right after, before the S3 POST.
+// active yet; it must be durable before the S3 POST.
 func (s *State) SetPending(addr string, p Pending) {
 	if s.Pending == nil {
 		s.Pending = map[string]*Pending{}
@@ -14,36 +11,31 @@ func (s *State) SetPending(addr string, p Pending) {
 	s.Pending[addr] = &p
 }
 
-// DropPending forgets addr's pending upload, once its temp file is gone or adopted.
-func (s *State) DropPending(addr string) {
-	delete(s.Pending, addr)
+// dropPending forgets addr's pending upload, once its temp file is gone or adopted; with
+// id > 0 only while it still names that Desk file.
+func (s *State) dropPending(addr string, id int64) {
+	if p := s.Pending[addr]; p != nil && (id <= 0 || p.ID == id) {
+		delete(s.Pending, addr)
+	}
 }
 
 // Activate records a as the active Desk file for addr, replacing any previous one, and
-// clears addr's pending upload. For a replace, Depose the old id first, so one Save
-// records both.
+// clears addr's pending upload when that was a's ref (a pending upload of another file
+// stays, to be cleaned up). For a replace, depose the old file in the same Append.
 func (s *State) Activate(addr string, a Attachment) {
 	if s.Attachments == nil {
 		s.Attachments = map[string]*Attachment{}
 	}
 	s.Attachments[addr] = &a
-	delete(s.Pending, addr)
+	s.dropPending(addr, a.ID)
 }
 
-// Depose records that Desk file id, formerly addr's, is to be deleted.
-func (s *State) Depose(addr string, id int64, now time.Time) {
-	s.Deposed = append(s.Deposed, Deposed{Address: addr, ID: id, Since: now})
-}
-
-// Undepose removes the deposed entry for Desk file id after its DELETE succeeded. It
-// reports whether there was one.
-func (s *State) Undepose(id int64) bool {
-	n := len(s.Deposed)
+// undepose removes the deposed records of Desk file id after its DELETE succeeded.
+func (s *State) undepose(id int64) {
 	s.Deposed = slices.DeleteFunc(s.Deposed, func(d Deposed) bool { return d.ID == id })
 	if len(s.Deposed) == 0 {
 		s.Deposed = nil
 	}
-	return len(s.Deposed) != n
 }
 
 // Forget removes addr's attachment and pending upload from the state without touching
@@ -62,32 +54,25 @@ func (s *State) Addresses() []string {
 	return sortedKeys(s.Attachments)
 }
 
-// Clone returns a deep copy of s, so a caller can keep a snapshot while apply mutates.
+// Clone returns a deep copy of s, so a caller can keep a snapshot while the state changes.
 func (s *State) Clone() *State {
 	c := *s
 	c.Attachments = cloneEntries(s.Attachments)
 	c.Pending = cloneEntries(s.Pending)
-	if s.Deposed != nil {
-		c.Deposed = append([]Deposed(nil), s.Deposed...)
-	}
+	c.Deposed = slices.Clone(s.Deposed)
 	return &c
 }
 
-// cloneEntries deep-copies m (nil stays nil, a nil entry stays nil). The copies share one
-// backing array: apply clones the state for every save, and one allocation instead of one
-// per entry made that several times cheaper at 1,000 entries.
+// cloneEntries deep-copies m (nil stays nil, a nil entry stays nil).
 func cloneEntries[V any](m map[string]*V) map[string]*V {
 	if m == nil {
 		return nil
 	}
 	c := make(map[string]*V, len(m))
-	vals := make([]V, len(m))
-	i := 0
 	for k, v := range m {
 		if v != nil {
-			vals[i] = *v
-			v = &vals[i]
-			i++
+			cp := *v
+			v = &cp
 		}
 		c[k] = v
 	}

@@ -3,7 +3,6 @@ package state
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // lockPoll is how often a waiting Lock looks at the lock again; a random part of up to
@@ -39,6 +41,9 @@ func (f *File) Lock(ctx context.Context, info LockInfo) (string, error) {
 		err := f.tryLock(info)
 		if err == nil {
 			f.removeLeftovers()
+			f.mu.Lock()
+			f.lockID = info.ID
+			f.mu.Unlock()
 			return info.ID, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
@@ -113,7 +118,7 @@ func (f *File) removeLeftovers() {
 }
 
 func (f *File) tryLock(info LockInfo) error {
-	data, err := json.MarshalIndent(info, "", "  ")
+	data, err := json.Marshal(info, jsontext.WithIndent("  "))
 	if err != nil {
 		return err
 	}
@@ -156,10 +161,24 @@ func (f *File) lockedError() (locked error, gone bool) {
 	if e.Age < 0 {
 		e.Age = 0
 	}
-	if host, err := f.hostname(); err == nil && holderHost(info.Who) == host && info.PID > 0 {
+	if onHost(*info, f.hostname) {
 		e.Stale = !processAlive(info.PID)
 	}
 	return e, false
+}
+
+// onHost reports whether info's holder ran on the host hostname names, so that its pid
+// means something here.
+func onHost(info LockInfo, hostname func() (string, error)) bool {
+	host, err := hostname()
+	return err == nil && host != "" && holderHost(info.Who) == host && info.PID > 0
+}
+
+// HolderAlive reports whether info's holder is running on this host: the lock names this
+// host and its pid is alive. force-unlock refuses such a lock without --force, whatever
+// Store holds it.
+func HolderAlive(info LockInfo) bool {
+	return onHost(info, os.Hostname) && processAlive(info.PID)
 }
 
 // holderHost returns the host part of user@host.
@@ -210,14 +229,12 @@ func (f *File) readLock() (*LockInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var info LockInfo
-	if err := dec.Decode(&info); err != nil {
+	if err := json.Unmarshal(data, &info, json.RejectUnknownMembers(true)); err != nil {
 		if len(bytes.TrimSpace(data)) == 0 {
 			return nil, errors.New("lock file is empty")
 		}
-		return nil, fmt.Errorf("lock file does not parse: %s", strings.TrimPrefix(err.Error(), "json: "))
+		return nil, fmt.Errorf("lock file does not parse: %s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "json: "), "jsontext: "))
 	}
 	if info.ID == "" {
 		return nil, errors.New("lock file has no id")
@@ -225,20 +242,22 @@ func (f *File) readLock() (*LockInfo, error) {
 	return &info, nil
 }
 
+// ForceUnlock removes a lock left behind by a run that died (desksync force-unlock ID).
+// The id must match the lock's, so that a typo or an old id cannot break a live run's
+// lock; a mismatch is a *LockIDError naming the actual id. Unless force is set, a lock
+// whose holder is still running on this host is refused with a *HolderAliveError:
+// removing it would let a second run write the state beside the first.
+func (f *File) ForceUnlock(id string, force bool) error {
+	return f.unlock(id, !force)
+}
+
 // Unlock removes the lock if it holds id; a lock with another id is left alone and
 // reported as a *LockIDError.
 func (f *File) Unlock(id string) error {
-	return f.unlock(id)
+	return f.unlock(id, false)
 }
 
-// ForceUnlock removes a lock left behind by a run that died (desksync force-unlock ID).
-// The id must match the lock's, so that a typo or an old id cannot break a live run's
-// lock; a mismatch is a *LockIDError naming the actual id.
-func (f *File) ForceUnlock(id string) error {
-	return f.unlock(id)
-}
-
-func (f *File) unlock(id string) error {
+func (f *File) unlock(id string, refuseLive bool) error {
 	info, err := f.readLock()
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("unlocking state: %s does not exist, the state is not locked: %w", f.LockPath(), err)
@@ -249,10 +268,18 @@ func (f *File) unlock(id string) error {
 	if info.ID != id {
 		return &LockIDError{Path: f.LockPath(), Want: id, Actual: info.ID}
 	}
+	if refuseLive && onHost(*info, f.hostname) && processAlive(info.PID) {
+		return &HolderAliveError{Path: f.LockPath(), Info: *info}
+	}
 	// Between the read and the remove another run could only have replaced the lock if
 	// someone removed ours first; the id check guards against typos and old ids, not that.
 	if err := os.Remove(f.LockPath()); err != nil {
 		return fmt.Errorf("unlocking state: %w", err)
 	}
+	f.mu.Lock()
+	if f.lockID == id {
+		f.lockID = ""
+	}
+	f.mu.Unlock()
 	return nil
 }

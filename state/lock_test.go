@@ -7,19 +7,24 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/desksync/desksync/internal/hint"
 )
+
+const testHost = "testhost"
 
 // lockFile returns a File with a fixed clock and host name.
 func lockFile(t *testing.T, now time.Time) *File {
 	t.Helper()
 	f := NewFile(filepath.Join(t.TempDir(), "s.json"))
 	f.now = func() time.Time { return now }
-	f.hostname = func() (string, error) { return "testhost", nil }
+	f.hostname = func() (string, error) { return testHost, nil }
 	return f
 }
 
@@ -100,7 +105,7 @@ func TestLockHeld(t *testing.T) {
 		{
 			name:     "unparseable lock",
 			raw:      "{garbage",
-			wantErr:  "state is locked: lock file DIR/s.json.lock exists but does not parse: lock file does not parse: invalid character 'g' looking for beginning of object key string",
+			wantErr:  "state is locked: lock file DIR/s.json.lock exists but does not parse: lock file does not parse: invalid character 'g' at start of value after offset 1",
 			wantHint: `if no desksync run is using this state, remove DIR/s.json.lock (or run "desksync force-unlock ID" with the id inside it)`,
 		},
 		{
@@ -152,10 +157,11 @@ func TestLockWaitsWhileContextAllows(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Never released: fails once the timeout is over, not before.
+	// Never released: fails once the timeout is over, not before. (start is taken first:
+	// the context's deadline counts from its creation.)
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	_, err = f.Lock(ctx, LockInfo{Operation: "refresh"})
 	var le *LockedError
 	if !errors.As(err, &le) || le.Info.ID != first {
@@ -190,7 +196,8 @@ func TestUnlockAndForceUnlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, unlock := range map[string]func(string) error{"Unlock": f.Unlock, "ForceUnlock": f.ForceUnlock} {
+	forceUnlock := func(id string) error { return f.ForceUnlock(id, false) }
+	for name, unlock := range map[string]func(string) error{"Unlock": f.Unlock, "ForceUnlock": forceUnlock} {
 		err := unlock("wrong")
 		var ie *LockIDError
 		want := fmt.Sprintf("%s: lock id is %q, not \"wrong\"; the lock was not removed", f.LockPath(), id)
@@ -204,7 +211,7 @@ func TestUnlockAndForceUnlock(t *testing.T) {
 			t.Errorf("%s with the wrong id removed the lock: %v", name, err)
 		}
 	}
-	if err := f.ForceUnlock(id); err != nil {
+	if err := f.ForceUnlock(id, true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(f.LockPath()); !errors.Is(err, fs.ErrNotExist) {
@@ -256,7 +263,7 @@ func TestLockRemovesLeftovers(t *testing.T) {
 			t.Errorf("%s removed while another run held the lock: %v", name, err)
 		}
 	}
-	if err := f.ForceUnlock("other"); err != nil {
+	if err := f.ForceUnlock("other", false); err != nil {
 		t.Fatal(err)
 	}
 
@@ -323,5 +330,80 @@ func TestLockAppearsWhole(t *testing.T) {
 	}
 	if st, err := os.Stat(f.LockPath()); err != nil || st.Mode().Perm() != 0o644 {
 		t.Errorf("lock mode %v (%v), want 0644", st.Mode().Perm(), err)
+	}
+}
+
+// Issue 14 item 8: force-unlock removed a live run's lock, and a third apply ran beside
+// it. A holder whose pid is alive on this host (here: this test) keeps its lock unless
+// --force; a dead one, or one on another host, does not.
+func TestForceUnlockRefusesLiveHolder(t *testing.T) {
+	tests := []struct {
+		name    string
+		who     string
+		pid     int
+		force   bool
+		refused bool
+	}{
+		{"alive here", "ci@" + testHost, os.Getpid(), false, true},
+		{"alive here, --force", "ci@" + testHost, os.Getpid(), true, false},
+		{"dead here", "ci@" + testHost, deadPID(t), false, false},
+		{"other host", "ci@elsewhere", os.Getpid(), false, false},
+		{"no host in who", "ci", os.Getpid(), false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := lockFile(t, time.Now())
+			created := time.Date(2026, 11, 26, 10, 2, 0, 0, time.UTC)
+			writeLock(t, f, LockInfo{ID: "7f3c", Operation: "apply", Who: tt.who, PID: tt.pid, Created: created})
+			err := f.ForceUnlock("7f3c", tt.force)
+			_, statErr := os.Stat(f.LockPath())
+			if !tt.refused {
+				if err != nil || !errors.Is(statErr, fs.ErrNotExist) {
+					t.Fatalf("ForceUnlock = %v, lock file: %v; want it removed", err, statErr)
+				}
+				return
+			}
+			var ae *HolderAliveError
+			want := fmt.Sprintf("not removing %s: its holder %s (apply, pid %d, since 2026-11-26T10:02:00Z) is still running on this host", f.LockPath(), tt.who, tt.pid)
+			if !errors.As(err, &ae) || err.Error() != want {
+				t.Errorf("ForceUnlock\n got: %v\nwant: %s", err, want)
+			}
+			if h := hint.Of(err); len(h) != 1 || !strings.Contains(h[0], `"desksync force-unlock --force 7f3c"`) {
+				t.Errorf("hint = %q, want one naming --force", h)
+			}
+			if statErr != nil {
+				t.Errorf("a refused ForceUnlock removed the lock: %v", statErr)
+			}
+		})
+	}
+}
+
+// deadPID returns the pid of a process that has exited.
+func deadPID(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid
+}
+
+func TestHolderAlive(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		t.Skip("no host name")
+	}
+	for _, tt := range []struct {
+		info LockInfo
+		want bool
+	}{
+		{LockInfo{Who: "ci@" + host, PID: os.Getpid()}, true},
+		{LockInfo{Who: "ci@" + host, PID: deadPID(t)}, false},
+		{LockInfo{Who: "ci@not-" + host, PID: os.Getpid()}, false},
+		{LockInfo{Who: "ci@" + host}, false},
+	} {
+		if got := HolderAlive(tt.info); got != tt.want {
+			t.Errorf("HolderAlive(%+v) = %v, want %v", tt.info, got, tt.want)
+		}
 	}
 }

@@ -124,3 +124,47 @@ func progressPlural(n int, one, many string) string {
 	}
 	return many
 }
+
+// CompactFailures returns err with a shorter message when it is apply's
+// *apply.FailedError: every failed change keeps its own line with its cause, but the
+// changes not started are one line per cause with their count, so that Ctrl-C during
+// an apply of 300 changes prints one line, not 300. `desksync plan` shows what is left
+// and `apply --format json` lists each in its summary event. The error still unwraps
+// to the FailedError and carries its hint. Any other err is returned as it is.
+func CompactFailures(err error) error {
+	fe, ok := err.(*apply.FailedError)
+	if !ok {
+		return err
+	}
+	return &compactFailed{fe}
+}
+
+type compactFailed struct{ *apply.FailedError }
+
+func (c *compactFailed) Unwrap() error { return c.FailedError }
+
+func (c *compactFailed) Error() string {
+	e := c.FailedError
+	changes := progressPlural(e.Total, "change", "changes")
+	var b strings.Builder
+	if n := len(e.Failures); n > 0 {
+		fmt.Fprintf(&b, "%d of %d %s failed:\n", n, e.Total, changes)
+		for _, f := range e.Failures {
+			fmt.Fprintf(&b, "  %v\n", f.Err)
+		}
+	}
+	// Group by cause, in order of first appearance.
+	var causes []string
+	count := map[string]int{}
+	for _, f := range e.Skipped {
+		cause := strings.TrimPrefix(f.Err.Error(), "not started: ")
+		if count[cause] == 0 {
+			causes = append(causes, cause)
+		}
+		count[cause]++
+	}
+	for _, cause := range causes {
+		fmt.Fprintf(&b, "%d of %d %s not started: %s (desksync plan shows what is left)\n", count[cause], e.Total, changes, cause)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}

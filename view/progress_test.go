@@ -238,7 +238,7 @@ func TestApplySummary(t *testing.T) {
 func TestBarsToBuffer(t *testing.T) {
 	t.Parallel()
 	var buf progressSyncBuffer
-	p := NewBars(&buf)
+	p := NewBars(&buf, 8)
 	p.Begin(apply.Totals{Actions: 8, Bytes: 8 * 4096})
 	var wg sync.WaitGroup
 	for i := range 8 {

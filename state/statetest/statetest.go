@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,6 +25,11 @@ func Run(t *testing.T, newStore func(t *testing.T) state.Store) {
 		}
 	})
 	t.Run("SaveLoad", func(t *testing.T) { testSaveLoad(t, newStore(t)) })
+	t.Run("AppendLoad", func(t *testing.T) { testAppendLoad(t, newStore(t)) })
+	t.Run("AppendFirst", func(t *testing.T) { testAppendFirst(t, newStore(t)) })
+	t.Run("AppendMany", func(t *testing.T) { testAppendMany(t, newStore(t)) })
+	t.Run("CompactKeepsSerial", func(t *testing.T) { testCompact(t, newStore(t)) })
+	t.Run("SaveAfterAppend", func(t *testing.T) { testSaveAfterAppend(t, newStore(t)) })
 	t.Run("LockHeld", func(t *testing.T) { testLockHeld(t, newStore(t)) })
 	t.Run("LockWaits", func(t *testing.T) { testLockWaits(t, newStore(t)) })
 	t.Run("LockExclusive", func(t *testing.T) { testLockExclusive(t, newStore(t)) })
@@ -36,7 +42,9 @@ func testSaveLoad(t *testing.T, st state.Store) {
 	s.Activate("images/logo.png", state.Attachment{ID: 123, Filename: "logo.png", MimeType: "image/png",
 		Disposition: "attachment", Type: "attachment", Size: 14358, Blake3: hash, State: "active", UploadedAt: at})
 	s.SetPending("images/new.png", state.Pending{ID: 130, Blake3: hash, StartedAt: at})
-	s.Depose("docs/guide.pdf", 118, at)
+	if err := s.Apply(state.Mutation{Op: state.OpDepose, Deposed: &state.Deposed{Address: "docs/guide.pdf", ID: 118, Filename: "guide.pdf", Size: 9, Since: at}}); err != nil {
+		t.Fatal(err)
+	}
 	for want := int64(1); want <= 3; want++ {
 		if err := st.Save(ctx, s); err != nil {
 			t.Fatalf("Save #%d: %v", want, err)
@@ -56,8 +64,170 @@ func testSaveLoad(t *testing.T, st state.Store) {
 		if err != nil || !bytes.Equal(a, b) {
 			t.Errorf("Load returned\n%s\nafter saving\n%s (%v)", b, a, err)
 		}
-		s.DropPending("images/new.png")
+		if err := s.Apply(state.Mutation{Op: state.OpDropPending, Address: "images/new.png"}); err != nil {
+			t.Fatal(err)
+		}
 	}
+}
+
+// record is the attachment the journal tests give address n.
+func record(n int) *state.Attachment {
+	return &state.Attachment{ID: int64(1000 + n), Filename: fmt.Sprintf("f%d.bin", n), MimeType: "application/octet-stream",
+		Disposition: "attachment", Type: "attachment", Size: int64(n), Blake3: hash, State: "active",
+		UploadedAt: time.Date(2026, 11, 26, 10, 0, n%60, 0, time.UTC)}
+}
+
+// upload is the two steps apply records for one new file: its pending ref, then its
+// activation.
+func upload(n int) [][]state.Mutation {
+	addr := fmt.Sprintf("files/f%04d.bin", n)
+	p := &state.Pending{ID: int64(1000 + n), Blake3: hash, Filename: fmt.Sprintf("f%d.bin", n), Size: int64(n),
+		StartedAt: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
+	return [][]state.Mutation{
+		{{Op: state.OpSetPending, Address: addr, Pending: p}},
+		{{Op: state.OpActivate, Address: addr, Attachment: record(n)}},
+	}
+}
+
+// appendAll applies each batch to s and appends it, failing the test on an error.
+func appendAll(t *testing.T, st state.Store, s *state.State, batches ...[]state.Mutation) {
+	t.Helper()
+	for _, b := range batches {
+		for _, m := range b {
+			if err := s.Apply(m); err != nil {
+				t.Fatalf("Apply(%+v): %v", m, err)
+			}
+		}
+		before := s.Serial
+		if err := st.Append(context.Background(), s, b); err != nil {
+			t.Fatalf("Append: %v", err)
+		}
+		if s.Serial != before+int64(len(b)) {
+			t.Fatalf("Append of %d mutations took the serial from %d to %d", len(b), before, s.Serial)
+		}
+	}
+}
+
+// sameState fails the test unless the store loads s, serial included.
+func sameState(t *testing.T, st state.Store, s *state.State) {
+	t.Helper()
+	got, err := st.Load(context.Background())
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want, err := s.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have, err := got.Encode()
+	if err != nil || !bytes.Equal(have, want) {
+		t.Fatalf("Load returned\n%s\nwant\n%s (%v)", have, want, err)
+	}
+}
+
+func testAppendLoad(t *testing.T, st state.Store) {
+	ctx := context.Background()
+	s := state.New("https://example.teamwork.com")
+	if err := st.Save(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	appendAll(t, st, s, upload(1)...)
+	sameState(t, st, s)
+	appendAll(t, st, s, upload(2)...)
+	// A replace: the old file deposed and the new one active in one batch.
+	old := s.Attachments["files/f0001.bin"]
+	repl := record(3)
+	appendAll(t, st, s, []state.Mutation{
+		{Op: state.OpDepose, Deposed: &state.Deposed{Address: "files/f0001.bin", ID: old.ID, Filename: old.Filename, Size: old.Size, Since: old.UploadedAt}},
+		{Op: state.OpActivate, Address: "files/f0001.bin", Attachment: repl},
+	}, []state.Mutation{
+		{Op: state.OpUndepose, ID: old.ID},
+		{Op: state.OpMove, PreviousAddress: "files/f0002.bin", Address: "moved/f0002.bin"},
+		{Op: state.OpForget, Address: "files/f0001.bin"},
+	})
+	if s.Serial != 10 {
+		t.Errorf("serial after a save and 9 mutations = %d, want 10", s.Serial)
+	}
+	sameState(t, st, s)
+	// Loading again replays nothing twice.
+	sameState(t, st, s)
+	if err := st.Compact(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	sameState(t, st, s)
+}
+
+// An Append with nothing saved yet stores the whole state.
+func testAppendFirst(t *testing.T, st state.Store) {
+	s := state.New("https://example.teamwork.com")
+	appendAll(t, st, s, upload(1)...)
+	sameState(t, st, s)
+	if err := st.Append(context.Background(), s, nil); err != nil || s.Serial != 2 {
+		t.Errorf("empty Append = %v, serial %d, want nil and 2", err, s.Serial)
+	}
+	sameState(t, st, s)
+}
+
+// Far more steps than the state holds: whatever the store does to keep its journal short
+// happens in between, and every step survives it.
+func testAppendMany(t *testing.T, st state.Store) {
+	s := state.New("https://example.teamwork.com")
+	if err := st.Save(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	for n := range 120 {
+		appendAll(t, st, s, upload(n)...)
+		if n%17 == 0 {
+			sameState(t, st, s)
+		}
+	}
+	if s.Serial != 241 {
+		t.Errorf("serial = %d, want 241", s.Serial)
+	}
+	sameState(t, st, s)
+	if err := st.Compact(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	sameState(t, st, s)
+}
+
+func testCompact(t *testing.T, st state.Store) {
+	ctx := context.Background()
+	s := state.New("https://example.teamwork.com")
+	if err := st.Save(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	appendAll(t, st, s, upload(1)...)
+	for range 2 {
+		if err := st.Compact(ctx, s); err != nil {
+			t.Fatalf("Compact: %v", err)
+		}
+		if s.Serial != 3 {
+			t.Errorf("Compact changed the serial to %d, want 3", s.Serial)
+		}
+		sameState(t, st, s)
+	}
+	appendAll(t, st, s, upload(2)...)
+	sameState(t, st, s)
+}
+
+func testSaveAfterAppend(t *testing.T, st state.Store) {
+	ctx := context.Background()
+	s := state.New("https://example.teamwork.com")
+	appendAll(t, st, s, upload(1)...)
+	appendAll(t, st, s, upload(2)...)
+	if err := s.Apply(state.Mutation{Op: state.OpForget, Address: "files/f0001.bin"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Save(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Serial != 5 {
+		t.Errorf("serial after 4 appended mutations and a save = %d, want 5", s.Serial)
+	}
+	sameState(t, st, s)
+	appendAll(t, st, s, upload(3)...)
+	sameState(t, st, s)
 }
 
 func testLockHeld(t *testing.T, st state.Store) {
