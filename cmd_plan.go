@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/desksync/desksync/plan"
+	"github.com/desksync/desksync/plan/hashcache"
 	"github.com/desksync/desksync/refresh"
 	"github.com/desksync/desksync/state"
 	"github.com/desksync/desksync/view"
@@ -17,6 +18,7 @@ type planCmd struct {
 	Refresh          bool   `help:"First read every tracked file from Desk, so files deleted or changed there are planned again (needs credentials; the state file is not written)."`
 	Diff             bool   `help:"Show a unified diff of the live Desk content against the local file for changed text attachments up to 1 MiB (needs credentials)."`
 	Parallelism      int    `default:"4" help:"Desk reads at once for --refresh and --diff."`
+	NoCache          bool   `name:"no-cache" help:"Read and hash every file, ignoring the hash cache in .desksync/ beside the manifest."`
 	planFlags
 	connFlags
 }
@@ -46,9 +48,15 @@ func (c *planCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if !c.NoCache {
+		opts.HashCache = hashcache.Open(ws.manifest.Root, ws.manifest.Path)
+	}
 	p, err := c.compute(ctx, t, ws, st, opts)
 	if err != nil {
 		return err
+	}
+	if opts.HashCache != nil {
+		_ = opts.HashCache.Save() // only a shortcut: a read-only checkout plans as well without it
 	}
 	if c.Out != "" {
 		if err := plan.Write(c.Out, p); err != nil {

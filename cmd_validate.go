@@ -16,6 +16,12 @@ func (c *validateCmd) Run(g *Globals, t *terminal) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range m.Warnings {
+		fmt.Fprintf(t.stderr, "desksync: warning: %s\n", w)
+		if h := w.Hint(); h != "" {
+			fmt.Fprintf(t.stderr, "desksync: hint: %s\n", h)
+		}
+	}
 	fmt.Fprintf(t.stdout, "%s is valid: %d attachments.\n", g.Manifest, len(m.Entries))
 	return nil
 }

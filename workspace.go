@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
+	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/desksync/desksync/desk"
 	"github.com/desksync/desksync/desk/desktest"
+	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/state"
 )
@@ -42,13 +46,42 @@ func openWorkspace(g *Globals, sandbox bool) (*workspace, error) {
 	statePath := m.StatePath
 	if sandbox {
 		ws.sandbox = filepath.Join(m.Root, ".desksync", "sandbox")
-		statePath = filepath.Join(ws.sandbox, filepath.Base(m.StatePath))
+		statePath = filepath.Join(ws.sandbox, path.Base(filepath.ToSlash(m.StatePath)))
 	}
 	if g.State != "" {
-		statePath = g.State
+		statePath = g.State // as given, for messages; m.StatePath is its absolute form
+	}
+	if err := checkStateFile(statePath); err != nil {
+		return nil, err
 	}
 	ws.store = state.NewFile(statePath)
 	return ws, nil
+}
+
+// checkStateFile refuses a state path that exists but is not a regular file: opening a
+// FIFO would block (through SIGTERM, as the open is not interruptible) and a device
+// is never a state. Stat looks without opening.
+func checkStateFile(p string) error {
+	if manifest.IsStateURL(p) {
+		return nil
+	}
+	fi, err := os.Stat(p)
+	if err != nil || fi.Mode().IsRegular() {
+		return nil // a missing state is a first run; other errors are the store's to report
+	}
+	what := "not a regular file"
+	switch t := fi.Mode().Type(); {
+	case t&fs.ModeDir != 0:
+		what = "a folder"
+	case t&fs.ModeNamedPipe != 0:
+		what = "a named pipe (FIFO), not a regular file"
+	case t&fs.ModeDevice != 0:
+		what = "a device, not a regular file"
+	case t&fs.ModeSocket != 0:
+		what = "a socket, not a regular file"
+	}
+	return hint.New(fmt.Sprintf("state %s is %s", p, what),
+		"name a state file with --state, DESKSYNC_STATE or the manifest's state:")
 }
 
 // loadManifest loads the manifest under the --max-files cap.
@@ -59,7 +92,7 @@ func (g *Globals) loadManifest() (*manifest.Manifest, error) {
 			hint: fmt.Sprintf("leave it out for the default (%d)", manifest.DefaultMaxEntries),
 		}
 	}
-	return manifest.Load(g.Manifest, manifest.Options{MaxEntries: g.MaxFiles})
+	return manifest.Load(g.Manifest, manifest.Options{MaxEntries: g.MaxFiles, State: g.State})
 }
 
 // warnKeyInArgs warns when the API key was given as --api-key on the command line,

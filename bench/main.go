@@ -18,6 +18,7 @@ func main() {
 
 const usage = `usage: go run ./bench apply [flags]
        go run ./bench save [-entries N] [-n ROUNDS] [-dir DIR]
+       go run ./bench plan [-dir DIR] [-rounds N] [-trees large,small10k,small50k]
 
 apply generates files and a manifest, starts the Desk emulator on loopback, and runs
 "desksync apply --auto-approve --format json" against it as a subprocess.
@@ -31,6 +32,9 @@ Flags:
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "save" {
 		return saveBench(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "plan" {
+		return planBench(args[1:], stdout, stderr)
 	}
 	if len(args) == 0 || args[0] != "apply" {
 		newFlags(stderr, &config{}).Usage()

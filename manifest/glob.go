@@ -25,7 +25,7 @@ import (
 //   - the work is bounded: at most Options.MaxEntries addresses overall, and ten
 //     times that many folders read.
 func (l *loader) expand(it *Item) []match {
-	pattern := cleanPath(it.Path.Text)
+	pattern := path.Clean(it.Path.Text)
 	segs := strings.Split(pattern, "/")
 	if segs[len(segs)-1] == "**" {
 		// "dir/**" means every file below dir, i.e. "dir/**/*".
@@ -49,9 +49,6 @@ type globber struct {
 	found  map[string]match
 	badDir map[string]bool // folders already reported
 }
-
-// neverSearched are folders a glob never enters: version control and desksync's own.
-func neverSearched(name string) bool { return name == ".git" || name == ".desksync" }
 
 func hasMeta(seg string) bool { return strings.ContainsAny(seg, "*?[{") }
 
@@ -80,7 +77,7 @@ func (g *globber) walk(dir string, i int, linked bool) {
 			}
 		}
 	case !hasMeta(seg):
-		if neverSearched(seg) {
+		if reservedDir(seg) != "" {
 			return
 		}
 		child := path.Join(dir, seg)
@@ -95,11 +92,13 @@ func (g *globber) walk(dir string, i int, linked bool) {
 				return
 			}
 			name := d.Name()
-			if neverSearched(name) || (strings.HasPrefix(name, ".") && !strings.HasPrefix(seg, ".")) {
+			if reservedDir(name) != "" || (strings.HasPrefix(name, ".") && !strings.HasPrefix(seg, ".")) {
 				continue
 			}
 			if ok, _ := doublestar.Match(seg, name); ok {
 				g.visit(path.Join(dir, name), d.Type(), last, i, linked)
+			} else if last && d.Type().IsRegular() && matchFold(seg, name) {
+				g.l.caseMiss(g.it, path.Join(dir, name))
 			}
 		}
 	}
@@ -110,8 +109,9 @@ func (g *globber) walk(dir string, i int, linked bool) {
 func (g *globber) visit(child string, mode fs.FileMode, last bool, i int, linked bool) {
 	if mode&fs.ModeSymlink != 0 {
 		linked = true
-		if _, ok := g.l.resolveGlob(g.it, child); !ok {
-			return
+		resolved, ok := g.l.resolveGlob(g.it, child)
+		if !ok || reservedDir(resolved) != "" {
+			return // a link into .git/ or .desksync/ is skipped like the folder itself
 		}
 		fi, err := os.Stat(g.abs(child))
 		if err != nil {
@@ -125,7 +125,7 @@ func (g *globber) visit(child string, mode fs.FileMode, last bool, i int, linked
 		}
 		return
 	}
-	if !mode.IsRegular() || g.l.skip[child] {
+	if !mode.IsRegular() {
 		return // a glob takes regular files only
 	}
 	if _, dup := g.found[child]; dup {
@@ -141,7 +141,7 @@ func (g *globber) visit(child string, mode fs.FileMode, last bool, i int, linked
 	if linked {
 		resolved, ok = g.l.resolveGlob(g.it, child)
 	}
-	if !ok || !g.l.produced(g.it) {
+	if !ok || g.l.own.describe(g.abs(resolved)) != "" || !g.l.produced(g.it) {
 		return
 	}
 	g.found[child] = match{address: child, resolved: resolved, item: g.it}
@@ -217,4 +217,10 @@ func checkAddress(a string) string {
 		}
 	}
 	return ""
+}
+
+// matchFold reports whether pattern matches name when case is ignored.
+func matchFold(pattern, name string) bool {
+	ok, _ := doublestar.Match(strings.ToLower(pattern), strings.ToLower(name))
+	return ok
 }

@@ -10,8 +10,15 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"syscall"
+	"unicode/utf8"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Load reads the manifest at path (as the user named it; errors show it that way),
@@ -36,61 +43,61 @@ func Load(path string, opts Options) (*Manifest, error) {
 	if err != nil {
 		return nil, append(errs, &Error{Pos: Position{File: path}, Msg: "cannot resolve the manifest's folder: " + reason(err)}).sorted()
 	}
-	m := &Manifest{Path: path, Root: root, StatePath: filepath.Join(root, DefaultStateFile)}
-	if doc.State != nil {
-		m.StatePath = filepath.Join(root, filepath.FromSlash(doc.State.Text))
-		if filepath.IsAbs(doc.State.Text) {
-			m.StatePath = filepath.Clean(doc.State.Text)
-		}
-	}
-	r, err := os.OpenRoot(root)
-	if err != nil {
-		return nil, append(errs, &Error{Pos: Position{File: path}, Msg: "cannot open the manifest's folder: " + reason(err)}).sorted()
-	}
-	defer r.Close()
 	l := &loader{
-		r:         r,
+		dir:       openRootDir(root),
 		root:      root,
 		limit:     limit,
 		dirBudget: 10 * limit,
-		skip:      make(map[string]bool),
 		errs:      errs,
 	}
-	// Globs never pick up desksync's own files: uploading the state would change it,
-	// making every apply plan a replace of it.
-	l.skip[filepath.Base(path)] = true
-	if rel, err := filepath.Rel(root, m.StatePath); err == nil && filepath.IsLocal(rel) {
-		for _, suffix := range []string{"", ".lock", ".backup"} {
-			l.skip[filepath.ToSlash(rel)+suffix] = true
-		}
+	m := &Manifest{Path: path, Root: root, StatePath: filepath.Join(root, DefaultStateFile), dir: l.dir}
+	switch {
+	case opts.State != "" && IsStateURL(opts.State):
+		m.StatePath = opts.State
+	case opts.State != "":
+		m.StatePath = resolvedAbs(opts.State)
+	case doc.State != nil && IsStateURL(doc.State.Text):
+		m.StatePath = doc.State.Text
+	case doc.State != nil:
+		m.StatePath = l.resolveState(doc.State)
 	}
+	l.own = newOwnFiles(path, m.StatePath)
 	m.Entries = l.entries(doc)
 	if len(l.errs) > 0 {
 		return nil, l.errs.sorted()
 	}
+	m.Warnings = append(l.warnings, collisions(m.Entries)...).sorted()
 	return m, nil
 }
 
-// Open opens the file of e for reading. It goes through os.OpenInRoot with the
-// symlink-free Resolved path, so a symlink swapped in after Load cannot lead outside
-// Root, and it refuses anything but a regular file. Plan and apply open files only
-// this way.
+// Open opens the file of e for reading. It goes through the symlink-free Resolved
+// path without following any symlink (os.OpenInRoot where openat2 is missing), so a
+// link swapped in after Load cannot lead outside Root, and it refuses anything but a
+// regular file. Plan and apply open files only this way.
 func (m *Manifest) Open(e Entry) (*os.File, error) {
-	f, err := os.OpenInRoot(m.Root, filepath.FromSlash(e.Resolved))
-	if err != nil {
-		return nil, &Error{Pos: e.Pos, Msg: fmt.Sprintf("cannot open %q: %s", e.Address, reason(err)),
+	f, _, err := m.OpenStat(e)
+	return f, err
+}
+
+// OpenStat is Open that also returns the file's stat data, taken from the open file.
+func (m *Manifest) OpenStat(e Entry) (*os.File, fs.FileInfo, error) {
+	fail := func(err error) (*os.File, fs.FileInfo, error) {
+		return nil, nil, &Error{Pos: e.Pos, Msg: fmt.Sprintf("cannot open %q: %s", e.Address, openReason(err)),
 			HintText: "the file changed since the manifest was loaded; run the command again"}
+	}
+	f, err := m.dir.open(m.Root, filepath.FromSlash(e.Resolved))
+	if err != nil {
+		return fail(err)
 	}
 	fi, err := f.Stat()
 	if err == nil && !fi.Mode().IsRegular() {
-		err = fmt.Errorf("not a regular file")
+		err = errors.New("not a regular file")
 	}
 	if err != nil {
 		f.Close()
-		return nil, &Error{Pos: e.Pos, Msg: fmt.Sprintf("cannot open %q: %s", e.Address, reason(err)),
-			HintText: "the file changed since the manifest was loaded; run the command again"}
+		return fail(err)
 	}
-	return f, nil
+	return f, fi, nil
 }
 
 func readManifest(name string) ([]byte, *Error) {
@@ -143,18 +150,27 @@ func reason(err error) string {
 	return err.Error()
 }
 
-// cleanPath cleans a manifest path lexically ("a/./b/../c" is "a/c").
-func cleanPath(p string) string { return path.Clean(p) }
+// openReason is reason for opening a path that was symlink-free when Load resolved it:
+// a symlink met on the way now means one was swapped in.
+func openReason(err error) string {
+	if errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.EXDEV) || strings.Contains(err.Error(), "path escapes from parent") {
+		return "it is now a symlink, or one is on its way"
+	}
+	return reason(err)
+}
 
 type loader struct {
-	r         *os.Root // the root, opened once to read files through
+	dir       *rootDir
 	root      string
 	limit     int // addresses allowed
 	count     int // addresses produced so far
 	dirBudget int // folders a glob may still read
 	aborted   bool
-	skip      map[string]bool
+	own       ownFiles
 	errs      ErrorList
+	// caseMisses are files a glob missed only by case, by address, for warnings.
+	caseMisses map[string]*Item
+	warnings   ErrorList
 }
 
 // match is one address an item produced.
@@ -183,7 +199,7 @@ func (l *loader) entries(doc *Document) []Entry {
 			break
 		}
 		if !it.Glob {
-			addr := cleanPath(it.Path.Text)
+			addr := path.Clean(it.Path.Text)
 			resolved, ok := l.resolveFile(it, addr)
 			if !ok {
 				continue
@@ -235,6 +251,7 @@ func (l *loader) entries(doc *Document) []Entry {
 	if l.aborted {
 		return nil
 	}
+	l.warnCaseMisses(plain, globbed)
 
 	all := make(map[string]match, len(plain)+len(globbed))
 	for a, mt := range globbed {
@@ -249,6 +266,7 @@ func (l *loader) entries(doc *Document) []Entry {
 	}
 	sort.Strings(addrs)
 	entries := make([]Entry, 0, len(addrs))
+	items := make([]*Item, 0, len(addrs))
 	for _, a := range addrs {
 		mt := all[a]
 		// A plain entry's fields win over a glob's, which win over defaults, which win
@@ -271,12 +289,43 @@ func (l *loader) entries(doc *Document) []Entry {
 			l.fail(mt.item, "rename the file, or list it on its own with a filename", "file name of %q: %s", a, msg)
 			continue
 		}
-		if !l.finish(mt, &e) {
-			continue
-		}
 		entries = append(entries, e)
+		items = append(items, mt.item)
 	}
-	return entries
+	return l.finishAll(entries, items)
+}
+
+// finishAll runs finish over entries, NumCPU files at once (most of the time is system
+// calls, which overlap), and returns the entries kept, in order, errors in order too.
+func (l *loader) finishAll(entries []Entry, items []*Item) []Entry {
+	workers := max(1, min(runtime.NumCPU(), len(entries)))
+	heads := make(chan []byte, workers)
+	for range workers {
+		heads <- make([]byte, planMarkerWindow)
+	}
+	keep := make([]bool, len(entries))
+	errs := make([]*Error, len(entries))
+	var g errgroup.Group
+	g.SetLimit(workers)
+	for i := range entries {
+		g.Go(func() error {
+			head := <-heads
+			keep[i], errs[i] = l.finish(&entries[i], items[i], head)
+			heads <- head
+			return nil
+		})
+	}
+	g.Wait()
+	kept := entries[:0]
+	for i, e := range entries {
+		if errs[i] != nil {
+			l.errs = append(l.errs, errs[i])
+		}
+		if keep[i] {
+			kept = append(kept, e)
+		}
+	}
+	return kept
 }
 
 func pick(layers []Fields, get func(Fields) *Value, builtin string) string {
@@ -300,30 +349,113 @@ func (l *loader) produced(it *Item) bool {
 	return true
 }
 
-// finish opens the file once, to prove it readable and, when no mime type was given,
-// to sniff its content.
-func (l *loader) finish(mt match, e *Entry) bool {
-	f, err := l.r.Open(filepath.FromSlash(mt.resolved))
+// sniffSize is how much of a file http.DetectContentType looks at.
+const sniffSize = 512
+
+// finish reads the start of the file into head, once: to prove it readable, to
+// recognise a saved plan (a glob drops it, a plain entry is an error) and, when neither
+// a layer nor the extension gives a mime type, to sniff its content. It reports whether
+// e is kept, and the problem, if any. It runs concurrently: it changes only e.
+func (l *loader) finish(e *Entry, it *Item, head []byte) (bool, *Error) {
+	fail := func(hint, format string, args ...any) (bool, *Error) {
+		return false, &Error{Pos: it.Path.Pos, Field: fmt.Sprintf("attachments[%d].path", it.Index),
+			Msg: fmt.Sprintf(format, args...), HintText: hint}
+	}
+	n, err := l.dir.readHead(l.root, filepath.FromSlash(e.Resolved), head, mayBePlan)
 	if err != nil {
-		l.fail(mt.item, "", "%q cannot be read: %s", e.Address, reason(err))
-		return false
+		return fail("", "%q cannot be read: %s", e.Address, openReason(err))
 	}
-	defer f.Close()
-	if e.MimeType != "" {
-		return true
+	if isSavedPlan(head[:n]) {
+		if it.Glob {
+			return false, nil
+		}
+		return fail(hintOwn, "%q is a saved desksync plan, which is never uploaded", e.Address)
 	}
-	if t := mimeByExtension(e.Address); t != "" {
-		e.MimeType = t
-		return true
+	if e.MimeType == "" {
+		e.MimeType = mimeByExtension(e.Address)
 	}
-	buf := make([]byte, 512)
-	n, err := io.ReadFull(f, buf)
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-		l.fail(mt.item, "", "%q cannot be read: %s", e.Address, reason(err))
-		return false
+	if e.MimeType == "" {
+		e.MimeType = sniff(head[:min(n, sniffSize)])
 	}
-	e.MimeType = sniff(buf[:n])
-	return true
+	return true, nil
+}
+
+// caseMiss records a file that the glob of it would match but for case.
+func (l *loader) caseMiss(it *Item, addr string) {
+	if l.caseMisses == nil {
+		l.caseMisses = make(map[string]*Item)
+	}
+	if _, seen := l.caseMisses[addr]; !seen {
+		l.caseMisses[addr] = it
+	}
+}
+
+// maxWarningsOfAKind bounds each kind of warning, so a hostile tree cannot bury a
+// plan under them; a last warning counts the rest.
+const maxWarningsOfAKind = 20
+
+// warnCaseMisses warns about files that no entry covers and that a glob misses only by
+// case: "Invoice 08.PNG" and *.png.
+func (l *loader) warnCaseMisses(plain, globbed map[string]match) {
+	addrs := make([]string, 0, len(l.caseMisses))
+	for a := range l.caseMisses {
+		_, p := plain[a]
+		_, g := globbed[a]
+		if !p && !g {
+			addrs = append(addrs, a)
+		}
+	}
+	sort.Strings(addrs)
+	for i, a := range addrs {
+		it := l.caseMisses[a]
+		if i == maxWarningsOfAKind {
+			l.warnings = append(l.warnings, &Error{Pos: it.Path.Pos, Msg: fmt.Sprintf("… and %d more files missed only by case", len(addrs)-i)})
+			break
+		}
+		l.warnings = append(l.warnings, &Error{Pos: it.Path.Pos, Field: fmt.Sprintf("attachments[%d].path", it.Index),
+			Msg:      fmt.Sprintf("%q is not matched: glob %q differs from its name only by case", a, it.Path.Text),
+			HintText: "globs match case exactly: widen the pattern (e.g. *.{png,PNG}) or rename the file"})
+	}
+}
+
+// foldKey is what two addresses that collide on macOS or Windows share: the address
+// case-folded after NFC normalisation. Plain ASCII, the usual case, takes a shortcut.
+func foldKey(fold cases.Caser, a string) string {
+	for i := 0; i < len(a); i++ {
+		if a[i] >= utf8.RuneSelf {
+			return fold.String(norm.NFC.String(a))
+		}
+	}
+	return strings.ToLower(a)
+}
+
+// collisions warns about addresses that differ only by case or Unicode normalisation:
+// they look alike in a plan and collide in a checkout on macOS or Windows.
+func collisions(entries []Entry) ErrorList {
+	fold := cases.Fold()
+	first := make(map[string]int, len(entries))
+	var warns ErrorList
+	for i, e := range entries {
+		key := foldKey(fold, e.Address)
+		j, dup := first[key]
+		if !dup {
+			first[key] = i
+			continue
+		}
+		if len(warns) == maxWarningsOfAKind {
+			warns = append(warns, &Error{Pos: e.Pos, Msg: "… and more addresses that differ only by case or Unicode normalisation"})
+			break
+		}
+		prev := entries[j].Address
+		how := "by case"
+		if !strings.EqualFold(prev, e.Address) {
+			how = fmt.Sprintf("in Unicode normalisation (%+q and %+q)", prev, e.Address)
+		}
+		warns = append(warns, &Error{Pos: e.Pos,
+			Msg:      fmt.Sprintf("%q and %q differ only %s", prev, e.Address, how),
+			HintText: "rename one of them: on macOS and Windows both names are one file, so a checkout there keeps only one"})
+	}
+	return warns
 }
 
 // resolveFile checks a plain entry's file: inside the root after symlinks, existing,
@@ -332,6 +464,14 @@ func (l *loader) resolveFile(it *Item, addr string) (string, bool) {
 	resolved, u := l.resolve(addr)
 	if u != nil {
 		l.failResolve(it, addr, u)
+		return "", false
+	}
+	if dir := reservedDir(resolved); dir != "" {
+		l.fail(it, hintReserved, "%q leads under %s/, which is never uploaded", addr, dir)
+		return "", false
+	}
+	if own := l.own.describe(filepath.Join(l.root, filepath.FromSlash(resolved))); own != "" {
+		l.fail(it, hintOwn, "%q is %s, which is never uploaded", addr, own)
 		return "", false
 	}
 	fi, err := os.Stat(filepath.Join(l.root, filepath.FromSlash(resolved)))

@@ -2,6 +2,7 @@ package manifest_test
 
 import (
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -106,9 +107,119 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:     "unknown top-level key with suggestion",
 			manifest: "version: 1\natachments: []\n",
-			want: "desksync.yaml:1:1: attachments: required field is missing\n" +
-				"desksync.yaml:2:1: atachments: unknown field",
-			hint: `write "attachments: []" to manage no files at all`,
+			want:     "desksync.yaml:2:1: atachments: unknown field",
+			hint:     `did you mean "attachments"?`,
+		},
+		{
+			name:     "misspelled attachments: the typo, not a missing key (issue 12)",
+			manifest: "version: 1\nattachment:\n  - path: a.png\n",
+			want:     "desksync.yaml:2:1: attachment: unknown field",
+			hint:     `did you mean "attachments"?`,
+		},
+		{
+			name:     "misspelled path: the typo, not a missing key",
+			manifest: "version: 1\nattachments:\n  - pth: a.png\n",
+			want:     "desksync.yaml:3:5: attachments[0].pth: unknown field",
+			hint:     `did you mean "path"?`,
+		},
+		{
+			name:     "unquoted glob (issue 12)",
+			manifest: "version: 1\nattachments:\n  - path: *.png\n",
+			want:     "desksync.yaml:3:11: invalid YAML: did not find expected alphabetic or numeric character",
+			hint:     `YAML reads a value that starts with "*" as an alias: quote the glob, e.g. path: "*.png"`,
+		},
+		{
+			name:     "path under .git (issue 14 #2)",
+			manifest: "version: 1\nattachments:\n  - path: .git/config\n",
+			files:    map[string]string{".git/config": "[remote]\n\ttoken = secret\n"},
+			want:     `desksync.yaml:3:11: attachments[0].path: ".git/config" is under .git/, which is never uploaded`,
+			hint:     ".git/ holds the checkout's credentials and .desksync/ desksync's own data; neither may be uploaded, however it is reached",
+		},
+		{
+			name:     "path under .desksync, any case",
+			manifest: "version: 1\nattachments:\n  - path: sub/../.DeskSync/sandbox/x\n",
+			want:     `desksync.yaml:3:11: attachments[0].path: "sub/../.DeskSync/sandbox/x" is under .DeskSync/, which is never uploaded`,
+		},
+		{
+			name:     "symlinked file into .git (issue 14 #2)",
+			manifest: "version: 1\nattachments:\n  - path: readme.txt\n",
+			files:    map[string]string{".git/config": "token", "readme.txt": "link:.git/config"},
+			want:     `desksync.yaml:3:11: attachments[0].path: "readme.txt" leads under .git/, which is never uploaded`,
+		},
+		{
+			name:     "symlinked folder into .git",
+			manifest: "version: 1\nattachments:\n  - path: docs/config\n",
+			files:    map[string]string{".git/config": "token", "docs": "link:.git"},
+			want:     `desksync.yaml:3:11: attachments[0].path: "docs/config" leads under .git/, which is never uploaded`,
+		},
+		{
+			name:     "plain entry naming the manifest (issue 14 #10)",
+			manifest: "version: 1\nattachments:\n  - path: desksync.yaml\n",
+			want:     `desksync.yaml:3:11: attachments[0].path: "desksync.yaml" is the manifest, which is never uploaded`,
+			hint:     "desksync's own files (the manifest, the state with its backup, lock and journal, saved plans) change on every run and are never uploaded; remove the entry",
+		},
+		{
+			name:     "plain entry naming the state's backup",
+			manifest: "version: 1\nattachments:\n  - path: desksync.state.json.backup\n",
+			files:    map[string]string{"desksync.state.json.backup": "{}"},
+			want:     `desksync.yaml:3:11: attachments[0].path: "desksync.state.json.backup" is the state's backup, which is never uploaded`,
+		},
+		{
+			name:     "plain entry naming the state the pipeline chose",
+			manifest: "version: 1\nattachments:\n  - path: ci.state.json.journal\n",
+			files:    map[string]string{"ci.state.json.journal": "{}"},
+			opts:     manifest.Options{State: "@ROOT/ci.state.json"},
+			want:     `desksync.yaml:3:11: attachments[0].path: "ci.state.json.journal" is the state's journal, which is never uploaded`,
+		},
+		{
+			name:     "plain entry naming a saved plan",
+			manifest: "version: 1\nattachments:\n  - path: release.plan\n",
+			files:    map[string]string{"release.plan": `{"desksync_plan": 1, "changes": []}`},
+			want:     `desksync.yaml:3:11: attachments[0].path: "release.plan" is a saved desksync plan, which is never uploaded`,
+		},
+		{
+			name:     "state outside the root (issue 14 #4)",
+			manifest: "version: 1\nstate: ../outside/x.json\nattachments: []\n",
+			want:     `desksync.yaml:2:8: state: "../outside/x.json" is outside the manifest's folder`,
+			hint:     "state: must name a file inside the manifest's folder; to keep the state elsewhere, pass --state or set DESKSYNC_STATE in the pipeline",
+		},
+		{
+			name:     "absolute state",
+			manifest: "version: 1\nstate: /tmp/x.json\nattachments: []\n",
+			want:     `desksync.yaml:2:8: state: "/tmp/x.json" is outside the manifest's folder`,
+		},
+		{
+			name:     "state through a symlinked folder that leads out",
+			manifest: "version: 1\nstate: out/x.json\nattachments: []\n",
+			files:    map[string]string{"out": "link:@OUT"},
+			want:     `desksync.yaml:2:8: state: "out/x.json" goes through symlink "out", which leads outside the manifest's folder`,
+		},
+		{
+			name:     "state that is a symlink leading out",
+			manifest: "version: 1\nstate: s.json\nattachments: []\n",
+			files:    map[string]string{"s.json": "link:@OUT/s.json", "../outside/s.json": "{}"},
+			want:     `desksync.yaml:2:8: state: "s.json" goes through symlink "s.json", which leads outside the manifest's folder`,
+		},
+		{
+			name:     "state under .git",
+			manifest: "version: 1\nstate: .git/hooks/x.json\nattachments: []\n",
+			want:     `desksync.yaml:2:8: state: ".git/hooks/x.json" is under .git/, where the state may not be kept`,
+		},
+		{
+			name:     "state linked into .git",
+			manifest: "version: 1\nstate: g/x.json\nattachments: []\n",
+			files:    map[string]string{"g": "link:.git", ".git/HEAD": "ref"},
+			want:     `desksync.yaml:2:8: state: "g/x.json" leads under .git/, where the state may not be kept`,
+		},
+		{
+			name:     "state URL of another scheme",
+			manifest: "version: 1\nstate: https://x/y.json\nattachments: []\n",
+			want:     `desksync.yaml:2:8: state: "https://x/y.json" is a URL; only s3:// URLs are supported`,
+		},
+		{
+			name:     "s3 URL without a key",
+			manifest: "version: 1\nstate: s3://bucket\nattachments: []\n",
+			want:     `desksync.yaml:2:8: state: "s3://bucket" is not an s3://BUCKET/KEY URL`,
 		},
 		{
 			name:     "unknown entry key with suggestion",
@@ -387,6 +498,7 @@ func TestLoadErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			mp := tree(t, tt.manifest, tt.files)
+			tt.opts.State = strings.ReplaceAll(tt.opts.State, "@ROOT", filepath.Dir(mp))
 			m, err := manifest.Load(mp, tt.opts)
 			if err == nil {
 				t.Fatalf("Load succeeded with %d entries, want error:\n%s", len(m.Entries), tt.want)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -234,14 +235,16 @@ func TestLoadStatePath(t *testing.T) {
 	}{
 		{"default", "", func(root string) string { return filepath.Join(root, "desksync.state.json") }},
 		{"relative", "state: .state/prod.json\n", func(root string) string { return filepath.Join(root, ".state", "prod.json") }},
-		{"outside the root", "state: ../shared/s.json\n", func(root string) string { return filepath.Join(filepath.Dir(root), "shared", "s.json") }},
-		{"absolute", "state: " + abs + "\n", func(string) string { return abs }},
+		{"s3 URL, passed through", "state: s3://bucket/team/desksync.state.json\n", func(string) string { return "s3://bucket/team/desksync.state.json" }},
+		{"the pipeline's, anywhere", "state: mine.json\n@" + abs, func(string) string { return abs }},
+		{"the pipeline's s3 URL", "@s3://b/k.json", func(string) string { return "s3://b/k.json" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			mp := tree(t, "version: 1\n"+tt.state+"attachments: []\n", nil)
-			m := load(t, mp, manifest.Options{})
+			text, override, _ := strings.Cut(tt.state, "@")
+			mp := tree(t, "version: 1\n"+text+"attachments: []\n", nil)
+			m := load(t, mp, manifest.Options{State: override})
 			if want := tt.want(m.Root); m.StatePath != want {
 				t.Errorf("StatePath = %q, want %q", m.StatePath, want)
 			}
@@ -294,9 +297,10 @@ func TestLoadSymlinksInsideRoot(t *testing.T) {
 func TestOpenRefusesSwappedFiles(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name string
-		swap func(t *testing.T, root, outside string)
-		want string
+		name      string
+		swap      func(t *testing.T, root, outside string)
+		linuxOnly bool
+		want      string
 	}{
 		{
 			name: "replaced by a symlink outside the root",
@@ -307,7 +311,30 @@ func TestOpenRefusesSwappedFiles(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: `desksync.yaml:3:5: cannot open "a.txt": path escapes from parent`,
+			want: `desksync.yaml:3:5: cannot open "a.txt": it is now a symlink, or one is on its way`,
+		},
+		{
+			name: "replaced by a symlink inside the root",
+			swap: func(t *testing.T, root, _ string) {
+				write(t, filepath.Join(root, ".git-config"), "token")
+				os.Remove(filepath.Join(root, "a.txt"))
+				if err := os.Symlink(".git-config", filepath.Join(root, "a.txt")); err != nil {
+					t.Fatal(err)
+				}
+			},
+			linuxOnly: true, // elsewhere os.OpenInRoot follows links that stay inside
+			want:      `desksync.yaml:3:5: cannot open "a.txt": it is now a symlink, or one is on its way`,
+		},
+		{
+			name: "replaced by a FIFO: refused, not waited on",
+			swap: func(t *testing.T, root, _ string) {
+				os.Remove(filepath.Join(root, "a.txt"))
+				if err := mkfifo(filepath.Join(root, "a.txt")); err != nil {
+					t.Skip(err)
+				}
+			},
+			linuxOnly: true,
+			want:      `desksync.yaml:3:5: cannot open "a.txt": not a regular file`,
 		},
 		{
 			name: "replaced by a folder",
@@ -328,6 +355,9 @@ func TestOpenRefusesSwappedFiles(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			if tt.linuxOnly && runtime.GOOS != "linux" {
+				t.Skip("Linux only")
+			}
 			mp := tree(t, "version: 1\nattachments:\n  - path: a.txt\n", map[string]string{"a.txt": "a"})
 			m := load(t, mp, manifest.Options{})
 			tt.swap(t, m.Root, filepath.Join(filepath.Dir(m.Root), "outside"))

@@ -29,6 +29,10 @@ type Options struct {
 	// MaxEntries caps the number of addresses (plain entries plus glob matches);
 	// 0 means DefaultMaxEntries. Expansion stops as soon as the cap is passed.
 	MaxEntries int
+	// State is the state location the pipeline chose (--state, DESKSYNC_STATE), a path
+	// relative to the working folder or an s3:// URL; it overrides `state:` and may lie
+	// anywhere. Globs skip the state in use, so Load needs to know it.
+	State string
 }
 
 // Manifest is a loaded, validated desksync.yaml with every glob expanded.
@@ -38,11 +42,17 @@ type Manifest struct {
 	// Root is the absolute, symlink-free folder holding the manifest; every address is
 	// relative to it.
 	Root string
-	// StatePath is the absolute path of the state file (the manifest's `state:` or the
-	// default, relative to Root).
+	// StatePath is the state in use: Options.State, else the manifest's `state:`, else
+	// the default beside the manifest; an absolute path, or an s3:// URL as written.
 	StatePath string
 	// Entries has one entry per address, sorted by address.
 	Entries []Entry
+	// dir is Root held open for Open; nil in a Manifest built by hand.
+	dir *rootDir
+	// Warnings are problems that do not stop desksync but that a reviewer should see:
+	// addresses that differ only by case or Unicode normalisation, files a glob misses
+	// only by case.
+	Warnings ErrorList
 }
 
 // Entry is one attachment the manifest asks for.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net/url"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -158,7 +160,21 @@ func (p *parser) syntaxError(data []byte, err error) *Error {
 	if bytes.Contains(data, []byte("\t")) && strings.Contains(msg, "cannot start any token") {
 		hint = "indent YAML with spaces, not tabs"
 	}
+	if unquotedStar(data, pos.Line) {
+		hint = `YAML reads a value that starts with "*" as an alias: quote the glob, e.g. path: "*.png"`
+	}
 	return &Error{Pos: pos, Msg: "invalid YAML: " + msg, HintText: hint}
+}
+
+// unquotedStar reports whether line holds a value that starts with a bare '*', such as
+// an unquoted glob (path: *.png).
+func unquotedStar(data []byte, line int) bool {
+	start := lineStart(data, line)
+	if start < 0 {
+		return false
+	}
+	text, _, _ := bytes.Cut(data[start:], []byte("\n"))
+	return bytes.Contains(text, []byte(": *")) || bytes.HasPrefix(bytes.TrimLeft(text, " "), []byte("- *"))
 }
 
 // yamlProblem splits a yaml.v3 syntax error into its line (0 when it gives none) and
@@ -284,12 +300,14 @@ func (p *parser) document(root *yaml.Node) *Document {
 			Msg: "required field is missing", HintText: "start the manifest with \"version: 1\""})
 		return doc
 	}
-	fields, ok := p.mapping(root, "", topKeys())
+	fields, typos, ok := p.mapping(root, "", topKeys())
 	if !ok {
 		return doc
 	}
 	if n := fields["version"]; n == nil {
-		p.errorf(root, "version", `start the manifest with "version: 1"`, "required field is missing")
+		if !typos["version"] {
+			p.errorf(root, "version", `start the manifest with "version: 1"`, "required field is missing")
+		}
 	} else if p.scalar(n, "version") {
 		v, err := strconv.Atoi(n.Value)
 		switch {
@@ -303,20 +321,22 @@ func (p *parser) document(root *yaml.Node) *Document {
 	}
 	if n := fields["state"]; n != nil {
 		if v := p.str(n, "state"); v != nil {
-			if v.Text == "" {
-				p.errorf(n, "state", "leave state out for the default "+DefaultStateFile, "must not be empty")
+			if msg, hint := checkStatePath(v.Text); msg != "" {
+				p.errorf(n, "state", hint, "%s", msg)
 			} else {
 				doc.State = v
 			}
 		}
 	}
 	if n := fields["defaults"]; n != nil {
-		if m, ok := p.mapping(n, "defaults", defaultKeys()); ok {
+		if m, _, ok := p.mapping(n, "defaults", defaultKeys()); ok {
 			doc.Defaults = p.fields(m, "defaults")
 		}
 	}
 	n := fields["attachments"]
 	switch {
+	case n == nil && typos["attachments"]:
+		// The unknown key's "did you mean" says it better than "missing" would.
 	case n == nil:
 		p.errorf(root, "attachments", `write "attachments: []" to manage no files at all`, "required field is missing")
 	case n.Kind == yaml.AliasNode:
@@ -338,13 +358,15 @@ func (p *parser) item(n *yaml.Node, i int) (Item, bool) {
 	field := fmt.Sprintf("attachments[%d]", i)
 	before := len(p.errs)
 	it := Item{Index: i, Pos: p.pos(n)}
-	m, ok := p.mapping(n, field, entryKeys())
+	m, typos, ok := p.mapping(n, field, entryKeys())
 	if !ok {
 		return it, false
 	}
 	it.Fields = p.fields(m, field)
 	if pn := m["path"]; pn == nil {
-		p.errorf(n, field+".path", "name the file relative to the manifest's folder", "required field is missing")
+		if !typos["path"] {
+			p.errorf(n, field+".path", "name the file relative to the manifest's folder", "required field is missing")
+		}
 	} else if v := p.str(pn, field+".path"); v != nil {
 		it.Path = *v
 		it.Glob = isGlob(v.Text)
@@ -403,11 +425,12 @@ func (p *parser) fields(m map[string]*yaml.Node, field string) Fields {
 }
 
 // mapping checks that n is a mapping with known, unique, scalar keys and returns its
-// values by key.
-func (p *parser) mapping(n *yaml.Node, field string, known []string) (map[string]*yaml.Node, bool) {
+// values by key, and the known keys that an unknown one probably meant (so that a typo
+// of a required key is reported once, as a typo, not also as missing).
+func (p *parser) mapping(n *yaml.Node, field string, known []string) (map[string]*yaml.Node, map[string]bool, bool) {
 	if n.Kind == yaml.AliasNode {
 		p.alias(n, field)
-		return nil, false
+		return nil, nil, false
 	}
 	if n.Kind != yaml.MappingNode {
 		subject, hint := "must", ""
@@ -417,8 +440,9 @@ func (p *parser) mapping(n *yaml.Node, field string, known []string) (map[string
 			hint = `write each attachment as "- path: FILE"`
 		}
 		p.errorf(n, field, hint, "%s be a mapping of keys to values, not %s", subject, describe(n))
-		return nil, false
+		return nil, nil, false
 	}
+	typos := make(map[string]bool)
 	m := make(map[string]*yaml.Node, len(n.Content)/2)
 	seen := make(map[string]*yaml.Node, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -437,6 +461,9 @@ func (p *parser) mapping(n *yaml.Node, field string, known []string) (map[string
 			hint := "known fields: " + strings.Join(known, ", ")
 			if s := suggest(k.Value, known); s != "" {
 				hint = fmt.Sprintf("did you mean %q?", s)
+				if !containsKey(n, s) {
+					typos[s] = true
+				}
 			}
 			if field == "defaults" && (k.Value == "path" || k.Value == "filename") {
 				hint = k.Value + " can only be set on each attachment"
@@ -448,7 +475,7 @@ func (p *parser) mapping(n *yaml.Node, field string, known []string) (map[string
 	}
 	// Unknown and repeated keys are reported, but the known ones are still checked so
 	// that one run shows every problem.
-	return m, true
+	return m, typos, true
 }
 
 // scalar checks that n is a scalar (not a list, mapping or alias).
@@ -521,6 +548,16 @@ func join(field, key string) string {
 	return field + "." + key
 }
 
+// containsKey reports whether the mapping n has the key k.
+func containsKey(n *yaml.Node, k string) bool {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Kind == yaml.ScalarNode && n.Content[i].Value == k {
+			return true
+		}
+	}
+	return false
+}
+
 func contains(list []string, s string) bool {
 	for _, k := range list {
 		if k == s {
@@ -579,7 +616,7 @@ func checkPath(p string) (msg, hint string) {
 		return "must not be empty", "name the file relative to the manifest's folder"
 	case strings.ContainsRune(p, '\\'):
 		return fmt.Sprintf("%q contains a backslash", p), rel
-	case strings.HasPrefix(p, "/") || (len(p) >= 2 && p[1] == ':' && isLetter(p[0])):
+	case isAbs(p):
 		return fmt.Sprintf("%q is an absolute path", p), rel + "; a manifest may only name files inside its folder"
 	}
 	for _, r := range p {
@@ -587,12 +624,15 @@ func checkPath(p string) (msg, hint string) {
 			return fmt.Sprintf("%q contains a control character", p), "rename the file"
 		}
 	}
-	c := cleanPath(p)
+	c := path.Clean(p)
 	if c == ".." || strings.HasPrefix(c, "../") {
 		return fmt.Sprintf("%q leaves the manifest's folder", p), "a manifest may only name files inside its folder; move the manifest up or the file in"
 	}
 	if c == "." {
 		return fmt.Sprintf("%q names the manifest's folder, not a file", p), `to take every file use a glob such as "**/*"`
+	}
+	if dir := reservedDir(c); dir != "" {
+		return fmt.Sprintf("%q is under %s/, which is never uploaded", p, dir), hintReserved
 	}
 	if isGlob(p) {
 		if !doublestar.ValidatePattern(p) {
@@ -603,6 +643,43 @@ func checkPath(p string) (msg, hint string) {
 		}
 	}
 	return "", ""
+}
+
+// checkStatePath checks the manifest's `state:`: an s3:// URL, or a path that stays
+// inside the root. The manifest may come from an untrusted pull request; a pipeline
+// that keeps the state elsewhere says so with --state or DESKSYNC_STATE.
+func checkStatePath(p string) (msg, hint string) {
+	const elsewhere = "state: must name a file inside the manifest's folder; to keep the state elsewhere, pass --state or set DESKSYNC_STATE in the pipeline"
+	if IsStateURL(p) {
+		if u, err := url.Parse(p); err != nil || u.Host == "" || strings.Trim(u.Path, "/") == "" {
+			return fmt.Sprintf("%q is not an s3://BUCKET/KEY URL", p), "write it as s3://bucket/path/desksync.state.json"
+		}
+		return "", ""
+	}
+	if strings.Contains(p, "://") {
+		return fmt.Sprintf("%q is a URL; only s3:// URLs are supported", p), "write a path inside the manifest's folder, or an s3://BUCKET/KEY URL"
+	}
+	if c := path.Clean(p); isAbs(p) || c == ".." || strings.HasPrefix(c, "../") {
+		return fmt.Sprintf("%q is outside the manifest's folder", p), elsewhere
+	}
+	if dir := reservedDir(path.Clean(p)); dir != "" {
+		return fmt.Sprintf("%q is under %s/, where the state may not be kept", p, dir), elsewhere
+	}
+	if msg, hint := checkPath(p); msg != "" {
+		return msg, hint
+	}
+	if isGlob(p) {
+		return fmt.Sprintf("%q contains a glob character", p), "name one file"
+	}
+	return "", ""
+}
+
+// IsStateURL reports whether a state location is an s3:// URL rather than a path.
+func IsStateURL(s string) bool { return strings.HasPrefix(s, "s3://") }
+
+// isAbs reports an absolute path, also in the C:/ form of manifests shared with Windows users.
+func isAbs(p string) bool {
+	return strings.HasPrefix(p, "/") || (len(p) >= 2 && p[1] == ':' && isLetter(p[0]))
 }
 
 func isLetter(b byte) bool { return b|0x20 >= 'a' && b|0x20 <= 'z' }

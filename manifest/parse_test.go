@@ -2,6 +2,7 @@ package manifest_test
 
 import (
 	"errors"
+	"path"
 	"reflect"
 	"strings"
 	"testing"
@@ -118,6 +119,9 @@ func FuzzParse(f *testing.F) {
 		"version: 1\nattachments:\n  - path: \"[\"\n  - path: \"\\\\\"\n  - path: ../../x\n",
 		"%YAML 1.1\n%TAG ! tag:x,2000:\n---\nversion: 1\n",
 		"version: 1\nattachments: [{path: a, pth: b, mimetype: c, filename: \"\\u0000\"}]\n",
+		"version: 1\nstate: ../x.json\nattachment:\n  - path: *.png\n",
+		"version: 1\nstate: s3://bucket/k.json\nattachments: [{path: .GIT/config}, {path: a/../.desksync/x}]\n",
+		"version: 1\nstate: \"s3://\"\nattachments: []\n",
 	}
 	for _, s := range seeds {
 		f.Add(s)
@@ -129,8 +133,14 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("no error but document %+v", doc)
 			}
 			for _, it := range doc.Attachments {
-				if it.Path.Text == "" || strings.HasPrefix(it.Path.Text, "/") || strings.Contains(it.Path.Text, `\`) {
+				if it.Path.Text == "" || strings.HasPrefix(it.Path.Text, "/") || strings.Contains(it.Path.Text, `\`) ||
+					strings.Contains(strings.ToLower(path.Clean(it.Path.Text)+"/"), ".git/") {
 					t.Fatalf("accepted bad path %q", it.Path.Text)
+				}
+			}
+			if st := doc.State; st != nil && !manifest.IsStateURL(st.Text) {
+				if c := path.Clean(st.Text); strings.HasPrefix(st.Text, "/") || c == ".." || strings.HasPrefix(c, "../") {
+					t.Fatalf("accepted state %q outside the root", st.Text)
 				}
 			}
 			return

@@ -117,3 +117,25 @@ func benchTree(b *testing.B, root string, files int, total int64) (*manifest.Man
 	}
 	return m, got
 }
+
+// BenchmarkPlanTree times what "desksync plan" does offline, Load then Compute, over the
+// tree in DESKSYNC_BENCH_PLAN_TREE (a folder "go run ./bench plan" made), for profiling:
+//
+//	DESKSYNC_BENCH_PLAN_TREE=/tmp/desksync-bench-plan/small50k \
+//	  go test ./plan -run '^$' -bench PlanTree -cpuprofile cpu.out
+func BenchmarkPlanTree(b *testing.B) {
+	root := os.Getenv("DESKSYNC_BENCH_PLAN_TREE")
+	if root == "" {
+		b.Skip("set DESKSYNC_BENCH_PLAN_TREE to a tree made by go run ./bench plan")
+	}
+	ctx := context.Background()
+	for b.Loop() {
+		m, err := manifest.Load(filepath.Join(root, "desksync.yaml"), manifest.Options{MaxEntries: 1 << 20})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Compute(ctx, m, nil, Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

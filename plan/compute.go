@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/desksync/desksync/manifest"
+	"github.com/desksync/desksync/plan/hashcache"
 	"github.com/desksync/desksync/state"
 	"github.com/zeebo/blake3"
 )
@@ -22,6 +23,9 @@ const DefaultMaxFileSize int64 = 5 << 30
 type Options struct {
 	// Workers is how many files are hashed at once; 0 means runtime.NumCPU().
 	Workers int
+	// HashCache, when set, supplies the digests of files whose stat data it knows and
+	// learns the others; nil reads every file (see package hashcache).
+	HashCache *hashcache.Cache
 	// MaxFileSize refuses, at plan time, any file larger than this many bytes; 0 means
 	// DefaultMaxFileSize and a negative value means no limit.
 	MaxFileSize int64
@@ -50,7 +54,7 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 	case maxSize < 0:
 		maxSize = 0 // hashAll's "no limit"
 	}
-	digests, err := hashAll(ctx, m, opts.Workers, maxSize)
+	digests, err := hashAll(ctx, m, opts.Workers, maxSize, opts.HashCache)
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +133,9 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 		})
 	}
 
+	for _, w := range m.Warnings {
+		p.Warnings = append(p.Warnings, w.Error()+"; "+w.Hint())
+	}
 	if err := p.CheckDeletes(opts.DeleteLimit); err != nil {
 		var md *MassDeleteError
 		if errors.As(err, &md) {

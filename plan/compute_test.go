@@ -342,7 +342,7 @@ func TestComputeFileErrors(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: `desksync.yaml:4:5: cannot open "b.png": path escapes from parent`,
+			want: `desksync.yaml:4:5: cannot open "b.png": it is now a symlink, or one is on its way`,
 		},
 		{
 			name: "directory in place of the file",

@@ -5,69 +5,66 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
-	"sync"
 
 	"github.com/desksync/desksync/manifest"
+	"github.com/desksync/desksync/plan/hashcache"
 	"github.com/zeebo/blake3"
+	"golang.org/x/sync/errgroup"
 )
 
-// hashBufferSize is the read size per worker. BLAKE3 (zeebo/blake3) hashes large
-// writes with SIMD across many chunks at once, so reads well above its 1 KiB chunk
-// size keep it busy; 256 KiB stays inside L2 on the machines we measured.
+// hashBufferSize is the read size per worker: BLAKE3 hashes a large write with SIMD
+// across many 1 KiB chunks at once, so big reads keep it busy while staying in L2.
 const hashBufferSize = 256 << 10
 
 // Hash returns the size and BLAKE3 hex digest of every file the manifest lists, by
-// address. Files are streamed (memory does not grow with their size) by a pool of
-// workers, runtime.NumCPU() when workers <= 0, each reusing one read buffer. The first
-// error, naming the address, stops the others.
+// address. Files are streamed (memory does not grow with their size), runtime.NumCPU()
+// at once when workers <= 0. The first error, naming the address, stops the others.
 func Hash(ctx context.Context, m *manifest.Manifest, workers int) (map[string]FileDigest, error) {
-	return hashAll(ctx, m, workers, 0)
+	return hashAll(ctx, m, workers, 0, nil)
+}
+
+// hasher is one worker's reusable hash state and read buffer.
+type hasher struct {
+	h   *blake3.Hasher
+	buf []byte
 }
 
 // hashAll is Hash with a size limit (0 = none), checked before a byte is hashed so an
-// oversize file is refused at once rather than after minutes of reading.
-func hashAll(ctx context.Context, m *manifest.Manifest, workers int, maxSize int64) (map[string]FileDigest, error) {
+// oversize file is refused at once rather than after minutes of reading, and with a
+// hash cache (nil = none) that spares reading files whose stat data it knows.
+func hashAll(ctx context.Context, m *manifest.Manifest, workers int, maxSize int64, cache *hashcache.Cache) (map[string]FileDigest, error) {
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
-	if workers > len(m.Entries) {
-		workers = len(m.Entries)
-	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-
-	jobs := make(chan int)
-	digests := make([]FileDigest, len(m.Entries))
-	var wg sync.WaitGroup
+	workers = max(1, min(workers, len(m.Entries)))
+	// One hasher per worker, handed from file to file: buffers allocated once.
+	free := make(chan *hasher, workers)
 	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, hashBufferSize)
-			h := blake3.New()
-			for i := range jobs {
-				d, err := hashEntry(ctx, m, m.Entries[i], h, buf, maxSize)
-				if err != nil {
-					cancel(err)
-					continue // drain, so the feeder never blocks
-				}
-				digests[i] = d
-			}
-		}()
+		free <- &hasher{h: blake3.New(), buf: make([]byte, hashBufferSize)}
 	}
-feed:
-	for i := range m.Entries {
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-			break feed
+	digests := make([]FileDigest, len(m.Entries))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	for i, e := range m.Entries {
+		if gctx.Err() != nil {
+			break
 		}
+		g.Go(func() error {
+			hs := <-free
+			defer func() { free <- hs }()
+			d, err := hashCached(gctx, m, e, hs, maxSize, cache)
+			digests[i] = d
+			return err
+		})
 	}
-	close(jobs)
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
+	if err := g.Wait(); err != nil {
 		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // cancelled before any file was started
 	}
 	out := make(map[string]FileDigest, len(m.Entries))
 	for i, e := range m.Entries {
@@ -76,46 +73,70 @@ feed:
 	return out, nil
 }
 
-// hashEntry streams one file through h, reusing buf.
-func hashEntry(ctx context.Context, m *manifest.Manifest, e manifest.Entry, h *blake3.Hasher, buf []byte, maxSize int64) (FileDigest, error) {
+// hashCached takes the digest from the cache when it has an entry for the file and
+// the file's stat data (one lstat of its symlink-free path) matches; otherwise it
+// hashes the file and tells the cache.
+func hashCached(ctx context.Context, m *manifest.Manifest, e manifest.Entry, hs *hasher, maxSize int64, cache *hashcache.Cache) (FileDigest, error) {
+	if cache == nil {
+		d, _, err := hashEntry(ctx, m, e, hs, maxSize)
+		return d, err
+	}
+	if !cache.Has(e.Address) {
+		// Not known (or too small to be worth it): read it.
+	} else if fi, err := os.Lstat(filepath.Join(m.Root, filepath.FromSlash(e.Resolved))); err == nil && fi.Mode().IsRegular() {
+		k := hashcache.KeyOf(fi)
+		if digest, ok := cache.Get(e.Address, k); ok {
+			if maxSize > 0 && k.Size > maxSize {
+				return FileDigest{}, &FileTooLargeError{Address: e.Address, Size: k.Size, Max: maxSize}
+			}
+			return FileDigest{Size: k.Size, Blake3: digest}, nil
+		}
+	}
+	d, fi, err := hashEntry(ctx, m, e, hs, maxSize)
+	if err == nil {
+		cache.Put(e.Address, hashcache.KeyOf(fi), d.Blake3)
+	}
+	return d, err
+}
+
+// hashEntry streams one file through hs. It returns the file's stat data as taken
+// before the first byte was read, so that a change while reading shows at the next look.
+func hashEntry(ctx context.Context, m *manifest.Manifest, e manifest.Entry, hs *hasher, maxSize int64) (FileDigest, os.FileInfo, error) {
 	if err := ctx.Err(); err != nil {
-		return FileDigest{}, err
+		return FileDigest{}, nil, err
 	}
 	// Open refuses anything but a regular file inside Root, even one swapped in since
 	// the manifest was loaded.
-	f, err := m.Open(e)
+	f, fi, err := m.OpenStat(e)
 	if err != nil {
-		return FileDigest{}, &FileError{Address: e.Address, Err: err}
+		return FileDigest{}, nil, &FileError{Address: e.Address, Err: err}
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return FileDigest{}, &FileError{Address: e.Address, Err: err}
-	}
 	if maxSize > 0 && fi.Size() > maxSize {
-		return FileDigest{}, &FileTooLargeError{Address: e.Address, Size: fi.Size(), Max: maxSize}
+		return FileDigest{}, nil, &FileTooLargeError{Address: e.Address, Size: fi.Size(), Max: maxSize}
 	}
-	h.Reset()
+	hs.h.Reset()
 	var n int64
 	for {
-		k, rerr := f.Read(buf)
+		k, rerr := f.Read(hs.buf)
 		if k > 0 {
-			h.Write(buf[:k])
+			hs.h.Write(hs.buf[:k])
 			n += int64(k)
 			// The file may grow while we read it; the limit is about what we would upload.
 			if maxSize > 0 && n > maxSize {
-				return FileDigest{}, &FileTooLargeError{Address: e.Address, Size: n, Max: maxSize}
+				return FileDigest{}, nil, &FileTooLargeError{Address: e.Address, Size: n, Max: maxSize}
 			}
 		}
-		if errors.Is(rerr, io.EOF) {
+		// A file that fits the buffer is read in one call, not a second to see EOF.
+		if errors.Is(rerr, io.EOF) || (n == fi.Size() && n < int64(len(hs.buf))) {
 			break
 		}
 		if rerr != nil {
-			return FileDigest{}, &FileError{Address: e.Address, Err: rerr}
+			return FileDigest{}, nil, &FileError{Address: e.Address, Err: rerr}
 		}
 		if err := ctx.Err(); err != nil {
-			return FileDigest{}, err
+			return FileDigest{}, nil, err
 		}
 	}
-	return FileDigest{Size: n, Blake3: hex.EncodeToString(h.Sum(nil))}, nil
+	return FileDigest{Size: n, Blake3: hex.EncodeToString(hs.h.Sum(nil))}, fi, nil
 }

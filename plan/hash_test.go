@@ -4,8 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/desksync/desksync/plan/hashcache"
 )
 
 func TestHashMatchesBLAKE3(t *testing.T) {
@@ -50,5 +55,89 @@ func TestHashCancelled(t *testing.T) {
 	cancel()
 	if _, err := Hash(ctx, m, 1); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+// TestHashCacheInCompute drives Compute twice with a hash cache, the way plan does:
+// an unchanged file comes from the cache, and a file replaced between the two plans
+// (same size, mtime put back) or merely touched is read again.
+func TestHashCacheInCompute(t *testing.T) {
+	t.Parallel()
+	// Contents of hashcache.MinSize bytes, the smallest the cache keeps.
+	content := func(c string) string { return strings.Repeat(c, hashcache.MinSize) }
+	m := mkManifest(t, file{addr: "a.txt", content: content("1")}, file{addr: "b.txt", content: content("b")}, file{addr: "c.txt", content: content("c")})
+	past := time.Now().Add(-time.Hour)
+	for _, e := range m.Entries {
+		if err := os.Chtimes(filepath.Join(m.Root, e.Address), past, past); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plan := func() map[string]FileDigest {
+		t.Helper()
+		c := hashcache.Open(m.Root, m.Path)
+		p, err := Compute(context.Background(), m, nil, Options{HashCache: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Save(); err != nil {
+			t.Fatal(err)
+		}
+		return p.Files
+	}
+	plan()
+	// Poison the cache for b.txt: a hit now returns the wrong digest, which proves that
+	// an unchanged file is taken from the cache rather than read.
+	c := hashcache.Open(m.Root, m.Path)
+	fi, err := os.Lstat(filepath.Join(m.Root, "b.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Put("b.txt", hashcache.KeyOf(fi), b3("poison"))
+	for _, a := range []string{"a.txt", "c.txt"} {
+		fi, _ := os.Lstat(filepath.Join(m.Root, a))
+		if _, ok := c.Get(a, hashcache.KeyOf(fi)); !ok {
+			t.Fatalf("%s not cached after a plan", a)
+		}
+	}
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+
+	// a.txt replaced by another file of the same size, its mtime put back.
+	p := filepath.Join(m.Root, "a.txt")
+	if err := os.WriteFile(p+".new", []byte(content("2")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(p+".new", p); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, past, past); err != nil {
+		t.Fatal(err)
+	}
+	// c.txt rewritten in place with the same size, then touched back: ctime still moves.
+	if err := os.WriteFile(filepath.Join(m.Root, "c.txt"), []byte(content("C")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(filepath.Join(m.Root, "c.txt"), past, past); err != nil {
+		t.Fatal(err)
+	}
+
+	got := plan()
+	if got["a.txt"].Blake3 != b3(content("2")) {
+		t.Errorf("a.txt replaced: digest %s, want that of the new content", got["a.txt"].Blake3)
+	}
+	if got["c.txt"].Blake3 != b3(content("C")) {
+		t.Errorf("c.txt rewritten: digest %s, want that of the new content", got["c.txt"].Blake3)
+	}
+	if got["b.txt"].Blake3 != b3("poison") {
+		t.Errorf("b.txt unchanged: digest %s, want the cached one", got["b.txt"].Blake3)
+	}
+	// Hash, which the saved plan's staleness check uses, never trusts the cache.
+	direct, err := Hash(context.Background(), m, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if direct["b.txt"].Blake3 != b3(content("b")) {
+		t.Errorf("Hash used the cache")
 	}
 }

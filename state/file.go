@@ -142,13 +142,20 @@ func (f *File) readOnce() (*State, error) {
 	return s, nil
 }
 
-// readCapped reads at most limit bytes of path; a longer file is a *CorruptError.
+// readCapped reads at most limit bytes of path; a longer file is a *CorruptError. The
+// path comes from the pipeline or a reviewed manifest, so it is opened without blocking
+// and anything but a regular file (a FIFO would hang the command) is refused.
 func readCapped(path string, limit int64) ([]byte, error) {
-	fh, err := os.Open(path)
+	fh, err := os.OpenFile(path, os.O_RDONLY|openNonblock, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer fh.Close()
+	if fi, err := fh.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
+	}
 	data, err := io.ReadAll(io.LimitReader(fh, limit+1))
 	if err != nil {
 		return nil, err

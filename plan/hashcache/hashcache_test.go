@@ -1,0 +1,222 @@
+package hashcache_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/desksync/desksync/plan/hashcache"
+)
+
+const big = hashcache.MinSize
+
+const digestA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+// saved writes a cache holding addr -> digestA under key k and returns the reopened cache.
+func saved(t *testing.T, root string, k hashcache.Key) *hashcache.Cache {
+	t.Helper()
+	c := hashcache.Open(root, filepath.Join(root, "desksync.yaml"))
+	c.Put("docs/a b.txt", k, digestA)
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	return hashcache.Open(root, filepath.Join(root, "desksync.yaml"))
+}
+
+func TestCacheHit(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	past := time.Now().Add(-time.Hour).UnixNano()
+	k := hashcache.Key{Size: big, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1}
+	c := saved(t, root, k)
+	if d, ok := c.Get("docs/a b.txt", k); !ok || d != digestA {
+		t.Fatalf("Get = %q, %v; want the saved digest", d, ok)
+	}
+	for name, other := range map[string]hashcache.Key{
+		"size": {Size: big + 1, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1},
+		// touched: same content, new mtime
+		"mtime":  {Size: big, MtimeNs: past + 1, CtimeNs: past, Ino: 7, Dev: 1},
+		"ctime":  {Size: big, MtimeNs: past, CtimeNs: past + 1, Ino: 7, Dev: 1},
+		"inode":  {Size: big, MtimeNs: past, CtimeNs: past, Ino: 8, Dev: 1},
+		"device": {Size: big, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 2},
+	} {
+		if _, ok := c.Get("docs/a b.txt", other); ok {
+			t.Errorf("a different %s still hit the cache", name)
+		}
+	}
+	if _, ok := c.Get("other.txt", k); ok {
+		t.Error("another address hit the cache")
+	}
+}
+
+// TestCacheRacyClean: an entry whose mtime is not older than the cache's own write is
+// never trusted, since the file may have changed within the same clock tick.
+func TestCacheRacyClean(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	future := time.Now().Add(time.Hour).UnixNano()
+	k := hashcache.Key{Size: big, MtimeNs: future, CtimeNs: 1, Ino: 7, Dev: 1}
+	c := saved(t, root, k)
+	if _, ok := c.Get("docs/a b.txt", k); ok {
+		t.Fatal("a racily clean entry was trusted")
+	}
+	fi, err := os.Stat(c.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := fi.ModTime().UnixNano()
+	k = hashcache.Key{Size: big, MtimeNs: same, CtimeNs: 1, Ino: 7, Dev: 1}
+	c = saved(t, root, k)
+	if fi, _ := os.Stat(c.Path()); fi.ModTime().UnixNano() > same {
+		t.Skip("the cache's mtime moved on; the equal case cannot be built here")
+	}
+	if _, ok := c.Get("docs/a b.txt", k); ok {
+		t.Fatal("an entry as new as the cache was trusted")
+	}
+}
+
+// TestCacheCorruptOrForeign: a damaged cache, or another manifest's, is an empty one,
+// and the next Save rebuilds it.
+func TestCacheCorruptOrForeign(t *testing.T) {
+	t.Parallel()
+	past := time.Now().Add(-time.Hour).UnixNano()
+	k := hashcache.Key{Size: big, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1}
+	for name, damage := range map[string]func(t *testing.T, root, path string){
+		"flipped digest byte": func(t *testing.T, _, path string) {
+			edit(t, path, func(s string) string { return strings.Replace(s, "aaaa", "aaab", 1) })
+		},
+		"truncated": func(t *testing.T, _, path string) { edit(t, path, func(s string) string { return s[:len(s)-10] }) },
+		"checksum removed": func(t *testing.T, _, path string) {
+			edit(t, path, func(s string) string { return s[:strings.LastIndex(s, "end ")] })
+		},
+		"data after the end": func(t *testing.T, _, path string) { edit(t, path, func(s string) string { return s + "x" }) },
+		"garbage":            func(t *testing.T, _, path string) { os.WriteFile(path, []byte("\x00\xff not a cache"), 0o644) },
+		"empty":              func(t *testing.T, _, path string) { os.WriteFile(path, nil, 0o644) },
+		"a folder":           func(t *testing.T, _, path string) { os.Remove(path); os.Mkdir(path, 0o755) },
+		"another manifest's, copied over": func(t *testing.T, root, path string) {
+			other := hashcache.Open(root, filepath.Join(root, "other.yaml"))
+			other.Put("docs/a b.txt", k, strings.Repeat("b", 64))
+			if err := other.Save(); err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(other.Path())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			root := t.TempDir()
+			c := saved(t, root, k)
+			damage(t, root, c.Path())
+			c = hashcache.Open(root, filepath.Join(root, "desksync.yaml"))
+			if d, ok := c.Get("docs/a b.txt", k); ok {
+				t.Fatalf("damaged cache used: %q", d)
+			}
+			if name == "a folder" {
+				return
+			}
+			c.Put("docs/a b.txt", k, digestA)
+			if err := c.Save(); err != nil {
+				t.Fatal(err)
+			}
+			c = hashcache.Open(root, filepath.Join(root, "desksync.yaml"))
+			if d, ok := c.Get("docs/a b.txt", k); !ok || d != digestA {
+				t.Fatalf("rebuilt cache: Get = %q, %v", d, ok)
+			}
+		})
+	}
+}
+
+// TestCacheTwoManifests: two manifests in one folder keep separate caches.
+func TestCacheTwoManifests(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	past := time.Now().Add(-time.Hour).UnixNano()
+	k := hashcache.Key{Size: big, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1}
+	a := hashcache.Open(root, filepath.Join(root, "a.yaml"))
+	b := hashcache.Open(root, filepath.Join(root, "b.yaml"))
+	if a.Path() == b.Path() {
+		t.Fatalf("both manifests use %s", a.Path())
+	}
+	a.Put("x", k, digestA)
+	if err := a.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := hashcache.Open(root, filepath.Join(root, "b.yaml")).Get("x", k); ok {
+		t.Fatal("b used a's cache")
+	}
+}
+
+func TestCacheIsIgnoredByGit(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	c := hashcache.Open(root, filepath.Join(root, "desksync.yaml"))
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, hashcache.Dir, ".gitignore"))
+	if err != nil || string(data) != "*\n" {
+		t.Fatalf(".gitignore = %q, %v", data, err)
+	}
+}
+
+func edit(t *testing.T, path string, f func(string) string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(f(string(data))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCacheSkipsSmallFiles(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	past := time.Now().Add(-time.Hour).UnixNano()
+	k := hashcache.Key{Size: big - 1, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1}
+	c := hashcache.Open(root, filepath.Join(root, "desksync.yaml"))
+	c.Put("small", k, digestA)
+	if c.Has("small") {
+		t.Fatal("a file under MinSize was cached")
+	}
+}
+
+// TestCacheUnchangedIsNotRewritten: a run that only read the cache leaves the file as
+// it was; one that learnt something, or no longer asked for an entry, rewrites it.
+func TestCacheUnchangedIsNotRewritten(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	past := time.Now().Add(-time.Hour).UnixNano()
+	k := hashcache.Key{Size: big, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1}
+	c := saved(t, root, k)
+	old := time.Now().Add(-time.Minute)
+	if err := os.Chtimes(c.Path(), old, old); err != nil {
+		t.Fatal(err)
+	}
+	c = hashcache.Open(root, filepath.Join(root, "desksync.yaml"))
+	if _, ok := c.Get("docs/a b.txt", k); !ok {
+		t.Fatal("miss")
+	}
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(c.Path()); !fi.ModTime().Equal(old) {
+		t.Fatal("an unchanged cache was rewritten")
+	}
+	c = hashcache.Open(root, filepath.Join(root, "desksync.yaml"))
+	if err := c.Save(); err != nil { // the entry was not asked for: it drops out
+		t.Fatal(err)
+	}
+	if _, ok := hashcache.Open(root, filepath.Join(root, "desksync.yaml")).Get("docs/a b.txt", k); ok {
+		t.Fatal("an entry no plan asked for was kept")
+	}
+}
