@@ -456,6 +456,8 @@ func TestHostileServer(t *testing.T) {
 		// want is the failure line after "desksync: error:   "; {site} is the site URL,
 		// {host} its host.
 		want string
+		// whole says want is the error's one line, after "desksync: error: ".
+		whole bool
 		// pending says the ref succeeded, so state may gain a pending record.
 		pending bool
 		// noS3 says the file must not have been sent to S3 at all.
@@ -470,7 +472,7 @@ func TestHostileServer(t *testing.T) {
 				endless(w, r, http.StatusCreated, `{"url":`)
 				return true
 			},
-			want: `  new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: the body is larger than 1048576 bytes`,
+			want: `new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: the body is larger than 1048576 bytes`,
 		},
 		{
 			name: "gigantic JSON",
@@ -482,7 +484,7 @@ func TestHostileServer(t *testing.T) {
 				fmt.Fprintf(w, `{"url":"https://b.example.com/","params":{},"file":{"id":1,"filename":"%s"}}`, strings.Repeat("x", 2<<20))
 				return true
 			},
-			want: `  new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: the body is larger than 1048576 bytes`,
+			want: `new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: the body is larger than 1048576 bytes`,
 		},
 		{
 			name: "endless error body",
@@ -493,7 +495,7 @@ func TestHostileServer(t *testing.T) {
 				endless(w, r, http.StatusBadRequest, "no ")
 				return true
 			},
-			want: `  new.txt: create ref: 400 Bad Request: ` + strings.TrimSpace(strings.Repeat("no ", 133)) + " n…",
+			want: `new.txt: create ref: 400 Bad Request: ` + strings.TrimSpace(strings.Repeat("no ", 133)) + " n…",
 		},
 		{
 			name: "invalid UTF-8 and a forged log line in the message",
@@ -505,7 +507,7 @@ func TestHostileServer(t *testing.T) {
 				io.WriteString(w, "{\"message\":\"caf\xe9 \xff\xfe is bad\\r\\ndesksync: error: forged\"}")
 				return true
 			},
-			want: "  new.txt: create ref: 400 Bad Request: caf\uFFFD \uFFFD\uFFFD is bad desksync: error: forged",
+			want: "new.txt: create ref: 400 Bad Request: caf\uFFFD \uFFFD\uFFFD is bad desksync: error: forged",
 		},
 		{
 			name: "HTML where JSON belongs",
@@ -518,7 +520,7 @@ func TestHostileServer(t *testing.T) {
 				io.WriteString(w, "<html><body>Welcome to the proxy</body></html>")
 				return true
 			},
-			want: `  new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: decoding the ref: invalid character '<' looking for beginning of value`,
+			want: `new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: decoding the ref: invalid character '<' looking for beginning of value`,
 		},
 		{
 			name: "JSON labelled as XML with a ref that is not one",
@@ -531,7 +533,7 @@ func TestHostileServer(t *testing.T) {
 				io.WriteString(w, `{"url":["https://b.example.com/"],"params":{},"file":{"id":1}}`)
 				return true
 			},
-			want: `  new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: ref "url": json: cannot unmarshal array into Go value of type string`,
+			want: `new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: ref "url": json: cannot unmarshal array into Go value of type string`,
 		},
 		{
 			name: "redirect to another host",
@@ -542,7 +544,7 @@ func TestHostileServer(t *testing.T) {
 				http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
 				return true
 			},
-			want: `  new.txt: create ref: Post "` + other.URL + `/desk/api/v2/files/ref.json": refusing to follow a redirect from {host} to another host (` + otherHost + `) with the API key`,
+			want: `new.txt: create ref: Post "` + other.URL + `/desk/api/v2/files/ref.json": refusing to follow a redirect from {host} to another host (` + otherHost + `) with the API key`,
 		},
 		{
 			name: "upload URL on another host over plain http",
@@ -553,7 +555,7 @@ func TestHostileServer(t *testing.T) {
 				rewriteRef(w, r, emu, func(ref map[string]any) { ref["url"] = "http://uploads.example.com/bucket?X-Amz-Signature=abc" })
 				return true
 			},
-			want: `  new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: ref "url" "http://uploads.example.com/bucket?X-Amz-Signature=REDACTED" uses plain http on a non-loopback host (uploads.example.com)`,
+			want: `new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: ref "url" "http://uploads.example.com/bucket?X-Amz-Signature=REDACTED" uses plain http on a non-loopback host (uploads.example.com)`,
 		},
 		{
 			name: "params inject a form part with CR/LF",
@@ -566,7 +568,7 @@ func TestHostileServer(t *testing.T) {
 				})
 				return true
 			},
-			want: `  new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: ref "params" "x-amz-meta-note": the value contains control characters`,
+			want: `new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: ref "params" "x-amz-meta-note": the value contains control characters`,
 		},
 		{
 			name: "param name injects a header",
@@ -579,7 +581,7 @@ func TestHostileServer(t *testing.T) {
 				})
 				return true
 			},
-			want: `  new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: ref "params" "acl Authorization: Bearer x": the name contains control characters`,
+			want: `new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: ref "params" "acl Authorization: Bearer x": the name contains control characters`,
 		},
 		{
 			name: "a param takes the file's place",
@@ -590,7 +592,7 @@ func TestHostileServer(t *testing.T) {
 				rewriteRef(w, r, emu, func(ref map[string]any) { ref["params"].(map[string]any)["file"] = "not the file" })
 				return true
 			},
-			want: `  new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: ref "params": a param is named "file", which is reserved for the upload itself`,
+			want: `new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: ref "params": a param is named "file", which is reserved for the upload itself`,
 		},
 		{
 			name: "Desk never answers",
@@ -601,7 +603,7 @@ func TestHostileServer(t *testing.T) {
 				block(r)
 				return true
 			},
-			want: `  new.txt: create ref: no complete answer within ` + timeout,
+			want: `new.txt: create ref: no complete answer within ` + timeout,
 		},
 		{
 			name: "S3 never answers",
@@ -612,7 +614,7 @@ func TestHostileServer(t *testing.T) {
 				block(r)
 				return true
 			},
-			want:    `  new.txt: upload to S3: the upload stalled: no bytes moved for ` + timeout,
+			want:    `new.txt: upload to S3: the upload stalled: no bytes moved for ` + timeout,
 			pending: true,
 		},
 		{
@@ -625,7 +627,7 @@ func TestHostileServer(t *testing.T) {
 				endless(w, r, http.StatusCreated, "<PostResponse>")
 				return true
 			},
-			want:    `  new.txt: upload to S3: unusable answer from {site}/s3/desktest-bucket: the answer is larger than 65536 bytes`,
+			want:    `new.txt: upload to S3: unusable answer from {site}/s3/desktest-bucket: the answer is larger than 65536 bytes`,
 			pending: true,
 		},
 		{
@@ -639,7 +641,7 @@ func TestHostileServer(t *testing.T) {
 				})
 				return true
 			},
-			want:    `  new.txt: upload to S3: the file is 4 bytes, more than the 3 bytes Desk allows for type "attachment"`,
+			want:    `new.txt: upload to S3: the file is 4 bytes, more than the 3 bytes Desk allows for type "attachment"`,
 			pending: true,
 			noS3:    true,
 		},
@@ -654,7 +656,8 @@ func TestHostileServer(t *testing.T) {
 				fmt.Fprintf(w, `<Error><Code>%s</Code><Message>key %s rejected</Message></Error>`, r.Header.Get("Authorization"), r.Header.Get("Authorization"))
 				return true
 			},
-			want: `Desk refused the API key (401 Unauthorized: Bearer [REDACTED]: key Bearer [REDACTED] rejected): apply stopped; 1 of 1 change not started`,
+			want:  `Desk refused the API key (401 Unauthorized: Bearer [REDACTED]: key Bearer [REDACTED] rejected): apply stopped; 1 of 1 change not started`,
+			whole: true,
 		},
 	}
 	for _, tt := range tests {
@@ -704,7 +707,11 @@ func TestHostileServer(t *testing.T) {
 			if r.took > 15*time.Second {
 				t.Errorf("took %v with --timeout %s --retries 0", r.took, timeout)
 			}
-			want := "desksync: error: " + strings.NewReplacer("{site}", srv.URL, "{host}", strings.TrimPrefix(srv.URL, "http://")).Replace(tt.want) + "\n"
+			prefix := "desksync: error:   "
+			if tt.whole {
+				prefix = "desksync: error: "
+			}
+			want := prefix + strings.NewReplacer("{site}", srv.URL, "{host}", strings.TrimPrefix(srv.URL, "http://")).Replace(tt.want) + "\n"
 			if !strings.Contains(r.stderr, want) {
 				t.Errorf("stderr lacks\n%s\ngot:\n%s", want, r.stderr)
 			}
