@@ -533,7 +533,7 @@ func TestHostileServer(t *testing.T) {
 				io.WriteString(w, `{"url":["https://b.example.com/"],"params":{},"file":{"id":1}}`)
 				return true
 			},
-			want: `new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: ref "url": json: cannot unmarshal array into Go value of type string`,
+			want: `new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: ref "url": json: cannot unmarshal array into Go value of type string; desksync deleted the temp file 1 Desk created`,
 		},
 		{
 			name: "redirect to another host",
@@ -555,7 +555,7 @@ func TestHostileServer(t *testing.T) {
 				rewriteRef(w, r, emu, func(ref map[string]any) { ref["url"] = "http://uploads.example.com/bucket?X-Amz-Signature=abc" })
 				return true
 			},
-			want: `new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: ref "url" "http://uploads.example.com/bucket?X-Amz-Signature=REDACTED" uses plain http on a non-loopback host (uploads.example.com)`,
+			want: `new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: ref "url" "http://uploads.example.com/bucket?X-Amz-Signature=REDACTED" uses plain http on a non-loopback host (uploads.example.com); desksync deleted the temp file 2 Desk created`,
 		},
 		{
 			name: "params inject a form part with CR/LF",
@@ -568,7 +568,7 @@ func TestHostileServer(t *testing.T) {
 				})
 				return true
 			},
-			want: `new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: ref "params" "x-amz-meta-note": the value contains control characters`,
+			want: `new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: ref "params" "x-amz-meta-note": the value contains control characters; desksync deleted the temp file 2 Desk created`,
 		},
 		{
 			name: "param name injects a header",
@@ -581,7 +581,7 @@ func TestHostileServer(t *testing.T) {
 				})
 				return true
 			},
-			want: `new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: ref "params" "acl Authorization: Bearer x": the name contains control characters`,
+			want: `new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: ref "params" "acl Authorization: Bearer x": the name contains control characters; desksync deleted the temp file 2 Desk created`,
 		},
 		{
 			name: "a param takes the file's place",
@@ -592,7 +592,7 @@ func TestHostileServer(t *testing.T) {
 				rewriteRef(w, r, emu, func(ref map[string]any) { ref["params"].(map[string]any)["file"] = "not the file" })
 				return true
 			},
-			want: `new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: ref "params": a param is named "file", which is reserved for the upload itself`,
+			want: `new.txt: create ref: unusable answer from {site}/desk/api/v2/files/ref.json: ref "params": a param is named "file", which is reserved for the upload itself; desksync deleted the temp file 2 Desk created`,
 		},
 		{
 			name: "Desk never answers",

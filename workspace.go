@@ -195,7 +195,7 @@ func (c *connFlags) connect(ws *workspace, stderr io.Writer) (*connection, error
 	if c.Timeout <= 0 {
 		return nil, hinted{msg: fmt.Sprintf("--timeout must be positive, not %v", c.Timeout), hint: "leave it out for the default (60s)"}
 	}
-	cfg := desk.Config{URL: c.URL, APIKey: c.APIKey, Retries: c.Retries, Timeout: c.Timeout}
+	cfg := desk.Config{URL: c.URL, APIKey: c.APIKey, Retries: c.Retries, Timeout: c.Timeout, Notices: stderr}
 	if c.Retries == 0 {
 		cfg.Retries = -1 // desk.Config reads 0 as "the default"; the flag's 0 means none
 	}
@@ -229,6 +229,13 @@ func (c *connFlags) connect(ws *workspace, stderr io.Writer) (*connection, error
 		return nil, err
 	}
 	conn.client = client
+	if ws.sandbox == "" {
+		// The client drops a pasted /desk or /desk/api/v2, so the state records one site
+		// however DESK_URL was written.
+		if conn.site, err = normalizeSite(client.Site()); err != nil {
+			return nil, err
+		}
+	}
 	return conn, nil
 }
 

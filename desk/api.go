@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -28,22 +26,70 @@ const (
 // CreateRef asks Desk for an upload authorization (step 1 of 3): POST
 // /desk/api/v2/files/ref.json. The answer is checked before it is trusted: the
 // upload URL must be absolute and https (or http on loopback), the params free of
-// control characters, within size limits, and not named "file".
+// control characters and of the API key, within size limits, and not named "file".
+// When the answer is refused after Desk created the temp file, that file is deleted
+// (best effort) and the error says so.
 func (c *Client) CreateRef(ctx context.Context, r RefRequest) (*Ref, error) {
 	op := fmt.Sprintf("create ref for %q", r.Filename)
 	var ref *Ref
+	var tempID int64
 	err := c.callDesk(ctx, deskRequest{
 		op: op, method: http.MethodPost, url: c.api + "/files/ref.json", in: r,
 		decode: func(body []byte) error {
 			var err error
 			ref, err = decodeRef(body)
-			return err
+			if ref != nil {
+				tempID = ref.File.ID
+			}
+			if err == nil && c.carriesKey(ref) {
+				err = errors.New("the ref carries the API key, which must never reach S3")
+			}
+			if err != nil {
+				return err
+			}
+			c.scrubFile(&ref.File)
+			return nil
 		},
 	})
-	if err != nil {
-		return nil, err
+	var re *ResponseError
+	if err == nil || tempID == 0 || !errors.As(err, &re) {
+		return ref, err
 	}
-	return ref, nil
+	if derr := c.DeleteFile(ctx, tempID); derr != nil && !IsNotFound(derr) {
+		re.Orphan = tempID
+		re.Msg += fmt.Sprintf("; deleting the temp file %d Desk created failed too: %s", tempID, causeOf(derr))
+	} else {
+		re.Msg += fmt.Sprintf("; desksync deleted the temp file %d Desk created", tempID)
+	}
+	return nil, err
+}
+
+// carriesKey reports whether Desk put the API key into a ref's upload URL or params.
+func (c *Client) carriesKey(ref *Ref) bool {
+	if len(c.key) < minScrubbed {
+		return false
+	}
+	has := strings.Contains(ref.URL, c.key)
+	for _, p := range ref.Params {
+		has = has || strings.Contains(p.Value, c.key) || strings.Contains(p.Name, c.key)
+	}
+	return has
+}
+
+// scrubFile removes the API key from every string of a file record, so that no
+// caller stores or shows what a server echoed.
+func (c *Client) scrubFile(f *File) {
+	for _, s := range []*string{&f.Filename, &f.MimeType, &f.Disposition, &f.Type, &f.State, &f.DownloadURL} {
+		*s = c.scrub(*s)
+	}
+}
+
+// causeOf is an error's text without the request it happened to, when it has one.
+func causeOf(err error) string {
+	if c, ok := err.(interface{ Cause() string }); ok {
+		return c.Cause()
+	}
+	return err.Error()
 }
 
 // UpdateFile changes a file (step 3 of an upload: State "active"; also filename or
@@ -86,6 +132,7 @@ func (c *Client) fileCall(ctx context.Context, op, method string, id int64, in a
 				return errors.New(`the answer has no "file" object`)
 			}
 			f = w.File
+			c.scrubFile(f)
 			return nil
 		},
 	})
@@ -97,7 +144,8 @@ func (c *Client) fileCall(ctx context.Context, op, method string, id int64, in a
 
 // Download fetches a file's content from its downloadURL (as GetFile returned it;
 // relative URLs are resolved against the site). The API key is sent only when the
-// URL is on the site's own host. Bodies over max bytes are refused, not truncated.
+// URL is on the site's own host; other hosts must be public (see Config.Resolver).
+// Bodies over max bytes are refused, not truncated.
 func (c *Client) Download(ctx context.Context, rawURL string, max int64) ([]byte, error) {
 	op := fmt.Sprintf("download %q", redactURL(rawURL))
 	if max <= 0 {
@@ -111,13 +159,15 @@ func (c *Client) Download(ctx context.Context, rawURL string, max int64) ([]byte
 		return nil, &ResponseError{Op: op, URL: redactURL(u.String()), Msg: "download URL " + msg}
 	}
 	own := u.Scheme == c.site.Scheme && u.Host == c.site.Host
+	kind, hc := offsiteCall, c.offsite
+	if own {
+		kind, hc = siteCall, c.hc
+	}
 	var data []byte
-	err = c.retry(ctx, op, own, func(ctx context.Context) (int, http.Header, error) {
-		return c.exchange(ctx, exchange{
+	err = c.retry(ctx, op, kind, func(ctx context.Context) (int, http.Header, error) {
+		return c.exchange(ctx, hc, exchange{
 			op: op, method: http.MethodGet, url: u.String(), auth: own, max: max,
-			tooBig: func(max int64) string {
-				return fmt.Sprintf("the file is larger than the %d-byte limit for downloads", max)
-			},
+			tooBig: fmt.Sprintf("the file is larger than the %d-byte limit for downloads", max),
 			decode: func(body []byte) error { data = body; return nil },
 		})
 	})
@@ -144,47 +194,58 @@ func checkURL(u *url.URL) string {
 	return fmt.Sprintf("has scheme %q, not https", u.Scheme)
 }
 
-// decodeRef decodes and checks the answer to a ref request. params keeps Desk's
-// order (the S3 form replays it verbatim), so it is read token by token rather than
-// into a map.
+// decodeRef decodes and checks the answer to a ref request. The file's id is read
+// first, so that a refused answer still names the temp file to clean up: on error
+// the returned Ref, when not nil, holds only File.ID. params keeps Desk's order (the
+// S3 form replays it verbatim), so it is read token by token rather than into a map.
 func decodeRef(body []byte) (*Ref, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(body, &top); err != nil {
 		return nil, fmt.Errorf("decoding the ref: %w", err)
 	}
-	var ref Ref
-	rawURL, ok := top["url"]
-	if !ok {
-		return nil, errors.New(`the ref has no "url"`)
-	}
-	if err := json.Unmarshal(rawURL, &ref.URL); err != nil {
-		return nil, fmt.Errorf(`ref "url": %w`, err)
-	}
-	u, err := url.Parse(ref.URL)
-	if err != nil {
-		return nil, fmt.Errorf(`ref "url" %q does not parse`, redactURL(ref.URL))
-	}
-	if msg := checkURL(u); msg != "" {
-		return nil, fmt.Errorf(`ref "url" %q %s`, redactURL(ref.URL), msg)
-	}
-	rawParams, ok := top["params"]
-	if !ok {
-		return nil, errors.New(`the ref has no "params"`)
-	}
-	if ref.Params, err = decodeParams(rawParams); err != nil {
-		return nil, err
-	}
 	rawFile, ok := top["file"]
 	if !ok || string(rawFile) == "null" {
 		return nil, errors.New(`the ref has no "file"`)
 	}
-	if err := json.Unmarshal(rawFile, &ref.File); err != nil {
+	var idOnly struct {
+		ID json.Number `json:"id"`
+	}
+	if err := json.Unmarshal(rawFile, &idOnly); err != nil {
 		return nil, fmt.Errorf(`ref "file": %w`, err)
 	}
-	if ref.File.ID <= 0 {
-		return nil, fmt.Errorf(`ref "file" has no valid id (%d)`, ref.File.ID)
+	id, err := wholeNumber("id", idOnly.ID)
+	if err != nil {
+		return nil, fmt.Errorf(`ref "file": %w`, err)
 	}
-	return &ref, nil
+	if id <= 0 {
+		return nil, fmt.Errorf(`ref "file" has no valid id (%d)`, id)
+	}
+	ref, partial := &Ref{}, &Ref{File: File{ID: id}}
+	if err := json.Unmarshal(rawFile, &ref.File); err != nil {
+		return partial, fmt.Errorf(`ref "file": %w`, err)
+	}
+	rawURL, ok := top["url"]
+	if !ok {
+		return partial, errors.New(`the ref has no "url"`)
+	}
+	if err := json.Unmarshal(rawURL, &ref.URL); err != nil {
+		return partial, fmt.Errorf(`ref "url": %w`, err)
+	}
+	u, err := url.Parse(ref.URL)
+	if err != nil {
+		return partial, fmt.Errorf(`ref "url" %q does not parse`, redactURL(ref.URL))
+	}
+	if msg := checkURL(u); msg != "" {
+		return partial, fmt.Errorf(`ref "url" %q %s`, redactURL(ref.URL), msg)
+	}
+	rawParams, ok := top["params"]
+	if !ok {
+		return partial, errors.New(`the ref has no "params"`)
+	}
+	if ref.Params, err = decodeParams(rawParams); err != nil {
+		return partial, err
+	}
+	return ref, nil
 }
 
 // decodeParams reads a JSON object of string values in order, refusing anything that
@@ -363,13 +424,4 @@ func jsonMarshal(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimRight(b.Bytes(), "\n"), nil
-}
-
-// readCapped reads at most max bytes, reporting whether there was more.
-func readCapped(r io.Reader, max int64) (data []byte, over bool, err error) {
-	data, err = io.ReadAll(io.LimitReader(r, min(max, math.MaxInt64-1)+1))
-	if int64(len(data)) > max {
-		return data[:max], true, err
-	}
-	return data, false, err
 }

@@ -29,11 +29,12 @@ const (
 	maxXMLBody   = 64 << 10
 	maxErrorBody = 64 << 10
 
-	// A 429 is waited out without using the retry budget, but not forever: a server
-	// that answers 429 this many times in a row for one call, or asks for a longer
-	// wait than maxRateLimitWait, is treated as failing.
-	maxRateLimitWaits = 50
-	maxRateLimitWait  = 5 * time.Minute
+	// SPEC §6: a 429 does not use the retry budget, but one call is retried after
+	// 429 at most maxRateLimitRetries times, never waits longer than maxWait, and
+	// every wait longer than announceWait is announced.
+	maxRateLimitRetries = 10
+	maxWait             = 120 * time.Second
+	announceWait        = 5 * time.Second
 
 	apiPath   = "/desk/api/v2"
 	userAgent = "desksync"
@@ -42,8 +43,9 @@ const (
 // Config configures a Client. URL and APIKey are required; zero values elsewhere
 // mean the defaults noted on each field.
 type Config struct {
-	// URL is the Desk site, e.g. https://yoursite.teamwork.com; the client adds
-	// /desk/api/v2/…. Plain http is refused unless the host is loopback (the emulator).
+	// URL is the Desk site, e.g. https://yoursite.teamwork.com; a trailing "/",
+	// "/desk" or "/desk/api/v2" is dropped. Plain http is refused unless the host is
+	// loopback (the emulator).
 	URL string
 	// APIKey is sent to Desk (never to S3 or another host) as "Authorization: Bearer KEY".
 	APIKey string
@@ -51,6 +53,10 @@ type Config struct {
 	// replaced by one that never carries the key to another host. Default: a client
 	// with dial, TLS-handshake and response-header timeouts.
 	HTTPClient *http.Client
+	// Resolver looks up the hosts of the upload and download URLs Desk hands out,
+	// which must not lead into loopback, link-local or private networks unless the
+	// site itself is on loopback. Default net.DefaultResolver; tests replace it.
+	Resolver Resolver
 	// Retries is how many times a retryable failure (network, 5xx) is retried; 429s
 	// do not count. 0 means 5; negative means no retries.
 	Retries int
@@ -61,9 +67,11 @@ type Config struct {
 	// Debug, if set, receives one line per HTTP request (method, redacted URL, status,
 	// duration, bytes up/down). Secrets never reach it.
 	Debug io.Writer
+	// Notices, if set, receives one line for every wait longer than 5 s (Desk's rate
+	// limit, a 429, a backoff), so that a long pause is never silent. main passes stderr.
+	Notices io.Writer
 	// Clock and Sleep replace time.Now and a context-aware sleep for backoff, 429
-	// waits and pacing; tests use them to run without waiting. When Sleep is set,
-	// pacing waits are not cut short by new rate-limit headers.
+	// waits and pacing; tests use them to run without waiting.
 	Clock func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Jitter returns a random duration in [0, max]; default uniform (full jitter).
@@ -79,12 +87,14 @@ type Client struct {
 	site    *url.URL // scheme://host[/prefix], no trailing slash
 	api     string   // site + apiPath
 	key     string
-	hc      *http.Client
+	hc      *http.Client // the site: Desk API calls and downloads from the site itself
+	offsite *http.Client // URLs Desk hands out: addresses checked unless the site is on loopback
 	retries int
 	timeout time.Duration
 
-	debugMu sync.Mutex
+	outMu   sync.Mutex
 	debug   io.Writer
+	notices io.Writer
 
 	now         func() time.Time
 	sleep       func(ctx context.Context, d time.Duration) error
@@ -93,11 +103,8 @@ type Client struct {
 	backoffMax  time.Duration
 
 	pacer *pacer
-
-	// formWriters and copyBuffers recycle an upload's buffers: with thousands of
-	// small files they were most of apply's garbage. A form writer's 64 KiB carry a
-	// small file's whole form in one write to the request body.
-	formWriters, copyBuffers sync.Pool
+	// refused is Desk's first 401 or 403: once set, no call is sent any more.
+	refused atomic.Pointer[APIError]
 
 	requests, uploads, rateLimited, retried atomic.Int64
 }
@@ -120,28 +127,17 @@ func (c *Client) Stats() Stats {
 	}
 }
 
+// Site is the site URL the client talks to, normalised: no trailing "/", "/desk" or
+// "/desk/api/v2".
+func (c *Client) Site() string { return c.site.String() }
+
+const siteHint = "set DESK_URL (or --url) to your site, e.g. https://yoursite.teamwork.com"
+
 // New checks cfg and returns a Client. It makes no request.
 func New(cfg Config) (*Client, error) {
-	if strings.TrimSpace(cfg.URL) == "" {
-		return nil, &ConfigError{Msg: "no Desk site URL given",
-			hint: "set DESK_URL (or --url) to your site, e.g. https://yoursite.teamwork.com"}
-	}
-	site, err := url.Parse(strings.TrimSpace(cfg.URL))
-	if err != nil || site.Host == "" || (site.Scheme != "https" && site.Scheme != "http") {
-		return nil, &ConfigError{Msg: fmt.Sprintf("site URL %q is not an absolute http(s) URL", redactURL(cfg.URL)),
-			hint: "set DESK_URL (or --url) to your site, e.g. https://yoursite.teamwork.com"}
-	}
-	if site.User != nil {
-		return nil, &ConfigError{Msg: "site URL must not contain a user or password",
-			hint: "pass the API key with DESK_API_KEY (or --api-key), not in the URL"}
-	}
-	if site.Scheme == "http" && !isLoopback(site.Hostname()) {
-		return nil, &ConfigError{Msg: fmt.Sprintf("site URL %q uses plain http, which would send the API key unencrypted", site.Redacted()),
-			hint: "use https://; plain http is allowed only for loopback hosts (127.0.0.1, ::1, localhost), as with the emulator"}
-	}
-	if site.RawQuery != "" || site.Fragment != "" {
-		return nil, &ConfigError{Msg: fmt.Sprintf("site URL %q must not have a query or fragment", redactURL(cfg.URL)),
-			hint: "set DESK_URL to the site only, e.g. https://yoursite.teamwork.com"}
+	site, err := parseSite(cfg.URL)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.APIKey == "" {
 		return nil, &ConfigError{Msg: "no Desk API key given",
@@ -151,21 +147,11 @@ func New(cfg Config) (*Client, error) {
 		return nil, &ConfigError{Msg: "the Desk API key contains spaces or control characters",
 			hint: "check DESK_API_KEY for a stray newline or quote"}
 	}
-	site.Path = strings.TrimRight(site.Path, "/")
-	site.RawPath = ""
-
 	c := &Client{
-		site:        site,
-		api:         site.String() + apiPath,
-		key:         cfg.APIKey,
-		retries:     cfg.Retries,
-		timeout:     cfg.Timeout,
-		debug:       cfg.Debug,
-		now:         cfg.Clock,
-		sleep:       cfg.Sleep,
-		jitter:      cfg.Jitter,
-		backoffBase: cfg.BackoffBase,
-		backoffMax:  cfg.BackoffMax,
+		site: site, api: site.String() + apiPath, key: cfg.APIKey,
+		retries: cfg.Retries, timeout: cfg.Timeout, debug: cfg.Debug, notices: cfg.Notices,
+		now: cfg.Clock, sleep: cfg.Sleep, jitter: cfg.Jitter,
+		backoffBase: cfg.BackoffBase, backoffMax: cfg.BackoffMax,
 	}
 	if c.retries == 0 {
 		c.retries = defaultRetries
@@ -177,9 +163,6 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.now == nil {
 		c.now = time.Now
-	}
-	if c.sleep == nil {
-		c.sleep = sleepCtx
 	}
 	if c.jitter == nil {
 		c.jitter = func(max time.Duration) time.Duration {
@@ -195,15 +178,58 @@ func New(cfg Config) (*Client, error) {
 	if c.backoffMax <= 0 {
 		c.backoffMax = defaultBackoffMax
 	}
+	c.hc = &http.Client{Transport: newTransport(c.timeout)}
 	if cfg.HTTPClient != nil {
 		hc := *cfg.HTTPClient
 		c.hc = &hc
-	} else {
-		c.hc = &http.Client{Transport: newTransport(c.timeout)}
 	}
 	c.hc.CheckRedirect = checkRedirect
-	c.pacer = newPacer(c.now, cfg.Sleep != nil, c.sleep)
+	c.offsite = c.hc
+	if !isLoopback(site.Hostname()) {
+		resolver := cfg.Resolver
+		if resolver == nil {
+			resolver = net.DefaultResolver
+		}
+		off := *c.hc
+		off.Transport = newGuardedTransport(c.hc.Transport, resolver)
+		c.offsite = &off
+	}
+	c.pacer = &pacer{now: c.now, sleep: cfg.Sleep, announce: c.announce, changed: make(chan struct{})}
+	if c.sleep == nil {
+		c.sleep = sleepCtx
+	}
 	return c, nil
+}
+
+// parseSite checks the site URL and drops what users paste after the host.
+func parseSite(raw string) (*url.URL, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return nil, &ConfigError{Msg: "no Desk site URL given", hint: siteHint}
+	}
+	site, err := url.Parse(raw)
+	switch {
+	case err != nil || site.Host == "" || (site.Scheme != "https" && site.Scheme != "http"):
+		return nil, &ConfigError{Msg: fmt.Sprintf("site URL %q is not an absolute http(s) URL", redactURL(raw)), hint: siteHint}
+	case site.User != nil:
+		return nil, &ConfigError{Msg: "site URL must not contain a user or password",
+			hint: "pass the API key with DESK_API_KEY (or --api-key), not in the URL"}
+	case site.Scheme == "http" && !isLoopback(site.Hostname()):
+		return nil, &ConfigError{Msg: fmt.Sprintf("site URL %q uses plain http, which would send the API key unencrypted", site.Redacted()),
+			hint: "use https://; plain http is allowed only for loopback hosts (127.0.0.1, ::1, localhost), as with the emulator"}
+	case site.RawQuery != "" || site.Fragment != "":
+		return nil, &ConfigError{Msg: fmt.Sprintf("site URL %q must not have a query or fragment", redactURL(raw)),
+			hint: "set DESK_URL to the site only, e.g. https://yoursite.teamwork.com"}
+	}
+	p := strings.TrimRight(site.Path, "/")
+	for _, suffix := range []string{apiPath, "/desk"} {
+		if strings.HasSuffix(strings.ToLower(p), suffix) {
+			p = strings.TrimRight(p[:len(p)-len(suffix)], "/")
+			break
+		}
+	}
+	site.Path, site.RawPath = p, ""
+	return site, nil
 }
 
 // newTransport bounds every phase that could hang: dialing, the TLS handshake and
@@ -219,10 +245,6 @@ func newTransport(timeout time.Duration) *http.Transport {
 		IdleConnTimeout:       90 * time.Second,
 		MaxIdleConnsPerHost:   16,
 		ForceAttemptHTTP2:     true,
-		// Large enough for a request's headers and a small file's whole form: below
-		// that, the transport flushed the first 4 KiB and copied the rest through a
-		// new 32 KiB buffer, per request.
-		WriteBufferSize: 64 << 10,
 	}
 }
 
@@ -271,43 +293,72 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // usable 2xx answer.
 type attemptFunc func(ctx context.Context) (status int, h http.Header, err error)
 
+// callKind says how the retry layer treats a call.
+type callKind int
+
+const (
+	offsiteCall callKind = iota // S3 or a download host: not paced, Desk does not count it
+	siteCall                    // paced: a download from the site itself
+	apiCall                     // paced, and a 401 or 403 stops the Client
+)
+
 // retry is the one retry layer: it runs attempt until it succeeds, fails for good,
-// runs out of retries, or ctx ends. paced attempts go through the shared pacer
-// (Desk API calls); unpaced ones (S3) do not count against Desk's limit.
-func (c *Client) retry(ctx context.Context, op string, paced bool, attempt attemptFunc) error {
-	waits, sent := 0, 0
+// runs out of retries, or ctx ends.
+func (c *Client) retry(ctx context.Context, op string, kind callKind, attempt attemptFunc) error {
+	limited, sent := 0, 0
 	for n := 0; ; {
+		if first := c.refused.Load(); first != nil {
+			return &AuthError{Op: op, Err: first, NotSent: true}
+		}
 		var tk ticket
-		if paced {
+		if kind != offsiteCall {
 			var err error
 			if tk, err = c.pacer.acquire(ctx); err != nil {
+				var lw *longWaitError
+				if errors.As(err, &lw) {
+					return &APIError{Op: op, Err: err}
+				}
 				return fmt.Errorf("desk: %s: waiting for Desk's rate limit: %w", op, err)
+			}
+			if first := c.refused.Load(); first != nil { // refused while this call waited
+				c.pacer.release(tk, 0, nil)
+				return &AuthError{Op: op, Err: first, NotSent: true}
 			}
 		}
 		c.requests.Add(1)
 		sent++
 		status, h, err := attempt(ctx)
+		var ae *APIError
+		refused := kind == apiCall && (status == http.StatusUnauthorized || status == http.StatusForbidden) && errors.As(err, &ae)
+		if refused { // before release wakes the calls waiting in the pacer
+			c.refused.CompareAndSwap(nil, ae)
+		}
 		var wait time.Duration
-		if paced {
+		if kind != offsiteCall {
 			wait = c.pacer.release(tk, status, h)
 		} else if status == http.StatusTooManyRequests {
-			wait = rateLimitWait(h, c.now())
+			wait = retryAfter(h, c.now())
 		}
-		if err == nil {
+		switch {
+		case err == nil:
 			return nil
-		}
-		var ae *APIError
-		if !errors.As(err, &ae) || ctx.Err() != nil {
+		case refused:
+			return &AuthError{Op: op, Err: ae}
+		case !errors.As(err, &ae) || ctx.Err() != nil:
 			return err
 		}
 		if status == http.StatusTooManyRequests {
 			c.rateLimited.Add(1)
-			waits++
-			if waits > maxRateLimitWaits {
+			limited++
+			if wait > maxWait {
+				ae.Err = &longWaitError{wait: wait, why: "after its 429"}
+			}
+			if wait > maxWait || limited > maxRateLimitRetries {
 				ae.Attempts = sent
 				return err
 			}
-			if !paced { // paced requests wait in acquire, with everyone else
+			if kind == offsiteCall { // paced calls wait in acquire, with everyone else
+				c.announce(wait, "S3 answered 429 Too Many Requests")
 				if serr := c.sleep(ctx, wait); serr != nil {
 					return fmt.Errorf("%w; stopped waiting: %w", err, serr)
 				}
@@ -323,7 +374,9 @@ func (c *Client) retry(ctx context.Context, op string, paced bool, attempt attem
 		}
 		n++
 		c.retried.Add(1)
-		if serr := c.sleep(ctx, c.backoff(n)); serr != nil {
+		d := c.backoff(n)
+		c.announce(d, fmt.Sprintf("%s failed (%s); retrying", op, ae.Cause()))
+		if serr := c.sleep(ctx, d); serr != nil {
 			return fmt.Errorf("%w; stopped retrying: %w", err, serr)
 		}
 	}
@@ -339,6 +392,16 @@ func (c *Client) backoff(n int) time.Duration {
 		}
 	}
 	return c.jitter(d)
+}
+
+// announce tells Notices about a wait long enough to look like a hang.
+func (c *Client) announce(d time.Duration, why string) {
+	if c.notices == nil || d <= announceWait {
+		return
+	}
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
+	fmt.Fprintf(c.notices, "desksync: %s: waiting %v\n", c.scrub(why), d.Round(time.Second))
 }
 
 // deskRequest is one Desk API call: JSON in, JSON out, Bearer auth, paced.
@@ -360,8 +423,8 @@ func (c *Client) callDesk(ctx context.Context, r deskRequest) error {
 			return fmt.Errorf("desk: %s: encoding the request: %w", r.op, err)
 		}
 	}
-	return c.retry(ctx, r.op, true, func(ctx context.Context) (int, http.Header, error) {
-		return c.exchange(ctx, exchange{
+	return c.retry(ctx, r.op, apiCall, func(ctx context.Context) (int, http.Header, error) {
+		return c.exchange(ctx, c.hc, exchange{
 			op: r.op, method: r.method, url: r.url, body: body, auth: true,
 			max: maxJSONBody, decode: r.decode,
 		})
@@ -374,11 +437,11 @@ type exchange struct {
 	body            []byte
 	auth            bool
 	max             int64 // cap on a 2xx body; more is an error
-	tooBig          func(max int64) string
+	tooBig          string
 	decode          func(body []byte) error
 }
 
-func (c *Client) exchange(ctx context.Context, x exchange) (int, http.Header, error) {
+func (c *Client) exchange(ctx context.Context, hc *http.Client, x exchange) (int, http.Header, error) {
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	var rd io.Reader
@@ -398,9 +461,9 @@ func (c *Client) exchange(ctx context.Context, x exchange) (int, http.Header, er
 		req.Header.Set("Authorization", "Bearer "+c.key)
 	}
 	start := time.Now()
-	resp, err := c.hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
-		err = c.transportError(x.op, x.method, x.url, ctx, actx, err)
+		err = c.transportError(x.op, x.method, x.url, ctx, actx, err, hc != c.hc)
 		c.logf(x.method, x.url, 0, err, start, int64(len(x.body)), 0)
 		return 0, nil, err
 	}
@@ -410,20 +473,23 @@ func (c *Client) exchange(ctx context.Context, x exchange) (int, http.Header, er
 	if ok {
 		limit = x.max
 	}
-	data, rerr := io.ReadAll(io.LimitReader(resp.Body, min(limit, math.MaxInt64-1)+1))
+	data, over, rerr := readCapped(resp.Body, limit)
 	c.logf(x.method, x.url, resp.StatusCode, rerr, start, int64(len(x.body)), int64(len(data)))
 	if rerr != nil {
-		return resp.StatusCode, resp.Header, c.transportError(x.op, x.method, x.url, ctx, actx, rerr)
+		return resp.StatusCode, resp.Header, c.transportError(x.op, x.method, x.url, ctx, actx, rerr, hc != c.hc)
 	}
 	if !ok {
-		code, msg := decodeErrorBodyScrubbed(errorBody(data, limit), c.scrubber())
+		if over { // the cut may fall inside an echoed secret, leaving a head scrub cannot see
+			data = data[:len(data)/2]
+		}
+		code, msg := decodeErrorBody(data, c.scrubber())
 		return resp.StatusCode, resp.Header, &APIError{Op: x.op, Method: x.method, URL: redactURL(x.url),
 			Status: resp.StatusCode, Code: code, Message: msg}
 	}
-	if int64(len(data)) > limit {
+	if over {
 		msg := fmt.Sprintf("the body is larger than %d bytes", limit)
-		if x.tooBig != nil {
-			msg = x.tooBig(limit)
+		if x.tooBig != "" {
+			msg = x.tooBig
 		}
 		return resp.StatusCode, resp.Header, &ResponseError{Op: x.op, URL: redactURL(x.url), Msg: msg}
 	}
@@ -435,20 +501,10 @@ func (c *Client) exchange(ctx context.Context, x exchange) (int, http.Header, er
 	return resp.StatusCode, resp.Header, nil
 }
 
-// errorBody is the part of an error answer read to find its message. When the answer
-// went past the cap, it keeps only the first half: the cut could fall inside a secret
-// the server echoed (the key, a policy), leaving a head of it that scrubbing would not
-// recognise, and nothing past the first few hundred bytes is ever shown anyway.
-func errorBody(b []byte, max int64) []byte {
-	if int64(len(b)) > max {
-		return b[:max/2]
-	}
-	return b
-}
-
 // transportError wraps a failure with no HTTP answer, naming a per-request timeout
-// as such rather than as a bare "context deadline exceeded".
-func (c *Client) transportError(op, method, rawURL string, parent, actx context.Context, err error) *APIError {
+// as such rather than as a bare "context deadline exceeded". offsite says the host
+// is one Desk named (S3, a download), not the site, so that the hint points there.
+func (c *Client) transportError(op, method, rawURL string, parent, actx context.Context, err error, offsite bool, secrets ...string) *APIError {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		ue.URL = redactURL(ue.URL)
@@ -465,7 +521,8 @@ func (c *Client) transportError(op, method, rawURL string, parent, actx context.
 	case errors.As(err, &ne) && ne.Timeout():
 		err = &timeoutError{d: c.timeout, err: err}
 	}
-	return &APIError{Op: op, Method: method, URL: redactURL(rawURL), Err: &scrubbedError{msg: c.scrub(err.Error()), err: err}}
+	return &APIError{Op: op, Method: method, URL: redactURL(rawURL), offsite: offsite,
+		Err: &scrubbedError{msg: c.scrub(err.Error(), secrets...), err: err}}
 }
 
 // timeoutError is a request that got no complete answer within the timeout.
@@ -487,25 +544,21 @@ type scrubbedError struct {
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.err }
 
-// scrub removes the API key from text before it goes into an error or a log line,
-// in case a server or proxy echoes it back.
+// minScrubbed is the shortest secret scrub replaces: under 8 characters a "secret" is
+// no real Desk key or signature (the sandbox's key is "sandbox"), and replacing it
+// everywhere would garble messages (a key "x" in "example.com").
+const minScrubbed = 8
+
+// scrub removes the API key (and the given secrets) from text a server sent or
+// echoed, before it goes into an error, a log line or a returned record.
 func (c *Client) scrub(s string, secrets ...string) string {
-	// Under 8 characters a "secret" is no real Desk key or signature (the sandbox's key
-	// is "sandbox"), and replacing it everywhere would garble the message: a key "x"
-	// turned example.com into e[REDACTED]ample.com.
-	if len(c.key) >= minScrubbed {
-		s = strings.ReplaceAll(s, c.key, "[REDACTED]")
-	}
-	for _, sec := range secrets {
+	for _, sec := range append(secrets, c.key) {
 		if len(sec) >= minScrubbed {
 			s = strings.ReplaceAll(s, sec, "[REDACTED]")
 		}
 	}
 	return s
 }
-
-// minScrubbed is the shortest secret scrub replaces.
-const minScrubbed = 8
 
 // scrubber is scrub as a function, for cleanScrubbed.
 func (c *Client) scrubber(secrets ...string) func(string) string {
@@ -531,8 +584,8 @@ func (c *Client) logf(method, rawURL string, status int, err error, start time.T
 		line += ": " + err.Error()
 	}
 	line = cleanScrubbed(line, c.scrubber(secrets...)) + "\n"
-	c.debugMu.Lock()
-	defer c.debugMu.Unlock()
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
 	io.WriteString(c.debug, line)
 }
 
@@ -573,4 +626,13 @@ func redactQuery(q string) string {
 		parts[i] = name + "=REDACTED"
 	}
 	return strings.Join(parts, "&")
+}
+
+// readCapped reads at most max bytes, reporting whether there was more.
+func readCapped(r io.Reader, max int64) (data []byte, over bool, err error) {
+	data, err = io.ReadAll(io.LimitReader(r, min(max, math.MaxInt64-1)+1))
+	if int64(len(data)) > max {
+		return data[:max], true, err
+	}
+	return data, false, err
 }

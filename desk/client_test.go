@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -173,7 +174,7 @@ func TestUploadRequestShape(t *testing.T) {
 	s3 := &s3Server{}
 	srv := httptest.NewServer(s3)
 	defer srv.Close()
-	c, dbg := newTestClient(t, "https://x.teamwork.com")
+	c, dbg := newTestClient(t, "http://127.0.0.1:1")
 	ref, err := decodeRef([]byte(refJSON(srv.URL + "/")))
 	if err != nil {
 		t.Fatal(err)
@@ -220,12 +221,41 @@ func TestUploadEmptyFile(t *testing.T) {
 	s3 := &s3Server{}
 	srv := httptest.NewServer(s3)
 	defer srv.Close()
-	c, _ := newTestClient(t, "https://x.teamwork.com")
+	c, _ := newTestClient(t, "http://127.0.0.1:1")
 	ref, _ := decodeRef([]byte(refJSON(srv.URL)))
 	if err := c.Upload(context.Background(), ref, strings.NewReader(""), 0, "empty.txt", nil); err != nil {
 		t.Fatal(err)
 	}
 	if r := s3.Received()[0]; r.ContentLength != r.BodyBytes {
 		t.Errorf("Content-Length %d, body %d", r.ContentLength, r.BodyBytes)
+	}
+}
+
+// TestSiteSuffixesDropped: a DESK_URL pasted with "/", "/desk" or "/desk/api/v2" after
+// the host reaches /desk/api/v2/… once, not /desk/desk/api/v2/… (issue 11).
+func TestSiteSuffixesDropped(t *testing.T) {
+	var path atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path.Store(r.URL.Path)
+		ok(w, r)
+	}))
+	defer srv.Close()
+	for _, tt := range []struct{ suffix, site, path string }{
+		{"", "", "/desk/api/v2/files/1.json"},
+		{"/", "", "/desk/api/v2/files/1.json"},
+		{"/desk", "", "/desk/api/v2/files/1.json"},
+		{"/desk/", "", "/desk/api/v2/files/1.json"},
+		{"/Desk/API/v2/", "", "/desk/api/v2/files/1.json"},
+		{"/desk/api/v2", "", "/desk/api/v2/files/1.json"},
+		{"/proxy/desk", "/proxy", "/proxy/desk/api/v2/files/1.json"},
+		{"/proxy", "/proxy", "/proxy/desk/api/v2/files/1.json"},
+	} {
+		c, _ := newTestClient(t, srv.URL+tt.suffix)
+		if _, err := c.GetFile(context.Background(), 1); err != nil {
+			t.Fatal(err)
+		}
+		if c.Site() != srv.URL+tt.site || path.Load() != tt.path {
+			t.Errorf("%q: site %q, request to %q; want %q and %q", tt.suffix, c.Site(), path.Load(), srv.URL+tt.site, tt.path)
+		}
 	}
 }

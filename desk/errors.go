@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"unicode"
@@ -31,11 +32,14 @@ type APIError struct {
 	Code    string // S3's <Code> or Desk's error code, when given
 	Message string // the server's own explanation, cleaned and capped
 
-	// Err is the transport error when Status is 0.
+	// Err is the transport error when Status is 0; with a 429, why desksync did not
+	// wait it out.
 	Err error
 	// Attempts is how many times the request was sent when the retry layer gave up on
 	// an error worth retrying; 0 when it was not retried.
 	Attempts int
+
+	offsite bool // the host is one Desk named (S3, a download), not the site
 }
 
 func (e *APIError) Error() string { return "desk: " + e.Op + ": " + e.Cause() }
@@ -59,6 +63,9 @@ func (e *APIError) Cause() string {
 		case e.Message != "":
 			fmt.Fprintf(&b, ": %s", e.Message)
 		}
+		if e.Err != nil {
+			fmt.Fprintf(&b, "; %v", e.Err)
+		}
 	}
 	if e.Attempts > 1 {
 		fmt.Fprintf(&b, " (gave up after %d attempts)", e.Attempts)
@@ -66,43 +73,69 @@ func (e *APIError) Cause() string {
 	return b.String()
 }
 
-// Unwrap returns the transport error, if any, so errors.Is(err, context.Canceled) works.
+// Unwrap returns Err, so errors.Is(err, context.Canceled) works.
 func (e *APIError) Unwrap() error { return e.Err }
 
 // Retryable reports whether trying the same request again may succeed: network errors
 // and timeouts, 5xx, 429, and S3's RequestTimeout. Validation errors (other 4xx),
 // refused redirects, TLS verification failures and cancellation are final.
 func (e *APIError) Retryable() bool {
-	if e.Status == 0 {
-		if e.Err == nil || errors.Is(e.Err, context.Canceled) {
-			return false
-		}
-		var re *redirectError
-		var cv *tls.CertificateVerificationError
-		var ua x509.UnknownAuthorityError
-		var hn x509.HostnameError
-		var ci x509.CertificateInvalidError
-		if errors.As(e.Err, &re) || errors.As(e.Err, &cv) || errors.As(e.Err, &ua) ||
-			errors.As(e.Err, &hn) || errors.As(e.Err, &ci) {
-			return false
-		}
-		return true
+	var re *redirectError
+	var ad *addressError
+	var lw *longWaitError
+	switch {
+	case errors.As(e.Err, &lw):
+		return false
+	case e.Status != 0:
+		return e.Status >= 500 || e.Status == http.StatusTooManyRequests || e.Code == "RequestTimeout"
+	case e.Err == nil || errors.Is(e.Err, context.Canceled) || certError(e.Err) ||
+		errors.As(e.Err, &re) || errors.As(e.Err, &ad):
+		return false
 	}
-	return e.Status >= 500 || e.Status == http.StatusTooManyRequests || e.Code == "RequestTimeout"
+	return true
+}
+
+func certError(err error) bool {
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci)
+}
+
+// host is the host of e.URL, for hints.
+func (e *APIError) host() string {
+	if u, err := url.Parse(e.URL); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return "the server"
 }
 
 // Hint says what the user can do about the error, or "" when there is nothing useful to add.
 func (e *APIError) Hint() string {
+	var re *redirectError
+	var ad *addressError
+	var lw *longWaitError
 	switch {
-	case e.Status == 0:
-		var re *redirectError
-		if errors.As(e.Err, &re) {
-			return "the server redirected to another host; check DESK_URL points at the site itself (https://yoursite.teamwork.com)"
-		}
-		if errors.Is(e.Err, context.Canceled) {
-			return ""
-		}
+	case errors.As(e.Err, &lw):
+		return "run desksync again once Desk's rate limit has reset; another client may be using the same key"
+	case e.Status != 0:
+	case errors.As(e.Err, &re):
+		return "the server redirected to another host; check DESK_URL points at the site itself (https://yoursite.teamwork.com)"
+	case errors.As(e.Err, &ad):
+		return "Desk's answer pointed into a private network, which desksync never enters; check that DESK_URL is your real Desk site"
+	case errors.Is(e.Err, context.Canceled):
+		return ""
+	case certError(e.Err) && e.offsite:
+		return fmt.Sprintf("the TLS certificate of %s, the host Desk sent this file to or from, did not verify; if a proxy inspects TLS, add its CA with SSL_CERT_FILE", e.host())
+	case certError(e.Err):
+		return fmt.Sprintf("the TLS certificate of %s did not verify; check DESK_URL, or if a proxy inspects TLS, add its CA with SSL_CERT_FILE", e.host())
+	case e.offsite:
+		return fmt.Sprintf("check the network path to %s, the host Desk sent this file to or from; run with --debug to see each request", e.host())
+	default:
 		return "check DESK_URL and the network; run with --debug to see each request"
+	}
+	switch {
 	case isPolicyExpired(e):
 		return "the presigned upload policy ran out before the upload finished; run apply again to get a fresh one"
 	case e.Status == http.StatusUnauthorized:
@@ -141,6 +174,45 @@ func isPolicyExpired(e *APIError) bool {
 		strings.Contains(strings.ToLower(e.Message), "policy expired")
 }
 
+// AuthError is Desk refusing the API key: a 401 or 403 answer to a Desk API call
+// (not to an S3 upload). The first one stops the Client: every later call fails at
+// once with an AuthError and sends nothing, so a wrong key costs one refused request
+// per call in flight, not one per file.
+type AuthError struct {
+	Op string
+	// Err is Desk's answer: this call's own, or when NotSent, the one that stopped
+	// the Client.
+	Err     *APIError
+	NotSent bool
+}
+
+func (e *AuthError) Error() string { return "desk: " + e.Op + ": " + e.Cause() }
+
+// Cause is the error without the request it happened to; see APIError.Cause.
+func (e *AuthError) Cause() string {
+	if e.NotSent {
+		return "not sent: Desk refused the API key (" + e.Err.Cause() + ")"
+	}
+	return e.Err.Cause()
+}
+
+func (e *AuthError) Unwrap() error { return e.Err }
+
+// Hint says what to check.
+func (e *AuthError) Hint() string {
+	if e.Err.Status == http.StatusForbidden {
+		return "check DESK_API_KEY (or --api-key): Desk refused it access to files; the key's user needs permission to manage them"
+	}
+	return "check DESK_API_KEY (or --api-key): Desk did not accept it"
+}
+
+// IsAuth reports whether err is Desk refusing the API key (an *AuthError): nothing
+// more will succeed with this Client.
+func IsAuth(err error) bool {
+	var e *AuthError
+	return errors.As(err, &e)
+}
+
 // ResponseError is an answer that arrived but cannot be trusted or used: a malformed
 // or oversize body, a ref whose upload URL or params are unsafe, an ETag that does
 // not match what was sent. It is never retried.
@@ -148,6 +220,9 @@ type ResponseError struct {
 	Op  string
 	URL string // query secrets redacted
 	Msg string
+	// Orphan is the id of a temp file Desk created with a ref desksync refused and
+	// could not delete; 0 when there is none.
+	Orphan int64
 }
 
 func (e *ResponseError) Error() string { return "desk: " + e.Op + ": " + e.Cause() }
@@ -159,7 +234,11 @@ func (e *ResponseError) Cause() string {
 
 // Hint points at the likely culprit: the server, or something between us and it.
 func (e *ResponseError) Hint() string {
-	return "Desk (or a proxy in between) sent something desksync refuses to trust; run with --debug to see the exchange"
+	h := "Desk (or a proxy in between) sent something desksync refuses to trust; run with --debug to see the exchange"
+	if e.Orphan != 0 {
+		h += fmt.Sprintf("; then delete Desk file %d, a temp file left by the refused answer", e.Orphan)
+	}
+	return h
 }
 
 // TooLargeError is an upload refused before it starts because the ref said Desk
@@ -237,13 +316,9 @@ type s3Error struct {
 	Message string   `xml:"Message"`
 }
 
-// decodeS3Error extracts S3's Code and Message from an error body; ok is false when
-// the body is not S3's error document.
-func decodeS3Error(body []byte) (code, msg string, ok bool) {
-	return decodeS3ErrorScrubbed(body, nil)
-}
-
-func decodeS3ErrorScrubbed(body []byte, scrub func(string) string) (code, msg string, ok bool) {
+// decodeS3Error extracts S3's Code and Message from an error body, with secrets
+// removed by scrub (nil for none); ok is false when the body is not S3's error document.
+func decodeS3Error(body []byte, scrub func(string) string) (code, msg string, ok bool) {
 	var e s3Error
 	d := xml.NewDecoder(bytes.NewReader(body))
 	d.Strict = true
@@ -267,20 +342,15 @@ func cleanScrubbed(s string, scrub func(string) string) string {
 // decodeErrorBody turns an error answer into (code, message), tolerating the shapes
 // Desk and S3 use: S3's XML <Error>, JSON {"errors":[{…}]}, {"errors":{"field":[…]}},
 // {"message":…}, {"error":…}, or plain text. HTML error pages (from a proxy) are
-// reduced to nothing; the status line says enough.
-func decodeErrorBody(body []byte) (code, msg string) {
-	return decodeErrorBodyScrubbed(body, nil)
-}
-
-// decodeErrorBodyScrubbed is decodeErrorBody with secrets removed by scrub (nil for
-// none) before any text is capped.
-func decodeErrorBodyScrubbed(body []byte, scrub func(string) string) (code, msg string) {
+// reduced to nothing; the status line says enough. scrub (nil for none) removes
+// secrets before any text is capped.
+func decodeErrorBody(body []byte, scrub func(string) string) (code, msg string) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
 		return "", ""
 	}
 	if trimmed[0] == '<' {
-		if code, msg, ok := decodeS3ErrorScrubbed(trimmed, scrub); ok {
+		if code, msg, ok := decodeS3Error(trimmed, scrub); ok {
 			return code, msg
 		}
 		return "", ""

@@ -213,8 +213,8 @@ func TestRateLimited(t *testing.T) {
 		{"Reset as seconds", map[string]string{"X-Rate-Limit-Limit": "120", "X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Reset": "7"}, 7 * time.Second},
 		{"Reset as epoch", map[string]string{"X-Rate-Limit-Limit": "120", "X-Rate-Limit-Remaining": "0",
 			"X-Rate-Limit-Reset": strconv.FormatInt(ft.Now().Add(9*time.Second).Unix(), 10)}, 9 * time.Second},
-		{"Reset sooner than a rounded Retry-After", map[string]string{"Retry-After": "2", "X-Rate-Limit-Remaining": "0",
-			"X-Rate-Limit-Reset": "1.250"}, 1251 * time.Millisecond}, // a fine Reset is trusted one step (1ms) late
+		{"Retry-After wins over Reset", map[string]string{"Retry-After": "2", "X-Rate-Limit-Remaining": "0",
+			"X-Rate-Limit-Reset": "1.250"}, 2 * time.Second},
 		{"nothing said", nil, time.Second},
 		{"Retry-After 0 is not a busy loop", map[string]string{"Retry-After": "0"}, 100 * time.Millisecond},
 	}
@@ -259,12 +259,12 @@ func TestRateLimitedForever(t *testing.T) {
 	ft := newFakeTime()
 	c, _ := newTestClient(t, srv.URL, ft.use)
 	_, err := c.GetFile(context.Background(), 1)
-	want := "desk: get file 1: 429 Too Many Requests: slow down (gave up after 51 attempts)"
+	want := "desk: get file 1: 429 Too Many Requests: slow down (gave up after 11 attempts)"
 	if err == nil || err.Error() != want {
 		t.Fatalf("error = %v, want %q", err, want)
 	}
-	if got := s.calls.Load(); got != maxRateLimitWaits+1 {
-		t.Errorf("server saw %d requests, want %d", got, maxRateLimitWaits+1)
+	if got := s.calls.Load(); got != maxRateLimitRetries+1 {
+		t.Errorf("server saw %d requests, want %d", got, maxRateLimitRetries+1)
 	}
 	var ae *APIError
 	if errors.As(err, &ae); ae.Hint() != "Desk kept rate-limiting; lower --parallelism or try again later" {

@@ -189,11 +189,14 @@ func TestSecretsNeverLeak(t *testing.T) {
 	_, err := c.GetFile(ctx, 1)
 	errs = append(errs, err)
 	errs = append(errs, c.DeleteFile(ctx, 1))
-	ref, err := c.CreateRef(ctx, RefRequest{Filename: "a.png"})
+	// A ref carrying the key is refused (and its temp file deleted: one more request).
+	_, err = c.CreateRef(ctx, RefRequest{Filename: "a.png"})
+	errs = append(errs, err)
+	// Uploading to a URL that carries the key fails (nothing listens on port 1).
+	ref, err := decodeRef([]byte(refJSON("http://127.0.0.1:1/" + testKey + "?X-Amz-Signature=" + testKey)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The upload URL carries the key; the upload fails (nothing listens on port 1).
 	errs = append(errs, c.Upload(ctx, ref, strings.NewReader("x"), 1, "a.png", nil))
 	_, err = c.Download(ctx, srv.URL+"/dl?token="+testKey, 10)
 	errs = append(errs, err)
@@ -211,8 +214,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Errorf("error = %q, want %q", errs[0], want)
 	}
 	assertNoSecret(t, "debug log", dbg.String())
-	if n := strings.Count(dbg.String(), "\n"); n != 5 {
-		t.Errorf("debug log has %d lines, want one per request (5):\n%s", n, dbg)
+	if n := strings.Count(dbg.String(), "\n"); n != 6 {
+		t.Errorf("debug log has %d lines, want one per request (6):\n%s", n, dbg)
 	}
 }
 

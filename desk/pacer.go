@@ -2,6 +2,7 @@ package desk
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -10,63 +11,54 @@ import (
 	"time"
 )
 
-// pacer spaces Desk API requests from all goroutines of one Client so that they use
-// the rate-limit budget fully but rarely run into a 429.
+// pacer spaces the Desk API calls of one Client by Desk's own bookkeeping: every
+// answer's X-Rate-Limit-Remaining and -Reset say how many calls the current window
+// still allows and when it ends. A call may start while remaining minus the calls in
+// flight is positive; when that budget is spent, everyone waits for the reset plus a
+// small margin. A new window's budget is unknown until Desk answers, so its first call
+// goes alone. After a 429 nobody starts before its Retry-After (or reset) has passed.
 //
-// It trusts Desk's own bookkeeping rather than guessing a rate: every answer's
-// X-Rate-Limit-Remaining and -Reset say how many requests the current window still
-// allows and when it ends. A request may start while remaining minus the requests
-// already in flight is positive; when that budget is spent, everyone waits for the
-// next window. The budget of a new window is unknown until Desk answers, so a single
-// probe request goes first and the others follow its answer: one round trip per
-// window instead of a burst of 429s when the reset estimate is early.
-//
-// Reset usually comes in whole seconds. With a one-minute window that is precise
-// enough, but with short windows a rounded-up Reset would make every window start
-// up to a second late (and a rounded-down one early, into a 429). So when Reset is
-// coarse the pacer also learns the window's phase: it keeps bounds [lo, hi) on how
-// far its estimate lies past the true reset and probes earlier by bisection — a
-// probe that lands in the new window raises lo, one that lands in the old window (a
-// 429) lowers hi. After a few windows the estimate is within tens of milliseconds.
+// A Reset in whole seconds only bounds the window's end to a second: every answer
+// says it ends after sent+Reset-1s and by received+Reset. Waiting for the later bound
+// would lose up to a second per window, so the window's last call, which would
+// otherwise go at once and leave everyone waiting anyway, goes at the moment whose
+// answer halves that interval. No call is ever sent early, so this costs no 429.
 type pacer struct {
-	now       func() time.Time
-	fakeSleep bool // tests: wait with sleep, not timers
-	sleep     func(ctx context.Context, d time.Duration) error
+	now      func() time.Time
+	sleep    func(ctx context.Context, d time.Duration) error // nil: real timers, woken by answers
+	announce func(d time.Duration, why string)
 
-	mu           sync.Mutex
-	seen         bool // some Desk answer arrived
-	limited      bool // Desk sends rate-limit headers
-	epoch        uint64
-	remaining    int
-	resetAt      time.Time     // Desk's reset for the current window, from its first answer
-	prevResetAt  time.Time     // the previous window's
-	gran         time.Duration // resolution of that Reset value
-	nextProbe    time.Time     // when to probe for the next window
-	early        time.Duration // nextProbe = resetAt - early
-	lo, hi       time.Duration // bounds on resetAt minus the true reset (coarse Reset only)
-	lastRTT      time.Duration
-	inFlight     int
-	probing      bool
-	probeSent    time.Time
-	blockedUntil time.Time     // after a 429: nobody starts before this
-	changed      chan struct{} // closed and replaced whenever an answer arrives
+	mu        sync.Mutex
+	seen      bool   // some answer arrived
+	limited   bool   // Desk sends rate-limit headers
+	known     bool   // remaining and the bounds describe the current window
+	window    uint64 // bumped when a window ends, so late answers from an old one are ignored
+	remaining int
+	lo, hi    time.Time     // the current window ends after lo and by hi
+	step      time.Duration // resolution of Reset (1s for whole seconds)
+	margin    time.Duration // grows if Desk turns out to round Reset down
+	inFlight  int
+	probing   bool          // the first call of a window is out
+	ended     bool          // the last window ended by time, not by a 429
+	blocked   time.Time     // after a 429: nobody starts before this
+	announced time.Time     // the latest wait announced, so concurrent waiters say it once
+	changed   chan struct{} // closed and replaced whenever an answer arrives
 }
 
 // ticket is what acquire hands out and release takes back.
 type ticket struct {
-	probe bool
-	epoch uint64
-	sent  time.Time
+	window     uint64
+	sent       time.Time
+	probe      bool // the first call of a window
+	afterReset bool // ... sent because the previous window's reset time passed
+	last       bool // the last call the window allows, sent alone
 }
 
-// coarseReset is the Reset resolution from which the phase is learned.
-const coarseReset = 100 * time.Millisecond
+// resetMargin is added to Desk's reset: its clock and ours differ by a little.
+const resetMargin = 20 * time.Millisecond
 
-func newPacer(now func() time.Time, fakeSleep bool, sleep func(context.Context, time.Duration) error) *pacer {
-	return &pacer{now: now, fakeSleep: fakeSleep, sleep: sleep, changed: make(chan struct{})}
-}
-
-// acquire waits until a request may start, or ctx ends.
+// acquire waits until a call may start, or ctx ends, or the wait would be longer
+// than maxWait (a *longWaitError).
 func (p *pacer) acquire(ctx context.Context) (ticket, error) {
 	for {
 		if err := ctx.Err(); err != nil {
@@ -74,39 +66,53 @@ func (p *pacer) acquire(ctx context.Context) (ticket, error) {
 		}
 		p.mu.Lock()
 		now := p.now()
-		var wait time.Duration // > 0: wait this long (or for news); 0: wait for news
-		switch {
-		case now.Before(p.blockedUntil):
-			wait = p.blockedUntil.Sub(now)
-		case !p.seen || (p.limited && !now.Before(p.nextProbe)):
-			// Nothing known yet, or the known window is over: one probe finds out.
+		end := p.hi.Add(p.margin + resetMargin)
+		if p.known && !now.Before(end) {
+			p.known, p.ended = false, true
+			p.window++
+		}
+		var until time.Time // zero: wait for an answer
+		why := "until its rate-limit window resets"
+		switch budget := p.remaining - p.inFlight; {
+		case now.Before(p.blocked):
+			until, why = p.blocked, "after a 429 Too Many Requests"
+		case !p.seen || (p.limited && !p.known):
 			if !p.probing {
 				p.probing = true
-				p.probeSent = now
-				p.inFlight++
-				tk := ticket{probe: true, epoch: p.epoch, sent: now}
-				p.mu.Unlock()
-				return tk, nil
+				return p.start(ticket{window: p.window, sent: now, probe: true, afterReset: p.ended}), nil
 			}
-		case !p.limited || p.remaining-p.inFlight > 0:
-			p.inFlight++
-			tk := ticket{epoch: p.epoch, sent: now}
-			p.mu.Unlock()
-			return tk, nil
+		case !p.limited || budget > 1:
+			return p.start(ticket{window: p.window, sent: now}), nil
+		case budget == 1 && p.inFlight > 0:
+			// The last call goes alone (below), so that its answer is not confused
+			// with another's: wait for theirs.
+		case budget == 1:
+			if until = p.splitTime(now); !until.After(now) {
+				return p.start(ticket{window: p.window, sent: now, last: true}), nil
+			}
 		default:
-			wait = p.nextProbe.Sub(now)
+			until = end
+		}
+		wait := until.Sub(now)
+		if wait > maxWait {
+			p.mu.Unlock()
+			return ticket{}, &longWaitError{wait: wait, why: why}
+		}
+		if until.After(p.announced) && wait > announceWait {
+			p.announced = until
+			p.announce(wait, "Desk's rate limit: waiting "+why)
 		}
 		changed := p.changed
 		p.mu.Unlock()
 
-		if wait > 0 && p.fakeSleep {
+		if wait > 0 && p.sleep != nil {
 			if err := p.sleep(ctx, wait); err != nil {
 				return ticket{}, err
 			}
 			continue
 		}
-		var timer *time.Timer
 		var fired <-chan time.Time
+		var timer *time.Timer
 		if wait > 0 {
 			timer = time.NewTimer(wait)
 			fired = timer.C
@@ -122,8 +128,28 @@ func (p *pacer) acquire(ctx context.Context) (ticket, error) {
 	}
 }
 
-// release records the answer to a request started with tk (status 0: none came)
-// and, for a 429, returns how long to wait before trying again.
+// splitTime is when the window's last call should go: a whole number of steps
+// before the middle of (lo, hi], so that its Reset tells on which side the end
+// lies. It is now when the interval is already narrow.
+func (p *pacer) splitTime(now time.Time) time.Time {
+	if p.hi.Sub(p.lo) < 50*time.Millisecond {
+		return now
+	}
+	// The quarter step of slack keeps the target from slipping a whole step when
+	// the timer fires a moment late.
+	mid := p.lo.Add(p.hi.Sub(p.lo) / 2)
+	return mid.Add(-(mid.Sub(now) + p.step/4) / p.step * p.step)
+}
+
+// start hands out tk; p.mu is held and released here.
+func (p *pacer) start(tk ticket) ticket {
+	defer p.mu.Unlock()
+	p.inFlight++
+	return tk
+}
+
+// release records the answer to a call started with tk (status 0: none came) and,
+// for a 429, returns how long Desk asked to wait.
 func (p *pacer) release(tk ticket, status int, h http.Header) time.Duration {
 	p.mu.Lock()
 	defer func() {
@@ -140,145 +166,68 @@ func (p *pacer) release(tk ticket, status int, h http.Header) time.Duration {
 	}
 	now := p.now()
 	p.seen = true
-	limited := status == http.StatusTooManyRequests
+	current := tk.window == p.window
 	rl, ok := parseRateHeaders(h, now)
-	current := tk.epoch == p.epoch
-	if ok {
-		// A new window shows more budget, a later reset, and cannot be seen before
-		// the current window could have ended: a delayed answer from this window
-		// also shows more budget than the latest and a reset shifted by its delay.
-		earliestEnd := p.resetAt.Add(-max(p.hi, 0) - p.gran - 5*time.Millisecond)
-		fresh := rl.remaining > p.remaining && !rl.resetAt.Before(p.resetAt.Add(p.gran/2)) && !now.Before(earliestEnd)
-		switch {
-		case !p.limited:
-			p.limited = true
-			p.adopt(rl, now, tk, false)
-		case tk.probe && current && !limited && rl.remaining > p.remaining:
-			p.adopt(rl, now, tk, true)
-		case tk.probe && current && p.gran >= coarseReset:
-			// The probe reached the old window: it went too early.
-			p.remaining = min(p.remaining, rl.remaining)
-			p.tooEarly(now)
-			return p.blockedUntil.Sub(now)
-		case fresh:
-			// A new window seen outside a probe: its phase tells us nothing.
-			p.adopt(rl, now, tk, false)
-		case current || p.inCurrentWindow(rl.resetAt):
-			// (An answer to a request sent before this window was known counts
-			// when it was served in this window, else the budget is overcounted.)
-			p.remaining = min(p.remaining, rl.remaining)
-			if p.gran < coarseReset && rl.resetAt.Add(rl.gran).After(p.resetAt) {
-				// Still the old window past its announced end: follow the server.
-				p.resetAt = rl.resetAt.Add(rl.gran)
-				p.plan()
-			}
-		}
+	lo, hi := rl.resetAt, rl.resetAt
+	if !rl.epoch { // Reset counted from when Desk served the call, between sent and now
+		lo = tk.sent.Add(rl.resetAt.Sub(now) - rl.step)
 	}
-	if !limited {
+	switch {
+	case !current: // served in a window that is over; says nothing about this one
+	case !ok:
+		p.limited = p.limited && p.known // a first answer without headers: Desk does not limit
+	case !p.known:
+		p.limited, p.known, p.ended = true, true, false
+		p.remaining, p.lo, p.hi, p.step = rl.remaining, lo, hi, rl.step
+	case tk.last && rl.remaining >= p.remaining:
+		// It went alone, so only a new window shows as much budget as before:
+		// this one ended before now, and has nothing left.
+		p.hi, p.remaining = minTime(p.hi, now), 0
+		p.lo = minTime(p.lo, p.hi)
+	default: // answers come back out of order; within a window the lowest is the latest
+		p.remaining = min(p.remaining, rl.remaining)
+		p.lo, p.hi = maxTime(p.lo, lo), minTime(p.hi, hi)
+		p.lo = minTime(p.lo, p.hi) // a call served in the next window says nothing of this one
+	}
+	if status != http.StatusTooManyRequests {
 		return 0
 	}
-	wait := rateLimitWait(h, now)
-	if !current {
-		return wait // sent before the current window was known; says nothing new
+	if ok && tk.afterReset && current {
+		// The first call after the reset we waited for met the old window: Desk
+		// rounds its Reset down. Wait one step of its resolution longer from now on.
+		p.margin = max(p.margin, rl.step)
 	}
-	until := now.Add(wait)
-	if until.After(p.blockedUntil) {
-		p.blockedUntil = until
+	wait := retryAfter(h, now)
+	if until := now.Add(wait); until.After(p.blocked) {
+		p.blocked = until
 	}
-	p.remaining = 0
-	if until.After(p.nextProbe) {
-		p.nextProbe = until
+	if current {
+		p.known, p.ended = false, false
+		p.window++
 	}
 	return wait
 }
 
-// adopt makes rl the current window. probed says rl answers a probe sent at the
-// planned time, which is what the phase bounds describe.
-func (p *pacer) adopt(rl rateLimit, now time.Time, tk ticket, probed bool) {
-	p.epoch++
-	p.prevResetAt = p.resetAt
-	p.remaining = rl.remaining
-	p.resetAt = rl.resetAt
-	rtt := now.Sub(tk.sent)
-	p.lastRTT = rtt
-	switch {
-	case rl.gran < coarseReset:
-		// Fine-grained Reset: trust it, a resolution step late to be safe.
-		p.gran, p.lo, p.hi = rl.gran, 0, 0
-		p.resetAt = p.resetAt.Add(rl.gran)
-	case probed && p.gran == rl.gran:
-		// The probe sent at resetAt-early (plus scheduling delay) found the new
-		// window: the old estimate was at least `early` late. The new estimate
-		// inherits the bounds, shifted by early and by this probe's own lateness.
-		drift := max(tk.sent.Sub(p.nextProbe), 0) + rtt
-		if rl.epoch {
-			drift = 0 // an epoch Reset does not move with when we asked
-		}
-		p.lo = max(p.lo, p.early) - p.early + drift
-		p.hi = p.hi - p.early + drift
-		if p.hi <= p.lo {
-			p.hi = p.lo + time.Millisecond
-		}
-	default:
-		// A coarse Reset with nothing learned yet: an epoch time is likely exact;
-		// seconds-to-reset may be rounded either way.
-		p.gran = rl.gran
-		p.lo, p.hi = -rl.gran, rl.gran
-		if rl.epoch {
-			p.lo, p.hi = 0, time.Millisecond
-		}
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
 	}
-	p.lo = max(p.lo, -p.gran)
-	p.hi = min(p.hi, p.gran)
-	p.plan()
+	return b
 }
 
-// inCurrentWindow reports whether an answer announcing reset was served in the
-// current window rather than the previous one: whichever reset it is closer to.
-func (p *pacer) inCurrentWindow(reset time.Time) bool {
-	return reset.Sub(p.prevResetAt) > p.resetAt.Sub(reset)
-}
-
-// tooEarly records a probe that reached the old window (coarse Reset only).
-func (p *pacer) tooEarly(now time.Time) {
-	p.hi = min(p.hi, p.early)
-	if p.hi <= p.lo {
-		// Even the safe bound failed: the window does not behave as modelled
-		// (rounded down, or a length that is not whole seconds); widen.
-		p.lo = p.hi - p.gran
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
 	}
-	p.plan()
-	if p.remaining-p.inFlight > 0 {
-		return // the old window still has budget: nothing to wait for
-	}
-	// A floor on the gap keeps a misbehaving server from being hammered.
-	p.blockedUntil = now.Add(5 * time.Millisecond)
-	if p.nextProbe.After(p.blockedUntil) {
-		p.blockedUntil = p.nextProbe
-	}
-}
-
-// plan sets the next probe time from the phase bounds: bisect while they are wide,
-// else take the safe (late) bound.
-func (p *pacer) plan() {
-	p.early = 0
-	if p.gran >= coarseReset {
-		thresh := max(30*time.Millisecond, 2*p.lastRTT)
-		if p.hi-p.lo > thresh {
-			p.early = p.lo + (p.hi-p.lo)/2
-		} else {
-			p.early = p.lo
-		}
-	}
-	p.nextProbe = p.resetAt.Add(-p.early)
+	return b
 }
 
 // rateLimit is one answer's rate-limit headers.
 type rateLimit struct {
 	remaining int
 	resetAt   time.Time
-	gran      time.Duration // resolution of the Reset value
-	epoch     bool          // Reset was an epoch time
+	step      time.Duration // resolution of the Reset value: 1s for whole seconds
+	epoch     bool          // Reset was a Unix time, not seconds from now
 }
 
 // rateHeader returns the first present value among X-Rate-Limit-NAME and X-RateLimit-NAME.
@@ -289,8 +238,7 @@ func rateHeader(h http.Header, name string) string {
 	return h.Get("X-RateLimit-" + name)
 }
 
-// parseRateHeaders reads Remaining and Reset. Reset is seconds until the window ends
-// (fractions allowed), or a UTC epoch time when the number is that large (> 1e9).
+// parseRateHeaders reads Remaining and Reset.
 func parseRateHeaders(h http.Header, now time.Time) (rateLimit, bool) {
 	rem, err := strconv.Atoi(strings.TrimSpace(rateHeader(h, "Remaining")))
 	if err != nil || rem < 0 {
@@ -301,57 +249,51 @@ func parseRateHeaders(h http.Header, now time.Time) (rateLimit, bool) {
 	if !ok {
 		return rateLimit{}, false
 	}
-	gran := time.Second
-	if i := strings.IndexByte(v, '.'); i >= 0 {
-		for range len(v) - i - 1 {
-			gran /= 10
-		}
-		gran = max(gran, time.Microsecond)
+	step := time.Second
+	if _, frac, found := strings.Cut(v, "."); found {
+		step = max(time.Second/time.Duration(math.Pow10(min(len(frac), 9))), time.Nanosecond)
 	}
-	return rateLimit{remaining: rem, resetAt: t, gran: gran, epoch: epoch}, true
+	return rateLimit{remaining: rem, resetAt: t, step: step, epoch: epoch}, true
 }
 
+// parseReset reads X-Rate-Limit-Reset: seconds until the window ends (fractions
+// allowed), or a Unix time when the number is that large (> 1e9).
 func parseReset(v string, now time.Time) (t time.Time, epoch, ok bool) {
-	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(f) || f < 0 || f > 1e12 {
 		return time.Time{}, false, false
 	}
 	if f > 1e9 {
 		sec, frac := math.Modf(f)
-		t, epoch = time.Unix(int64(sec), int64(frac*1e9)), true
-	} else {
-		t = now.Add(time.Duration(f * float64(time.Second)))
+		return time.Unix(int64(sec), int64(frac*1e9)), true, true
 	}
-	switch {
-	case t.Before(now):
-		t = now
-	case t.Sub(now) > maxRateLimitWait:
-		t = now.Add(maxRateLimitWait)
-	}
-	return t, epoch, true
+	return now.Add(time.Duration(f * float64(time.Second))), false, true
 }
 
-// minRateLimitWait keeps a server that says "Retry-After: 0" (or a reset already
-// passed, after rounding) from being hammered.
+// minRateLimitWait keeps a server that says "Retry-After: 0" from being hammered.
 const minRateLimitWait = 100 * time.Millisecond
 
-// rateLimitWait is how long a 429 asks us to wait: the sooner of Retry-After
-// (seconds or an HTTP date) and the rate-limit reset — Retry-After is often whole
-// seconds rounded up, the reset finer — else one second; within [100ms, 5min].
-func rateLimitWait(h http.Header, now time.Time) time.Duration {
-	d := time.Duration(-1)
-	if ra := strings.TrimSpace(h.Get("Retry-After")); ra != "" {
-		if f, err := strconv.ParseFloat(ra, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
-			d = time.Duration(min(f, maxRateLimitWait.Seconds()) * float64(time.Second))
-		} else if t, err := http.ParseTime(ra); err == nil {
-			d = t.Sub(now)
-		}
-	}
-	if t, _, ok := parseReset(rateHeader(h, "Reset"), now); ok && t.After(now) && (d < 0 || t.Sub(now) < d) {
+// retryAfter is how long a 429 asks us to wait: Retry-After (seconds or an HTTP
+// date), else until the rate-limit reset, else one second; at least 100ms.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	d := time.Second
+	ra := strings.TrimSpace(h.Get("Retry-After"))
+	if f, err := strconv.ParseFloat(ra, 64); err == nil && !math.IsNaN(f) {
+		d = time.Duration(min(f, 1e9) * float64(time.Second))
+	} else if t, err := http.ParseTime(ra); err == nil {
+		d = t.Sub(now)
+	} else if t, _, ok := parseReset(strings.TrimSpace(rateHeader(h, "Reset")), now); ok {
 		d = t.Sub(now)
 	}
-	if d < 0 {
-		d = time.Second
-	}
-	return min(max(d, minRateLimitWait), maxRateLimitWait)
+	return max(d, minRateLimitWait)
+}
+
+// longWaitError is a wait desksync refuses to sit through (SPEC §6).
+type longWaitError struct {
+	wait time.Duration
+	why  string
+}
+
+func (e *longWaitError) Error() string {
+	return fmt.Sprintf("Desk's rate limit asks to wait %v %s, longer than the %v desksync waits", e.wait.Round(time.Second), e.why, maxWait)
 }

@@ -56,35 +56,28 @@ func (c *Client) Upload(ctx context.Context, ref *Ref, body io.ReaderAt, size in
 	if msg := checkURL(u); msg != "" {
 		return &ResponseError{Op: op, URL: redactURL(ref.URL), Msg: "upload URL " + msg}
 	}
+	f := &form{params: ref.Params, filename: filename, contentType: "application/octet-stream",
+		boundary: multipart.NewWriter(io.Discard).Boundary()}
+	var secrets []string // never echo the policy or signature, even in S3's error text
 	seen := map[string]bool{}
 	for _, p := range ref.Params {
 		if err := checkParam(p.Name, p.Value, seen); err != nil {
 			return &ResponseError{Op: op, URL: redactURL(ref.URL), Msg: err.Error()}
 		}
-	}
-	f := &form{params: ref.Params, filename: filename, contentType: "application/octet-stream"}
-	for _, p := range ref.Params {
-		if strings.EqualFold(p.Name, "Content-Type") {
+		switch n := strings.ToLower(p.Name); {
+		case n == "content-type":
 			f.contentType = p.Value
+		case n == "policy" || strings.Contains(n, "signature") || strings.Contains(n, "credential") || strings.Contains(n, "token"):
+			secrets = append(secrets, p.Value)
 		}
-	}
-	if f.boundary, err = randomBoundary(); err != nil {
-		return fmt.Errorf("desk: %s: %w", op, err)
 	}
 	overhead, err := f.overhead()
 	if err != nil {
 		return fmt.Errorf("desk: %s: %w", op, err)
 	}
-	var secrets []string // never echo the policy or signature, even in S3's error text
-	for _, p := range ref.Params {
-		n := strings.ToLower(p.Name)
-		if n == "policy" || strings.Contains(n, "signature") || strings.Contains(n, "credential") || strings.Contains(n, "token") {
-			secrets = append(secrets, p.Value)
-		}
-	}
 	up := upload{c: c, op: op, url: ref.URL, form: f, body: body, size: size,
 		length: overhead + size, progress: progress, secrets: secrets}
-	err = c.retry(ctx, op, false, up.attempt)
+	err = c.retry(ctx, op, offsiteCall, up.attempt)
 	if err == nil {
 		c.uploads.Add(1)
 	}
@@ -99,14 +92,8 @@ type form struct {
 	boundary    string
 }
 
-func randomBoundary() (string, error) {
-	// multipart.NewWriter draws a random boundary from crypto/rand; reuse it.
-	return multipart.NewWriter(io.Discard).Boundary(), nil
-}
-
-// write writes the whole form to w, taking the file's bytes from file through buf
-// (nil: a buffer of io.Copy's own).
-func (f *form) write(w io.Writer, file io.Reader, buf []byte) (int64, error) {
+// write writes the whole form to w, taking the file's bytes from file.
+func (f *form) write(w io.Writer, file io.Reader) (int64, error) {
 	mw := multipart.NewWriter(w)
 	if err := mw.SetBoundary(f.boundary); err != nil {
 		return 0, err
@@ -123,7 +110,7 @@ func (f *form) write(w io.Writer, file io.Reader, buf []byte) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := io.CopyBuffer(part, file, buf)
+	n, err := io.Copy(part, file)
 	if err != nil {
 		return n, err
 	}
@@ -134,7 +121,7 @@ func (f *form) write(w io.Writer, file io.Reader, buf []byte) (int64, error) {
 // form with an empty file: the framing does not depend on the content.
 func (f *form) overhead() (int64, error) {
 	var cw countWriter
-	if _, err := f.write(&cw, strings.NewReader(""), nil); err != nil {
+	if _, err := f.write(&cw, strings.NewReader("")); err != nil {
 		return 0, err
 	}
 	return int64(cw), nil
@@ -144,28 +131,8 @@ type countWriter int64
 
 func (w *countWriter) Write(p []byte) (int, error) { *w += countWriter(len(p)); return len(p), nil }
 
-// quoteEscaper is built once: a Replacer builds its tables on first use, and one
-// per upload was the largest allocation of a small upload.
-var quoteEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
-
-func escapeQuotes(s string) string { return quoteEscaper.Replace(s) }
-
-// formWriter is a recycled writer for an upload's form; see Client.formWriters.
-func (c *Client) formWriter(w io.Writer) *bufio.Writer {
-	if bw, ok := c.formWriters.Get().(*bufio.Writer); ok {
-		bw.Reset(w)
-		return bw
-	}
-	return bufio.NewWriterSize(w, 64<<10)
-}
-
-// copyBuffer is a recycled buffer for copying a file into its form.
-func (c *Client) copyBuffer() *[]byte {
-	if b, ok := c.copyBuffers.Get().(*[]byte); ok {
-		return b
-	}
-	b := make([]byte, 32<<10)
-	return &b
+func escapeQuotes(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `"`, `\"`)
 }
 
 // upload is one Upload call; attempt is run by the retry layer.
@@ -205,17 +172,12 @@ func (u *upload) attempt(ctx context.Context) (int, http.Header, error) {
 		file := &fileReader{r: io.NewSectionReader(u.body, 0, u.size), sum: sum, stall: stall,
 			timeout: c.timeout, progress: u.progress}
 		// Buffered, because every multipart field is a separate small Write and
-		// each would reach the socket as its own segment: for a 4 KiB file the
-		// form went out in some twenty writes instead of one.
-		bw := c.formWriter(pw)
-		buf := c.copyBuffer()
-		n, err := u.form.write(bw, file, *buf)
+		// each would otherwise reach the socket as its own segment.
+		bw := bufio.NewWriterSize(pw, 64<<10)
+		n, err := u.form.write(bw, file)
 		if err == nil {
 			err = bw.Flush()
 		}
-		bw.Reset(nil)
-		c.formWriters.Put(bw)
-		c.copyBuffers.Put(buf)
 		pw.CloseWithError(err)
 		done <- result{n, err}
 	}()
@@ -231,7 +193,7 @@ func (u *upload) attempt(ctx context.Context) (int, http.Header, error) {
 	req.Header.Set("Content-Type", "multipart/form-data; boundary="+u.form.boundary)
 	req.Header.Set("User-Agent", userAgent)
 	start := time.Now()
-	resp, err := c.hc.Do(req)
+	resp, err := c.offsite.Do(req)
 	if err != nil {
 		pr.CloseWithError(err)
 		res := <-done
@@ -240,8 +202,7 @@ func (u *upload) attempt(ctx context.Context) (int, http.Header, error) {
 			c.logf(http.MethodPost, u.url, 0, res.err, start, sent.n.Load(), 0, u.secrets...)
 			return 0, nil, fmt.Errorf("desk: %s: reading the local file: %w", u.op, res.err)
 		}
-		aerr := c.transportError(u.op, http.MethodPost, u.url, ctx, actx, err)
-		aerr.Err = &scrubbedError{msg: c.scrub(aerr.Err.Error(), u.secrets...), err: err}
+		aerr := c.transportError(u.op, http.MethodPost, u.url, ctx, actx, err, true, u.secrets...)
 		c.logf(http.MethodPost, u.url, 0, aerr, start, sent.n.Load(), 0, u.secrets...)
 		return 0, nil, aerr
 	}
@@ -256,12 +217,12 @@ func (u *upload) attempt(ctx context.Context) (int, http.Header, error) {
 		if over {
 			data = data[:len(data)/2] // the cut may split an echoed secret; see errorBody
 		}
-		code, msg := decodeErrorBodyScrubbed(data, c.scrubber(u.secrets...))
+		code, msg := decodeErrorBody(data, c.scrubber(u.secrets...))
 		return resp.StatusCode, resp.Header, &APIError{Op: u.op, Method: http.MethodPost, URL: redactURL(u.url),
 			Status: resp.StatusCode, Code: code, Message: msg}
 	}
 	if rerr != nil {
-		return resp.StatusCode, resp.Header, c.transportError(u.op, http.MethodPost, u.url, ctx, actx, rerr)
+		return resp.StatusCode, resp.Header, c.transportError(u.op, http.MethodPost, u.url, ctx, actx, rerr, true, u.secrets...)
 	}
 	if res.err != nil || res.n != u.size {
 		return resp.StatusCode, resp.Header, &ResponseError{Op: u.op, URL: redactURL(u.url),
@@ -305,11 +266,8 @@ func checkETag(etag string, sum hash.Hash) error {
 
 // postResponse is S3's answer to a successful POST with success_action_status 201.
 type postResponse struct {
-	XMLName  xml.Name `xml:"PostResponse"`
-	Location string   `xml:"Location"`
-	Bucket   string   `xml:"Bucket"`
-	Key      string   `xml:"Key"`
-	ETag     string   `xml:"ETag"`
+	XMLName xml.Name `xml:"PostResponse"`
+	ETag    string   `xml:"ETag"`
 }
 
 func decodePostResponse(data []byte) (postResponse, bool) {
