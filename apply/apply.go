@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -97,8 +96,8 @@ type Result struct {
 	Failures []Failure
 	// Skipped lists every change that was never started, sorted by address.
 	Skipped []Failure
-	// Refused is Desk's refusal of the API key (401 or 403) that stopped the run, if
-	// one did; what it stopped is in Skipped with ErrRefused.
+	// Refused is Desk's refusal of the API key (a *desk.AuthError) that stopped the
+	// run, if one did; what it stopped is in Skipped with ErrRefused.
 	Refused error
 }
 
@@ -179,15 +178,6 @@ func causeOf(err error) string {
 		return c.Cause()
 	}
 	return err.Error()
-}
-
-// refusal returns the *desk.APIError in err when it is Desk refusing the API key.
-func refusal(err error) *desk.APIError {
-	var ae *desk.APIError
-	if errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden) {
-		return ae
-	}
-	return nil
 }
 
 // ActionError is the failure of one step of one action.

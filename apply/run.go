@@ -355,9 +355,10 @@ func (r *runner) write(ctx context.Context) {
 
 // gate is the Desk one action calls. It holds one of the run's slots for the length of
 // each request, reports the action's Start once Desk has answered its first request,
-// and stops the run at Desk's first refusal of the API key: no request goes out after
-// it, and an action refused before Desk accepted anything of it counts as not started,
-// so that the refusal is reported once rather than once per action.
+// and stops the run at Desk's first refusal of the API key (desk.IsAuth): no request,
+// S3 uploads included, goes out after it, and an action refused before Desk accepted
+// anything of it counts as not started, so that the refusal is reported once rather
+// than once per action.
 type gate struct {
 	r       *runner
 	event   Event
@@ -365,7 +366,7 @@ type gate struct {
 	refused bool
 }
 
-func (g *gate) do(ctx context.Context, api bool, call func() error) error {
+func (g *gate) do(ctx context.Context, call func() error) error {
 	select {
 	case g.r.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -375,16 +376,16 @@ func (g *gate) do(ctx context.Context, api bool, call func() error) error {
 	g.r.mu.Lock()
 	refused := g.r.res.Refused
 	g.r.mu.Unlock()
-	if api && refused != nil {
+	if refused != nil {
 		g.refused = true
 		return refused
 	}
 	err := call()
-	if ae := refusal(err); api && ae != nil {
+	if desk.IsAuth(err) {
 		g.refused = true
 		g.r.mu.Lock()
 		if g.r.res.Refused == nil {
-			g.r.res.Refused = ae
+			g.r.res.Refused = err
 		}
 		g.r.mu.Unlock()
 		return err
@@ -401,26 +402,26 @@ func (g *gate) start() {
 }
 
 func (g *gate) CreateRef(ctx context.Context, req desk.RefRequest) (ref *desk.Ref, err error) {
-	err = g.do(ctx, true, func() error { ref, err = g.r.opts.Desk.CreateRef(ctx, req); return err })
+	err = g.do(ctx, func() error { ref, err = g.r.opts.Desk.CreateRef(ctx, req); return err })
 	return ref, err
 }
 
 func (g *gate) Upload(ctx context.Context, ref *desk.Ref, body io.ReaderAt, size int64, filename string, progress func(n int64)) error {
-	return g.do(ctx, false, func() error { return g.r.opts.Desk.Upload(ctx, ref, body, size, filename, progress) })
+	return g.do(ctx, func() error { return g.r.opts.Desk.Upload(ctx, ref, body, size, filename, progress) })
 }
 
 func (g *gate) UpdateFile(ctx context.Context, id int64, u desk.FileUpdate) (f *desk.File, err error) {
-	err = g.do(ctx, true, func() error { f, err = g.r.opts.Desk.UpdateFile(ctx, id, u); return err })
+	err = g.do(ctx, func() error { f, err = g.r.opts.Desk.UpdateFile(ctx, id, u); return err })
 	return f, err
 }
 
 func (g *gate) GetFile(ctx context.Context, id int64) (f *desk.File, err error) {
-	err = g.do(ctx, true, func() error { f, err = g.r.opts.Desk.GetFile(ctx, id); return err })
+	err = g.do(ctx, func() error { f, err = g.r.opts.Desk.GetFile(ctx, id); return err })
 	return f, err
 }
 
 func (g *gate) DeleteFile(ctx context.Context, id int64) error {
-	return g.do(ctx, true, func() error { return g.r.opts.Desk.DeleteFile(ctx, id) })
+	return g.do(ctx, func() error { return g.r.opts.Desk.DeleteFile(ctx, id) })
 }
 
 // stepErr wraps err as the failure of step for address; a *SaveError already says
