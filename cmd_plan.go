@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
-	"github.com/desksync/desksync/plan/hashcache"
 	"github.com/desksync/desksync/refresh"
 	"github.com/desksync/desksync/state"
 	"github.com/desksync/desksync/view"
@@ -40,16 +40,19 @@ func (c *planCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ws, err := openWorkspace(g, c.Sandbox)
+	var cache manifest.HeadCache // an untyped nil when there is no cache
+	if !c.NoCache {
+		if opts.HashCache = g.openHashCache(); opts.HashCache != nil {
+			cache = opts.HashCache
+		}
+	}
+	ws, err := openCachedWorkspace(g, c.Sandbox, cache)
 	if err != nil {
 		return err
 	}
 	st, err := ws.loadState(ctx)
 	if err != nil {
 		return err
-	}
-	if !c.NoCache {
-		opts.HashCache = hashcache.Open(ws.manifest.Root, ws.manifest.Path)
 	}
 	p, err := c.compute(ctx, t, ws, st, opts)
 	if err != nil {

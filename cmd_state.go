@@ -16,6 +16,10 @@ type stateCmd struct {
 	List stateListCmd `cmd:"" help:"List every tracked address with its Desk file ID, size and hash."`
 	Show stateShowCmd `cmd:"" help:"Show everything the state records for one address."`
 	Rm   stateRmCmd   `cmd:"" help:"Forget an address without deleting its Desk file."`
+
+	Merge stateMergeCmd `cmd:"" help:"Merge two branches' state files (git's merge driver)."`
+	Pull  statePullCmd  `cmd:"" help:"Print the state, from a file or S3, to stdout."`
+	Push  statePushCmd  `cmd:"" help:"Write a state file to the configured state location (e.g. S3), under the lock."`
 }
 
 type stateListCmd struct {

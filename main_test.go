@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/desksync/desksync/desk/desktest"
+	"github.com/desksync/desksync/internal/seaweedtest"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -19,7 +20,8 @@ const scriptAPIKey = "script-key-0123456789"
 func TestMain(m *testing.M) {
 	// Main puts "desksync" (this test binary, re-executed) on PATH for every test in the
 	// package: the scripts, the crash torture and the security tests run the real CLI.
-	testscript.Main(m, map[string]func(){
+	// seaweedtest.Main runs one SeaweedFS for the S3 scripts (TestS3Scripts) when configured.
+	testscript.Main(seaweedtest.Main(m), map[string]func(){
 		"desksync": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 		// desksync-panicking is desksync with a stdout whose first write panics, for
 		// the scripts that check a panic still releases the state lock.

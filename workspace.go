@@ -18,6 +18,7 @@ import (
 	"github.com/desksync/desksync/desk/desktest"
 	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/manifest"
+	"github.com/desksync/desksync/plan/hashcache"
 	"github.com/desksync/desksync/state"
 )
 
@@ -30,7 +31,7 @@ const sandboxKey = "sandbox"
 // workspace is the manifest and the state store a command works on.
 type workspace struct {
 	manifest *manifest.Manifest
-	store    *state.File
+	store    stateStore
 	// sandbox is the emulator's folder when --sandbox is set.
 	sandbox string
 }
@@ -38,7 +39,12 @@ type workspace struct {
 // openWorkspace loads the manifest and finds the state: --state wins, then the sandbox's own
 // state, then the manifest's `state:` (or its default).
 func openWorkspace(g *Globals, sandbox bool) (*workspace, error) {
-	m, err := g.loadManifest()
+	return openCachedWorkspace(g, sandbox, nil)
+}
+
+// openCachedWorkspace is openWorkspace loading the manifest through cache (nil for none).
+func openCachedWorkspace(g *Globals, sandbox bool, cache manifest.HeadCache) (*workspace, error) {
+	m, err := g.loadManifestThrough(cache)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +60,9 @@ func openWorkspace(g *Globals, sandbox bool) (*workspace, error) {
 	if err := checkStateFile(statePath); err != nil {
 		return nil, err
 	}
-	ws.store = state.NewFile(statePath)
+	if ws.store, err = openStore(statePath); err != nil {
+		return nil, err
+	}
 	return ws, nil
 }
 
@@ -85,14 +93,17 @@ func checkStateFile(p string) error {
 }
 
 // loadManifest loads the manifest under the --max-files cap.
-func (g *Globals) loadManifest() (*manifest.Manifest, error) {
+func (g *Globals) loadManifest() (*manifest.Manifest, error) { return g.loadManifestThrough(nil) }
+
+// loadManifestThrough is loadManifest consulting cache (nil for none).
+func (g *Globals) loadManifestThrough(cache manifest.HeadCache) (*manifest.Manifest, error) {
 	if g.MaxFiles < 1 {
 		return nil, hinted{
 			msg:  fmt.Sprintf("--max-files must be at least 1, not %d", g.MaxFiles),
 			hint: fmt.Sprintf("leave it out for the default (%d)", manifest.DefaultMaxEntries),
 		}
 	}
-	return manifest.Load(g.Manifest, manifest.Options{MaxEntries: g.MaxFiles, State: g.State})
+	return manifest.Load(g.Manifest, manifest.Options{MaxEntries: g.MaxFiles, State: g.State, Cache: cache})
 }
 
 // warnKeyInArgs warns when the API key was given as --api-key on the command line,
@@ -304,4 +315,14 @@ func checkParallelism(n int) error {
 		return fmt.Errorf("--parallelism must be at most %d, not %d (Desk allows 120 requests a minute; more at once only meet its rate limit)", maxParallelism, n)
 	}
 	return nil
+}
+
+// openHashCache opens the hash cache of the manifest g names, which plan loads the
+// manifest through; nil when the manifest's folder cannot be resolved (Load says why).
+func (g *Globals) openHashCache() *hashcache.Cache {
+	root, err := manifest.RootOf(g.Manifest)
+	if err != nil {
+		return nil
+	}
+	return hashcache.Open(root, g.Manifest)
 }

@@ -6,6 +6,9 @@
 // Every problem is an *Error (FILE:LINE:COL: FIELD: MSG, with a Hint); Load and Parse
 // return all of them at once as an ErrorList.
 //
+// Options.Cache (a HeadCache, such as plan/hashcache) lets Load skip opening files
+// whose stat data it knows; it never stands in for the containment checks.
+//
 // The rules themselves (schema, containment, globs, desksync's own files, warnings)
 // are written down once, in docs/manifest.md.
 package manifest

@@ -7,7 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -31,13 +31,12 @@ func (l *loader) expand(it *Item) []match {
 		// "dir/**" means every file below dir, i.e. "dir/**/*".
 		segs = append(segs, "*")
 	}
-	g := &globber{l: l, it: it, segs: segs, seen: make(map[string]bool), found: make(map[string]match), badDir: make(map[string]bool)}
+	g := &globber{l: l, it: it, segs: segs, seen: make(map[string]bool), found: make(map[string]bool), badDir: make(map[string]bool)}
 	g.walk("", 0, false)
-	out := make([]match, 0, len(g.found))
-	for _, mt := range g.found {
-		out = append(out, mt)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].address < out[j].address })
+	// In the walk's order (folders listed sorted, depth first), which is nearly the
+	// address order, so the sort has little to do.
+	out := g.order
+	slices.SortFunc(out, func(a, b match) int { return strings.Compare(a.address, b.address) })
 	return out
 }
 
@@ -46,7 +45,8 @@ type globber struct {
 	it     *Item
 	segs   []string
 	seen   map[string]bool // "dir\x00segment index" states already walked
-	found  map[string]match
+	found  map[string]bool // the files matched so far
+	order  []match         // their matches, in the order found
 	badDir map[string]bool // folders already reported
 }
 
@@ -128,7 +128,7 @@ func (g *globber) visit(child string, mode fs.FileMode, last bool, i int, linked
 	if !mode.IsRegular() {
 		return // a glob takes regular files only
 	}
-	if _, dup := g.found[child]; dup {
+	if g.found[child] {
 		return
 	}
 	if msg := checkAddress(child); msg != "" {
@@ -141,10 +141,11 @@ func (g *globber) visit(child string, mode fs.FileMode, last bool, i int, linked
 	if linked {
 		resolved, ok = g.l.resolveGlob(g.it, child)
 	}
-	if !ok || g.l.own.describe(g.abs(resolved)) != "" || !g.l.produced(g.it) {
+	if !ok || (g.l.own.mayBe(path.Base(resolved)) && g.l.own.describe(g.abs(resolved)) != "") || !g.l.produced(g.it) {
 		return
 	}
-	g.found[child] = match{address: child, resolved: resolved, item: g.it}
+	g.found[child] = true
+	g.order = append(g.order, match{address: child, resolved: resolved, item: g.it})
 }
 
 func (g *globber) abs(rel string) string { return filepath.Join(g.l.root, filepath.FromSlash(rel)) }

@@ -11,12 +11,14 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"unicode/utf8"
 
-	"golang.org/x/sync/errgroup"
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 )
@@ -39,7 +41,7 @@ func Load(path string, opts Options) (*Manifest, error) {
 	if doc == nil {
 		return nil, errs.sorted()
 	}
-	root, err := rootOf(path)
+	root, err := RootOf(path)
 	if err != nil {
 		return nil, append(errs, &Error{Pos: Position{File: path}, Msg: "cannot resolve the manifest's folder: " + reason(err)}).sorted()
 	}
@@ -49,6 +51,7 @@ func Load(path string, opts Options) (*Manifest, error) {
 		limit:     limit,
 		dirBudget: 10 * limit,
 		errs:      errs,
+		cache:     opts.Cache,
 	}
 	m := &Manifest{Path: path, Root: root, StatePath: filepath.Join(root, DefaultStateFile), dir: l.dir}
 	switch {
@@ -121,9 +124,9 @@ func readManifest(name string) ([]byte, *Error) {
 	return data, nil
 }
 
-// rootOf returns the manifest's folder, absolute and free of symlinks, so that
-// containment can be checked by comparing resolved paths.
-func rootOf(manifest string) (string, error) {
+// RootOf returns the manifest's folder, absolute and free of symlinks, so that
+// containment can be checked by comparing resolved paths: Manifest.Root.
+func RootOf(manifest string) (string, error) {
 	abs, err := filepath.Abs(filepath.Dir(manifest))
 	if err != nil {
 		return "", err
@@ -167,6 +170,7 @@ type loader struct {
 	dirBudget int // folders a glob may still read
 	aborted   bool
 	own       ownFiles
+	cache     HeadCache // nil: every file's head is read
 	errs      ErrorList
 	// caseMisses are files a glob missed only by case, by address, for warnings.
 	caseMisses map[string]*Item
@@ -193,6 +197,7 @@ const (
 func (l *loader) entries(doc *Document) []Entry {
 	plain := make(map[string]match)
 	globbed := make(map[string]match)
+	var globOrder []match // globbed's values, in the order found
 	for i := range doc.Attachments {
 		it := &doc.Attachments[i]
 		if l.aborted {
@@ -225,6 +230,10 @@ func (l *loader) entries(doc *Document) []Entry {
 				"glob %q matches no file", it.Path.Text)
 			continue
 		}
+		if len(globbed) == 0 {
+			globbed = make(map[string]match, len(found)) // sized once, not grown
+		}
+		globOrder = slices.Grow(globOrder, len(found))
 		// Report overlapping globs once per pair of entries, not once per file.
 		overlaps := make(map[*Item][]string)
 		var order []*Item
@@ -237,6 +246,7 @@ func (l *loader) entries(doc *Document) []Entry {
 				continue
 			}
 			globbed[mt.address] = mt
+			globOrder = append(globOrder, mt)
 		}
 		for _, prev := range order {
 			addrs := overlaps[prev]
@@ -253,27 +263,36 @@ func (l *loader) entries(doc *Document) []Entry {
 	}
 	l.warnCaseMisses(plain, globbed)
 
-	all := make(map[string]match, len(plain)+len(globbed))
-	for a, mt := range globbed {
-		all[a] = mt
+	// Every address once, a plain entry in place of a glob's match, in the glob's
+	// order (each glob's matches are sorted, so the sort below has little to do).
+	type chosen struct {
+		match
+		glob *Item // the glob a plain entry also matches, whose fields it layers over
+	}
+	all := make([]chosen, 0, len(globOrder)+len(plain))
+	for _, mt := range globOrder {
+		if _, ok := plain[mt.address]; !ok {
+			all = append(all, chosen{match: mt})
+		}
 	}
 	for a, mt := range plain {
-		all[a] = mt
+		c := chosen{match: mt}
+		if g, ok := globbed[a]; ok {
+			c.glob = g.item
+		}
+		all = append(all, c)
 	}
-	addrs := make([]string, 0, len(all))
-	for a := range all {
-		addrs = append(addrs, a)
-	}
-	sort.Strings(addrs)
-	entries := make([]Entry, 0, len(addrs))
-	items := make([]*Item, 0, len(addrs))
-	for _, a := range addrs {
-		mt := all[a]
+	slices.SortFunc(all, func(x, y chosen) int { return strings.Compare(x.address, y.address) })
+	entries := make([]Entry, 0, len(all))
+	items := make([]*Item, 0, len(all))
+	for _, c := range all {
+		mt, a := c.match, c.address
 		// A plain entry's fields win over a glob's, which win over defaults, which win
 		// over the built-in values.
-		layers := []Fields{mt.item.Fields}
-		if g, ok := globbed[a]; ok && g.item != mt.item {
-			layers = append(layers, g.item.Fields)
+		var room [3]Fields // on the stack: this runs once per file
+		layers := append(room[:0], mt.item.Fields)
+		if c.glob != nil && c.glob != mt.item {
+			layers = append(layers, c.glob.Fields)
 		}
 		layers = append(layers, doc.Defaults)
 		e := Entry{
@@ -297,25 +316,23 @@ func (l *loader) entries(doc *Document) []Entry {
 
 // finishAll runs finish over entries, NumCPU files at once (most of the time is system
 // calls, which overlap), and returns the entries kept, in order, errors in order too.
+// Each worker takes the next entry from a shared counter: one goroutine per file
+// would cost a goroutine start and a stack growth per file.
 func (l *loader) finishAll(entries []Entry, items []*Item) []Entry {
 	workers := max(1, min(runtime.NumCPU(), len(entries)))
-	heads := make(chan []byte, workers)
-	for range workers {
-		heads <- make([]byte, planMarkerWindow)
-	}
 	keep := make([]bool, len(entries))
 	errs := make([]*Error, len(entries))
-	var g errgroup.Group
-	g.SetLimit(workers)
-	for i := range entries {
-		g.Go(func() error {
-			head := <-heads
-			keep[i], errs[i] = l.finish(&entries[i], items[i], head)
-			heads <- head
-			return nil
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			head := make([]byte, planMarkerWindow)
+			for i := int(next.Add(1) - 1); i < len(entries); i = int(next.Add(1) - 1) {
+				keep[i], errs[i] = l.finish(&entries[i], items[i], head)
+			}
 		})
 	}
-	g.Wait()
+	wg.Wait()
 	kept := entries[:0]
 	for i, e := range entries {
 		if errs[i] != nil {
@@ -352,32 +369,58 @@ func (l *loader) produced(it *Item) bool {
 // sniffSize is how much of a file http.DetectContentType looks at.
 const sniffSize = 512
 
-// finish reads the start of the file into head, once: to prove it readable, to
-// recognise a saved plan (a glob drops it, a plain entry is an error) and, when neither
-// a layer nor the extension gives a mime type, to sniff its content. It reports whether
-// e is kept, and the problem, if any. It runs concurrently: it changes only e.
-func (l *loader) finish(e *Entry, it *Item, head []byte) (bool, *Error) {
+// finish learns from the start of the file, once: that it is readable, whether it is
+// a saved plan (a glob drops it, a plain entry is an error) and, when neither a layer
+// nor the extension gives a mime type, its sniffed type. It reports whether e is kept,
+// and the problem, if any. It runs concurrently: it changes only e.
+func (l *loader) finish(e *Entry, it *Item, buf []byte) (bool, *Error) {
 	fail := func(hint, format string, args ...any) (bool, *Error) {
 		return false, &Error{Pos: it.Path.Pos, Field: fmt.Sprintf("attachments[%d].path", it.Index),
 			Msg: fmt.Sprintf(format, args...), HintText: hint}
 	}
-	n, err := l.dir.readHead(l.root, filepath.FromSlash(e.Resolved), head, mayBePlan)
+	if e.MimeType == "" {
+		e.MimeType = mimeByExtension(e.Address)
+	}
+	h, err := l.head(e, buf, e.MimeType == "")
 	if err != nil {
 		return fail("", "%q cannot be read: %s", e.Address, openReason(err))
 	}
-	if isSavedPlan(head[:n]) {
+	if h.SavedPlan {
 		if it.Glob {
 			return false, nil
 		}
 		return fail(hintOwn, "%q is a saved desksync plan, which is never uploaded", e.Address)
 	}
 	if e.MimeType == "" {
-		e.MimeType = mimeByExtension(e.Address)
-	}
-	if e.MimeType == "" {
-		e.MimeType = sniff(head[:min(n, sniffSize)])
+		e.MimeType = h.Sniffed
 	}
 	return true, nil
+}
+
+// head returns what the start of e's file says: from the cache when it holds the
+// file's current stamp (one fstatat, no open), else read into buf, and then told to
+// the cache with the stamp of the open file.
+func (l *loader) head(e *Entry, buf []byte, sniffing bool) (Head, error) {
+	rel := filepath.FromSlash(e.Resolved)
+	if l.cache != nil {
+		if s, ok := l.dir.statStamp(rel); ok {
+			if h, ok := l.cache.Head(e.Address, s); ok && (h.Sniffed != "" || !sniffing) {
+				return h, nil
+			}
+		}
+	}
+	n, s, stamped, err := l.dir.readHead(l.root, rel, buf, mayBePlan, l.cache != nil)
+	if err != nil {
+		return Head{}, err
+	}
+	h := Head{SavedPlan: isSavedPlan(buf[:n])}
+	if sniffing {
+		h.Sniffed = sniff(buf[:min(n, sniffSize)])
+	}
+	if stamped {
+		l.cache.PutHead(e.Address, s, h)
+	}
+	return h, nil
 }
 
 // caseMiss records a file that the glob of it would match but for case.

@@ -33,6 +33,9 @@ type Options struct {
 	// relative to the working folder or an s3:// URL; it overrides `state:` and may lie
 	// anywhere. Globs skip the state in use, so Load needs to know it.
 	State string
+	// Cache, when set, spares opening a file whose stamp it knows (see HeadCache);
+	// nil opens and reads the head of every file.
+	Cache HeadCache
 }
 
 // Manifest is a loaded, validated desksync.yaml with every glob expanded.

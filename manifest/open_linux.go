@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 
 	"golang.org/x/sys/unix"
 )
@@ -12,14 +13,24 @@ import (
 // rootDir is the root folder, held open so that files below it can be opened in one
 // openat2 call each instead of os.OpenInRoot's open of the root and of every folder on
 // the way. It is closed when the last Manifest holding it is garbage.
-type rootDir struct{ fd int }
+type rootDir struct {
+	fd int
+	// uid, gid and groups are this process's credentials, for statStamp's check.
+	uid, gid uint32
+	groups   []uint32
+}
 
 func openRootDir(root string) *rootDir {
 	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil
 	}
-	d := &rootDir{fd: fd}
+	d := &rootDir{fd: fd, uid: uint32(unix.Geteuid()), gid: uint32(unix.Getegid())}
+	if groups, err := unix.Getgroups(); err == nil {
+		for _, g := range groups {
+			d.groups = append(d.groups, uint32(g))
+		}
+	}
 	runtime.AddCleanup(d, func(fd int) { unix.Close(fd) }, fd)
 	return d
 }
@@ -49,21 +60,68 @@ func (d *rootDir) openFD(root, rel string) (fd int, fallback bool, err error) {
 	}
 }
 
-// readHead reads the start of rel into buf: up to sniffSize bytes, then on to len(buf)
-// when more says so. It holds no *os.File, whose setup costs two system calls more
-// per file than the open itself.
-func (d *rootDir) readHead(root, rel string, buf []byte, more func([]byte) bool) (int, error) {
+// statStamp is the stamp of rel from one fstatat beneath the root that does not follow
+// a final symlink. It reports ok only for a regular file whose mode bits let this
+// process read it: the cache may then stand for the open that proved it readable,
+// since any chmod, chown or ACL change moves the ctime and so the stamp (see
+// docs/manifest.md, "Hash cache"). Anything else is left to the open.
+func (d *rootDir) statStamp(rel string) (Stamp, bool) {
 	if d == nil {
-		return readHeadPortable(root, rel, buf, more)
+		return Stamp{}, false
+	}
+	var st unix.Stat_t
+	for {
+		err := unix.Fstatat(d.fd, rel, &st, unix.AT_SYMLINK_NOFOLLOW)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		runtime.KeepAlive(d)
+		if err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || !d.mayRead(&st) {
+			return Stamp{}, false
+		}
+		return stampOfStat(&st), true
+	}
+}
+
+func stampOfStat(st *unix.Stat_t) Stamp {
+	return Stamp{Size: st.Size, MtimeNs: st.Mtim.Nano(), CtimeNs: st.Ctim.Nano(), Ino: st.Ino, Dev: st.Dev}
+}
+
+// mayRead applies the owner, group and other read bits of st to this process.
+func (d *rootDir) mayRead(st *unix.Stat_t) bool {
+	switch {
+	case d.uid == 0:
+		return true
+	case st.Uid == d.uid:
+		return st.Mode&0o400 != 0
+	case st.Gid == d.gid || slices.Contains(d.groups, st.Gid):
+		return st.Mode&0o040 != 0
+	}
+	return st.Mode&0o004 != 0
+}
+
+// readHead reads the start of rel into buf: up to sniffSize bytes, then on to len(buf)
+// when more says so. With stamp set it also returns the file's stamp, taken from the
+// open descriptor before the first read. It holds no *os.File, whose setup costs two
+// system calls more per file than the open itself.
+func (d *rootDir) readHead(root, rel string, buf []byte, more func([]byte) bool, stamp bool) (int, Stamp, bool, error) {
+	if d == nil {
+		return readHeadPortable(root, rel, buf, more, stamp)
 	}
 	fd, fallback, err := d.openFD(root, rel)
 	if fallback {
-		return readHeadPortable(root, rel, buf, more)
+		return readHeadPortable(root, rel, buf, more, stamp)
 	}
 	if err != nil {
-		return 0, err
+		return 0, Stamp{}, false, err
 	}
 	defer unix.Close(fd)
+	var s Stamp
+	var st unix.Stat_t
+	stamped := stamp && unix.Fstat(fd, &st) == nil
+	if stamped {
+		s = stampOfStat(&st)
+	}
 	read := func(p []byte) (int, error) {
 		for {
 			n, err := unix.Read(fd, p)
@@ -78,16 +136,16 @@ func (d *rootDir) readHead(root, rel string, buf []byte, more func([]byte) bool)
 	}
 	n, err := read(buf[:sniffSize])
 	if err != nil || n < sniffSize || !more(buf[:n]) {
-		return n, err
+		return n, s, stamped, err
 	}
 	for n < len(buf) {
 		k, err := read(buf[n:])
 		if err != nil || k == 0 {
-			return n, err
+			return n, s, stamped, err
 		}
 		n += k
 	}
-	return n, nil
+	return n, s, stamped, nil
 }
 
 // open opens rel, a symlink-free path relative to root, for reading. RESOLVE_BENEATH

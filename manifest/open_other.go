@@ -13,6 +13,10 @@ func openRootDir(string) *rootDir { return nil }
 func (*rootDir) open(root, rel string) (*os.File, error) { return os.OpenInRoot(root, rel) }
 
 // readHead reads the start of rel into buf; see readHeadPortable.
-func (*rootDir) readHead(root, rel string, buf []byte, more func([]byte) bool) (int, error) {
-	return readHeadPortable(root, rel, buf, more)
+func (*rootDir) readHead(root, rel string, buf []byte, more func([]byte) bool, stamp bool) (int, Stamp, bool, error) {
+	return readHeadPortable(root, rel, buf, more, stamp)
 }
+
+// statStamp never lets the cache stand for an open here: without the owner and mode
+// checks of Linux, every file is opened (its digest may still come from the cache).
+func (*rootDir) statStamp(string) (Stamp, bool) { return Stamp{}, false }

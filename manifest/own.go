@@ -67,6 +67,14 @@ func resolvedAbs(p string) string {
 	return abs
 }
 
+// mayBe reports whether a file named base could be one of desksync's own files, so
+// that describe, which needs the absolute path, runs only for those: a cheap test
+// for each of the many files a glob matches.
+func (o ownFiles) mayBe(base string) bool {
+	return base == filepath.Base(o.manifest) || base == filepath.Base(o.state) ||
+		(o.stateDir != "" && strings.HasPrefix(base, o.stateBase))
+}
+
 // describe says which of desksync's own files abs (absolute, resolved) is, or "".
 func (o ownFiles) describe(abs string) string {
 	switch abs {
@@ -169,13 +177,21 @@ func (l *loader) resolveState(v *Value) string {
 }
 
 // readHeadPortable reads the start of rel into buf through os.OpenInRoot: up to
-// sniffSize bytes, then on to len(buf) when more says so.
-func readHeadPortable(root, rel string, buf []byte, more func([]byte) bool) (int, error) {
+// sniffSize bytes, then on to len(buf) when more says so; with stamp set, it also
+// returns the open file's stamp.
+func readHeadPortable(root, rel string, buf []byte, more func([]byte) bool, stamp bool) (int, Stamp, bool, error) {
 	f, err := os.OpenInRoot(root, rel)
 	if err != nil {
-		return 0, err
+		return 0, Stamp{}, false, err
 	}
 	defer f.Close()
+	var s Stamp
+	stamped := false
+	if stamp {
+		if fi, err := f.Stat(); err == nil {
+			s, stamped = StampOf(fi), true
+		}
+	}
 	n, err := io.ReadFull(f, buf[:sniffSize])
 	if err == nil && more(buf[:n]) {
 		var k int
@@ -185,7 +201,7 @@ func readHeadPortable(root, rel string, buf []byte, more func([]byte) bool) (int
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		err = nil
 	}
-	return n, err
+	return n, s, stamped, err
 }
 
 // mayBePlan reports whether head could start a saved plan, which is worth reading on.

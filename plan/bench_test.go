@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/desksync/desksync/manifest"
+	"github.com/desksync/desksync/plan/hashcache"
 )
 
 // BenchmarkPlan times Compute (hashing included, no state: every file a create) over
@@ -120,22 +121,44 @@ func benchTree(b *testing.B, root string, files int, total int64) (*manifest.Man
 
 // BenchmarkPlanTree times what "desksync plan" does offline, Load then Compute, over the
 // tree in DESKSYNC_BENCH_PLAN_TREE (a folder "go run ./bench plan" made), for profiling:
+// cold reads every file (--no-cache), warm goes through a hash cache that a first,
+// untimed pass wrote (rendering is left out):
 //
 //	DESKSYNC_BENCH_PLAN_TREE=/tmp/desksync-bench-plan/small50k \
-//	  go test ./plan -run '^$' -bench PlanTree -cpuprofile cpu.out
+//	  go test ./plan -run '^$' -bench PlanTree/warm -cpuprofile cpu.out
 func BenchmarkPlanTree(b *testing.B) {
 	root := os.Getenv("DESKSYNC_BENCH_PLAN_TREE")
 	if root == "" {
 		b.Skip("set DESKSYNC_BENCH_PLAN_TREE to a tree made by go run ./bench plan")
 	}
 	ctx := context.Background()
-	for b.Loop() {
-		m, err := manifest.Load(filepath.Join(root, "desksync.yaml"), manifest.Options{MaxEntries: 1 << 20})
+	mp := filepath.Join(root, "desksync.yaml")
+	once := func(b *testing.B, cache *hashcache.Cache) {
+		opts := manifest.Options{MaxEntries: 1 << 20}
+		if cache != nil {
+			opts.Cache = cache
+		}
+		m, err := manifest.Load(mp, opts)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := Compute(ctx, m, nil, Options{}); err != nil {
+		if _, err := Compute(ctx, m, nil, Options{HashCache: cache}); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.Run("cold", func(b *testing.B) {
+		for b.Loop() {
+			once(b, nil)
+		}
+	})
+	b.Run("warm", func(b *testing.B) {
+		c := hashcache.Open(root, mp)
+		once(b, c)
+		if err := c.Save(); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			once(b, hashcache.Open(root, mp))
+		}
+	})
 }

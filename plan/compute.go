@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/desksync/desksync/manifest"
@@ -201,15 +202,21 @@ func attrsOf(a *state.Attachment) *Attrs {
 // manifestDigest hashes every entry's address and desired attributes; see
 // Plan.ManifestDigest.
 func manifestDigest(m *manifest.Manifest) string {
-	entries := slices.Clone(m.Entries)
-	slices.SortFunc(entries, func(a, b manifest.Entry) int { return strings.Compare(a.Address, b.Address) })
+	entries := m.Entries
+	byAddress := func(a, b manifest.Entry) int { return strings.Compare(a.Address, b.Address) }
+	if !slices.IsSortedFunc(entries, byAddress) { // Load sorts them; a hand-built manifest may not
+		entries = slices.Clone(entries)
+		slices.SortFunc(entries, byAddress)
+	}
 	h := blake3.New()
+	var buf []byte
 	for _, e := range entries {
 		// Length-prefixed, so no value can imitate a field boundary.
+		buf = buf[:0]
 		for _, f := range []string{e.Address, e.Filename, e.Disposition, e.Type, e.MimeType} {
-			fmt.Fprintf(h, "%d:%s,", len(f), f)
+			buf = append(append(append(strconv.AppendInt(buf, int64(len(f)), 10), ':'), f...), ',')
 		}
-		h.Write([]byte{'\n'})
+		h.Write(append(buf, '\n'))
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

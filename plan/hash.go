@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan/hashcache"
@@ -40,24 +41,25 @@ func hashAll(ctx context.Context, m *manifest.Manifest, workers int, maxSize int
 		workers = runtime.NumCPU()
 	}
 	workers = max(1, min(workers, len(m.Entries)))
-	// One hasher per worker, handed from file to file: buffers allocated once.
-	free := make(chan *hasher, workers)
-	for range workers {
-		free <- &hasher{h: blake3.New(), buf: make([]byte, hashBufferSize)}
-	}
 	digests := make([]FileDigest, len(m.Entries))
+	// Each worker takes the next file from a shared counter, in address (and so
+	// directory) order; one goroutine per file would cost a start and a stack growth each.
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(workers)
-	for i, e := range m.Entries {
-		if gctx.Err() != nil {
-			break
-		}
+	var next atomic.Int64
+	for range workers {
 		g.Go(func() error {
-			hs := <-free
-			defer func() { free <- hs }()
-			d, err := hashCached(gctx, m, e, hs, maxSize, cache)
-			digests[i] = d
-			return err
+			hs := &hasher{h: blake3.New(), buf: make([]byte, hashBufferSize)}
+			for i := int(next.Add(1) - 1); i < len(m.Entries); i = int(next.Add(1) - 1) {
+				if err := gctx.Err(); err != nil {
+					return err
+				}
+				d, err := hashCached(gctx, m, m.Entries[i], hs, maxSize, cache)
+				if err != nil {
+					return err
+				}
+				digests[i] = d
+			}
+			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -73,13 +75,20 @@ func hashAll(ctx context.Context, m *manifest.Manifest, workers int, maxSize int
 	return out, nil
 }
 
-// hashCached takes the digest from the cache when it has an entry for the file and
-// the file's stat data (one lstat of its symlink-free path) matches; otherwise it
-// hashes the file and tells the cache.
+// hashCached takes the digest from the cache when manifest.Load found the file
+// unchanged through it in this run, or when the cache has an entry for the file and the
+// file's stat data (one lstat of its symlink-free path) matches; otherwise it hashes
+// the file and tells the cache.
 func hashCached(ctx context.Context, m *manifest.Manifest, e manifest.Entry, hs *hasher, maxSize int64, cache *hashcache.Cache) (FileDigest, error) {
 	if cache == nil {
 		d, _, err := hashEntry(ctx, m, e, hs, maxSize)
 		return d, err
+	}
+	if digest, size, ok := cache.Verified(e.Address); ok {
+		if maxSize > 0 && size > maxSize {
+			return FileDigest{}, &FileTooLargeError{Address: e.Address, Size: size, Max: maxSize}
+		}
+		return FileDigest{Size: size, Blake3: digest}, nil
 	}
 	if !cache.Has(e.Address) {
 		// Not known (or too small to be worth it): read it.

@@ -63,8 +63,7 @@ func TestHashCancelled(t *testing.T) {
 // (same size, mtime put back) or merely touched is read again.
 func TestHashCacheInCompute(t *testing.T) {
 	t.Parallel()
-	// Contents of hashcache.MinSize bytes, the smallest the cache keeps.
-	content := func(c string) string { return strings.Repeat(c, hashcache.MinSize) }
+	content := func(c string) string { return strings.Repeat(c, 100) }
 	m := mkManifest(t, file{addr: "a.txt", content: content("1")}, file{addr: "b.txt", content: content("b")}, file{addr: "c.txt", content: content("c")})
 	past := time.Now().Add(-time.Hour)
 	for _, e := range m.Entries {

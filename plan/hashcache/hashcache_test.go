@@ -1,16 +1,19 @@
 package hashcache_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan/hashcache"
+	"github.com/zeebo/blake3"
 )
 
-const big = hashcache.MinSize
+const big = 16 << 10
 
 const digestA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
@@ -178,15 +181,16 @@ func edit(t *testing.T, path string, f func(string) string) {
 	}
 }
 
-func TestCacheSkipsSmallFiles(t *testing.T) {
+// TestCacheKeepsSmallFiles: every file is cached, however small, since Load may then
+// skip opening it.
+func TestCacheKeepsSmallFiles(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
 	past := time.Now().Add(-time.Hour).UnixNano()
-	k := hashcache.Key{Size: big - 1, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1}
-	c := hashcache.Open(root, filepath.Join(root, "desksync.yaml"))
-	c.Put("small", k, digestA)
-	if c.Has("small") {
-		t.Fatal("a file under MinSize was cached")
+	k := hashcache.Key{Size: 0, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1}
+	c := saved(t, root, k)
+	if d, ok := c.Get("docs/a b.txt", k); !ok || d != digestA {
+		t.Fatalf("an empty file: Get = %q, %v", d, ok)
 	}
 }
 
@@ -218,5 +222,129 @@ func TestCacheUnchangedIsNotRewritten(t *testing.T) {
 	}
 	if _, ok := hashcache.Open(root, filepath.Join(root, "desksync.yaml")).Get("docs/a b.txt", k); ok {
 		t.Fatal("an entry no plan asked for was kept")
+	}
+}
+
+// TestCacheHeadsRoundTrip: head facts (a saved plan, a sniffed type, none sniffed) and
+// digests survive Save and Open, each alone or together, and times before 1970 too.
+func TestCacheHeadsRoundTrip(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	mp := filepath.Join(root, "desksync.yaml")
+	past := time.Now().Add(-time.Hour).UnixNano()
+	key := func(ino uint64) hashcache.Key {
+		return hashcache.Key{Size: 5, MtimeNs: past, CtimeNs: past, Ino: ino, Dev: 1}
+	}
+	old := hashcache.Key{Size: 5, MtimeNs: -1_000_000_123, CtimeNs: past, Ino: 9, Dev: 1}
+	heads := map[string]manifest.Head{
+		"plan.json":   {SavedPlan: true},
+		"a b.bin":     {Sniffed: "text/plain"},
+		"c.png":       {},
+		"only-digest": {},
+	}
+	c := hashcache.Open(root, mp)
+	for i, addr := range []string{"plan.json", "a b.bin", "c.png"} {
+		c.PutHead(addr, key(uint64(i)), heads[addr])
+	}
+	c.Put("a b.bin", key(1), digestA)
+	c.Put("only-digest", key(3), digestA)
+	c.PutHead("old", old, manifest.Head{Sniffed: "image/png"})
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	c = hashcache.Open(root, mp)
+	for i, addr := range []string{"plan.json", "a b.bin", "c.png"} {
+		if h, ok := c.Head(addr, key(uint64(i))); !ok || h != heads[addr] {
+			t.Errorf("%s: Head = %+v, %v; want %+v", addr, h, ok, heads[addr])
+		}
+	}
+	if _, ok := c.Head("only-digest", key(3)); ok {
+		t.Error("a head was made up for a record with a digest only")
+	}
+	if d, size, ok := c.Verified("a b.bin"); !ok || d != digestA || size != 5 {
+		t.Errorf("Verified after Head = %q, %d, %v", d, size, ok)
+	}
+	if _, _, ok := c.Verified("only-digest"); ok {
+		t.Error("a digest Load did not vouch for in this run was Verified")
+	}
+	if h, ok := c.Head("old", old); !ok || h.Sniffed != "image/png" {
+		t.Errorf("a file from before 1970: Head = %+v, %v", h, ok)
+	}
+}
+
+// FuzzCacheFile: whatever lines a cache file holds, with its header and checksum made
+// right so that the parser sees them, Open does not panic, and a cache it accepts
+// answers lookups and saves a file it reads back the same.
+func FuzzCacheFile(f *testing.F) {
+	root := f.TempDir()
+	mp := filepath.Join(root, "desksync.yaml")
+	c := hashcache.Open(root, mp)
+	past := time.Now().Add(-time.Hour).UnixNano()
+	c.Put("a b", hashcache.Key{Size: 1, MtimeNs: past, CtimeNs: past, Ino: 2, Dev: 3}, digestA)
+	c.PutHead("p.json", hashcache.Key{Size: 1, MtimeNs: -5, CtimeNs: past}, manifest.Head{SavedPlan: true})
+	c.PutHead("t", hashcache.Key{}, manifest.Head{Sniffed: "text/plain"})
+	if err := c.Save(); err != nil {
+		f.Fatal(err)
+	}
+	good, err := os.ReadFile(c.Path())
+	if err != nil {
+		f.Fatal(err)
+	}
+	lines := strings.Split(string(good), "\n")
+	header := strings.Join(lines[:2], "\n") + "\n"
+	f.Add(strings.Join(lines[2:len(lines)-2], "\n") + "\n")
+	f.Add("- 1 2 3 4 5 - x\n")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, body string) {
+		sum := blake3.Sum256([]byte(header + body))
+		data := fmt.Sprintf("%s%send %x\n", header, body, sum)
+		if err := os.WriteFile(c.Path(), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got := hashcache.Open(root, mp)
+		for _, addr := range []string{"a b", "t", "x"} {
+			got.Head(addr, hashcache.Key{})
+			got.Verified(addr)
+			got.Get(addr, hashcache.Key{})
+		}
+	})
+}
+
+// TestCacheNotARegularFile: a FIFO or a symlink where the cache belongs is ignored, and
+// looking at it does not block.
+func TestCacheNotARegularFile(t *testing.T) {
+	t.Parallel()
+	past := time.Now().Add(-time.Hour).UnixNano()
+	k := hashcache.Key{Size: big, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1}
+	for name, replace := range map[string]func(path, real string) error{
+		"fifo":    func(path, _ string) error { return mkfifo(path) },
+		"symlink": func(path, real string) error { return os.Symlink(real, path) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			root := t.TempDir()
+			c := saved(t, root, k)
+			c.Get("docs/a b.txt", k) // the background read is done
+			real := filepath.Join(root, "elsewhere")
+			if err := os.Rename(c.Path(), real); err != nil {
+				t.Fatal(err)
+			}
+			if err := replace(c.Path(), real); err != nil {
+				t.Skip(err)
+			}
+			done := make(chan bool)
+			go func() {
+				_, ok := hashcache.Open(root, filepath.Join(root, "desksync.yaml")).Get("docs/a b.txt", k)
+				done <- ok
+			}()
+			select {
+			case ok := <-done:
+				if ok {
+					t.Fatalf("a %s in the cache's place was used", name)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("reading a %s in the cache's place blocked", name)
+			}
+		})
 	}
 }
