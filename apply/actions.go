@@ -278,7 +278,7 @@ func (r *runner) updateTask(ch plan.Change) task {
 			return err
 		}
 		if ch.Action == plan.Move {
-			if err := r.record(ch.Address, moveMutations(from, ch.Address, next)...); err != nil {
+			if err := r.record(ch.Address, state.Mutation{Op: state.OpMove, PreviousAddress: from, Address: ch.Address, Attachment: &next}); err != nil {
 				return err
 			}
 			r.count(&r.res.Moved)
@@ -290,14 +290,6 @@ func (r *runner) updateTask(ch plan.Change) task {
 		r.count(&r.res.Updated)
 		return nil
 	}}
-}
-
-// moveMutations re-key the attachment at from to to, as next.
-func moveMutations(from, to string, next state.Attachment) []state.Mutation {
-	return []state.Mutation{
-		{Op: state.OpForget, Address: from},
-		{Op: state.OpActivate, Address: to, Attachment: &next},
-	}
 }
 
 // patch PATCHes the upload name and disposition of cur's Desk file (recorded at addr)
