@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
+	"github.com/alecthomas/kong"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
 	"github.com/desksync/desksync/refresh"
@@ -12,10 +16,10 @@ import (
 )
 
 type planCmd struct {
-	Out              string `placeholder:"FILE" help:"Save the plan to FILE, for \"desksync apply FILE\"."`
-	Format           string `enum:"text,json,markdown" default:"text" help:"Output format: text, json or markdown."`
+	Out              string `placeholder:"FILE" help:"Save the plan to FILE, for \"desksync apply FILE\"; the file also records the manifest, state, site and limits it was made with."`
+	Format           string `enum:"text,json,markdown" default:"text" help:"Output format: text, json or markdown (cut to fit one GitHub comment)."`
 	DetailedExitcode bool   `name:"detailed-exitcode" help:"Exit 2 when there are changes (0: none, 1: error)."`
-	Refresh          bool   `help:"First read every tracked file from Desk, so files deleted or changed there are planned again (needs credentials; the state file is not written)."`
+	Refresh          bool   `help:"First read every tracked file from Desk, so files deleted or changed there are planned again (needs credentials; one request per tracked file; the state file is not written)."`
 	Diff             bool   `help:"Show a unified diff of the live Desk content against the local file for changed text attachments up to 1 MiB (needs credentials)."`
 	Parallelism      int    `default:"4" help:"Desk reads at once for --refresh and --diff."`
 	NoCache          bool   `name:"no-cache" help:"Read and hash every file, ignoring the hash cache in .desksync/ beside the manifest."`
@@ -31,11 +35,14 @@ holds (a file deleted there is created again, a remote rename is renamed back, a
 content change is replaced), without writing the state; --diff downloads the live content
 of changed text attachments and shows a unified diff against the local file.
 
+A tracked address that is gone while a new one has the same content (blake3, size,
+mimeType, type) is a move: the Desk file and its ID are kept.
+
 Exit status: 0 success (with --detailed-exitcode: no changes), 1 error,
 2 with --detailed-exitcode when there are changes.`
 }
 
-func (c *planCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
+func (c *planCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.Context) error {
 	opts, err := c.options()
 	if err != nil {
 		return err
@@ -54,7 +61,7 @@ func (c *planCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := c.compute(ctx, t, ws, st, opts)
+	p, site, err := c.compute(ctx, t, ws, st, opts)
 	if err != nil {
 		return err
 	}
@@ -62,6 +69,14 @@ func (c *planCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 		_ = opts.HashCache.Save() // only a shortcut: a read-only checkout plans as well without it
 	}
 	if c.Out != "" {
+		p.Made = plan.Made{
+			Manifest:    recordedPath(ws.manifest.Path),
+			State:       recordedPath(ws.store.Path()),
+			Sandbox:     c.Sandbox,
+			Site:        site,
+			MaxDelete:   c.MaxDelete,
+			MaxFileSize: opts.MaxFileSize,
+		}
 		if err := plan.Write(c.Out, p); err != nil {
 			return err
 		}
@@ -70,7 +85,8 @@ func (c *planCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 		return err
 	}
 	if c.Out != "" && c.Format == "text" {
-		fmt.Fprintf(t.stdout, "\nSaved the plan to %s. To perform exactly these actions, run:\n  desksync apply %s\n", c.Out, c.Out)
+		fmt.Fprintf(t.stdout, "\nSaved the plan to %s. To perform exactly these actions, run:\n  %s\n",
+			view.SafeText(c.Out), g.commandLine(c.Sandbox, "apply", c.Out))
 	}
 	if c.DetailedExitcode && p.HasChanges() {
 		return exitCode(2)
@@ -82,36 +98,104 @@ func (c *planCmd) Validate() error { return checkParallelism(c.Parallelism) }
 
 // compute plans offline, or, with --refresh or --diff, reads Desk around the plan: the
 // refreshed state (in memory only) and its drift notes before, the content diffs after.
-func (c *planCmd) compute(ctx context.Context, t *terminal, ws *workspace, st *state.State, opts plan.Options) (*plan.Plan, error) {
+// It returns the site the plan is for, when known.
+func (c *planCmd) compute(ctx context.Context, t *terminal, ws *workspace, st *state.State, opts plan.Options) (*plan.Plan, string, error) {
 	if !c.Refresh && !c.Diff {
-		return plan.Compute(ctx, ws.manifest, st, opts)
+		p, err := plan.Compute(ctx, ws.manifest, st, opts)
+		return p, offlineSite(ws, st), err
 	}
 	conn, err := c.connect(ws, t.stderr)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer conn.close()
 	if err := checkSite(st, conn.site, ws.store.Path()); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if c.Refresh && st != nil {
-		rep, err := refresh.Run(ctx, st, conn.client, c.Parallelism)
-		if err != nil {
-			return nil, err
+	if c.Refresh {
+		if st, opts, err = refreshState(ctx, conn, st, opts, c.Parallelism); err != nil {
+			return nil, "", err
 		}
-		st, opts.Drift = rep.State, rep.Notes()
 	}
 	p, err := plan.Compute(ctx, ws.manifest, st, opts)
 	if err != nil || !c.Diff {
-		return p, err
+		return p, conn.site, err
 	}
-	return p, refresh.Diffs(ctx, conn.client, p, ws.manifest, c.Parallelism)
+	return p, conn.site, refresh.Diffs(ctx, conn.client, p, ws.manifest, c.Parallelism)
+}
+
+// refreshState reads every file st tracks from Desk and returns the refreshed copy
+// with opts carrying the drift, for plan and apply --refresh.
+func refreshState(ctx context.Context, conn *connection, st *state.State, opts plan.Options, parallelism int) (*state.State, plan.Options, error) {
+	opts.Refreshed = true
+	if st == nil {
+		return nil, opts, nil
+	}
+	rep, err := refresh.Run(ctx, st, conn.client, parallelism)
+	if err != nil {
+		return nil, opts, err
+	}
+	opts.Drift = rep.Notes()
+	return rep.State, opts, nil
+}
+
+// offlineSite is the site an offline plan is for, as far as it can tell without
+// connecting: the sandbox, or the state's own. DESK_URL is not read: only the client
+// knows how it normalises what users paste, and a wrong guess would refuse a good plan.
+func offlineSite(ws *workspace, st *state.State) string {
+	switch {
+	case ws.sandbox != "":
+		return sandboxSite
+	case st != nil:
+		return st.Site
+	}
+	return ""
+}
+
+// recordedPath is path as a saved plan records it: relative to the working directory
+// when it lies inside it, absolute otherwise, an s3:// state as it is (either of the
+// last two refused by apply unless named again on its command line).
+func recordedPath(path string) string {
+	if manifest.IsStateURL(path) {
+		return path
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return path
+	}
+	if rel, ok := insideWorkingDir(abs); ok {
+		return rel
+	}
+	return abs
+}
+
+// insideWorkingDir returns path relative to the working directory, and whether it
+// lies inside it.
+func insideWorkingDir(path string) (string, bool) {
+	if manifest.IsStateURL(path) {
+		return "", false
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	abs := path
+	if !filepath.IsAbs(abs) {
+		abs = filepath.Join(wd, path)
+	}
+	rel, err := filepath.Rel(wd, abs)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", false
+	}
+	return rel, true
 }
 
 // planFlags are the planning limits plan and apply share.
 type planFlags struct {
-	MaxDelete   string `name:"max-delete" placeholder:"N|P%" help:"Deletes allowed: more is a warning in plan and refused by apply (default 30% once 10 or more are tracked; none when the manifest lists no attachments)."`
-	MaxFileSize string `name:"max-file-size" default:"5GiB" placeholder:"SIZE" help:"Refuse, at plan time and so before any upload, a file larger than this (e.g. 100MiB); default: ${default}."`
+	MaxDelete   string   `name:"max-delete" placeholder:"N|P%" help:"Deletes allowed: more is a warning in plan and refused by apply (default 30% once 10 or more are tracked; none when the manifest lists no attachments)."`
+	MaxFileSize string   `name:"max-file-size" default:"5GiB" placeholder:"SIZE" help:"Refuse, at plan time and so before any upload, a file larger than this (e.g. 100MiB); default: ${default}."`
+	Target      []string `name:"target" sep:"none" placeholder:"PATTERN" help:"Plan only addresses matching PATTERN (an address, a folder or a glob such as \"images/**\"); repeatable."`
+	Exclude     []string `name:"exclude" sep:"none" placeholder:"PATTERN" help:"Leave out addresses matching PATTERN; repeatable."`
 }
 
 // options turns the flags into plan.Options.
@@ -124,7 +208,11 @@ func (f *planFlags) options() (plan.Options, error) {
 	if err != nil {
 		return plan.Options{}, hinted{msg: "--max-file-size: " + err.Error(), hint: `write a size such as "5GiB" or "500MB"`}
 	}
-	return plan.Options{DeleteLimit: limit, MaxFileSize: maxSize}, nil
+	scope, err := plan.NewScope(f.Target, f.Exclude)
+	if err != nil {
+		return plan.Options{}, err
+	}
+	return plan.Options{DeleteLimit: limit, MaxFileSize: maxSize, Scope: scope}, nil
 }
 
 // deleteLimit reads --max-delete; empty means the default guard.
@@ -133,4 +221,39 @@ func deleteLimit(flag string) (plan.DeleteLimit, error) {
 		return plan.DefaultDeleteLimit(), nil
 	}
 	return plan.ParseDeleteLimit(flag)
+}
+
+// defaultManifest is the -m default, left out of suggested commands.
+const defaultManifest = "desksync.yaml"
+
+// commandLine writes a desksync command for a hint, repeating the -m, --state and
+// --sandbox this run used so that it can be pasted as it is.
+func (g *Globals) commandLine(sandbox bool, args ...string) string {
+	parts := []string{"desksync"}
+	for _, a := range args {
+		parts = append(parts, plan.QuoteArg(a))
+	}
+	if g.Manifest != defaultManifest && g.Manifest != "" {
+		parts = append(parts, "-m", plan.QuoteArg(g.Manifest))
+	}
+	if g.State != "" {
+		parts = append(parts, "--state", plan.QuoteArg(g.State))
+	}
+	if sandbox {
+		parts = append(parts, "--sandbox")
+	}
+	return view.SafeText(strings.Join(parts, " "))
+}
+
+// given reports whether the user set flag on the command line or through env.
+func given(kctx *kong.Context, flag, env string) bool {
+	if env != "" && os.Getenv(env) != "" {
+		return true
+	}
+	for _, p := range kctx.Path {
+		if p.Flag != nil && p.Flag.Name == flag {
+			return true
+		}
+	}
+	return false
 }

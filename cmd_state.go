@@ -4,18 +4,25 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
+	"path"
 	"slices"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/state"
+	"github.com/desksync/desksync/view"
 )
 
 type stateCmd struct {
-	List stateListCmd `cmd:"" help:"List every tracked address with its Desk file ID, size and hash."`
+	List stateListCmd `cmd:"" help:"List every tracked address with its Desk file ID, size and hash (--format json: the address to Desk file map)."`
 	Show stateShowCmd `cmd:"" help:"Show everything the state records for one address."`
 	Rm   stateRmCmd   `cmd:"" help:"Forget an address without deleting its Desk file."`
+	Mv   stateMvCmd   `cmd:"" help:"Record an address's Desk file under another address (no Desk call)."`
 
 	Merge stateMergeCmd `cmd:"" help:"Merge two branches' state files (git's merge driver)."`
 	Pull  statePullCmd  `cmd:"" help:"Print the state, from a file or S3, to stdout."`
@@ -23,27 +30,76 @@ type stateCmd struct {
 }
 
 type stateListCmd struct {
-	Sandbox bool `help:"Use the sandbox's state in .desksync/sandbox/."`
+	Format  string `enum:"text,json" default:"text" help:"Output format: text, or json (the address to Desk file map other tools read)."`
+	Sandbox bool   `help:"Use the sandbox's state in .desksync/sandbox/."`
+}
+
+func (c *stateListCmd) Help() string {
+	return `Lists every tracked address. --format json writes the map from address to Desk file
+that other tools (an article pipeline embedding attachment links) read:
+
+  {"attachments":{"images/logo.png":{"id":123,"filename":"logo.png","mimeType":"image/png",
+    "disposition":"attachment","type":"attachment","size":14358,"blake3":"…"}}}
+
+Interrupted uploads and deposed files are not in it: they are not files to link to.`
+}
+
+// listedFile is one attachment in "state list --format json" (SPEC §5): what a link to
+// it needs, without desksync's bookkeeping.
+type listedFile struct {
+	ID          int64  `json:"id"`
+	Filename    string `json:"filename"`
+	MimeType    string `json:"mimeType"`
+	Disposition string `json:"disposition"`
+	Type        string `json:"type"`
+	Size        int64  `json:"size"`
+	Blake3      string `json:"blake3"`
 }
 
 func (c *stateListCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	st, _, err := readState(ctx, g, c.Sandbox)
-	if err != nil || st == nil {
+	if err != nil {
 		return err
 	}
+	if c.Format == "json" {
+		return writeFileMap(t.stdout, st)
+	}
+	if st == nil {
+		return nil
+	}
+	// Addresses come from manifests and may hold anything a file name can; quote
+	// them as plan does, so none can drive the terminal.
 	w := tabwriter.NewWriter(t.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ADDRESS\tID\tSIZE\tBLAKE3")
 	for _, addr := range st.Addresses() {
 		a := st.Attachments[addr]
-		fmt.Fprintf(w, "%s\t%d\t%d\t%.12s\n", addr, a.ID, a.Size, a.Blake3)
+		fmt.Fprintf(w, "%s\t%d\t%d\t%.12s\n", view.SafeText(addr), a.ID, a.Size, view.SafeText(a.Blake3))
 	}
 	for _, addr := range slices.Sorted(maps.Keys(st.Pending)) {
-		fmt.Fprintf(w, "%s\t%d\t-\t(interrupted upload, to clean up)\n", addr, st.Pending[addr].ID)
+		fmt.Fprintf(w, "%s\t%d\t-\t(interrupted upload, to clean up)\n", view.SafeText(addr), st.Pending[addr].ID)
 	}
 	for _, d := range st.Deposed {
-		fmt.Fprintf(w, "%s\t%d\t-\t(deposed, to delete)\n", d.Address, d.ID)
+		fmt.Fprintf(w, "%s\t%d\t-\t(deposed, to delete)\n", view.SafeText(d.Address), d.ID)
 	}
 	return w.Flush()
+}
+
+// writeFileMap writes the address to Desk file map; an absent state is an empty map,
+// so a consumer never has to tell "no state yet" from an error.
+func writeFileMap(w io.Writer, st *state.State) error {
+	doc := struct {
+		Attachments map[string]listedFile `json:"attachments"`
+	}{Attachments: map[string]listedFile{}}
+	if st != nil {
+		for addr, a := range st.Attachments {
+			doc.Attachments[addr] = listedFile{ID: a.ID, Filename: a.Filename, MimeType: a.MimeType,
+				Disposition: a.Disposition, Type: a.Type, Size: a.Size, Blake3: a.Blake3}
+		}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
 }
 
 type stateShowCmd struct {
@@ -57,7 +113,7 @@ func (c *stateShowCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 		return err
 	}
 	if st == nil || st.Attachments[c.Address] == nil {
-		return notTracked(c.Address, path)
+		return notTracked(g, c.Sandbox, c.Address, path)
 	}
 	out, err := json.MarshalIndent(st.Attachments[c.Address], "", "  ")
 	if err != nil {
@@ -93,7 +149,7 @@ func (c *stateRmCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 		return err
 	}
 	if st == nil || st.Attachments[c.Address] == nil {
-		return notTracked(c.Address, ws.store.Path())
+		return notTracked(g, c.Sandbox, c.Address, ws.store.Path())
 	}
 	id := st.Attachments[c.Address].ID
 	st.Forget(c.Address)
@@ -101,6 +157,79 @@ func (c *stateRmCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintf(t.stdout, "Removed %s (Desk file %d) from the state; the file on Desk was not touched.\n", c.Address, id)
+	return nil
+}
+
+type stateMvCmd struct {
+	Old         string        `arg:"" name:"OLD" help:"The tracked address."`
+	New         string        `arg:"" name:"NEW" help:"The address to record its Desk file under."`
+	Sandbox     bool          `help:"Use the sandbox's state in .desksync/sandbox/."`
+	LockTimeout time.Duration `name:"lock-timeout" default:"0s" help:"How long to wait for another run's state lock."`
+}
+
+func (c *stateMvCmd) Help() string {
+	return `Re-keys the state record of OLD to NEW, keeping its Desk file and ID; nothing is sent
+to Desk. plan finds a rename by itself when the content is unchanged (a move); this is for a
+rename that also changed the content, so that the next apply replaces the file under NEW
+instead of deleting it and uploading a new one. The previous state is kept as
+<state>.backup.`
+}
+
+func (c *stateMvCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
+	if err := checkAddress(c.New); err != nil {
+		return err
+	}
+	ws, err := openWorkspace(g, c.Sandbox)
+	if err != nil {
+		return err
+	}
+	unlock, err := lock(ctx, t, ws.store, "state mv", c.LockTimeout)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := ws.loadState(ctx)
+	if err != nil {
+		return err
+	}
+	if st == nil || st.Attachments[c.Old] == nil {
+		return notTracked(g, c.Sandbox, c.Old, ws.store.Path())
+	}
+	if st.Pending[c.Old] != nil {
+		// Forgetting OLD would lose the record of its temp file on Desk.
+		return hinted{
+			msg:  fmt.Sprintf("%s has an interrupted upload still to clean up", view.SafeText(c.Old)),
+			hint: fmt.Sprintf(`let apply settle it first: %s`, g.commandLine(c.Sandbox, "apply")),
+		}
+	}
+	if st.Attachments[c.New] != nil || st.Pending[c.New] != nil {
+		return hinted{
+			msg:  fmt.Sprintf("%s already has a record in %s", view.SafeText(c.New), ws.store.Path()),
+			hint: fmt.Sprintf(`to replace it, forget it first: %s`, g.commandLine(c.Sandbox, "state", "rm", c.New)),
+		}
+	}
+	att := *st.Attachments[c.Old]
+	st.Forget(c.Old)
+	st.Activate(c.New, att)
+	if err := ws.store.Save(ctx, st); err != nil {
+		return err
+	}
+	fmt.Fprintf(t.stdout, "Moved %s to %s (Desk file %d); nothing was sent to Desk.\n", view.SafeText(c.Old), view.SafeText(c.New), att.ID)
+	if !slices.ContainsFunc(ws.manifest.Entries, func(e manifest.Entry) bool { return e.Address == c.New }) {
+		fmt.Fprintf(t.stderr, "desksync: warning: the manifest lists no %s, so the next apply deletes Desk file %d\n", view.SafeText(c.New), att.ID)
+	}
+	return nil
+}
+
+// checkAddress refuses what no manifest could produce as an address: a state record
+// under such a key could never be planned against.
+func checkAddress(addr string) error {
+	if addr == "" || path.IsAbs(addr) || path.Clean(addr) != addr || addr == ".." || strings.HasPrefix(addr, "../") || strings.ContainsRune(addr, '\\') {
+		return hinted{
+			msg:  fmt.Sprintf("%s is not an address: want a clean '/'-separated path relative to the manifest's folder", strconv.Quote(addr)),
+			hint: "write it as the plan shows it, e.g. images/logo.png",
+		}
+	}
 	return nil
 }
 
@@ -114,10 +243,10 @@ func readState(ctx context.Context, g *Globals, sandbox bool) (*state.State, str
 	return st, ws.store.Path(), err
 }
 
-func notTracked(address, statePath string) error {
+func notTracked(g *Globals, sandbox bool, address, statePath string) error {
 	return hinted{
-		msg:  fmt.Sprintf("%s is not tracked in %s", address, statePath),
-		hint: `run "desksync state list" to see the tracked addresses`,
+		msg:  fmt.Sprintf("%s is not tracked in %s", view.SafeText(address), statePath),
+		hint: fmt.Sprintf(`run "%s" to see the tracked addresses`, g.commandLine(sandbox, "state", "list")),
 	}
 }
 

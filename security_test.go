@@ -456,6 +456,8 @@ func TestHostileServer(t *testing.T) {
 		// want is the failure line after "desksync: error:   "; {site} is the site URL,
 		// {host} its host.
 		want string
+		// whole says want is the error's one line, after "desksync: error: ".
+		whole bool
 		// pending says the ref succeeded, so state may gain a pending record.
 		pending bool
 		// noS3 says the file must not have been sent to S3 at all.
@@ -654,7 +656,8 @@ func TestHostileServer(t *testing.T) {
 				fmt.Fprintf(w, `<Error><Code>%s</Code><Message>key %s rejected</Message></Error>`, r.Header.Get("Authorization"), r.Header.Get("Authorization"))
 				return true
 			},
-			want: `new.txt: create ref: 401 Unauthorized: Bearer [REDACTED]: key Bearer [REDACTED] rejected`,
+			want:  `Desk refused the API key (401 Unauthorized: Bearer [REDACTED]: key Bearer [REDACTED] rejected): apply stopped; 1 of 1 change not started`,
+			whole: true,
 		},
 	}
 	for _, tt := range tests {
@@ -704,7 +707,11 @@ func TestHostileServer(t *testing.T) {
 			if r.took > 15*time.Second {
 				t.Errorf("took %v with --timeout %s --retries 0", r.took, timeout)
 			}
-			want := "desksync: error:   " + strings.NewReplacer("{site}", srv.URL, "{host}", strings.TrimPrefix(srv.URL, "http://")).Replace(tt.want) + "\n"
+			prefix := "desksync: error:   "
+			if tt.whole {
+				prefix = "desksync: error: "
+			}
+			want := prefix + strings.NewReplacer("{site}", srv.URL, "{host}", strings.TrimPrefix(srv.URL, "http://")).Replace(tt.want) + "\n"
 			if !strings.Contains(r.stderr, want) {
 				t.Errorf("stderr lacks\n%s\ngot:\n%s", want, r.stderr)
 			}

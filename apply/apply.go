@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/desksync/desksync/desk"
+	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
 	"github.com/desksync/desksync/state"
@@ -19,22 +20,17 @@ import (
 // in flight when Options.Parallelism is not set.
 const DefaultParallelism = 4
 
-// DefaultCommitDelay is Options.CommitDelay's default. On loopback, 1,000 files of
-// 4 KiB at parallelism 4 took 0.30 to 0.40 saves per file without waiting and 0.15
-// with 2 ms, and a tenth less time (median of 8 runs each, 0.94 s against 1.05 s);
-// 5 ms made fewer saves (0.10) but was no faster. Over a real network, where a
-// request takes tens of milliseconds, an action pays at most 2 ms per save for it,
-// while other actions use its turn.
-const DefaultCommitDelay = 2 * time.Millisecond
-
 // maxPolicyRefreshes bounds how often one upload asks for a fresh ref after S3 refused
-// an expired policy. Two is enough for a slow disk or link; more would only hide a
-// clock that is badly wrong, which the final error then names.
+// an expired policy: more would only hide a clock that is badly wrong.
 const maxPolicyRefreshes = 2
 
-// Desk is the part of the Desk API that apply needs. *desk.Client implements it; it is
-// declared here, by its consumer, so that apply depends on five methods rather than on
-// the whole client.
+// Desk's states of a file: temp until activated, active, deleted.
+const (
+	activeState  = "active"
+	deletedState = "deleted"
+)
+
+// Desk is the part of the Desk API that apply needs; *desk.Client implements it.
 type Desk interface {
 	CreateRef(ctx context.Context, req desk.RefRequest) (*desk.Ref, error)
 	Upload(ctx context.Context, ref *desk.Ref, body io.ReaderAt, size int64, filename string, progress func(n int64)) error
@@ -45,36 +41,24 @@ type Desk interface {
 
 // Options are the inputs of Run.
 type Options struct {
-	// Plan is what to do; it must have been computed from State (or checked not to be
-	// stale against it) by the caller.
+	// Plan is what to do; the caller has checked that it fits State.
 	Plan *plan.Plan
-	// Manifest supplies the entries whose files are uploaded; files are opened only
-	// through Manifest.Open so that containment holds.
+	// Manifest supplies the files to upload, opened only through Manifest.Open.
 	Manifest *manifest.Manifest
-	// State is the loaded state. The caller holds the state lock for the whole run.
-	// Run mutates it in place and saves it through Store after every finished action.
+	// State is the loaded state; the caller holds its lock. Run changes it through
+	// State.Apply and records every change through Store.
 	State *state.State
-	// Store saves State.
 	Store state.Store
-	// Desk performs the requests.
-	Desk Desk
-	// Parallelism is how many Desk requests (an S3 POST counts as one) are in flight
-	// at once; 0 means DefaultParallelism. Actions waiting for a state save give up
-	// their turn, so up to 8×Parallelism actions may be under way; 1 is strictly one
-	// action at a time.
+	Desk  Desk
+	// Parallelism is how many Desk requests are in flight at once; 0 means
+	// DefaultParallelism. With 1, actions run one at a time.
 	Parallelism int
-	// CommitDelay is how long a state save may wait for the requests in flight to
-	// finish, so that it records their results too (see runner.commit); 0 means
-	// DefaultCommitDelay, a negative value no waiting. A save never waits when no other
-	// request is in flight, so --parallelism 1 is never slowed.
-	CommitDelay time.Duration
 	// Progress receives events; nil means none.
 	Progress Progress
 	// Now is the clock for the state's timestamps; nil means time.Now.
 	Now func() time.Time
-	// Interrupt is the soft stop: once it is closed (or receives a value) no new action
-	// starts, while running ones finish and are recorded. Cancelling ctx is the hard
-	// stop: running requests are abandoned.
+	// Interrupt is the soft stop: once it is closed no new action starts, while
+	// running ones finish and are recorded. Cancelling ctx is the hard stop.
 	Interrupt <-chan struct{}
 }
 
@@ -84,16 +68,15 @@ const (
 	ActionUpdate  = "update"
 	ActionReplace = "replace"
 	ActionDelete  = "delete"
+	ActionMove    = "move"
 	ActionCleanup = "cleanup"
 )
 
-// Kinds used in Event.Kind.
+// Kinds used in Event.Kind: plan's cleanup kinds, also given to the deletion of the old
+// half of a replace made in this run (KindDeposed with Action "delete").
 const (
-	// KindPending marks a cleanup of an upload an earlier apply left pending.
-	KindPending = "pending"
-	// KindDeposed marks the deletion of a deposed file: the old half of a replace,
-	// from this apply (Action "delete") or an earlier one (Action "cleanup").
-	KindDeposed = "deposed"
+	KindPending = string(plan.CleanupPending)
+	KindDeposed = string(plan.CleanupDeposed)
 )
 
 // Result is what Run did. Counts are of changes that completed; a replace counts once
@@ -103,18 +86,19 @@ type Result struct {
 	Updated  int
 	Replaced int
 	Deleted  int
-	// Cleaned counts leftovers of an earlier apply removed from Desk (pending temp
-	// files and deposed files). A pending upload that was adopted counts as the create
-	// or replace it completes instead.
+	Moved    int
+	// Cleaned counts leftovers of an earlier apply removed from Desk. An adopted
+	// pending upload counts as the create or replace it completes instead.
 	Cleaned int
 	// Total is the number of changes and cleanups the plan asked for.
 	Total int
 	// Failures lists every change that was started and failed, sorted by address.
 	Failures []Failure
-	// Skipped lists every change that was never started, sorted by address: after a
-	// soft interrupt (Err is ErrInterrupted), a cancelled context, or a failed state
-	// save (Err is ErrStateNotSaved).
+	// Skipped lists every change that was never started, sorted by address.
 	Skipped []Failure
+	// Refused is Desk's refusal of the API key (a *desk.AuthError) that stopped the
+	// run, if one did; what it stopped is in Skipped with ErrRefused.
+	Refused error
 }
 
 // Failure is one change that failed or was not started.
@@ -125,29 +109,28 @@ type Failure struct {
 	Err    error
 }
 
-// ErrInterrupted is the cause recorded in Result.Skipped for changes not started after a
-// soft interrupt.
-var ErrInterrupted = errors.New("not started: apply was interrupted")
+// Causes recorded in Result.Skipped.
+var (
+	ErrInterrupted   = errors.New("not started: apply was interrupted")
+	ErrStateNotSaved = errors.New("not started: the state could not be saved")
+	ErrRefused       = errors.New("not started: Desk refused the API key")
+)
 
-// ErrStateNotSaved is the cause recorded in Result.Skipped for changes not started after
-// a state save failed.
-var ErrStateNotSaved = errors.New("not started: the state could not be saved")
-
-// Err returns nil when every planned change completed, and otherwise a *FailedError
-// listing what failed or was not started; main prints it to stderr and exits 1.
+// Err returns nil when every planned change completed, and otherwise a *FailedError.
 func (r *Result) Err() error {
 	if r == nil || (len(r.Failures) == 0 && len(r.Skipped) == 0) {
 		return nil
 	}
-	return &FailedError{Failures: r.Failures, Skipped: r.Skipped, Total: r.Total}
+	return &FailedError{Failures: r.Failures, Skipped: r.Skipped, Total: r.Total, Refused: r.Refused}
 }
 
 // FailedError is Result.Err's account of an apply that did not complete: one line per
-// failed or unstarted change, with its cause.
+// failed or unstarted change, or, after Desk refused the key, one line for all of them.
 type FailedError struct {
 	Failures []Failure
 	Skipped  []Failure
 	Total    int
+	Refused  error
 }
 
 func (e *FailedError) Error() string {
@@ -156,13 +139,16 @@ func (e *FailedError) Error() string {
 		changes = "change"
 	}
 	var b strings.Builder
+	if e.Refused != nil {
+		fmt.Fprintf(&b, "Desk refused the API key (%s): apply stopped; %d of %d %s not started\n", causeOf(e.Refused), len(e.Skipped), e.Total, changes)
+	}
 	if n := len(e.Failures); n > 0 {
 		fmt.Fprintf(&b, "%d of %d %s failed:\n", n, e.Total, changes)
 		for _, f := range e.Failures {
 			fmt.Fprintf(&b, "  %v\n", f.Err)
 		}
 	}
-	if n := len(e.Skipped); n > 0 {
+	if n := len(e.Skipped); n > 0 && e.Refused == nil {
 		fmt.Fprintf(&b, "%d of %d %s not started:\n", n, e.Total, changes)
 		for _, f := range e.Skipped {
 			fmt.Fprintf(&b, "  %s (%s): %v\n", f.Address, f.Action, f.Err)
@@ -171,15 +157,13 @@ func (e *FailedError) Error() string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
-// Hint tells the user what to do about an incomplete apply: the remedy of each kind of
-// failure (once, in the order of the failures), then how to finish.
+// Hint gives the remedy of each kind of failure once, then how to finish.
 func (e *FailedError) Hint() string {
-	var lines []string
+	lines := hint.Of(e.Refused)
 	for _, f := range e.Failures {
-		var h interface{ Hint() string }
-		if errors.As(f.Err, &h) {
-			if s := h.Hint(); s != "" && !slices.Contains(lines, s) {
-				lines = append(lines, s)
+		for _, h := range hint.Of(f.Err) {
+			if !slices.Contains(lines, h) {
+				lines = append(lines, h)
 			}
 		}
 	}
@@ -187,46 +171,50 @@ func (e *FailedError) Hint() string {
 	return strings.Join(lines, "\n")
 }
 
-// ActionError is the error of one failed action: which address, which step, and the
-// underlying cause (usually a *desk.APIError with the HTTP status and Desk's message).
+// causeOf is err without the request a Desk error names, which the caller says in its
+// own words.
+func causeOf(err error) string {
+	if c, ok := err.(interface{ Cause() string }); ok {
+		return c.Cause()
+	}
+	return err.Error()
+}
+
+// ActionError is the failure of one step of one action.
 type ActionError struct {
 	Address string
-	// Step is what was being done: "open file", "create ref", "record pending",
-	// "upload to S3", "activate", "update", "delete", "check pending upload", ...
+	// Step is what was being done, e.g. "create ref", "upload to S3", "delete file 12".
 	Step string
 	Err  error
 }
 
 func (e *ActionError) Error() string {
-	// A Desk error names its request ("desk: create ref for "a.png": 500 …"), which
-	// Address and Step already say; only a bare one is shortened, so that what
-	// wraps it keeps its words.
-	if c, ok := e.Err.(interface{ Cause() string }); ok {
-		return e.Address + ": " + e.Step + ": " + c.Cause()
-	}
-	return e.Address + ": " + e.Step + ": " + e.Err.Error()
+	return e.Address + ": " + e.Step + ": " + causeOf(e.Err)
 }
 
 func (e *ActionError) Unwrap() error { return e.Err }
 
-// Hint passes on the remedy of the cause when it has one.
+// Hint passes on the remedy of the cause.
 func (e *ActionError) Hint() string {
-	var h interface{ Hint() string }
-	if errors.As(e.Err, &h) {
-		return h.Hint()
+	if hs := hint.Of(e.Err); len(hs) > 0 {
+		return hs[0]
 	}
 	return ""
 }
 
-// SaveError is returned by Run when the state could not be saved after an action: Desk
-// may then hold a file the state file does not record, and no further action was
-// started.
+// SaveError is a state write that failed: Desk may then hold what the state file does
+// not record, and no further action was started.
 type SaveError struct {
+	// Address is the action whose step could not be recorded; empty for the final
+	// compaction.
 	Address string
 	Err     error
 }
 
 func (e *SaveError) Error() string {
+	if e.Address == "" {
+		return "save state: " + e.Err.Error()
+	}
 	return "save state after " + e.Address + ": " + e.Err.Error()
 }
 
@@ -235,4 +223,50 @@ func (e *SaveError) Unwrap() error { return e.Err }
 // Hint says how to recover from a state that could not be written.
 func (e *SaveError) Hint() string {
 	return "fix the cause (disk full? permissions?), then run desksync apply again; files uploaded since the last save may need desksync import or removal in Desk"
+}
+
+// ChangedError says a local file no longer matches the plan.
+type ChangedError struct {
+	Address string
+	Detail  string
+}
+
+func (e *ChangedError) Error() string {
+	return "the file changed since the plan was made: " + e.Detail
+}
+
+// Hint tells the user to plan again.
+func (e *ChangedError) Hint() string {
+	return "run desksync plan again (or apply without a plan file) so that the plan matches the files"
+}
+
+// MismatchError is a DELETE refused because the Desk file is not the one the state
+// records (SPEC §6): another filename or size, or a record too old to say.
+type MismatchError struct {
+	Address string
+	ID      int64
+	// Record is what the state says the file is ("pending", "deposed" or "attachment").
+	Record   string
+	Filename string
+	Size     int64
+	// DeskFilename and DeskSize are what Desk answered.
+	DeskFilename string
+	DeskSize     int64
+}
+
+func (e *MismatchError) Error() string {
+	if e.Filename == "" {
+		return fmt.Sprintf("refusing to delete Desk file %d: its %s record has no filename to check it against (an older state, or an update cut short); Desk has %q (%d bytes)",
+			e.ID, e.Record, e.DeskFilename, e.DeskSize)
+	}
+	return fmt.Sprintf("refusing to delete Desk file %d: the state's %s record says %q (%d bytes), Desk has %q (%d bytes)",
+		e.ID, e.Record, e.Filename, e.Size, e.DeskFilename, e.DeskSize)
+}
+
+// Hint says how to settle which is right.
+func (e *MismatchError) Hint() string {
+	if e.Record == "attachment" {
+		return fmt.Sprintf("check Desk file %d; if the state is wrong, desksync refresh records what Desk has, or desksync state rm %s forgets the record without deleting anything", e.ID, e.Address)
+	}
+	return fmt.Sprintf("check Desk file %d; if it is a leftover of %s, delete it in Desk, then remove its entry from %q in the state file", e.ID, e.Address, e.Record)
 }

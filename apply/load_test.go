@@ -18,9 +18,9 @@ import (
 
 // TestParallelism uploads eight files with every emulator request slowed down and
 // counts the requests in flight (ref, S3 POST and PATCH alike): never more than
-// Parallelism, and that many at once. An upload waiting for the state file to record
-// its ref gives its turn to the next one, so more uploads than that may be under way
-// (at most eight per turn), except with Parallelism 1, which runs one at a time.
+// Parallelism, and that many at once. An upload waiting for the state to record a step
+// holds no request slot, so up to four uploads per slot may be under way, except with
+// Parallelism 1, which runs one at a time.
 func TestParallelism(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -30,8 +30,8 @@ func TestParallelism(t *testing.T) {
 		minUploads, maxUploads int
 	}{
 		{1, 1, 1, 1},
-		{4, 4, 5, 8},
-		{0, 4, 5, 8}, // the default
+		{4, 4, 4, 8},
+		{0, 4, 4, 8}, // the default
 		{16, 8, 8, 8},
 	}
 	for _, tt := range tests {
@@ -73,9 +73,9 @@ func TestParallelism(t *testing.T) {
 	}
 }
 
-// TestOpenActionsBound makes every state save slow, so that uploads pile up waiting
-// for one: no more than eight per turn may be under way, and still no more requests in
-// flight than Parallelism; the slow saves are shared by many uploads.
+// TestOpenActionsBound makes every append to the state slow, so that uploads pile up
+// waiting for one: no more than four per request slot may be under way, still no more
+// requests in flight than Parallelism, and the slow appends are shared by many uploads.
 func TestOpenActionsBound(t *testing.T) {
 	t.Parallel()
 	const files, parallelism = 40, 2
@@ -98,17 +98,17 @@ func TestOpenActionsBound(t *testing.T) {
 	if err != nil || res.Err() != nil || res.Created != files {
 		t.Fatalf("created %d of %d: %v %v", res.Created, files, err, res.Err())
 	}
-	if want := 8 * parallelism; rec.maxInFlight != want {
+	if want := 4 * parallelism; rec.maxInFlight != want {
 		t.Errorf("at most %d uploads under way, want %d", rec.maxInFlight, want)
 	}
 	if maxInFlight > parallelism {
 		t.Errorf("%d requests in flight, want at most %d", maxInFlight, parallelism)
 	}
-	// Unshared, every file costs two saves (pending, then active); sharing brings it to
-	// about one save per turn's batch. Half a save per file is typical, one the bound, so
-	// that a loaded machine does not fail a run whose saves were shared.
-	if saves := store.saves.Load(); saves > files {
-		t.Errorf("%d saves for %d files: waiting uploads did not share saves", saves, files)
+	// Unshared, every file costs two appends (pending, then active); half an append
+	// per file is typical, one the bound, so that a loaded machine does not fail a run
+	// whose appends were shared.
+	if appends := store.appends.Load(); appends > files {
+		t.Errorf("%d appends for %d files: waiting uploads did not share appends", appends, files)
 	}
 	e.converged(m)
 }

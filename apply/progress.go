@@ -1,14 +1,15 @@
 package apply
 
 // Progress receives what Run is doing, for display. Implementations must be safe for
-// concurrent use: actions of one phase run in parallel and report from their own
-// goroutines. Run calls Begin once, then Start, Advance (uploads only) and Finish for
-// each action, then End once with the final result. Methods should return quickly;
-// they are called while uploads are in flight.
+// concurrent use: actions report from their own goroutines. Run calls Begin once, then
+// Start, Advance (uploads only) and Finish for each action, then End once. Start comes
+// when Desk has answered the action's first request (or when it fails or finishes
+// without one), so an action stopped by Desk refusing the API key is never started and
+// the refusal is reported once, by Result.Err. Methods should return quickly.
 type Progress interface {
 	// Begin announces the totals of the run.
 	Begin(Totals)
-	// Start reports that an action begins.
+	// Start reports that an action is under way.
 	Start(Event)
 	// Advance reports that sent bytes of the upload for address have been sent so far
 	// in the current attempt. It starts again from zero when an upload is retried.
@@ -43,6 +44,8 @@ type Event struct {
 	ID int64
 	// PrevID is, for a replace, the file the new one supersedes.
 	PrevID int64
+	// PreviousAddress is, for a move, the address the file was tracked at.
+	PreviousAddress string
 	// Adopted is set at Finish of a pending cleanup when the file turned out to be
 	// active with the wanted content and was adopted instead of deleted.
 	Adopted bool

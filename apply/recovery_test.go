@@ -9,11 +9,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/desksync/desksync/apply"
 	"github.com/desksync/desksync/desk/desktest"
+	"github.com/desksync/desksync/state"
 )
 
 // roundTripFunc adapts a function to http.RoundTripper.
@@ -45,7 +47,7 @@ func TestPolicyExpiry(t *testing.T) {
 	if res.Created != 1 {
 		t.Errorf("created %d, want 1", res.Created)
 	}
-	want := []string{"Ref 201", "Upload 403", "Delete 204", "Ref 201", "Upload 201", "Patch 200"}
+	want := []string{"Ref 201", "Upload 403", "Get 200", "Delete 204", "Ref 201", "Upload 201", "Patch 200"}
 	if got := e.endpoints(); !slices.Equal(got, want) {
 		t.Errorf("Desk calls %v, want %v", got, want)
 	}
@@ -175,8 +177,9 @@ func TestInterrupt(t *testing.T) {
 					}
 				})
 			}}
+			store := &compactCounter{File: e.store}
 			opts := apply.Options{
-				Plan: e.plan(m), Manifest: m, State: e.st, Store: e.store, Desk: e.client,
+				Plan: e.plan(m), Manifest: m, State: e.st, Store: store, Desk: e.client,
 				Parallelism: 1, Progress: rec, Interrupt: stop,
 			}
 			res, err := apply.Run(ctx, opts)
@@ -194,6 +197,9 @@ func TestInterrupt(t *testing.T) {
 				t.Errorf("Result.Err() = %q", got)
 			}
 			e.stateSaved()
+			if n := store.compactions.Load(); n != 1 {
+				t.Errorf("%d compactions on the way out, want 1", n)
+			}
 			if len(e.st.Attachments) != 1 || len(e.st.Pending) != 0 {
 				t.Errorf("state: %d attachments, pending %v; want 1 and none", len(e.st.Attachments), e.st.Pending)
 			}
@@ -201,6 +207,17 @@ func TestInterrupt(t *testing.T) {
 			e.converged(m)
 		})
 	}
+}
+
+// compactCounter is the state file, counting Compact calls.
+type compactCounter struct {
+	*state.File
+	compactions atomic.Int64
+}
+
+func (c *compactCounter) Compact(ctx context.Context, st *state.State) error {
+	c.compactions.Add(1)
+	return c.File.Compact(ctx, st)
 }
 
 func errString(err error) string {

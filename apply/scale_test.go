@@ -302,24 +302,25 @@ func TestScaleRateLimited(t *testing.T) {
 	}
 }
 
-// slowStore is the real state file on a slow disk: every Save takes delay longer, so
-// that actions finish while a save is being written.
+// slowStore is the real state file on a slow disk: every Append takes delay longer, so
+// that actions finish while one is being written.
 type slowStore struct {
 	*state.File
-	delay time.Duration
-	saves atomic.Int64
+	delay   time.Duration
+	appends atomic.Int64
 }
 
-func (s *slowStore) Save(ctx context.Context, st *state.State) error {
-	s.saves.Add(1)
+func (s *slowStore) Append(ctx context.Context, st *state.State, muts []state.Mutation) error {
+	s.appends.Add(1)
 	time.Sleep(s.delay)
-	return s.File.Save(ctx, st)
+	return s.File.Append(ctx, st, muts)
 }
 
-// TestScaleGroupCommit checks the group commit of state saves: with eight uploads at a
-// time and a slow disk, actions share saves (far fewer than the two per file an
-// upload records), yet none moves on before the state file on disk records its last
-// step: whenever a PATCH activates a file, the saved state already lists it pending.
+// TestScaleGroupCommit checks that the state's writer batches what is queued: with
+// eight uploads at a time and a slow disk, steps share appends (far fewer than the two
+// per file an upload records), yet none moves on before the state file on disk records
+// its last step: whenever a PATCH activates a file, the saved state already lists it
+// pending.
 func TestScaleGroupCommit(t *testing.T) {
 	t.Parallel()
 	const files = 40
@@ -360,62 +361,13 @@ func TestScaleGroupCommit(t *testing.T) {
 	if patches != files || len(unrecorded) > 0 {
 		t.Errorf("%d PATCHes, want %d; %q", patches, files, unrecorded)
 	}
-	saves := store.saves.Load()
-	t.Logf("%d saves for %d files (%d without grouping)", saves, files, 2*files)
-	if saves > files {
-		t.Errorf("%d saves for %d files: actions that finished together did not share a save", saves, files)
+	appends := store.appends.Load()
+	t.Logf("%d appends for %d files (%d without batching)", appends, files, 2*files)
+	if appends > files {
+		t.Errorf("%d appends for %d files: steps queued together did not share an append", appends, files)
 	}
-	if e.st.Serial != saves {
-		t.Errorf("serial %d after %d saves of a new state", e.st.Serial, saves)
+	if e.st.Serial != 2*files {
+		t.Errorf("serial %d after recording %d steps in a new state", e.st.Serial, 2*files)
 	}
 	e.converged(m)
-}
-
-// TestScaleCommitDelay checks that a save waits for the requests in flight, and only
-// while there are any: with a delay far longer than the test, eight uploads at
-// parallelism 4 still finish, since a committer stops waiting once no request is left
-// in flight, and their sixteen records share a few saves: typically one for the pending
-// records and one for the activations, a few more when the loop that starts actions is
-// slow to take the next turn and the requests in flight all end meanwhile (at most 6
-// here; 13 when saves do not wait). With parallelism 1 there is never another request
-// to wait for: one save per record.
-func TestScaleCommitDelay(t *testing.T) {
-	t.Parallel()
-	const files = 8
-	for _, tc := range []struct {
-		par, minSaves, maxSaves int
-	}{
-		{par: 4, minSaves: 2, maxSaves: 6},
-		{par: 1, minSaves: 2 * files, maxSaves: 2 * files},
-	} {
-		t.Run(fmt.Sprintf("parallelism %d", tc.par), func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t, envOptions{})
-			store := &slowStore{File: e.store}
-			m := manyFiles(e, files)
-			done := make(chan struct{})
-			var res *apply.Result
-			var err error
-			go func() {
-				defer close(done)
-				res, err = e.run(m, func(o *apply.Options) {
-					o.Parallelism = tc.par
-					o.Store = store
-					o.CommitDelay = time.Hour
-				})
-			}()
-			select {
-			case <-done:
-			case <-time.After(time.Minute):
-				t.Fatal("apply still running after a minute: a save waited out its commit delay")
-			}
-			if err != nil || res.Err() != nil || res.Created != files {
-				t.Fatalf("created %d of %d: %v %v", res.Created, files, err, res.Err())
-			}
-			if got := store.saves.Load(); got < int64(tc.minSaves) || got > int64(tc.maxSaves) {
-				t.Errorf("%d saves for %d files, want %d to %d", got, files, tc.minSaves, tc.maxSaves)
-			}
-			e.converged(m)
-		})
-	}
 }

@@ -8,14 +8,14 @@ import (
 	"github.com/zeebo/blake3"
 )
 
-// verifier hashes the bytes the desk client reads for an upload, so that apply can
-// tell when the file changed between plan and upload (or during it) and refuse to
-// record a blake3 that does not describe what Desk now holds. It costs one BLAKE3 pass
-// over data that is being read anyway.
+// verifier hashes the bytes the desk client reads for an upload, so that apply can tell
+// when the file changed between plan and upload (or during it) and refuse to record a
+// blake3 that does not describe what Desk now holds, at the cost of one pass over bytes
+// read anyway.
 //
 // It hashes only while reads are sequential from offset 0; a read at offset 0 starts
 // over (a retried upload). Any other pattern leaves the sum unknown, and the upload is
-// then trusted as before.
+// then trusted.
 type verifier struct {
 	r io.ReaderAt
 
@@ -23,24 +23,6 @@ type verifier struct {
 	h      *blake3.Hasher
 	next   int64
 	broken bool
-
-	// release hands the hasher back; the verifier must not be used afterwards.
-	release func()
-}
-
-// hashers recycles the verifiers' BLAKE3 hashers, some 10 KiB each: one per upload
-// was a noticeable share of the garbage of an apply of many small files.
-type hashers struct{ pool sync.Pool }
-
-// verifier returns a verifier of r; release it when the upload is over.
-func (hs *hashers) verifier(r io.ReaderAt) *verifier {
-	h, ok := hs.pool.Get().(*blake3.Hasher)
-	if ok {
-		h.Reset()
-	} else {
-		h = blake3.New()
-	}
-	return &verifier{r: r, h: h, release: func() { hs.pool.Put(h) }}
 }
 
 func (v *verifier) ReadAt(p []byte, off int64) (int, error) {
@@ -48,11 +30,12 @@ func (v *verifier) ReadAt(p []byte, off int64) (int, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if off == 0 {
-		v.h.Reset()
+		v.h = blake3.New()
 		v.next, v.broken = 0, false
 	}
 	switch {
-	case v.broken:
+	case v.broken || v.h == nil:
+		v.broken = true
 	case off == v.next:
 		_, _ = v.h.Write(p[:n]) // a hash.Hash never fails to write
 		v.next += int64(n)
@@ -67,7 +50,7 @@ func (v *verifier) ReadAt(p []byte, off int64) (int, error) {
 func (v *verifier) sum(size int64) (string, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.broken || v.next != size {
+	if v.broken || v.h == nil || v.next != size {
 		return "", false
 	}
 	return hex.EncodeToString(v.h.Sum(nil)), true

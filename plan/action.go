@@ -11,9 +11,7 @@ const (
 	Update
 	Replace
 	Delete
-	// Move keeps a tracked Desk file for a new address with the same content
-	// (Change.PreviousAddress is the old one); apply PATCHes only when the upload name
-	// or disposition changes.
+	// Move keeps a gone address's Desk file for a new address with the same content.
 	Move
 )
 
@@ -53,9 +51,8 @@ func (a Action) Symbol() string {
 	}
 }
 
-// MarshalText writes the action as its word, so saved plans and JSON documents read
-// "replace" rather than a number that would silently change meaning if the constants
-// were ever reordered.
+// MarshalText writes the action as its word: a number would silently change meaning
+// if the constants were ever reordered.
 func (a Action) MarshalText() ([]byte, error) {
 	switch a {
 	case NoOp, Create, Update, Replace, Delete, Move:

@@ -34,11 +34,15 @@ type Options struct {
 	// Plan.Warnings (apply enforces it with CheckDeletes). The zero value is
 	// DefaultDeleteLimit().
 	DeleteLimit DeleteLimit
+	// Scope limits the plan to some addresses, deletes and cleanups included.
+	Scope Scope
 	// Drift holds notes by address from reading Desk back (`plan --refresh`, package
 	// refresh), e.g. `filename changed on Desk: "a" -> "b"`. Compute puts them first
 	// in the Reasons of that address's change, so a reviewer sees why a change that
 	// nobody made in git is planned. Addresses without a change are ignored.
 	Drift map[string][]string
+	// Refreshed says the state given to Compute was read back from Desk first.
+	Refreshed bool
 }
 
 // Compute compares the manifest, with every file hashed, against the state (nil when
@@ -48,6 +52,7 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 	if m == nil {
 		return nil, errors.New("plan: no manifest given")
 	}
+	m = opts.Scope.manifest(m)
 	maxSize := opts.MaxFileSize
 	switch {
 	case maxSize == 0:
@@ -65,14 +70,21 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 		Files:          digests,
 		StateExists:    st != nil,
 		ManifestDigest: manifestDigest(m),
+		Scope:          opts.Scope,
+		Refreshed:      opts.Refreshed,
 	}
-	var tracked map[string]*state.Attachment
+	tracked := map[string]*state.Attachment{}
 	if st != nil {
 		p.Lineage, p.Serial, p.Tracked = st.Lineage, st.Serial, len(st.Attachments)
-		tracked = st.Attachments
+		for addr, att := range st.Attachments {
+			if att != nil && opts.Scope.Match(addr) {
+				tracked[addr] = att
+			}
+		}
 	}
 
 	wanted := make(map[string]bool, len(m.Entries))
+	var creates, deletes []Change
 	for _, e := range m.Entries {
 		wanted[e.Address] = true
 		d := digests[e.Address]
@@ -87,11 +99,11 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 		att := tracked[e.Address]
 		switch {
 		case att == nil:
-			p.Changes = append(p.Changes, Change{
+			creates = append(creates, Change{
 				Address: e.Address, Action: Create, After: after,
 				Reasons: []string{"new file, " + FormatSize(d.Size)},
 			})
-		case att.State != "" && att.State != "active":
+		case !active(att):
 			// refresh found the Desk file gone (or otherwise unusable): upload it anew.
 			p.Changes = append(p.Changes, Change{
 				Address: e.Address, Action: Create, After: after,
@@ -106,12 +118,13 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 	}
 	for addr, att := range tracked {
 		if !wanted[addr] {
-			p.Changes = append(p.Changes, Change{
+			deletes = append(deletes, Change{
 				Address: addr, Action: Delete, Before: attrsOf(att),
 				Reasons: []string{"not in the manifest"},
 			})
 		}
 	}
+	p.Changes = append(p.Changes, pairMoves(creates, deletes, tracked)...)
 	slices.SortFunc(p.Changes, func(a, b Change) int { return strings.Compare(a.Address, b.Address) })
 	for i, c := range p.Changes {
 		if notes := opts.Drift[c.Address]; len(notes) > 0 {
@@ -121,16 +134,21 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 
 	if st != nil {
 		for addr, pe := range st.Pending {
-			if pe == nil {
+			if pe == nil || !opts.Scope.Match(addr) {
 				continue
 			}
-			p.Cleanups = append(p.Cleanups, Cleanup{Address: addr, ID: pe.ID, Kind: CleanupPending, Blake3: pe.Blake3, Since: pe.StartedAt})
+			p.Cleanups = append(p.Cleanups, Cleanup{Address: addr, ID: pe.ID, Kind: CleanupPending, Blake3: pe.Blake3,
+				Filename: pe.Filename, Size: pe.Size, Since: pe.StartedAt})
 		}
 		for _, d := range st.Deposed {
-			p.Cleanups = append(p.Cleanups, Cleanup{Address: d.Address, ID: d.ID, Kind: CleanupDeposed, Since: d.Since})
+			if !opts.Scope.Match(d.Address) {
+				continue
+			}
+			p.Cleanups = append(p.Cleanups, Cleanup{Address: d.Address, ID: d.ID, Kind: CleanupDeposed,
+				Filename: d.Filename, Size: d.Size, Since: d.Since})
 		}
 		slices.SortFunc(p.Cleanups, func(a, b Cleanup) int {
-			return cmp.Or(strings.Compare(a.Address, b.Address), strings.Compare(a.Kind, b.Kind), cmp.Compare(a.ID, b.ID))
+			return cmp.Or(strings.Compare(a.Address, b.Address), strings.Compare(string(a.Kind), string(b.Kind)), cmp.Compare(a.ID, b.ID))
 		})
 	}
 
@@ -146,6 +164,63 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 		}
 	}
 	return p, nil
+}
+
+// active reports whether att is a usable Desk file; refresh marks the others.
+func active(att *state.Attachment) bool { return att.State == "" || att.State == "active" }
+
+// contentKey is what must be equal for a new address to keep a gone address's Desk
+// file: a PATCH can change neither the bytes nor the mimeType or type.
+type contentKey struct {
+	blake3, mimeType, typ string
+	size                  int64
+}
+
+// pairMoves turns a create and a delete with the same content into one Move, pairing
+// them one to one in sorted address order, and returns the resulting changes.
+func pairMoves(creates, deletes []Change, tracked map[string]*state.Attachment) []Change {
+	gone := map[contentKey][]string{}
+	for _, d := range deletes {
+		if active(tracked[d.Address]) {
+			b := d.Before
+			k := contentKey{b.Blake3, b.MimeType, b.Type, b.Size}
+			gone[k] = append(gone[k], d.Address)
+		}
+	}
+	for _, addrs := range gone {
+		slices.Sort(addrs)
+	}
+	slices.SortFunc(creates, func(a, b Change) int { return strings.Compare(a.Address, b.Address) })
+	moved := map[string]bool{}
+	var out []Change
+	for _, c := range creates {
+		a := c.After
+		k := contentKey{a.Blake3, a.MimeType, a.Type, a.Size}
+		if len(gone[k]) == 0 {
+			out = append(out, c)
+			continue
+		}
+		from := gone[k][0]
+		gone[k] = gone[k][1:]
+		moved[from] = true
+		before := attrsOf(tracked[from])
+		after := *a
+		after.ID = before.ID
+		reasons := []string{"moved from " + from}
+		if before.Filename != after.Filename {
+			reasons = append(reasons, fmt.Sprintf("filename: %q -> %q", before.Filename, after.Filename))
+		}
+		if before.Disposition != after.Disposition {
+			reasons = append(reasons, fmt.Sprintf("disposition: %q -> %q", before.Disposition, after.Disposition))
+		}
+		out = append(out, Change{Address: c.Address, PreviousAddress: from, Action: Move, Before: before, After: &after, Reasons: reasons})
+	}
+	for _, d := range deletes {
+		if !moved[d.Address] {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // compare decides between Update, Replace and no-op for a tracked address. Content,
@@ -221,37 +296,36 @@ func manifestDigest(m *manifest.Manifest) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// Cleanup kinds.
-const (
-	// CleanupPending is an upload whose temp file was created but never activated.
-	CleanupPending = "pending"
-	// CleanupDeposed is the old file of a replace whose DELETE has not yet succeeded.
-	CleanupDeposed = "deposed"
-)
-
 // Description says in a few words what apply will do about c, for renderers.
 func (c Cleanup) Description() string {
+	file := fmt.Sprintf("file %d", c.ID)
+	if c.Filename != "" {
+		file = fmt.Sprintf("file %d (%q, %s)", c.ID, c.Filename, FormatSize(c.Size))
+	}
 	switch c.Kind {
 	case CleanupPending:
-		return fmt.Sprintf("interrupted upload: temp file %d will be checked and removed or adopted", c.ID)
+		return "interrupted upload: temp " + file + " will be checked and removed or adopted"
 	case CleanupDeposed:
-		return fmt.Sprintf("left over from a replace: old file %d will be deleted", c.ID)
+		return "left over from a replace: old " + file + " will be deleted"
 	default:
-		return fmt.Sprintf("unknown cleanup %q for file %d", c.Kind, c.ID)
+		return fmt.Sprintf("unknown cleanup %q for %s", c.Kind, file)
 	}
 }
 
-// Summary counts a plan's changes by action.
+// Summary counts a plan's changes by action, and its cleanups. Counts added after the
+// first four are new JSON keys (SPEC §3).
 type Summary struct {
 	Create  int `json:"create"`
 	Update  int `json:"update"`
 	Replace int `json:"replace"`
 	Delete  int `json:"delete"`
+	Move    int `json:"move"`
+	Cleanup int `json:"cleanup"`
 }
 
-// Summary counts p's changes by action.
+// Summary counts p's changes by action, and its cleanups.
 func (p *Plan) Summary() Summary {
-	var s Summary
+	s := Summary{Cleanup: len(p.Cleanups)}
 	for _, c := range p.Changes {
 		switch c.Action {
 		case Create:
@@ -262,6 +336,8 @@ func (p *Plan) Summary() Summary {
 			s.Replace++
 		case Delete:
 			s.Delete++
+		case Move:
+			s.Move++
 		}
 	}
 	return s

@@ -186,17 +186,21 @@ func checkChangeShape(t *testing.T, c Change, p *Plan, st *state.State) {
 	if (c.After == nil) != (c.Action == Delete) {
 		t.Errorf("%s %s: After = %+v", c.Action, c.Address, c.After)
 	}
-	if c.Before != nil && c.Before.ID != st.Attachments[c.Address].ID {
-		t.Errorf("%s %s: Before.ID = %d, want the state's %d", c.Action, c.Address, c.Before.ID, st.Attachments[c.Address].ID)
+	recorded := c.Address
+	if c.Action == Move {
+		recorded = c.PreviousAddress
+	}
+	if c.Before != nil && c.Before.ID != st.Attachments[recorded].ID {
+		t.Errorf("%s %s: Before.ID = %d, want the state's %d", c.Action, c.Address, c.Before.ID, st.Attachments[recorded].ID)
 	}
 	if c.After != nil {
 		if d := p.Files[c.Address]; d.Blake3 != c.After.Blake3 || d.Size != c.After.Size {
 			t.Errorf("%s %s: After %+v disagrees with Files %+v", c.Action, c.Address, c.After, d)
 		}
 	}
-	// An update PATCHes the file it had; a create or replace has no Desk file yet.
+	// An update or a move PATCHes the file it had; a create or replace has no Desk file yet.
 	switch c.Action {
-	case Update:
+	case Update, Move:
 		if c.After.ID != c.Before.ID {
 			t.Errorf("update %s: After.ID = %d, want %d", c.Address, c.After.ID, c.Before.ID)
 		}

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/desksync/desksync/internal/hint"
 )
 
 // DefaultDeletePercent is the share of tracked attachments one apply may delete when
@@ -62,10 +64,9 @@ func ParseDeleteLimit(s string) (DeleteLimit, error) {
 	} else if n, err := strconv.Atoi(v); err == nil && n >= 0 {
 		return DeleteLimit{Count: n, Explicit: true}, nil
 	}
-	return DeleteLimit{}, &hintError{
-		msg:  fmt.Sprintf("invalid --max-delete %q: want a count such as 5 or a percentage from 0%% to 100%% such as 30%%", s),
-		hint: "use --max-delete 5 to allow up to five deletes, or --max-delete 30% for up to 30% of the tracked attachments",
-	}
+	return DeleteLimit{}, hint.New(
+		fmt.Sprintf("invalid --max-delete %q: want a count such as 5 or a percentage from 0%% to 100%% such as 30%%", s),
+		"use --max-delete 5 to allow up to five deletes, or --max-delete 30% for up to 30% of the tracked attachments")
 }
 
 // MassDeleteError is a plan whose deletes exceed the guard. Apply refuses it before
@@ -77,12 +78,16 @@ type MassDeleteError struct {
 	Tracked int
 	// Limit is the guard that was exceeded.
 	Limit DeleteLimit
-	// EmptyManifest is set when the refusal is because the manifest lists nothing.
-	EmptyManifest bool
+	// EmptyManifest is set when the refusal is because the manifest lists nothing
+	// (within the plan's --target/--exclude when Partial).
+	EmptyManifest, Partial bool
 }
 
 func (e *MassDeleteError) Error() string {
-	if e.EmptyManifest {
+	switch {
+	case e.EmptyManifest && e.Partial:
+		return fmt.Sprintf("the manifest lists no attachments that --target/--exclude select; refusing to delete all %d tracked attachments they select", e.Deletes)
+	case e.EmptyManifest:
 		return fmt.Sprintf("the manifest lists no attachments; refusing to delete all %d tracked attachments", e.Deletes)
 	}
 	return fmt.Sprintf("refusing to delete %d of %d tracked attachments: more than the limit of %s", e.Deletes, e.Tracked, e.Limit)
@@ -106,7 +111,7 @@ func (p *Plan) CheckDeletes(l DeleteLimit) error {
 	if deletes == 0 {
 		return nil
 	}
-	refuse := &MassDeleteError{Deletes: deletes, Tracked: p.Tracked, Limit: l}
+	refuse := &MassDeleteError{Deletes: deletes, Tracked: p.Tracked, Limit: l, Partial: p.Scope.Partial()}
 	if !l.Explicit {
 		if l.Percent == 0 {
 			refuse.Limit.Percent = DefaultDeletePercent

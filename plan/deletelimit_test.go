@@ -101,6 +101,16 @@ func TestCheckDeletes(t *testing.T) {
 			wantErr:  "the manifest lists no attachments; refusing to delete all 1 tracked attachments",
 			wantHint: "if that is intended, run again with --max-delete 1 (or a percentage, e.g. --max-delete 100%)",
 		},
+		{
+			name: "default: nothing selected by --target refuses too", limit: DefaultDeleteLimit(),
+			plan: func() *Plan {
+				p := planWith(1, 1, 0, 0)
+				p.Scope = Scope{Target: []string{"old"}}
+				return p
+			}(),
+			wantErr:  "the manifest lists no attachments that --target/--exclude select; refusing to delete all 1 tracked attachments they select",
+			wantHint: "if that is intended, run again with --max-delete 1 (or a percentage, e.g. --max-delete 100%)",
+		},
 		{name: "explicit count lifts the empty-manifest refusal", plan: planWith(4, 4, 0, 0), limit: parse("4")},
 		{name: "explicit 100% lifts the empty-manifest refusal", plan: planWith(40, 40, 0, 0), limit: parse("100%")},
 		{

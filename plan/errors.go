@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/manifest"
 )
 
@@ -28,9 +29,8 @@ func (e *FileError) Unwrap() error { return e.Err }
 // Hint tells the user how to get past the error: the cause's own hint when it has one
 // (manifest.Open's errors do).
 func (e *FileError) Hint() string {
-	var h interface{ Hint() string }
-	if errors.As(e.Err, &h) && h.Hint() != "" {
-		return h.Hint()
+	if hints := hint.Of(e.Err); len(hints) > 0 {
+		return hints[0]
 	}
 	return `check that the file exists and is readable, then run "desksync validate"`
 }
@@ -55,14 +55,3 @@ func (e *FileTooLargeError) Hint() string {
 	}
 	return "remove it from the manifest or make it smaller: Desk uploads each file in one S3 POST, which takes at most 5 GiB"
 }
-
-// hintError is an error with a remedy, for failures no caller branches on.
-type hintError struct {
-	msg  string
-	hint string
-	err  error
-}
-
-func (e *hintError) Error() string { return e.msg }
-func (e *hintError) Hint() string  { return e.hint }
-func (e *hintError) Unwrap() error { return e.err }

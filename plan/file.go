@@ -8,6 +8,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"github.com/desksync/desksync/internal/hint"
 )
 
 // FileVersion is the saved-plan format this build writes and the newest it reads; a
@@ -30,11 +33,9 @@ type savedPlan struct {
 	Plan
 }
 
-// Write saves p to path atomically (a temp file in the same folder, fsync, close,
-// rename), so a crash leaves either the old file or the new one, never half of one.
-// A plan holds no credential: only addresses, attributes, Desk file IDs, hashes and
-// the state's lineage and serial. The file is created readable by its owner only
-// (os.CreateTemp's 0600), as it lists what a pipeline is about to upload.
+// Write saves p to path atomically, so a crash leaves either the old file or the new
+// one, never half of one. A plan holds no credential. The file is readable by its
+// owner only (os.CreateTemp's 0600), as it lists what a pipeline is about to upload.
 func Write(path string, p *Plan) error {
 	if p == nil {
 		return errors.New("plan: Write given no plan")
@@ -47,7 +48,7 @@ func Write(path string, p *Plan) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return &hintError{msg: fmt.Sprintf("writing plan %s: %v", path, err), hint: "check that the folder exists and is writable", err: err}
+		return hint.Wrap(fmt.Errorf("writing plan %s: %w", path, err), "check that the folder exists and is writable")
 	}
 	tmpName := tmp.Name()
 	ok := false
@@ -86,13 +87,11 @@ func Write(path string, p *Plan) error {
 func Read(path string) (*Plan, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, &hintError{msg: fmt.Sprintf("reading plan %s: %v", path, err), hint: `make a plan with "desksync plan --out FILE" first`, err: err}
+		return nil, hint.Wrap(fmt.Errorf("reading plan %s: %w", path, err), `make a plan with "desksync plan --out FILE" first`)
 	}
 	defer f.Close()
-	tooBig := &hintError{
-		msg:  fmt.Sprintf("reading plan %s: larger than %s, so not a desksync plan", path, FormatSize(MaxFileBytes)),
-		hint: `check the path, or make the plan again with "desksync plan --out FILE"`,
-	}
+	tooBig := hint.New(fmt.Sprintf("reading plan %s: larger than %s, so not a desksync plan", path, FormatSize(MaxFileBytes)),
+		`check the path, or make the plan again with "desksync plan --out FILE"`)
 	// Stat first so a wrong path to a big file fails at once; the LimitReader still
 	// guards pipes and files that grow.
 	if fi, err := f.Stat(); err == nil && fi.Size() > MaxFileBytes {
@@ -107,11 +106,8 @@ func Read(path string) (*Plan, error) {
 	}
 	p, err := decodePlan(data)
 	if err != nil {
-		return nil, &hintError{
-			msg:  fmt.Sprintf("reading plan %s: %v", path, err),
-			hint: `make the plan again with "desksync plan --out FILE"; plan files are not meant to be edited`,
-			err:  err,
-		}
+		return nil, hint.Wrap(fmt.Errorf("reading plan %s: %w", path, err),
+			`make the plan again with "desksync plan --out FILE"; plan files are not meant to be edited`)
 	}
 	return p, nil
 }
@@ -192,7 +188,26 @@ func (p *Plan) validate() error {
 			return fmt.Errorf("files[%q]: want a non-empty address, a size of 0 or more and a 64-digit hex blake3", addr)
 		}
 	}
+	if p.Made.MaxDelete != "" {
+		if _, err := ParseDeleteLimit(p.Made.MaxDelete); err != nil {
+			return fmt.Errorf("madeWith.maxDelete: %v", err)
+		}
+	}
+	if p.Made.MaxFileSize < 0 {
+		return errors.New("madeWith.maxFileSize is negative")
+	}
+	for _, path := range []string{p.Made.Manifest, p.Made.State} {
+		if strings.ContainsRune(path, 0) {
+			return errors.New("madeWith: a path holds a NUL byte")
+		}
+	}
+	scope, err := NewScope(p.Scope.Target, p.Scope.Exclude)
+	if err != nil {
+		return fmt.Errorf("scope: %v", err)
+	}
+	p.Scope = scope
 	prev := ""
+	acted := map[string]bool{}
 	for i, c := range p.Changes {
 		where := fmt.Sprintf("changes[%d] (%s)", i, c.Address)
 		if c.Address == "" {
@@ -202,6 +217,9 @@ func (p *Plan) validate() error {
 			return fmt.Errorf("%s: changes are not sorted by address, or an address repeats", where)
 		}
 		prev = c.Address
+		if c.PreviousAddress != "" && c.Action != Move {
+			return fmt.Errorf("%s: only a move has \"previous_address\"", where)
+		}
 		switch c.Action {
 		case Create:
 			if c.Before != nil || c.After == nil {
@@ -215,6 +233,14 @@ func (p *Plan) validate() error {
 			if c.Before == nil || c.After == nil {
 				return fmt.Errorf("%s: an %s has both \"before\" and \"after\"", where, c.Action)
 			}
+		case Move:
+			if c.Before == nil || c.After == nil || c.PreviousAddress == "" || c.PreviousAddress == c.Address {
+				return fmt.Errorf("%s: a move has \"before\", \"after\" and another \"previous_address\"", where)
+			}
+			if acted[c.PreviousAddress] {
+				return fmt.Errorf("%s: %s is moved twice", where, c.PreviousAddress)
+			}
+			acted[c.PreviousAddress] = true
 		default:
 			return fmt.Errorf("%s: a saved plan holds no %s changes", where, c.Action)
 		}
@@ -227,9 +253,20 @@ func (p *Plan) validate() error {
 		if c.Before != nil && c.Before.ID <= 0 {
 			return fmt.Errorf("%s: \"before\" has no Desk file id", where)
 		}
+		// An update or a move acts on the Desk file it already has; any other after
+		// is a new upload, which has no ID yet.
+		keeps := c.Action == Update || c.Action == Move
+		if c.After != nil && (keeps && c.After.ID != c.Before.ID || !keeps && c.After.ID != 0) {
+			return fmt.Errorf("%s: \"after\" has the wrong Desk file id for an %s", where, c.Action)
+		}
+	}
+	for _, c := range p.Changes {
+		if c.Action != Move && acted[c.Address] {
+			return fmt.Errorf("changes (%s): an address moved away has a change of its own", c.Address)
+		}
 	}
 	for i, c := range p.Cleanups {
-		if c.Address == "" || c.ID <= 0 || (c.Kind != CleanupPending && c.Kind != CleanupDeposed) {
+		if c.Address == "" || c.ID <= 0 || c.Size < 0 || (c.Kind != CleanupPending && c.Kind != CleanupDeposed) {
 			return fmt.Errorf("cleanups[%d]: want an address, a Desk file id and kind %q or %q", i, CleanupPending, CleanupDeposed)
 		}
 	}

@@ -3,6 +3,7 @@ package plan
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -41,7 +42,7 @@ func samplePlan(t testing.TB) *Plan {
 func TestWriteRead(t *testing.T) {
 	t.Parallel()
 	p := samplePlan(t)
-	if s := p.Summary(); s != (Summary{Create: 1, Update: 1, Replace: 1, Delete: 1}) {
+	if s := p.Summary(); s != (Summary{Create: 1, Update: 1, Replace: 1, Delete: 1, Cleanup: 2}) {
 		t.Fatalf("sample plan summary = %+v", s)
 	}
 	path := filepath.Join(t.TempDir(), "plan.out")
@@ -150,6 +151,16 @@ func TestReadErrors(t *testing.T) {
 		{"no files", edit(func(o map[string]any) { delete(o, "files") }), `missing "files"`},
 		{"lineage without state", edit(func(o map[string]any) { o["stateExists"] = false }),
 			"a plan made without state cannot have a lineage, serial or tracked count"},
+		{"update aimed at another Desk file", edit(func(o map[string]any) { change(o, 1)["after"].(map[string]any)["id"] = 4242 }),
+			`changes[1] (images/logo.png): "after" has the wrong Desk file id for an update`},
+		{"previous_address on a delete", edit(func(o map[string]any) { change(o, 3)["previous_address"] = "x" }),
+			`changes[3] (old.png): only a move has "previous_address"`},
+		{"move without previous_address", edit(func(o map[string]any) { change(o, 1)["action"] = "move" }),
+			`changes[1] (images/logo.png): a move has "before", "after" and another "previous_address"`},
+		{"bad recorded max-delete", edit(func(o map[string]any) { o["madeWith"] = map[string]any{"maxDelete": "lots"} }),
+			`madeWith.maxDelete: invalid --max-delete "lots": want a count such as 5 or a percentage from 0% to 100% such as 30%`},
+		{"bad recorded target", edit(func(o map[string]any) { o["scope"] = map[string]any{"target": []string{"[x"}} }),
+			`scope: --target "[x": not a valid glob`},
 		{"bad cleanup", edit(func(o map[string]any) { o["cleanups"].([]any)[0].(map[string]any)["kind"] = "zombie" }),
 			`cleanups[0]: want an address, a Desk file id and kind "pending" or "deposed"`},
 	}
@@ -203,6 +214,7 @@ func TestReadMissing(t *testing.T) {
 
 func FuzzReadPlan(f *testing.F) {
 	p := samplePlan(f)
+	sample := p
 	good, err := json.Marshal(savedPlan{DesksyncPlan: 1, FormatVersion: "1", Plan: *p})
 	if err != nil {
 		f.Fatal(err)
@@ -228,6 +240,12 @@ func FuzzReadPlan(f *testing.F) {
 		`{"desksync_plan":1,"format_version":"1","changes":` + strings.Repeat("[", 10000) + `}`,
 		`{"desksync_plan":1,"format_version":"1","unknown":true}`,
 		`{"desksync_plan":1,"format_version":"1"} trailing`,
+		// A move, the recorded options and a scope, valid and forged.
+		`{"desksync_plan":1,"format_version":"1","changes":[{"address":"b","previous_address":"a","action":"move","before":{"id":3,"blake3":"` + strings.Repeat("a", 64) + `"},"after":{"id":3,"size":1,"blake3":"` + strings.Repeat("a", 64) + `"},"reasons":["moved from a"]}],"files":{"b":{"size":1,"blake3":"` + strings.Repeat("a", 64) + `"}},"stateExists":true,"serial":1,"tracked":1}`,
+		`{"desksync_plan":1,"format_version":"1","changes":[{"address":"a","action":"delete","before":{"id":3}},{"address":"b","previous_address":"a","action":"move","before":{"id":3},"after":{"id":4}}],"files":{}}`,
+		`{"desksync_plan":1,"format_version":"1","files":{},"scope":{"target":["**/*.png",""],"exclude":[]},"refreshed":true}`,
+		`{"desksync_plan":1,"format_version":"1","files":{},"madeWith":{"manifest":"../../etc/desksync.yaml","state":"/tmp/x\u0000y","sandbox":true,"site":"https://evil.example","maxDelete":"100%","maxFileSize":-5}}`,
+		`{"desksync_plan":1,"format_version":"1","files":{},"cleanups":[{"address":"a","id":9,"kind":"deposed","filename":"x","size":-1}]}`,
 		`null`, `{`, "\ufeff{}",
 	} {
 		f.Add([]byte(seed))
@@ -252,6 +270,15 @@ func FuzzReadPlan(f *testing.F) {
 		}
 		if !reflect.DeepEqual(p, p2) {
 			t.Fatalf("round trip changed the plan:\n%+v\n%+v", p, p2)
+		}
+		// A plan verifies against itself, and comparing it with any other plan
+		// names a difference rather than failing some other way.
+		if err := Verify(p, p2); err != nil {
+			t.Fatalf("a plan does not verify against its own copy: %v", err)
+		}
+		var me *MismatchError
+		if err := Verify(p, sample); err != nil && !errors.As(err, &me) {
+			t.Fatalf("Verify against another plan: %v", err)
 		}
 	})
 }

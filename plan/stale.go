@@ -32,11 +32,12 @@ func (e *StaleError) Hint() string { return `run "desksync plan --out FILE" agai
 const staleListMax = 3
 
 // CheckStale returns a *StaleError when p no longer matches the current state (nil
-// when none exists) or manifest: the state's lineage or serial changed, a state now
+// when none exists) or manifest, within p.Scope: the state's lineage or serial changed, a state now
 // exists where the plan was made without one (Terraform #24078), or a file was added,
 // removed, changed or given other attributes. It hashes every file (as Compute does)
 // only after the cheap checks pass.
 func CheckStale(ctx context.Context, p *Plan, m *manifest.Manifest, st *state.State) error {
+	m = p.Scope.manifest(m)
 	switch {
 	case !p.StateExists && st != nil:
 		return &StaleError{Reason: "a state now exists (the plan was made without one)"}

@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sync"
 
 	"github.com/desksync/desksync/desk"
+	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
+	"golang.org/x/sync/errgroup"
 )
 
 // Diffs fills in the Diff of every Update and Replace in p whose content is text, for
@@ -26,9 +27,9 @@ func Diffs(ctx context.Context, d Desk, p *plan.Plan, m *manifest.Manifest, para
 	for _, e := range m.Entries {
 		entries[e.Address] = e
 	}
-	sem := make(chan struct{}, parallelism)
 	errs := make([]error, len(p.Changes))
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(parallelism)
 	for i := range p.Changes {
 		c := &p.Changes[i]
 		if (c.Action != plan.Update && c.Action != plan.Replace) || c.Before == nil || c.After == nil {
@@ -39,20 +40,15 @@ func Diffs(ctx context.Context, d Desk, p *plan.Plan, m *manifest.Manifest, para
 			errs[i] = fmt.Errorf("diff %s: the manifest has no entry for this address", c.Address)
 			continue
 		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			wg.Wait()
-			return ctx.Err()
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
+			if err := ctx.Err(); err != nil {
+				errs[i] = err
+				return nil
+			}
 			diff, note, err := contentDiff(ctx, d, m, e, c)
 			if err != nil {
 				errs[i] = &DiffError{Address: c.Address, ID: c.Before.ID, Err: err}
-				return
+				return nil
 			}
 			c.Diff = diff
 			// An update leaves the content as it is, so that it cannot be diffed is
@@ -61,9 +57,10 @@ func Diffs(ctx context.Context, d Desk, p *plan.Plan, m *manifest.Manifest, para
 			if note != "" && !unchanged {
 				c.Reasons = append(c.Reasons, note)
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // every outcome is in errs
 	for _, err := range errs {
 		if err != nil {
 			return err // the first by address: Changes are sorted
@@ -129,8 +126,8 @@ func (e *DiffError) Unwrap() error { return e.Err }
 
 // Hint is the cause's own remedy, or how to plan without diffs.
 func (e *DiffError) Hint() string {
-	if h, ok := e.Err.(interface{ Hint() string }); ok && h.Hint() != "" {
-		return h.Hint()
+	if hs := hint.Of(e.Err); len(hs) > 0 {
+		return hs[0]
 	}
 	return "run plan without --diff to see the plan without content diffs"
 }

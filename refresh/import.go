@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/desksync/desksync/desk"
+	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
 	"github.com/desksync/desksync/state"
@@ -74,7 +75,9 @@ func Import(ctx context.Context, st *state.State, d Desk, e manifest.Entry, id i
 		a.UploadedAt = now
 	}
 	a.UploadedAt = a.UploadedAt.UTC()
-	st.Activate(e.Address, a)
+	if err := st.Apply(state.Mutation{Op: state.OpActivate, Address: e.Address, Attachment: &a}); err != nil {
+		return nil, err
+	}
 	return st.Attachments[e.Address], nil
 }
 
@@ -117,8 +120,8 @@ func (e *ImportError) Hint() string {
 	if e.Remedy != "" {
 		return e.Remedy
 	}
-	if h, ok := e.Err.(interface{ Hint() string }); ok {
-		return h.Hint()
+	if hs := hint.Of(e.Err); len(hs) > 0 {
+		return hs[0]
 	}
 	return ""
 }

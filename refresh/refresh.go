@@ -3,15 +3,15 @@ package refresh
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/desksync/desksync/desk"
+	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/plan"
 	"github.com/desksync/desksync/state"
+	"golang.org/x/sync/errgroup"
 )
 
 // Desk is the part of the Desk client this package reads with; *desk.Client
@@ -112,24 +112,20 @@ func Run(ctx context.Context, st *state.State, d Desk, parallelism int) (*Report
 		err  error
 	}
 	results := make([]result, len(addrs))
-	sem := make(chan struct{}, parallelism)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(parallelism)
 	for i, addr := range addrs {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			results[i].err = ctx.Err()
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
+			if err := ctx.Err(); err != nil {
+				results[i].err = err
+				return nil
+			}
 			f, err := d.GetFile(ctx, st.Attachments[addr].ID)
 			results[i] = result{f, err}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // every outcome is in results
 
 	rep := &Report{State: out, Checked: len(addrs)}
 	var failed []Failure
@@ -222,9 +218,8 @@ func (e *ReadError) Unwrap() []error {
 // Hint is the first cause's own remedy, else a general one.
 func (e *ReadError) Hint() string {
 	for _, f := range e.Failures {
-		var h interface{ Hint() string }
-		if errors.As(f.Err, &h) && h.Hint() != "" {
-			return h.Hint()
+		if hs := hint.Of(f.Err); len(hs) > 0 {
+			return hs[0]
 		}
 	}
 	return "check DESK_URL, DESK_API_KEY and the network, then run again; --debug shows each request"

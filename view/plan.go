@@ -7,7 +7,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
 
 	"github.com/desksync/desksync/plan"
@@ -18,59 +17,44 @@ import (
 const FormatVersion = "1"
 
 // Document is the JSON plan document of SPEC §3, and the single source the text and
-// markdown renderers read, so the three formats cannot disagree.
+// markdown renderers read, so the three formats cannot disagree. Changes are the
+// plan's own: before/after are null where the action has none (before for a create,
+// after for a delete), and a move names its "previous_address".
 type Document struct {
-	FormatVersion string      `json:"format_version"`
-	Changes       []DocChange `json:"changes"`
-	// Summary counts Changes by action.
+	FormatVersion string `json:"format_version"`
+	// Scope is the --target/--exclude a partial plan is limited to; omitted otherwise.
+	Scope plan.Scope `json:"scope,omitzero"`
+	// Refreshed says Desk was read before planning; false means the plan compares
+	// the manifest with the state only.
+	Refreshed bool          `json:"refreshed"`
+	Changes   []plan.Change `json:"changes"`
+	// Summary counts Changes by action, and Cleanups.
 	Summary  plan.Summary `json:"summary"`
 	Cleanups []DocCleanup `json:"cleanups,omitempty"`
 	Warnings []string     `json:"warnings,omitempty"`
 }
 
-// DocChange is one change in a Document. Before is the state's record and After the
-// desired attributes; each is null where the action has none (Before for a create,
-// After for a delete).
-type DocChange struct {
-	Address string      `json:"address"`
-	Action  string      `json:"action"`
-	Before  *plan.Attrs `json:"before"`
-	After   *plan.Attrs `json:"after"`
-	Reasons []string    `json:"reasons"`
-	// Diff is the unified diff shown by `plan --diff`; omitted when empty.
-	Diff string `json:"diff,omitempty"`
-}
-
 // DocCleanup is leftover work from an interrupted apply, done before any change.
 type DocCleanup struct {
-	Address     string    `json:"address"`
-	Kind        string    `json:"kind"`
-	ID          int64     `json:"id"`
-	Description string    `json:"description"`
-	Since       time.Time `json:"since,omitzero"`
+	plan.Cleanup
+	Description string `json:"description"`
 }
 
 // PlanDocument builds the JSON document for p. Slices are never nil, so "changes"
 // and "reasons" are [] rather than null for scripts that iterate them.
 func PlanDocument(p *plan.Plan) Document {
-	d := Document{FormatVersion: FormatVersion, Changes: []DocChange{}, Summary: p.Summary()}
+	d := Document{FormatVersion: FormatVersion, Scope: p.Scope, Refreshed: p.Refreshed, Changes: []plan.Change{}, Summary: p.Summary()}
 	for _, c := range p.Changes {
 		if c.Action == plan.NoOp {
 			continue
 		}
-		reasons := c.Reasons
-		if reasons == nil {
-			reasons = []string{}
+		if c.Reasons == nil {
+			c.Reasons = []string{}
 		}
-		d.Changes = append(d.Changes, DocChange{
-			Address: c.Address, Action: c.Action.String(),
-			Before: c.Before, After: c.After, Reasons: reasons, Diff: c.Diff,
-		})
+		d.Changes = append(d.Changes, c)
 	}
 	for _, c := range p.Cleanups {
-		d.Cleanups = append(d.Cleanups, DocCleanup{
-			Address: c.Address, Kind: c.Kind, ID: c.ID, Description: c.Description(), Since: c.Since,
-		})
+		d.Cleanups = append(d.Cleanups, DocCleanup{Cleanup: c, Description: c.Description()})
 	}
 	d.Warnings = p.Warnings
 	return d
@@ -81,7 +65,13 @@ type PlanOptions struct {
 	// Color adds ANSI colours to text output. The caller decides once (a terminal,
 	// no NO_COLOR); renderers never look at the environment themselves.
 	Color bool
+	// MarkdownLimit is the most characters markdown output may take; 0 means
+	// MarkdownCommentLimit.
+	MarkdownLimit int
 }
+
+// MarkdownCommentLimit is the longest comment GitHub accepts, in characters.
+const MarkdownCommentLimit = 65536
 
 // PlanFormats are the values RenderPlan accepts, for the --format flag's enum.
 const PlanFormats = "text,json,markdown"
@@ -96,7 +86,11 @@ func RenderPlan(w io.Writer, p *plan.Plan, format string, opts PlanOptions) erro
 	case "json":
 		return writePlanJSON(w, doc)
 	case "markdown":
-		return writeAll(w, planMarkdown(doc))
+		limit := opts.MarkdownLimit
+		if limit <= 0 {
+			limit = MarkdownCommentLimit
+		}
+		return writeAll(w, planMarkdown(doc, limit))
 	}
 	return &planFormatError{format: format}
 }
@@ -139,7 +133,7 @@ const (
 
 // planActions is the order the legend lists actions in.
 func planActions() []plan.Action {
-	return []plan.Action{plan.Create, plan.Update, plan.Replace, plan.Delete}
+	return []plan.Action{plan.Create, plan.Update, plan.Replace, plan.Delete, plan.Move}
 }
 
 // actionStyle gives an action's colour (as Terraform colours it) and legend words.
@@ -153,17 +147,59 @@ func actionStyle(a plan.Action) (color, legend string) {
 		return ansiMagenta, "replace (upload the new file, then delete the old one)"
 	case plan.Delete:
 		return ansiRed, "delete"
+	case plan.Move:
+		return ansiCyan, "move (the Desk file and its ID are kept)"
 	}
 	return "", ""
 }
 
-// planActionOf maps a Document action word back to its plan.Action.
-func planActionOf(word string) plan.Action {
-	var a plan.Action
-	if err := a.UnmarshalText([]byte(word)); err != nil {
-		return plan.NoOp
+// deskFileNote says what happens to the Desk file a change acts on, so a reviewer
+// sees the ID a record points at (an edited state could point it at any file).
+func deskFileNote(c plan.Change) string {
+	if c.Before == nil {
+		return ""
 	}
-	return a
+	switch c.Action {
+	case plan.Update:
+		return fmt.Sprintf("Desk file %d is updated in place", c.Before.ID)
+	case plan.Replace:
+		return fmt.Sprintf("Desk file %d is deleted after the new upload", c.Before.ID)
+	case plan.Delete:
+		return fmt.Sprintf("Desk file %d is deleted", c.Before.ID)
+	case plan.Move:
+		return fmt.Sprintf("Desk file %d is kept", c.Before.ID)
+	}
+	return ""
+}
+
+// NoChanges is what desksync says of a plan without changes: "No changes." first (SPEC
+// §3), then what was compared, since an offline plan has not seen Desk.
+func NoChanges(p *plan.Plan) string { return "No changes. " + noChanges(p.Refreshed) }
+
+func noChanges(refreshed bool) string {
+	if refreshed {
+		return "Desk matches the manifest."
+	}
+	return "The state matches the manifest. Desk was not read; --refresh reads it."
+}
+
+// partialNote is the header of a plan limited by --target/--exclude, with the flags
+// written by code (a code span in markdown).
+func partialNote(doc Document, code func(string) string) string {
+	return "This plan is partial: it covers only the addresses selected by " + code(doc.Scope.String()) + "; nothing else is planned or changed."
+}
+
+// summaryCounts writes the summary's counts: the four of SPEC §3 always, those added
+// later only when there are any.
+func summaryCounts(s plan.Summary) string {
+	out := fmt.Sprintf("%d to create, %d to update, %d to replace, %d to delete", s.Create, s.Update, s.Replace, s.Delete)
+	if s.Move > 0 {
+		out += fmt.Sprintf(", %d to move", s.Move)
+	}
+	if s.Cleanup > 0 {
+		out += fmt.Sprintf(", %d to clean up", s.Cleanup)
+	}
+	return out + "."
 }
 
 // planText renders doc like Terraform's human plan.
@@ -182,18 +218,21 @@ func planText(doc Document, color bool) string {
 		return s
 	}
 	var b strings.Builder
+	if doc.Scope.Partial() {
+		fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Note:"), partialNote(doc, SafeText))
+	}
 	if len(doc.Changes) == 0 && len(doc.Cleanups) == 0 {
 		for _, w := range doc.Warnings {
-			fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), safeText(w))
+			fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), SafeText(w))
 		}
-		b.WriteString(paint(ansiBold+ansiGreen, "No changes.") + " Desk matches the manifest.\n")
+		b.WriteString(paint(ansiBold+ansiGreen, "No changes.") + " " + noChanges(doc.Refreshed) + "\n")
 		return b.String()
 	}
 
 	if len(doc.Changes) > 0 {
 		used := map[plan.Action]bool{}
 		for _, c := range doc.Changes {
-			used[planActionOf(c.Action)] = true
+			used[c.Action] = true
 		}
 		b.WriteString("Attachment actions are shown with these symbols:\n")
 		for _, a := range planActions() {
@@ -204,13 +243,16 @@ func planText(doc Document, color bool) string {
 		}
 		b.WriteString("\ndesksync will perform the following actions:\n\n")
 		for _, c := range doc.Changes {
-			fmt.Fprintf(&b, "%s %s\n", symbol(planActionOf(c.Action)), safeText(c.Address))
+			fmt.Fprintf(&b, "%s %s\n", symbol(c.Action), SafeText(c.Address))
 			for _, r := range c.Reasons {
-				fmt.Fprintf(&b, "      %s\n", safeText(r))
+				fmt.Fprintf(&b, "      %s\n", SafeText(r))
+			}
+			if note := deskFileNote(c); note != "" {
+				fmt.Fprintf(&b, "      %s\n", note)
 			}
 			if c.Diff != "" {
 				for _, line := range strings.Split(strings.TrimSuffix(c.Diff, "\n"), "\n") {
-					line = safeText(line)
+					line = SafeText(line)
 					if code := diffLineColor(line); code != "" {
 						line = paint(code, line)
 					}
@@ -224,16 +266,14 @@ func planText(doc Document, color bool) string {
 	if len(doc.Cleanups) > 0 {
 		b.WriteString("An earlier apply was interrupted; apply will first clean up:\n\n")
 		for _, c := range doc.Cleanups {
-			fmt.Fprintf(&b, "%s %s\n      %s\n", paint(ansiYellow, "  !"), safeText(c.Address), safeText(c.Description))
+			fmt.Fprintf(&b, "%s %s\n      %s\n", paint(ansiYellow, "  !"), SafeText(c.Address), SafeText(c.Description))
 		}
 		b.WriteString("\n")
 	}
 	for _, w := range doc.Warnings {
-		fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), safeText(w))
+		fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), SafeText(w))
 	}
-	s := doc.Summary
-	fmt.Fprintf(&b, "%s %d to create, %d to update, %d to replace, %d to delete.\n",
-		paint(ansiBold, "Plan:"), s.Create, s.Update, s.Replace, s.Delete)
+	fmt.Fprintf(&b, "%s %s\n", paint(ansiBold, "Plan:"), summaryCounts(doc.Summary))
 	return b.String()
 }
 
@@ -253,32 +293,44 @@ func diffLineColor(line string) string {
 	return ""
 }
 
-// planMarkdown renders doc for a pull-request comment (GitHub-flavoured markdown).
-func planMarkdown(doc Document) string {
+// planMarkdown renders doc for a pull-request comment (GitHub-flavoured markdown) of
+// at most limit bytes (a byte is never less than a character): the summary always,
+// then cleanups, rows and diffs while they fit, then how many were left out.
+func planMarkdown(doc Document, limit int) string {
 	var b strings.Builder
+	if doc.Scope.Partial() {
+		fmt.Fprintf(&b, "> **Note:** %s\n\n", partialNote(doc, func(s string) string { return mdCode(s, false) }))
+	}
 	if len(doc.Changes) == 0 && len(doc.Cleanups) == 0 {
 		// Plain, so a script can look for a line starting "No changes." in any format.
-		b.WriteString("No changes. Desk matches the manifest.\n")
+		b.WriteString("No changes. " + noChanges(doc.Refreshed) + "\n")
 		for _, w := range doc.Warnings {
 			fmt.Fprintf(&b, "\n> **Warning:** %s\n", mdEscape(w))
 		}
 		return b.String()
 	}
-	s := doc.Summary
-	fmt.Fprintf(&b, "**Plan:** %d to create, %d to update, %d to replace, %d to delete.\n",
-		s.Create, s.Update, s.Replace, s.Delete)
+	fmt.Fprintf(&b, "**Plan:** %s\n", summaryCounts(doc.Summary))
 	for _, w := range doc.Warnings {
 		fmt.Fprintf(&b, "\n> **Warning:** %s\n", mdEscape(w))
 	}
+
+	// Everything below is optional: each piece goes in only while the note about
+	// what was left out still fits after it. Headings are not counted as entries.
+	type part struct {
+		text  string
+		entry bool
+	}
+	var parts []part
+	if len(doc.Cleanups) > 0 {
+		parts = append(parts, part{"\nAn earlier apply was interrupted; apply will first clean up:\n\n", false})
+		for _, c := range doc.Cleanups {
+			parts = append(parts, part{fmt.Sprintf("- %s: %s\n", mdCode(c.Address, false), mdEscape(c.Description)), true})
+		}
+	}
 	if len(doc.Changes) > 0 {
-		b.WriteString("\n| Action | Address | Details |\n| --- | --- | --- |\n")
+		parts = append(parts, part{"\n| Action | Address | Details |\n| --- | --- | --- |\n", false})
 		for _, c := range doc.Changes {
-			details := make([]string, len(c.Reasons))
-			for i, r := range c.Reasons {
-				details[i] = mdEscape(r)
-			}
-			fmt.Fprintf(&b, "| %s %s | %s | %s |\n",
-				mdCode(planActionOf(c.Action).Symbol(), true), c.Action, mdCode(c.Address, true), strings.Join(details, "<br>"))
+			parts = append(parts, part{markdownRow(c), true})
 		}
 	}
 	for _, c := range doc.Changes {
@@ -287,21 +339,66 @@ func planMarkdown(doc Document) string {
 		}
 		fence := strings.Repeat("`", max(3, longestRun(c.Diff, '`')+1))
 		// Inside <summary> markdown is not read, so the address is HTML-escaped.
-		fmt.Fprintf(&b, "\n<details><summary>Diff of <code>%s</code></summary>\n\n%sdiff\n%s\n%s\n\n</details>\n",
-			html.EscapeString(safeText(c.Address)), fence, strings.TrimSuffix(c.Diff, "\n"), fence)
+		parts = append(parts, part{fmt.Sprintf("\n<details><summary>Diff of <code>%s</code></summary>\n\n%sdiff\n%s\n%s\n\n</details>\n",
+			html.EscapeString(SafeText(c.Address)), fence, strings.TrimSuffix(c.Diff, "\n"), fence), true})
 	}
-	if len(doc.Cleanups) > 0 {
-		b.WriteString("\nAn earlier apply was interrupted; apply will first clean up:\n\n")
-		for _, c := range doc.Cleanups {
-			fmt.Fprintf(&b, "- %s: %s\n", mdCode(c.Address, false), mdEscape(c.Description))
+	size, entries := b.Len(), 0
+	for _, p := range parts {
+		size += len(p.text)
+		if p.entry {
+			entries++
 		}
 	}
+	if size <= limit {
+		for _, p := range parts {
+			b.WriteString(p.text)
+		}
+		return b.String()
+	}
+	// The worst case of the note's numbers, so that it always fits once reserved.
+	reserve := len(omittedNote(entries, entries))
+	shown := 0
+	for _, p := range parts {
+		if b.Len()+len(p.text)+reserve > limit {
+			break
+		}
+		b.WriteString(p.text)
+		if p.entry {
+			shown++
+		}
+	}
+	b.WriteString(omittedNote(entries-shown, entries))
 	return b.String()
 }
 
-// safeText quotes s when it holds a control character (other than a tab), so an address from an
-// untrusted manifest cannot move the cursor, recolour or clear a reviewer's terminal.
-func safeText(s string) string {
+// omittedNote says how much of a markdown plan did not fit and where the rest is.
+func omittedNote(left, total int) string {
+	return fmt.Sprintf("\n_%d of %d entries (changes, cleanups, diffs) are not shown: a GitHub comment holds at most %d characters. "+
+		"The full plan is in the job log (`desksync plan`) and in `desksync plan --format json`._\n",
+		left, total, MarkdownCommentLimit)
+}
+
+// markdownRow is one change as a table row. A create's upload name and disposition
+// are spelled out: a filename that differs from the path is otherwise invisible.
+func markdownRow(c plan.Change) string {
+	details := make([]string, 0, len(c.Reasons)+2)
+	for _, r := range c.Reasons {
+		details = append(details, mdEscape(r))
+	}
+	if c.Action == plan.Create && c.After != nil {
+		details = append(details, mdEscape(fmt.Sprintf("uploaded as %q, %s", c.After.Filename, c.After.Disposition)))
+	}
+	if note := deskFileNote(c); note != "" {
+		details = append(details, note)
+	}
+	return fmt.Sprintf("| %s %s | %s | %s |\n",
+		mdCode(c.Action.Symbol(), true), c.Action, mdCode(c.Address, true), strings.Join(details, "<br>"))
+}
+
+// SafeText quotes s when it holds a control character (other than a tab), so an address from an
+// untrusted manifest (or a hand-edited state) cannot move the cursor, recolour or clear a
+// reviewer's terminal.
+func SafeText(s string) string {
 	for _, r := range s {
 		if !unicode.IsPrint(r) && r != ' ' && r != '\t' {
 			return strconv.Quote(s)
@@ -313,7 +410,7 @@ func safeText(s string) string {
 // mdEscape backslash-escapes what markdown would otherwise read as formatting, HTML,
 // an entity or (in a table) a cell boundary.
 func mdEscape(s string) string {
-	s = safeText(s)
+	s = SafeText(s)
 	var b strings.Builder
 	for _, r := range s {
 		if strings.ContainsRune("\\`*_[]<|~&", r) {
@@ -328,7 +425,7 @@ func mdEscape(s string) string {
 // (a fence one longer than its longest run of backticks). In a table cell a `|` must
 // still be written `\|`, which GFM unescapes before reading the code span.
 func mdCode(s string, inTable bool) string {
-	s = safeText(s)
+	s = SafeText(s)
 	fence := strings.Repeat("`", longestRun(s, '`')+1)
 	if strings.HasPrefix(s, "`") || strings.HasSuffix(s, "`") {
 		s = " " + s + " "

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
+	"math"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -37,6 +40,10 @@ func fullPlan() *plan.Plan {
 				Before:  &plan.Attrs{ID: 118, Filename: "guide.pdf", MimeType: "application/pdf", Disposition: "attachment", Type: "attachment", Size: 1258291, Blake3: hashB},
 				After:   &plan.Attrs{Filename: "guide.pdf", MimeType: "application/pdf", Disposition: "attachment", Type: "attachment", Size: 1363149, Blake3: hashC},
 				Reasons: []string{"content changed, 1.2 MiB -> 1.3 MiB"}},
+			{Address: "images/hero.png", PreviousAddress: "img/hero.png", Action: plan.Move,
+				Before:  &plan.Attrs{ID: 77, Filename: "hero.png", MimeType: "image/png", Disposition: "attachment", Type: "attachment", Size: 9, Blake3: hashC},
+				After:   &plan.Attrs{ID: 77, Filename: "hero.png", MimeType: "image/png", Disposition: "attachment", Type: "attachment", Size: 9, Blake3: hashC},
+				Reasons: []string{"moved from img/hero.png"}},
 			{Address: "images/logo.png", Action: plan.Update,
 				Before: &plan.Attrs{ID: 123, Filename: "logo.png", MimeType: "image/png", Disposition: "attachment", Type: "attachment", Size: 7, Blake3: hashA},
 				After:  &plan.Attrs{ID: 123, Filename: "brand.png", MimeType: "image/png", Disposition: "attachment-inline", Type: "attachment", Size: 7, Blake3: hashA},
@@ -47,7 +54,7 @@ func fullPlan() *plan.Plan {
 				Reasons: []string{"not in the manifest"}},
 		},
 		Cleanups: []plan.Cleanup{
-			{Address: "docs/old.pdf", ID: 117, Kind: plan.CleanupDeposed, Since: since},
+			{Address: "docs/old.pdf", ID: 117, Kind: plan.CleanupDeposed, Filename: "old.pdf", Size: 2048, Since: since},
 			{Address: "images/new.png", ID: 130, Kind: plan.CleanupPending, Blake3: hashC, Since: since},
 		},
 		Warnings:    []string{"refusing to delete 1 of 3 tracked attachments: more than the limit of 0; if that is intended, run again with --max-delete 1 (or a percentage, e.g. --max-delete 34%)"},
@@ -90,6 +97,14 @@ func emptyPlan() *plan.Plan {
 	return &plan.Plan{Changes: []plan.Change{}, Files: map[string]plan.FileDigest{"a.png": {Size: 1, Blake3: hashA}}}
 }
 
+// partialPlan is limited by --target and --exclude and was made after reading Desk.
+func partialPlan() *plan.Plan {
+	p := emptyPlan()
+	p.Scope = plan.Scope{Target: []string{"images/**/*.png", "docs"}, Exclude: []string{"images/old it's.png"}}
+	p.Refreshed = true
+	return p
+}
+
 func TestRenderPlanGolden(t *testing.T) {
 	t.Parallel()
 	plans := []struct {
@@ -100,6 +115,7 @@ func TestRenderPlanGolden(t *testing.T) {
 		{"empty", emptyPlan},
 		{"cleanups", cleanupsOnlyPlan},
 		{"tricky", trickyPlan},
+		{"partial", partialPlan},
 	}
 	variants := []struct {
 		name, format string
@@ -155,23 +171,31 @@ func TestPlanJSONShape(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
 		t.Fatal(err)
 	}
-	if got := keys(doc); !reflect.DeepEqual(got, []string{"changes", "cleanups", "format_version", "summary", "warnings"}) {
+	if got := keys(doc); !reflect.DeepEqual(got, []string{"changes", "cleanups", "format_version", "refreshed", "summary", "warnings"}) {
 		t.Errorf("top-level keys = %q", got)
 	}
 	if doc["format_version"] != "1" {
 		t.Errorf("format_version = %v", doc["format_version"])
 	}
-	want := map[string]any{"create": 1.0, "update": 1.0, "replace": 1.0, "delete": 1.0}
+	want := map[string]any{"create": 1.0, "update": 1.0, "replace": 1.0, "delete": 1.0, "move": 1.0, "cleanup": 2.0}
 	if !reflect.DeepEqual(doc["summary"], want) {
 		t.Errorf("summary = %v", doc["summary"])
 	}
 	changes := doc["changes"].([]any)
 	for _, c := range changes {
 		c := c.(map[string]any)
-		if got := keys(c); !reflect.DeepEqual(got, []string{"action", "address", "after", "before", "reasons"}) {
-			t.Errorf("%v: keys = %q (diff must be omitted when empty)", c["address"], got)
+		wantKeys := []string{"action", "address", "after", "before", "reasons"}
+		if c["action"] == "move" {
+			wantKeys = []string{"action", "address", "after", "before", "previous_address", "reasons"}
+		}
+		if got := keys(c); !reflect.DeepEqual(got, wantKeys) {
+			t.Errorf("%v: keys = %q (diff and previous_address must be omitted when empty)", c["address"], got)
 		}
 		switch c["action"] {
+		case "move":
+			if c["previous_address"] != "img/hero.png" {
+				t.Errorf("move: previous_address = %v", c["previous_address"])
+			}
 		case "create":
 			if c["before"] != nil {
 				t.Errorf("create %v: before = %v, want null", c["address"], c["before"])
@@ -193,12 +217,15 @@ func TestPlanJSONShape(t *testing.T) {
 	}
 	const wantEmpty = `{
   "format_version": "1",
+  "refreshed": false,
   "changes": [],
   "summary": {
     "create": 0,
     "update": 0,
     "replace": 0,
-    "delete": 0
+    "delete": 0,
+    "move": 0,
+    "cleanup": 0
   }
 }
 `
@@ -249,7 +276,14 @@ func TestFormatsAgree(t *testing.T) {
 		}
 		line := strings.TrimPrefix(strings.TrimSpace(text[strings.LastIndex(strings.TrimSpace(text), "\n"):]), "Plan: ")
 		mdLine := strings.TrimPrefix(strings.SplitN(md, "\n", 2)[0], "**Plan:** ")
-		wantLine := strings.Join([]string{itoa(s.Create) + " to create", itoa(s.Update) + " to update", itoa(s.Replace) + " to replace", itoa(s.Delete) + " to delete."}, ", ")
+		counts := []string{itoa(s.Create) + " to create", itoa(s.Update) + " to update", itoa(s.Replace) + " to replace", itoa(s.Delete) + " to delete"}
+		if s.Move > 0 {
+			counts = append(counts, itoa(s.Move)+" to move")
+		}
+		if s.Cleanup > 0 {
+			counts = append(counts, itoa(s.Cleanup)+" to clean up")
+		}
+		wantLine := strings.Join(counts, ", ") + "."
 		if line != wantLine || mdLine != wantLine {
 			t.Errorf("summary lines:\ntext %q\nmd   %q\nwant %q", line, mdLine, wantLine)
 		}
@@ -337,5 +371,61 @@ func TestMarkdownCode(t *testing.T) {
 		if got := mdCode(tt.in, tt.inTable); got != tt.want {
 			t.Errorf("mdCode(%q, %v) = %q, want %q", tt.in, tt.inTable, got, tt.want)
 		}
+	}
+}
+
+// bigPlan has n creates with addresses as long as a help centre's usually are.
+func bigPlan(n int) *plan.Plan {
+	p := &plan.Plan{Changes: []plan.Change{}, Files: map[string]plan.FileDigest{}}
+	for i := range n {
+		addr := fmt.Sprintf("help-centre/articles/section-%02d/images/screenshot-%05d.png", i%40, i)
+		p.Changes = append(p.Changes, plan.Change{Address: addr, Action: plan.Create,
+			After:   &plan.Attrs{Filename: path.Base(addr), MimeType: "image/png", Disposition: "attachment-inline", Type: "attachment", Size: 48213, Blake3: hashA},
+			Reasons: []string{"new file, 47.1 KiB"}})
+	}
+	return p
+}
+
+// TestMarkdownFitsAComment: a plan too long for one GitHub comment keeps its
+// summary and as many rows as fit, then says how many are left out and where the
+// full plan is.
+func TestMarkdownFitsAComment(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{10, 3000} {
+		full := PlanDocument(bigPlan(n))
+		whole := planMarkdown(full, math.MaxInt)
+		got := render(t, bigPlan(n), "markdown")
+		if len(whole) <= MarkdownCommentLimit {
+			if got != whole {
+				t.Errorf("%d changes: a plan that fits was cut", n)
+			}
+			continue
+		}
+		t.Logf("%d changes: %d characters in full, %d after the cut", n, len(whole), len(got))
+		if len(got) > MarkdownCommentLimit {
+			t.Fatalf("%d changes: %d characters, more than %d", n, len(got), MarkdownCommentLimit)
+		}
+		if !strings.HasPrefix(got, fmt.Sprintf("**Plan:** %d to create,", n)) {
+			t.Errorf("summary missing: %.80q", got)
+		}
+		rows := strings.Count(got, "| `+` create |")
+		note := fmt.Sprintf("_%d of %d entries (changes, cleanups, diffs) are not shown", n-rows, n)
+		if !strings.Contains(got, note) || !strings.Contains(got, "`desksync plan --format json`") {
+			t.Errorf("note missing or wrong, want %q in the tail:\n%s", note, got[len(got)-400:])
+		}
+		if rows < 300 {
+			t.Errorf("only %d rows of %d shown", rows, n)
+		}
+		if !strings.Contains(got, `uploaded as "screenshot-00000.png", attachment-inline`) {
+			t.Errorf("create rows do not show the upload name and disposition")
+		}
+	}
+	// A small limit keeps the summary and the note, even with no row at all.
+	var buf bytes.Buffer
+	if err := RenderPlan(&buf, bigPlan(5), "markdown", PlanOptions{MarkdownLimit: 400}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(buf.String(), "**Plan:** 5 to create") || !strings.Contains(buf.String(), "of 5 entries") {
+		t.Errorf("small limit:\n%s", buf.String())
 	}
 }

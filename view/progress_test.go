@@ -150,9 +150,9 @@ func TestWritePlanEvent(t *testing.T) {
 	if err := WritePlanEventAt(&buf, p, time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)); err != nil {
 		t.Fatal(err)
 	}
-	want := `{"type":"plan","time":"2026-11-26T10:00:00.000Z","plan":{"format_version":"1","changes":[{"address":"a.txt","action":"create","before":null,` +
+	want := `{"type":"plan","time":"2026-11-26T10:00:00.000Z","plan":{"format_version":"1","refreshed":false,"changes":[{"address":"a.txt","action":"create","before":null,` +
 		`"after":{"filename":"a.txt","mimeType":"text/plain","disposition":"attachment","type":"attachment","size":5,"blake3":"` + strings.Repeat("ab", 32) + `"},` +
-		`"reasons":["new file"]}],"summary":{"create":1,"update":0,"replace":0,"delete":0}}}` + "\n"
+		`"reasons":["new file"]}],"summary":{"create":1,"update":0,"replace":0,"delete":0,"move":0,"cleanup":0}}}` + "\n"
 	if buf.String() != want {
 		t.Errorf("plan event\n%s\nwant\n%s", buf.String(), want)
 	}
