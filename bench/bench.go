@@ -61,6 +61,9 @@ func benchmark(ctx context.Context, cfg config, stdout, stderr io.Writer) (err e
 	fmt.Fprintf(stdout, "generated %d files, %s in all (%s), in %v\n", len(set.sizes), human(set.total), set.describe(),
 		time.Since(start).Round(time.Millisecond))
 
+	if cfg.series != nil {
+		return series(ctx, cfg, bin, set, dir, stdout)
+	}
 	runs := []int{cfg.parallelism}
 	if cfg.compare {
 		runs = append(runs, 1)
@@ -146,14 +149,18 @@ type report struct {
 	hwm     int64         // bytes, VmHWM sampled while desksync ran
 	cpu     time.Duration // desksync's user+system CPU time
 	emuCPU  time.Duration // this process's (the emulator's) meanwhile
-	events  timeline
-	summary summary
+	// written is what desksync wrote to files (rusage oublock, which Linux counts as
+	// /proc/PID/io write_bytes), emuWritten this process's meanwhile.
+	written, emuWritten int64
+	stateSize           int64 // the state file's size at the end
+	events              timeline
+	summary             summary
 
 	desk, limited, s3, s3Failed int // from the emulator's request log
 	limitedDesk                 int // Desk requests the limiter counted (not answered 429)
 	firstDesk, lastDesk         time.Time
 	active, temp                int
-	saves                       int64 // state saves: the serial of a state that started empty
+	serial                      int64 // of a state that started empty: its saves before the state journal, its mutations with it
 }
 
 // timeline is what the NDJSON events say about when things happened.
@@ -171,7 +178,8 @@ type summary struct {
 	} `json:"failed"`
 }
 
-// applyOnce runs one desksync apply against a fresh emulator.
+// applyOnce runs one desksync apply against a fresh emulator: the bench's own, or with
+// -sandbox the one desksync embeds.
 func applyOnce(ctx context.Context, cfg config, bin string, set *fileSet, work string, par int) (*report, error) {
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return nil, err
@@ -179,20 +187,31 @@ func applyOnce(ctx context.Context, cfg config, bin string, set *fileSet, work s
 	if err := set.manifest(filepath.Join(work, "desksync.yaml")); err != nil {
 		return nil, err
 	}
-	srv, url, stop, err := emulator(cfg, set, work)
-	if err != nil {
-		return nil, err
-	}
-	defer stop()
-
+	args := []string{"apply", "--auto-approve", "--format", "json", "--parallelism", fmt.Sprint(par)}
+	env := append(os.Environ(), "NO_COLOR=1")
+	statePath := filepath.Join(work, "desksync.state.json")
 	rep := &report{parallelism: par, files: len(set.sizes), bytes: set.total, store: "memory"}
-	if cfg.store == "disk" || (cfg.store == "auto" && set.total >= diskThreshold) {
-		rep.store = "disk"
+	var srv *desktest.Server
+	if cfg.sandbox {
+		args = append(args, "--sandbox")
+		statePath = filepath.Join(work, sandboxDir, "desksync.state.json")
+		rep.store = "desksync --sandbox"
+	} else {
+		var url string
+		var stop func()
+		var err error
+		if srv, url, stop, err = emulator(cfg, set, work); err != nil {
+			return nil, err
+		}
+		defer stop()
+		env = append(env, "DESK_URL="+url, "DESK_API_KEY="+apiKey)
+		if cfg.store == "disk" || (cfg.store == "auto" && set.total >= diskThreshold) {
+			rep.store = "disk"
+		}
 	}
-	cmd := exec.CommandContext(ctx, bin, "apply", "--auto-approve", "--format", "json",
-		"--parallelism", fmt.Sprint(par))
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = work
-	cmd.Env = append(os.Environ(), "DESK_URL="+url, "DESK_API_KEY="+apiKey, "NO_COLOR=1")
+	cmd.Env = env
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
@@ -213,13 +232,22 @@ func applyOnce(ctx context.Context, cfg config, bin string, set *fileSet, work s
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		rep.maxRSS = int64(ru.Maxrss) << 10 // Linux reports KiB
 		rep.cpu = cpuTime(ru)
+		rep.written = ru.Oublock * 512
 	}
 	var self1 syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &self1) == nil {
 		rep.emuCPU = cpuTime(&self1) - cpuTime(&self0)
+		rep.emuWritten = (self1.Oublock - self0.Oublock) * 512
+	}
+	if srv == nil {
+		// Read the sandbox the way the next desksync --sandbox would.
+		if srv, err = desktest.Open(filepath.Join(work, sandboxDir), desktest.Options{}); err != nil {
+			return rep, fmt.Errorf("reading the sandbox desksync left: %w", err)
+		}
 	}
 	rep.count(srv)
-	rep.saves = savesOf(filepath.Join(work, "desksync.state.json"))
+	rep.serial = serialOf(statePath)
+	rep.stateSize = sizeOf(statePath)
 	switch {
 	case werr != nil:
 		return rep, fmt.Errorf("desksync apply failed: %v\n%s", werr, stderr.String())
@@ -231,6 +259,19 @@ func applyOnce(ctx context.Context, cfg config, bin string, set *fileSet, work s
 		return rep, fmt.Errorf("the emulator holds %d active and %d temp files, want %d active and none temp", rep.active, rep.temp, rep.files)
 	}
 	return rep, nil
+}
+
+// sandboxDir is where desksync apply --sandbox keeps its emulator and state, relative
+// to the manifest's folder.
+const sandboxDir = ".desksync/sandbox"
+
+// sizeOf is the size of the file at path, -1 when it cannot be read.
+func sizeOf(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return -1
+	}
+	return fi.Size()
 }
 
 // read consumes the NDJSON stream.
@@ -353,12 +394,23 @@ func (rep *report) print(w io.Writer, cfg config) {
 		rep.planTime().Round(time.Millisecond), rep.applyPhase().Round(time.Millisecond))
 	fmt.Fprintf(w, "  files/s         %.1f\n", float64(rep.summary.Created)/secs)
 	fmt.Fprintf(w, "  MB/s            %.1f (10^6 bytes)\n", float64(rep.bytes)/1e6/secs)
-	fmt.Fprintf(w, "  Desk requests   %d (+ %d S3 uploads, not rate-limited)\n", rep.desk, rep.s3)
-	fmt.Fprintf(w, "  429s            %d\n", rep.limited)
-	fmt.Fprintf(w, "  state saves     %d (%.2f per file)\n", rep.saves, float64(rep.saves)/float64(rep.files))
+	if cfg.sandbox {
+		fmt.Fprintf(w, "  Desk requests   not counted: the emulator runs inside desksync\n")
+	} else {
+		fmt.Fprintf(w, "  Desk requests   %d (+ %d S3 uploads, not rate-limited)\n", rep.desk, rep.s3)
+		fmt.Fprintf(w, "  429s            %d\n", rep.limited)
+	}
+	fmt.Fprintf(w, "  state serial    %d (%.2f per file)\n", rep.serial, float64(rep.serial)/float64(rep.files))
 	fmt.Fprintf(w, "  peak RSS        %.1f MiB (VmHWM; rusage maxrss %.1f MiB)\n", float64(rep.hwm)/(1<<20), float64(rep.maxRSS)/(1<<20))
-	fmt.Fprintf(w, "  CPU             desksync %v (%.0f%% of one core), emulator %v\n", rep.cpu.Round(time.Millisecond),
-		100*rep.cpu.Seconds()/secs, rep.emuCPU.Round(time.Millisecond))
+	fmt.Fprintf(w, "  bytes written   desksync %s (%s the final state's %s)", human(rep.written), rep.ratio(), human(rep.stateSize))
+	if !cfg.sandbox {
+		fmt.Fprintf(w, ", emulator %s", human(rep.emuWritten))
+	}
+	fmt.Fprintf(w, "\n  CPU             desksync %v (%.0f%% of one core)", rep.cpu.Round(time.Millisecond), 100*rep.cpu.Seconds()/secs)
+	if !cfg.sandbox {
+		fmt.Fprintf(w, ", emulator %v", rep.emuCPU.Round(time.Millisecond))
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  result          %d created, %d failed; Desk holds %d active, %d temp\n",
 		rep.summary.Created, len(rep.summary.Failed), rep.active, rep.temp)
 	if cfg.rate.requests > 0 {
@@ -432,9 +484,8 @@ func watchRSS(pid int) func() int64 {
 	}
 }
 
-// savesOf reads the serial of the state file at path, which counts its saves; -1 when
-// it cannot be read.
-func savesOf(path string) int64 {
+// serialOf reads the serial of the state file at path; -1 when it cannot be read.
+func serialOf(path string) int64 {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return -1
@@ -468,9 +519,17 @@ func human(n int64) string {
 // printLine is the report in one line, for runs of several rounds: the runs of a pair
 // alternate, so a machine that slows down for a while slows both.
 func (r *report) printLine(w io.Writer, round int) {
-	fmt.Fprintf(w, "round %d  --parallelism %-2d %8v  %5.2f saves/file  CPU desksync %v, emulator %v  %d created, %d failed\n",
-		round, r.parallelism, r.wall.Round(time.Millisecond), float64(r.saves)/float64(max(r.files, 1)),
+	fmt.Fprintf(w, "round %d  --parallelism %-2d %8v  %5.2f serial/file  CPU desksync %v, emulator %v  %d created, %d failed\n",
+		round, r.parallelism, r.wall.Round(time.Millisecond), float64(r.serial)/float64(max(r.files, 1)),
 		r.cpu.Round(time.Millisecond), r.emuCPU.Round(time.Millisecond), r.summary.Created, len(r.summary.Failed))
+}
+
+// ratio is the bytes desksync wrote per byte of the final state.
+func (r *report) ratio() string {
+	if r.stateSize <= 0 {
+		return "?x"
+	}
+	return fmt.Sprintf("%.0fx", float64(r.written)/float64(r.stateSize))
 }
 
 // median of sorted values.

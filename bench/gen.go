@@ -20,6 +20,15 @@ type fileSet struct {
 
 func (s *fileSet) path(i int) string { return filepath.Join(s.dir, fmt.Sprintf("f%05d.bin", i)) }
 
+// first is the set of the first n files.
+func (s *fileSet) first(n int) *fileSet {
+	sub := &fileSet{dir: s.dir, sizes: s.sizes[:n]}
+	for _, size := range sub.sizes {
+		sub.total += size
+	}
+	return sub
+}
+
 // mixBucket is one part of -mix: a share of the files with sizes log-uniform in
 // [lo, hi).
 type mixBucket struct {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -83,6 +85,9 @@ type config struct {
 	keep        bool
 	desksync    string
 	seed        uint64
+	seriesFlag  string
+	series      []int
+	sandbox     bool
 }
 
 func newFlags(out io.Writer, c *config) *flag.FlagSet {
@@ -109,6 +114,8 @@ func newFlags(out io.Writer, c *config) *flag.FlagSet {
 	fs.BoolVar(&c.keep, "keep", false, "keep the work folder")
 	fs.StringVar(&c.desksync, "desksync", "", "use this desksync binary instead of building one from the current module")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed for file contents and the size mix")
+	fs.StringVar(&c.seriesFlag, "series", "", "comma-separated file counts, e.g. 1000,4000,10000: one apply each, and a table of bytes written against the state's size")
+	fs.BoolVar(&c.sandbox, "sandbox", false, "run \"desksync apply --sandbox\" (its own embedded emulator, whose writes then count as desksync's) instead of against the bench's emulator")
 	return fs
 }
 
@@ -124,6 +131,12 @@ func (c *config) finish() error {
 		}
 		c.files = 1
 	}
+	if c.seriesFlag != "" {
+		if c.series, err = parseSeries(c.seriesFlag); err != nil {
+			return fmt.Errorf("-series: %w", err)
+		}
+		c.files = slices.Max(c.series)
+	}
 	if c.rateFlag != "" {
 		if c.rate, err = parseRate(c.rateFlag); err != nil {
 			return fmt.Errorf("-rate: %w", err)
@@ -138,6 +151,10 @@ func (c *config) finish() error {
 		return errors.New("-parallelism must be at least 1")
 	case c.mix && c.oneFlag != "":
 		return errors.New("-mix and -one exclude each other")
+	case c.series != nil && (c.oneFlag != "" || c.compare || c.rounds > 1):
+		return errors.New("-series runs each count once: it excludes -one, -compare and -rounds")
+	case c.sandbox && (c.rateFlag != "" || c.latency > 0 || c.oneFlag != ""):
+		return errors.New("-sandbox uses desksync's own emulator: it excludes -rate, -latency and -one")
 	case c.sequential && c.compare:
 		return errors.New("-sequential and -compare exclude each other (-compare runs both)")
 	}
@@ -182,6 +199,19 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is out of range (0 to 4 TiB)", s)
 	}
 	return n, nil
+}
+
+// parseSeries reads "1000,4000,10000".
+func parseSeries(s string) ([]int, error) {
+	var counts []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a list of file counts like 1000,4000,10000", s)
+		}
+		counts = append(counts, n)
+	}
+	return counts, nil
 }
 
 // rateLimit is the emulator's limit: requests per window.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -83,6 +84,32 @@ func TestMedian(t *testing.T) {
 	} {
 		if got := median(tt.in); got != tt.want {
 			t.Errorf("median(%v) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestParseSeries(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want []int
+		err  string
+	}{
+		{in: "1000,4000,10000", want: []int{1000, 4000, 10000}},
+		{in: " 10 , 20", want: []int{10, 20}},
+		{in: "5", want: []int{5}},
+		{in: "1000,,4000", err: `"1000,,4000" is not a list of file counts like 1000,4000,10000`},
+		{in: "0", err: `"0" is not a list of file counts like 1000,4000,10000`},
+		{in: "4k", err: `"4k" is not a list of file counts like 1000,4000,10000`},
+	} {
+		got, err := parseSeries(tt.in)
+		if tt.err != "" {
+			if err == nil || err.Error() != tt.err {
+				t.Errorf("parseSeries(%q) = %v, %v; want error %q", tt.in, got, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("parseSeries(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
 		}
 	}
 }

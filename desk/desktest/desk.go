@@ -185,7 +185,7 @@ func (s *Server) handleRef(w http.ResponseWriter, r *http.Request) {
 	s.nextID++
 	s.files[id] = rec
 	s.byKey[rec.Key] = id
-	err := s.persist()
+	err := s.persist(id)
 	secret := s.secret
 	wire := fileJSON(rec, "")
 	s.mu.Unlock()
@@ -339,7 +339,7 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, id int64) {
 		rec.Disposition = *b.File.Disposition
 	}
 	rec.UpdatedAt = now
-	if err := s.persist(); err != nil {
+	if err := s.persist(id); err != nil {
 		writeInternal(w, err)
 		return
 	}
@@ -377,7 +377,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, id int64) 
 	// Desk leaves updatedAt alone on deletion ("This field is not updated when the
 	// object is deleted").
 	rec.State, rec.DeletedAt = "deleted", now
-	if err := s.persist(); err != nil {
+	if err := s.persist(id); err != nil {
 		writeInternal(w, err)
 		return
 	}

@@ -101,12 +101,18 @@
 //
 // # Persistence
 //
-// With Options.Dir (or [Open]) the emulator keeps its metadata in DIR/desktest.json,
-// rewritten atomically (temp file, then rename) on every mutation, so a process killed
-// at any instant leaves a consistent folder; it does not fsync, as surviving a power
-// cut is no goal of a test double, and each uploaded object in DIR/blobs/ID; uploads in flight live in
-// DIR/tmp/. The signing secret is persisted too, so refs issued before a restart still
-// verify after it. Without Dir, objects are kept in memory.
+// With Options.Dir (or [Open]) the emulator keeps its metadata in DIR/desktest.json, a
+// snapshot, and DIR/desktest.log, an append-only log beside it: one JSON line per
+// change, holding the changed file's whole record, so a request costs the same however
+// many files the emulator holds. The first change after New or Open writes a new
+// snapshot and starts a new log naming it (by its SHA-256), each atomically (temp file,
+// then rename); Open loads the snapshot and replays the log that names it. A process
+// killed at any instant leaves a consistent folder: a torn last line is an append that
+// never happened, and a log naming another snapshot holds nothing the snapshot lacks.
+// Nothing is fsynced, as surviving a power cut is no goal of a test double. Each
+// uploaded object is kept in DIR/blobs/ID; uploads in flight live in DIR/tmp/. The
+// signing secret is persisted too, so refs issued before a restart still verify after
+// it. Without Dir, objects are kept in memory.
 //
 // The emulator is safe for concurrent use. It keeps no package-level state: the clock,
 // the random source and every limit are per Server.

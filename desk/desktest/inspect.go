@@ -124,7 +124,7 @@ func (s *Server) Edit(id int64, fn func(*FileRecord)) error {
 		fr.DeletedAt = time.Time{}
 	}
 	rec.FileRecord = fr
-	return s.persist()
+	return s.persist(id)
 }
 
 // SetContent replaces the object of file id, as a remote edit of the content would;
@@ -145,7 +145,7 @@ func (s *Server) SetContent(id int64, data []byte) error {
 		rec.Size = rec.ObjectSize
 	}
 	rec.UpdatedAt = s.now()
-	return s.persist()
+	return s.persist(id)
 }
 
 // Remove purges file id and its object, as if Desk had lost it: GET answers 404 from
@@ -162,5 +162,5 @@ func (s *Server) Remove(id int64) error {
 	if err := s.blobs.remove(id); err != nil {
 		return err
 	}
-	return s.persist()
+	return s.persist(id)
 }

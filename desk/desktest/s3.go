@@ -259,7 +259,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, bucket string) *
 	}
 	committed = true
 	rec.Uploaded, rec.ObjectSize, rec.MD5 = true, n, md5hex
-	err = s.persist()
+	err = s.persist(id)
 	s.mu.Unlock()
 	if err != nil {
 		return internalError(err)

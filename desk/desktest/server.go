@@ -72,6 +72,9 @@ type Server struct {
 	policyTTL     time.Duration
 	resetAsEpoch  bool
 	dir           string
+	// log is the metadata log, open for appending once the first change after New or
+	// Open has written a snapshot (Dir only).
+	log *os.File
 
 	clock   atomic.Pointer[func() time.Time]
 	latency atomic.Int64 // time.Duration
@@ -124,6 +127,9 @@ func Open(dir string, opts Options) (*Server, error) {
 	}
 	if err := s.load(data); err != nil {
 		return nil, &OpenError{Path: filepath.Join(dir, metaFile), Err: err}
+	}
+	if err := s.replay(filepath.Join(dir, logFile), data); err != nil {
+		return nil, &OpenError{Path: filepath.Join(dir, logFile), Err: err}
 	}
 	return s, nil
 }

@@ -2,10 +2,13 @@ package desktest
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -46,15 +49,26 @@ type record struct {
 
 const (
 	metaFile    = "desktest.json"
+	logFile     = "desktest.log"
 	metaVersion = 1
 )
 
-// meta is the persisted form of an emulator.
+// meta is the persisted snapshot of an emulator.
 type meta struct {
 	Version int       `json:"version"`
 	NextID  int64     `json:"nextID"`
 	Secret  string    `json:"secret"`
 	Files   []*record `json:"files"`
+}
+
+// logEntry is one line of the log beside the snapshot. The first line names the
+// snapshot the log continues (Snapshot, the hex SHA-256 of its bytes); every other
+// line is one file's whole record after a change (File) or the ID of a file removed
+// (Removed).
+type logEntry struct {
+	Snapshot string  `json:"snapshot,omitempty"`
+	File     *record `json:"file,omitempty"`
+	Removed  int64   `json:"removed,omitempty"`
 }
 
 func (s *Server) load(data []byte) error {
@@ -81,21 +95,143 @@ func (s *Server) load(data []byte) error {
 	return nil
 }
 
-// persist writes the metadata atomically when the emulator has a Dir. Callers hold
-// s.mu, so writes are serialized and each one is a consistent snapshot.
-func (s *Server) persist() error {
+// replay applies the log at path to the loaded snapshot. A log that names another
+// snapshot is ignored: a kill between writing a snapshot and starting its log leaves
+// the previous log, whose every entry the new snapshot already holds (or, after New,
+// an emulator New replaced). A last line without its newline is an append a kill
+// interrupted, and is ignored too; any other damage is an error.
+func (s *Server) replay(path string, snapshot []byte) error {
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if last := lines[len(lines)-1]; !bytes.HasSuffix(last, []byte("\n")) {
+		lines = lines[:len(lines)-1]
+	}
+	for i, line := range lines {
+		var e logEntry
+		dec := json.NewDecoder(bytes.NewReader(line))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&e); err != nil {
+			return fmt.Errorf("line %d: %w", i+1, err)
+		}
+		if i == 0 {
+			if e.Snapshot == "" || e.File != nil || e.Removed != 0 {
+				return errors.New("line 1: not the header naming the snapshot")
+			}
+			if e.Snapshot != snapshotSum(snapshot) {
+				return nil
+			}
+			continue
+		}
+		if err := s.replayEntry(e); err != nil {
+			return fmt.Errorf("line %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+func (s *Server) replayEntry(e logEntry) error {
+	switch {
+	case e.Snapshot == "" && e.File != nil && e.Removed == 0:
+		r := e.File
+		if r.ID < 1 || r.ID == math.MaxInt64 {
+			return fmt.Errorf("a file record with id %d", r.ID)
+		}
+		if id, ok := s.byKey[r.Key]; ok && id != r.ID {
+			return fmt.Errorf("files %d and %d have the same key", id, r.ID)
+		}
+		if old := s.files[r.ID]; old != nil {
+			delete(s.byKey, old.Key)
+		}
+		s.files[r.ID] = r
+		s.byKey[r.Key] = r.ID
+		s.nextID = max(s.nextID, r.ID+1)
+	case e.Snapshot == "" && e.File == nil && e.Removed > 0 && e.Removed < math.MaxInt64:
+		if old := s.files[e.Removed]; old != nil {
+			delete(s.byKey, old.Key)
+			delete(s.files, e.Removed)
+		}
+		s.nextID = max(s.nextID, e.Removed+1)
+	default:
+		return errors.New("not one file record or one removal")
+	}
+	return nil
+}
+
+func snapshotSum(snapshot []byte) string {
+	sum := sha256.Sum256(snapshot)
+	return hex.EncodeToString(sum[:])
+}
+
+// persist records the change of file id (its record, or its removal when the emulator
+// no longer holds it) when the emulator has a Dir: one line appended to the log, so a
+// request costs the same however many files the emulator holds. The first change after
+// New or Open writes a whole snapshot instead and starts a new log. Callers hold s.mu,
+// so lines are appended in the order the changes were made.
+func (s *Server) persist(id int64) error {
 	if s.dir == "" {
 		return nil
 	}
-	m := meta{Version: metaVersion, NextID: s.nextID, Secret: s.secret}
+	if s.log == nil {
+		return s.compact()
+	}
+	e := logEntry{Removed: id}
+	if rec := s.files[id]; rec != nil {
+		e = logEntry{File: rec}
+	}
+	line, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("desktest: encoding file %d: %w", id, err)
+	}
+	if _, err := s.log.Write(append(line, '\n')); err != nil {
+		// The log may now end in part of a line: start afresh from a snapshot.
+		name := s.log.Name()
+		_ = s.log.Close()
+		s.log = nil
+		return fmt.Errorf("desktest: appending to %s: %w", name, err)
+	}
+	return nil
+}
+
+// compact writes the whole emulator as a new snapshot, then a new log that names it,
+// each atomically: a kill in between leaves the new snapshot and the old log, which
+// replay then ignores.
+func (s *Server) compact() error {
+	if s.log != nil {
+		_ = s.log.Close()
+		s.log = nil
+	}
+	m := meta{Version: metaVersion, NextID: s.nextID, Secret: s.secret, Files: []*record{}}
 	for _, id := range s.sortedIDs() {
 		m.Files = append(m.Files, s.files[id])
 	}
-	data, err := json.MarshalIndent(m, "", "  ")
+	snapshot, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("desktest: encoding emulator state: %w", err)
 	}
-	return writeAtomic(filepath.Join(s.dir, metaFile), append(data, '\n'))
+	snapshot = append(snapshot, '\n')
+	if err := writeAtomic(filepath.Join(s.dir, metaFile), snapshot); err != nil {
+		return err
+	}
+	header, err := json.Marshal(logEntry{Snapshot: snapshotSum(snapshot)})
+	if err != nil {
+		return fmt.Errorf("desktest: encoding the log header: %w", err)
+	}
+	path := filepath.Join(s.dir, logFile)
+	if err := writeAtomic(path, append(header, '\n')); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return fmt.Errorf("desktest: opening %s: %w", path, err)
+	}
+	s.log = f
+	return nil
 }
 
 // writeAtomic replaces path with data so that a process killed at any instant leaves
