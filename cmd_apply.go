@@ -271,10 +271,7 @@ func (c *applyCmd) replan(g *Globals, saved *plan.Plan, maxDelete string) string
 // interruptedEarly is a signal that came before apply changed anything; again is the
 // command to run.
 func interruptedEarly(again string) error {
-	return hinted{
-		msg:  "apply interrupted before it changed anything",
-		hint: "nothing was changed on Desk or in the state; run " + again + " again when ready",
-	}
+	return hint.New("apply interrupted before it changed anything", "nothing was changed on Desk or in the state; run "+again+" again when ready")
 }
 
 // interruptedError is an apply stopped by SIGINT or SIGTERM once it had started.
@@ -346,11 +343,8 @@ func (c *applyCmd) approve(ctx context.Context, g *Globals, t *terminal, p *plan
 	}
 	// A prompt on stdout would break the NDJSON stream, so JSON output never asks.
 	if !t.stdinTTY || c.Format == "json" {
-		return hinted{
-			msg: "apply needs approval, and stdin is not a terminal",
-			hint: "review the plan above, then run again with --auto-approve (or apply a saved plan: " +
-				g.commandLine(c.Sandbox, "plan", "--out", "FILE") + "; " + g.commandLine(c.Sandbox, "apply", "FILE") + ")",
-		}
+		return hint.New("apply needs approval, and stdin is not a terminal", "review the plan above, then run again with --auto-approve (or apply a saved plan: "+
+			g.commandLine(c.Sandbox, "plan", "--out", "FILE")+"; "+g.commandLine(c.Sandbox, "apply", "FILE")+")")
 	}
 	fmt.Fprint(t.stdout, "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
 	// Read in the background: a blocked read of stdin must not keep Ctrl-C from
@@ -368,7 +362,7 @@ func (c *applyCmd) approve(ctx context.Context, g *Globals, t *terminal, p *plan
 		return interruptedEarly(c.again(g))
 	}
 	if strings.TrimSpace(answer) != "yes" {
-		return hinted{msg: "apply cancelled: the answer was not \"yes\"", hint: "nothing was changed"}
+		return hint.New("apply cancelled: the answer was not \"yes\"", "nothing was changed")
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/desksync/desksync/internal/hint"
 	"path"
 	"path/filepath"
 	"time"
@@ -77,10 +78,7 @@ func findEntry(m *manifest.Manifest, address string) (manifest.Entry, error) {
 			return e, nil
 		}
 	}
-	return manifest.Entry{}, hinted{
-		msg:  fmt.Sprintf("%s is not an address in %s", address, m.Path),
-		hint: "import adopts a file for an entry the manifest already lists: add it to the manifest first (addresses are paths relative to the manifest's folder)",
-	}
+	return manifest.Entry{}, hint.New(fmt.Sprintf("%s is not an address in %s", address, m.Path), "import adopts a file for an entry the manifest already lists: add it to the manifest first (addresses are paths relative to the manifest's folder)")
 }
 
 // hashEntry is the size and blake3 of e's local file.

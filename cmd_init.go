@@ -72,10 +72,10 @@ func (c *initCmd) Run(t *terminal) error {
 	dir := c.Dir
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return hinted{msg: fmt.Sprintf("init: %v", err), hint: "name an existing folder, or leave DIR out for the current one"}
+		return hint.New(fmt.Sprintf("init: %v", err), "name an existing folder, or leave DIR out for the current one")
 	}
 	if !fi.IsDir() {
-		return hinted{msg: fmt.Sprintf("init: %s is not a folder", dir), hint: "name the folder that holds the files to keep on Desk"}
+		return hint.New(fmt.Sprintf("init: %s is not a folder", dir), "name the folder that holds the files to keep on Desk")
 	}
 	manifestPath := filepath.Join(dir, initManifestName)
 	wrote := false
@@ -158,10 +158,7 @@ func initManifest(dir string) (string, int, error) {
 		}
 	}
 	if covered == 0 {
-		return "", 0, hinted{
-			msg:  fmt.Sprintf("init: %s holds no files to keep on Desk", dir),
-			hint: "run init in the folder with the attachments (hidden files and folders are left out)",
-		}
+		return "", 0, hint.New(fmt.Sprintf("init: %s holds no files to keep on Desk", dir), "run init in the folder with the attachments (hidden files and folders are left out)")
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# yaml-language-server: $schema=%s\n", schemaURL)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/desksync/desksync/internal/hint"
 	"os"
 	"path/filepath"
 	"strings"
@@ -206,7 +207,7 @@ func (f *planFlags) options() (plan.Options, error) {
 	}
 	maxSize, err := plan.ParseSize(f.MaxFileSize)
 	if err != nil {
-		return plan.Options{}, hinted{msg: "--max-file-size: " + err.Error(), hint: `write a size such as "5GiB" or "500MB"`}
+		return plan.Options{}, hint.New("--max-file-size: "+err.Error(), `write a size such as "5GiB" or "500MB"`)
 	}
 	scope, err := plan.NewScope(f.Target, f.Exclude)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/desksync/desksync/internal/hint"
 	"io"
 	"time"
 
@@ -39,10 +40,7 @@ func (c *refreshCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	}
 	defer s.release()
 	if s.state == nil {
-		return hinted{
-			msg:  fmt.Sprintf("no state file at %s: nothing is tracked, so there is nothing to refresh", ws.store.Path()),
-			hint: `run "desksync apply" to upload the manifest's files, or "desksync import ADDRESS FILE_ID" to adopt files already on Desk`,
-		}
+		return hint.New(fmt.Sprintf("no state file at %s: nothing is tracked, so there is nothing to refresh", ws.store.Path()), `run "desksync apply" to upload the manifest's files, or "desksync import ADDRESS FILE_ID" to adopt files already on Desk`)
 	}
 	rep, err := refresh.Run(ctx, s.state, s.conn.client, c.Parallelism)
 	if err != nil {

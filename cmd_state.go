@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/desksync/desksync/internal/hint"
 	"io"
 	"maps"
 	"path"
@@ -197,16 +198,10 @@ func (c *stateMvCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	}
 	if st.Pending[c.Old] != nil {
 		// Forgetting OLD would lose the record of its temp file on Desk.
-		return hinted{
-			msg:  fmt.Sprintf("%s has an interrupted upload still to clean up", view.SafeText(c.Old)),
-			hint: fmt.Sprintf(`let apply settle it first: %s`, g.commandLine(c.Sandbox, "apply")),
-		}
+		return hint.New(fmt.Sprintf("%s has an interrupted upload still to clean up", view.SafeText(c.Old)), fmt.Sprintf(`let apply settle it first: %s`, g.commandLine(c.Sandbox, "apply")))
 	}
 	if st.Attachments[c.New] != nil || st.Pending[c.New] != nil {
-		return hinted{
-			msg:  fmt.Sprintf("%s already has a record in %s", view.SafeText(c.New), ws.store.Path()),
-			hint: fmt.Sprintf(`to replace it, forget it first: %s`, g.commandLine(c.Sandbox, "state", "rm", c.New)),
-		}
+		return hint.New(fmt.Sprintf("%s already has a record in %s", view.SafeText(c.New), ws.store.Path()), fmt.Sprintf(`to replace it, forget it first: %s`, g.commandLine(c.Sandbox, "state", "rm", c.New)))
 	}
 	att := *st.Attachments[c.Old]
 	st.Forget(c.Old)
@@ -225,10 +220,7 @@ func (c *stateMvCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 // under such a key could never be planned against.
 func checkAddress(addr string) error {
 	if addr == "" || path.IsAbs(addr) || path.Clean(addr) != addr || addr == ".." || strings.HasPrefix(addr, "../") || strings.ContainsRune(addr, '\\') {
-		return hinted{
-			msg:  fmt.Sprintf("%s is not an address: want a clean '/'-separated path relative to the manifest's folder", strconv.Quote(addr)),
-			hint: "write it as the plan shows it, e.g. images/logo.png",
-		}
+		return hint.New(fmt.Sprintf("%s is not an address: want a clean '/'-separated path relative to the manifest's folder", strconv.Quote(addr)), "write it as the plan shows it, e.g. images/logo.png")
 	}
 	return nil
 }
@@ -244,10 +236,7 @@ func readState(ctx context.Context, g *Globals, sandbox bool) (*state.State, str
 }
 
 func notTracked(g *Globals, sandbox bool, address, statePath string) error {
-	return hinted{
-		msg:  fmt.Sprintf("%s is not tracked in %s", view.SafeText(address), statePath),
-		hint: fmt.Sprintf(`run "%s" to see the tracked addresses`, g.commandLine(sandbox, "state", "list")),
-	}
+	return hint.New(fmt.Sprintf("%s is not tracked in %s", view.SafeText(address), statePath), fmt.Sprintf(`run "%s" to see the tracked addresses`, g.commandLine(sandbox, "state", "list")))
 }
 
 type forceUnlockCmd struct {

@@ -82,10 +82,7 @@ func (h *helpCmd) Run(kctx *kong.Context) error {
 		return err
 	}
 	if ctx.Error != nil {
-		return hinted{
-			msg:  fmt.Sprintf("no command %q: %v", strings.Join(h.Command, " "), ctx.Error),
-			hint: `run "desksync help" for the list of commands`,
-		}
+		return hint.New(fmt.Sprintf("no command %q: %v", strings.Join(h.Command, " "), ctx.Error), `run "desksync help" for the list of commands`)
 	}
 	return ctx.PrintUsage(false)
 }

@@ -98,10 +98,7 @@ func (g *Globals) loadManifest() (*manifest.Manifest, error) { return g.loadMani
 // loadManifestThrough is loadManifest consulting cache (nil for none).
 func (g *Globals) loadManifestThrough(cache manifest.HeadCache) (*manifest.Manifest, error) {
 	if g.MaxFiles < 1 {
-		return nil, hinted{
-			msg:  fmt.Sprintf("--max-files must be at least 1, not %d", g.MaxFiles),
-			hint: fmt.Sprintf("leave it out for the default (%d)", manifest.DefaultMaxEntries),
-		}
+		return nil, hint.New(fmt.Sprintf("--max-files must be at least 1, not %d", g.MaxFiles), fmt.Sprintf("leave it out for the default (%d)", manifest.DefaultMaxEntries))
 	}
 	return manifest.Load(g.Manifest, manifest.Options{MaxEntries: g.MaxFiles, State: g.State, Cache: cache})
 }
@@ -166,10 +163,7 @@ func lock(ctx context.Context, t *terminal, store state.Store, operation string,
 	defer cancel()
 	id, err := store.Lock(lctx, state.LockInfo{Operation: operation})
 	if err != nil && ctx.Err() != nil {
-		return nil, hinted{
-			msg:  fmt.Sprintf("%s interrupted while waiting for the state lock: %v", operation, err),
-			hint: "nothing was changed",
-		}
+		return nil, hint.New(fmt.Sprintf("%s interrupted while waiting for the state lock: %v", operation, err), "nothing was changed")
 	}
 	if err != nil {
 		return nil, err
@@ -204,7 +198,7 @@ type connection struct {
 func (c *connFlags) connect(ws *workspace, stderr io.Writer) (*connection, error) {
 	conn := &connection{close: func() {}}
 	if c.Timeout <= 0 {
-		return nil, hinted{msg: fmt.Sprintf("--timeout must be positive, not %v", c.Timeout), hint: "leave it out for the default (60s)"}
+		return nil, hint.New(fmt.Sprintf("--timeout must be positive, not %v", c.Timeout), "leave it out for the default (60s)")
 	}
 	cfg := desk.Config{URL: c.URL, APIKey: c.APIKey, Retries: c.Retries, Timeout: c.Timeout, Notices: stderr}
 	if c.Retries == 0 {
@@ -250,20 +244,14 @@ func (c *connFlags) connect(ws *workspace, stderr io.Writer) (*connection, error
 	return conn, nil
 }
 
-var errNoURL = hinted{
-	msg:  "no Desk site: DESK_URL is not set",
-	hint: "set DESK_URL=https://yoursite.teamwork.com (or pass --url); to try desksync without an account, add --sandbox",
-}
+var errNoURL = hint.New("no Desk site: DESK_URL is not set", "set DESK_URL=https://yoursite.teamwork.com (or pass --url); to try desksync without an account, add --sandbox")
 
 // normalizeSite is the form of a site URL recorded in state: scheme and host, lower case, no
 // trailing slash, so that "https://X.teamwork.com/" and "https://x.teamwork.com" are one site.
 func normalizeSite(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		return "", hinted{
-			msg:  fmt.Sprintf("DESK_URL %q is not a site URL", withoutSecrets(raw)),
-			hint: "use the form https://yoursite.teamwork.com",
-		}
+		return "", hint.New(fmt.Sprintf("DESK_URL %q is not a site URL", withoutSecrets(raw)), "use the form https://yoursite.teamwork.com")
 	}
 	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host) + strings.TrimRight(u.Path, "/"), nil
 }
@@ -289,17 +277,8 @@ func checkSite(st *state.State, site string, statePath string) error {
 	if st == nil || st.Site == "" || st.Site == site {
 		return nil
 	}
-	return hinted{
-		msg:  fmt.Sprintf("state %s belongs to %s, not %s", statePath, st.Site, site),
-		hint: "point DESK_URL at the site the state was made for, or use a separate state file (--state) for this site",
-	}
+	return hint.New(fmt.Sprintf("state %s belongs to %s, not %s", statePath, st.Site, site), "point DESK_URL at the site the state was made for, or use a separate state file (--state) for this site")
 }
-
-// hinted is an error made here in main with a remedy of its own.
-type hinted struct{ msg, hint string }
-
-func (h hinted) Error() string { return h.msg }
-func (h hinted) Hint() string  { return h.hint }
 
 // maxParallelism bounds --parallelism. Each request in flight holds a connection and
 // each apply action under way (up to eight per turn) an open file, so past 64 the usual

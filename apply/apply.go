@@ -140,7 +140,7 @@ func (e *FailedError) Error() string {
 	}
 	var b strings.Builder
 	if e.Refused != nil {
-		fmt.Fprintf(&b, "Desk refused the API key (%s): apply stopped; %d of %d %s not started\n", causeOf(e.Refused), len(e.Skipped), e.Total, changes)
+		fmt.Fprintf(&b, "Desk refused the API key (%s): apply stopped; %d of %d %s not started\n", desk.Cause(e.Refused), len(e.Skipped), e.Total, changes)
 	}
 	if n := len(e.Failures); n > 0 {
 		fmt.Fprintf(&b, "%d of %d %s failed:\n", n, e.Total, changes)
@@ -171,15 +171,6 @@ func (e *FailedError) Hint() string {
 	return strings.Join(lines, "\n")
 }
 
-// causeOf is err without the request a Desk error names, which the caller says in its
-// own words.
-func causeOf(err error) string {
-	if c, ok := err.(interface{ Cause() string }); ok {
-		return c.Cause()
-	}
-	return err.Error()
-}
-
 // ActionError is the failure of one step of one action.
 type ActionError struct {
 	Address string
@@ -189,7 +180,7 @@ type ActionError struct {
 }
 
 func (e *ActionError) Error() string {
-	return e.Address + ": " + e.Step + ": " + causeOf(e.Err)
+	return e.Address + ": " + e.Step + ": " + desk.Cause(e.Err)
 }
 
 func (e *ActionError) Unwrap() error { return e.Err }

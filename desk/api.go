@@ -57,7 +57,7 @@ func (c *Client) CreateRef(ctx context.Context, r RefRequest) (*Ref, error) {
 	}
 	if derr := c.DeleteFile(ctx, tempID); derr != nil && !IsNotFound(derr) {
 		re.Orphan = tempID
-		re.Msg += fmt.Sprintf("; deleting the temp file %d Desk created failed too: %s", tempID, causeOf(derr))
+		re.Msg += fmt.Sprintf("; deleting the temp file %d Desk created failed too: %s", tempID, Cause(derr))
 	} else {
 		re.Msg += fmt.Sprintf("; desksync deleted the temp file %d Desk created", tempID)
 	}
@@ -84,8 +84,9 @@ func (c *Client) scrubFile(f *File) {
 	}
 }
 
-// causeOf is an error's text without the request it happened to, when it has one.
-func causeOf(err error) string {
+// Cause is err's text without the request a Desk error names (its Op), for callers
+// that name the request in their own words.
+func Cause(err error) string {
 	if c, ok := err.(interface{ Cause() string }); ok {
 		return c.Cause()
 	}

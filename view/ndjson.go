@@ -3,6 +3,7 @@ package view
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/desksync/desksync/internal/hint"
 	"io"
 	"sync"
 	"time"
@@ -210,19 +211,10 @@ func ndjsonTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 }
 
+// progressHint is the first remedy in err's tree: an NDJSON error event has one hint field.
 func progressHint(err error) string {
-	type hinter interface{ Hint() string }
-	for e := err; e != nil; {
-		if h, ok := e.(hinter); ok {
-			if s := h.Hint(); s != "" {
-				return s
-			}
-		}
-		u, ok := e.(interface{ Unwrap() error })
-		if !ok {
-			break
-		}
-		e = u.Unwrap()
+	if hints := hint.Of(err); len(hints) > 0 {
+		return hints[0]
 	}
 	return ""
 }
