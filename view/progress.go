@@ -155,16 +155,23 @@ func (c *compactFailed) Error() string {
 	e := c.FailedError
 	changes := progressPlural(e.Total, "change", "changes")
 	var b strings.Builder
+	if line := e.RefusalLine(); line != "" {
+		b.WriteString(line + "\n")
+	}
 	if n := len(e.Failures); n > 0 {
 		fmt.Fprintf(&b, "%d of %d %s failed:\n", n, e.Total, changes)
 		for _, f := range e.Failures {
 			fmt.Fprintf(&b, "  %v\n", f.Err)
 		}
 	}
+	skipped := e.Skipped
+	if e.Refused != nil {
+		skipped = nil // the refusal line counted them, as FailedError.Error does
+	}
 	// Group by cause, in order of first appearance.
 	var causes []string
 	count := map[string]int{}
-	for _, f := range e.Skipped {
+	for _, f := range skipped {
 		cause := strings.TrimPrefix(f.Err.Error(), "not started: ")
 		if count[cause] == 0 {
 			causes = append(causes, cause)
