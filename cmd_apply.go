@@ -97,7 +97,7 @@ func (c *applyCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.
 	if saved != nil {
 		err = c.checkDeletes(g, p, guards, saved)
 	} else {
-		err = c.approve(ctx, g, t, p, guards)
+		err = c.approve(ctx, g, t, p, guards, recordedPath(ws.store.Path()))
 	}
 	if err != nil {
 		return err
@@ -326,13 +326,16 @@ func (c *applyCmd) checkDeletes(g *Globals, p *plan.Plan, guards []plan.DeleteLi
 }
 
 // approve shows a freshly made plan, refuses it when it breaks a guard, and asks for
-// "yes" unless --auto-approve (or there is nothing to do).
-func (c *applyCmd) approve(ctx context.Context, g *Globals, t *terminal, p *plan.Plan, guards []plan.DeleteLimit) error {
+// "yes" unless --auto-approve (or there is nothing to do). stateAt is where the state
+// was read from, for the plan's header.
+func (c *applyCmd) approve(ctx context.Context, g *Globals, t *terminal, p *plan.Plan, guards []plan.DeleteLimit, stateAt string) error {
 	if c.Format == "json" {
-		if err := view.WritePlanEvent(t.stdout, p); err != nil {
+		doc := view.PlanDocument(p)
+		doc.State = stateAt
+		if err := view.WritePlanEvent(t.stdout, doc); err != nil {
 			return err
 		}
-	} else if err := view.RenderPlan(t.stdout, p, "text", view.PlanOptions{Color: g.color(t)}); err != nil {
+	} else if err := view.RenderPlan(t.stdout, p, "text", view.PlanOptions{Color: g.color(t), State: stateAt}); err != nil {
 		return err
 	}
 	if err := c.checkDeletes(g, p, guards, nil); err != nil {

@@ -82,7 +82,7 @@ func (c *planCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.C
 			return err
 		}
 	}
-	if err := view.RenderPlan(t.stdout, p, c.Format, view.PlanOptions{Color: g.color(t)}); err != nil {
+	if err := view.RenderPlan(t.stdout, p, c.Format, view.PlanOptions{Color: g.color(t), State: recordedPath(ws.store.Path())}); err != nil {
 		return err
 	}
 	if c.Out != "" && c.Format == "text" {

@@ -140,7 +140,7 @@ func (e *FailedError) Error() string {
 	}
 	var b strings.Builder
 	if e.Refused != nil {
-		fmt.Fprintf(&b, "Desk refused the API key (%s): apply stopped; %d of %d %s not started\n", desk.Cause(e.Refused), len(e.Skipped), e.Total, changes)
+		b.WriteString(e.RefusalLine() + "\n")
 	}
 	if n := len(e.Failures); n > 0 {
 		fmt.Fprintf(&b, "%d of %d %s failed:\n", n, e.Total, changes)
@@ -155,6 +155,20 @@ func (e *FailedError) Error() string {
 		}
 	}
 	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// RefusalLine is the one line that tells of Desk refusing the API key, with Desk's
+// answer and how many changes it stopped; "" when it did not. Once it is said, the
+// changes not started need no line of their own: the refusal is their one cause.
+func (e *FailedError) RefusalLine() string {
+	if e.Refused == nil {
+		return ""
+	}
+	changes := "changes"
+	if e.Total == 1 {
+		changes = "change"
+	}
+	return fmt.Sprintf("Desk refused the API key (%s): apply stopped; %d of %d %s not started", desk.Cause(e.Refused), len(e.Skipped), e.Total, changes)
 }
 
 // Hint gives the remedy of each kind of failure once, then how to finish.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -53,10 +54,19 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 
 	close(r.commits)
 	<-r.written
-	if r.wrote {
+	// A panic in the writer may have left the state half changed: what it appended
+	// before stays in the journal, and the state is not compacted from memory.
+	if r.wrote && (r.panicked == nil || !r.panicked.inWriter) {
 		if err := opts.Store.Compact(context.WithoutCancel(ctx), opts.State); err != nil && r.saveErr == nil {
 			r.saveErr = &SaveError{Err: err}
 		}
+	}
+
+	if r.panicked != nil {
+		// Panicking again here, in the caller's goroutine, lets its deferred cleanup
+		// (the state lock) run; a panic left in an action's goroutine would end the
+		// process at once. The renderer is not ended: it may be what panicked.
+		panic(r.panicked)
 	}
 
 	byAddress := func(a, b Failure) int { return cmp.Compare(a.Address, b.Address) }
@@ -124,6 +134,33 @@ type runner struct {
 	saveErr *SaveError
 	// adopted is the addresses whose pending upload phase 1 adopted.
 	adopted map[string]bool
+	// panicked is the first panic recovered in the run's goroutines.
+	panicked *Panic
+}
+
+// Panic is a panic recovered in one of Run's goroutines, which Run panics with again
+// from its caller's goroutine once every action has stopped and the state is saved.
+// Its message keeps the original panic's stack.
+type Panic struct {
+	// Where says what was running: "an action of ADDRESS" or "the state's writer".
+	Where string
+	Value any
+	Stack []byte
+	// inWriter says the state's writer panicked, possibly halfway through a change.
+	inWriter bool
+}
+
+func (p *Panic) Error() string {
+	return fmt.Sprintf("apply: panic in %s: %v\n\n%s", p.Where, p.Value, p.Stack)
+}
+
+// recovered keeps the first panic; later ones are most likely its consequences.
+func (r *runner) recovered(p *Panic) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.panicked == nil {
+		r.panicked = p
+	}
 }
 
 func newRunner(opts Options) *runner {
@@ -218,6 +255,11 @@ func (r *runner) runPhase(ctx context.Context, tasks []task) {
 	g.SetLimit(r.actions)
 	for _, t := range tasks {
 		g.Go(func() error {
+			defer func() {
+				if v := recover(); v != nil {
+					r.recovered(&Panic{Where: "an action of " + t.event.Address, Value: v, Stack: debug.Stack()})
+				}
+			}()
 			r.runTask(ctx, t)
 			return nil
 		})
@@ -255,6 +297,8 @@ func (r *runner) stopped(ctx context.Context) error {
 		return ErrRefused
 	case r.saveErr != nil:
 		return ErrStateNotSaved
+	case r.panicked != nil:
+		return errors.New("not started: another action panicked")
 	}
 	select {
 	case <-r.opts.Interrupt:
@@ -308,49 +352,71 @@ func (r *runner) write(ctx context.Context) {
 	defer close(r.written)
 	var failed error
 	for c := range r.commits {
-		batch := []commit{c}
-	queued:
-		for {
-			select {
-			case c, ok := <-r.commits:
-				if !ok {
-					break queued
-				}
-				batch = append(batch, c)
+		failed = r.writeBatch(ctx, c, failed)
+	}
+}
+
+// writeBatch takes c and every commit queued after it, applies them, appends them
+// unless an earlier append failed, acknowledges them all, and returns the append's
+// error (or failed). A panic while it does so is recovered as a failure of the batch.
+func (r *runner) writeBatch(ctx context.Context, c commit, failed error) (result error) {
+	batch := []commit{c}
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		r.recovered(&Panic{Where: "the state's writer", Value: v, Stack: debug.Stack(), inWriter: true})
+		result = fmt.Errorf("panic while recording in the state: %v", v)
+		for _, c := range batch {
+			select { // done holds one answer: those already given stay
+			case c.done <- result:
 			default:
+			}
+		}
+	}()
+queued:
+	for {
+		select {
+		case c, ok := <-r.commits:
+			if !ok {
 				break queued
 			}
-		}
-		var muts []state.Mutation
-		refused := make([]error, len(batch))
-		for i, c := range batch {
-			for j, m := range c.muts {
-				if err := r.opts.State.Apply(m); err != nil {
-					refused[i] = fmt.Errorf("record in state: %w", err)
-					c.muts = c.muts[:j] // what was applied is recorded
-					break
-				}
-			}
-			muts = append(muts, c.muts...)
-		}
-		if failed == nil && len(muts) > 0 {
-			failed = r.opts.Store.Append(context.WithoutCancel(ctx), r.opts.State, muts)
-		}
-		r.wrote = r.wrote || len(muts) > 0
-		for i, c := range batch {
-			err := refused[i]
-			if failed != nil {
-				se := &SaveError{Address: c.address, Err: failed}
-				r.mu.Lock()
-				if r.saveErr == nil {
-					r.saveErr = se
-				}
-				r.mu.Unlock()
-				err = se
-			}
-			c.done <- err
+			batch = append(batch, c)
+		default:
+			break queued
 		}
 	}
+	var muts []state.Mutation
+	refused := make([]error, len(batch))
+	for i, c := range batch {
+		for j, m := range c.muts {
+			if err := r.opts.State.Apply(m); err != nil {
+				refused[i] = fmt.Errorf("record in state: %w", err)
+				c.muts = c.muts[:j] // what was applied is recorded
+				break
+			}
+		}
+		muts = append(muts, c.muts...)
+	}
+	if failed == nil && len(muts) > 0 {
+		failed = r.opts.Store.Append(context.WithoutCancel(ctx), r.opts.State, muts)
+	}
+	r.wrote = r.wrote || len(muts) > 0
+	for i, c := range batch {
+		err := refused[i]
+		if failed != nil {
+			se := &SaveError{Address: c.address, Err: failed}
+			r.mu.Lock()
+			if r.saveErr == nil {
+				r.saveErr = se
+			}
+			r.mu.Unlock()
+			err = se
+		}
+		c.done <- err
+	}
+	return failed
 }
 
 // gate is the Desk one action calls. It holds one of the run's slots for the length of

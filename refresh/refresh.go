@@ -79,6 +79,9 @@ type Report struct {
 	State *state.State
 	// Drift is every difference found, sorted by address.
 	Drift []Drift
+	// Mutations are the steps that made State from the state given, in the order
+	// applied (by address): what a store records of the refresh.
+	Mutations []state.Mutation
 	// Checked is how many tracked files were read.
 	Checked int
 }
@@ -139,7 +142,15 @@ func Run(ctx context.Context, st *state.State, d Desk, parallelism int) (*Report
 			failed = append(failed, Failure{Address: addr, ID: att.ID, Err: err})
 			continue
 		}
-		rep.Drift = append(rep.Drift, reconcile(out, addr, att, f)...)
+		drift, muts := reconcile(addr, *att, out.Pending[addr], f)
+		if err := applyAll(out, muts); err != nil {
+			// Desk's answer cannot be recorded (the client refuses hostile records,
+			// so this is a record the state format does not allow).
+			failed = append(failed, Failure{Address: addr, ID: att.ID, Err: fmt.Errorf("record what Desk answered: %w", err)})
+			continue
+		}
+		rep.Drift = append(rep.Drift, drift...)
+		rep.Mutations = append(rep.Mutations, muts...)
 	}
 	if len(failed) > 0 {
 		return nil, &ReadError{Failures: failed}
@@ -148,8 +159,10 @@ func Run(ctx context.Context, st *state.State, d Desk, parallelism int) (*Report
 	return rep, nil
 }
 
-// reconcile records in st what Desk says of addr's file f and returns the drift.
-func reconcile(st *state.State, addr string, att *state.Attachment, f *desk.File) []Drift {
+// reconcile compares the state's record att of addr (with its pending upload, if any)
+// with what Desk says of the file, f, and returns the drift and the steps that record
+// Desk's view.
+func reconcile(addr string, att state.Attachment, pending *state.Pending, f *desk.File) ([]Drift, []state.Mutation) {
 	drift := func(k Kind, before, after string) Drift {
 		return Drift{Address: addr, ID: att.ID, Kind: k, Before: before, After: after}
 	}
@@ -157,15 +170,19 @@ func reconcile(st *state.State, addr string, att *state.Attachment, f *desk.File
 	case "deleted":
 		// Dropped, not kept as "deleted": the address is then simply untracked, so
 		// plan creates it and apply records the new file as for any create. Only the
-		// attachment goes: a pending upload for the address is apply's to clean up.
-		delete(st.Attachments, addr)
-		return []Drift{drift(Deleted, "", "")}
+		// attachment goes: a pending upload for the address is apply's to clean up, so
+		// it is recorded again after the forget that drops both.
+		muts := []state.Mutation{{Op: state.OpForget, Address: addr}}
+		if pending != nil {
+			muts = append(muts, state.Mutation{Op: state.OpSetPending, Address: addr, Pending: pending})
+		}
+		return []Drift{drift(Deleted, "", "")}, muts
 	case "active", "":
 	default:
 		// Compute plans a create for a record that is not active, with its own reason.
 		prev := att.State
 		att.State = f.State
-		return []Drift{drift(State, prev, f.State)}
+		return []Drift{drift(State, prev, f.State)}, []state.Mutation{activate(addr, att)}
 	}
 	var out []Drift
 	if f.Filename != att.Filename {
@@ -181,7 +198,26 @@ func reconcile(st *state.State, addr string, att *state.Attachment, f *desk.File
 		att.Size = f.Size
 		att.Blake3 = UnknownBlake3
 	}
-	return out
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, []state.Mutation{activate(addr, att)}
+}
+
+// activate records att, the same Desk file as before, with what Desk says of it. It
+// leaves a pending upload of the address alone: activating drops only a pending record
+// of the same Desk file, and the state holds one record per Desk file.
+func activate(addr string, att state.Attachment) state.Mutation {
+	return state.Mutation{Op: state.OpActivate, Address: addr, Attachment: &att}
+}
+
+func applyAll(st *state.State, muts []state.Mutation) error {
+	for _, m := range muts {
+		if err := st.Apply(m); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Failure is one tracked file that could not be read.

@@ -145,6 +145,20 @@ func TestRun(t *testing.T) {
 			if _, err := state.Decode(mustEncode(t, rep.State)); err != nil {
 				t.Errorf("the refreshed state does not round-trip: %v", err)
 			}
+			// The refresh is its mutations: replayed on the state given (as a journal
+			// is), they make the refreshed state, and no drift means no step.
+			replayed := orig.Clone()
+			for _, m := range rep.Mutations {
+				if err := replayed.Apply(m); err != nil {
+					t.Fatalf("replay %+v: %v", m, err)
+				}
+			}
+			if !reflect.DeepEqual(replayed, rep.State) {
+				t.Errorf("replaying Mutations %+v gives\n%+v\nnot the refreshed state\n%+v", rep.Mutations, replayed, rep.State)
+			}
+			if len(tt.want) == 0 && len(rep.Mutations) > 0 {
+				t.Errorf("no drift, yet mutations %+v", rep.Mutations)
+			}
 		})
 	}
 }

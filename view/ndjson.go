@@ -30,7 +30,9 @@ type NDJSONEvent struct {
 	Kind    string `json:"kind,omitempty"`
 	ID      int64  `json:"id,omitempty"`
 	PrevID  int64  `json:"prev_id,omitempty"`
-	Adopted bool   `json:"adopted,omitempty"`
+	// PreviousAddress is, for a move, the address the file was tracked at.
+	PreviousAddress string `json:"previous_address,omitempty"`
+	Adopted         bool   `json:"adopted,omitempty"`
 	// Bytes is how much of an upload has been sent (progress) or was sent (done).
 	Bytes *int64 `json:"bytes,omitempty"`
 	// Total is the size of an upload (start, progress).
@@ -50,6 +52,7 @@ type NDJSONSummary struct {
 	Updated    int             `json:"updated"`
 	Replaced   int             `json:"replaced"`
 	Deleted    int             `json:"deleted"`
+	Moved      int             `json:"moved"`
 	Cleaned    int             `json:"cleaned"`
 	Total      int             `json:"total"`
 	Failed     []NDJSONFailure `json:"failed"`
@@ -148,7 +151,7 @@ func (p *ndjsonProgress) Finish(ev apply.Event, err error) {
 func (p *ndjsonProgress) End(r *apply.Result) {
 	s := &NDJSONSummary{Failed: []NDJSONFailure{}, NotStarted: []NDJSONFailure{}}
 	if r != nil {
-		s.Created, s.Updated, s.Replaced, s.Deleted, s.Cleaned, s.Total = r.Created, r.Updated, r.Replaced, r.Deleted, r.Cleaned, r.Total
+		s.Created, s.Updated, s.Replaced, s.Deleted, s.Moved, s.Cleaned, s.Total = r.Created, r.Updated, r.Replaced, r.Deleted, r.Moved, r.Cleaned, r.Total
 		for _, f := range r.Failures {
 			s.Failed = append(s.Failed, NDJSONFailure{Address: f.Address, Action: f.Action, Error: progressError(f.Address, f.Err)})
 		}
@@ -165,7 +168,7 @@ func (p *ndjsonProgress) event(typ string, ev apply.Event) NDJSONEvent {
 	return NDJSONEvent{
 		Type: typ, Time: ndjsonTime(p.now()),
 		Address: ev.Address, Action: ev.Action, Kind: ev.Kind,
-		ID: ev.ID, PrevID: ev.PrevID, Adopted: ev.Adopted,
+		ID: ev.ID, PrevID: ev.PrevID, PreviousAddress: ev.PreviousAddress, Adopted: ev.Adopted,
 	}
 }
 

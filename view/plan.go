@@ -22,6 +22,9 @@ const FormatVersion = "1"
 // after for a delete), and a move names its "previous_address".
 type Document struct {
 	FormatVersion string `json:"format_version"`
+	// State is where the state was read from (PlanOptions.State): a reviewer sees which
+	// state a plan compared against, since the manifest's `state:` can move it.
+	State string `json:"state,omitempty"`
 	// Scope is the --target/--exclude a partial plan is limited to; omitted otherwise.
 	Scope plan.Scope `json:"scope,omitzero"`
 	// Refreshed says Desk was read before planning; false means the plan compares
@@ -68,6 +71,10 @@ type PlanOptions struct {
 	// MarkdownLimit is the most characters markdown output may take; 0 means
 	// MarkdownCommentLimit.
 	MarkdownLimit int
+	// State is where the state was read from, as the plan's header names it: a path
+	// relative to the working directory (absolute outside it) or an s3:// URL, never
+	// with credentials. Empty leaves it out.
+	State string
 }
 
 // MarkdownCommentLimit is the longest comment GitHub accepts, in characters.
@@ -80,6 +87,7 @@ const PlanFormats = "text,json,markdown"
 // "markdown". Text and markdown are rendered from PlanDocument, like JSON.
 func RenderPlan(w io.Writer, p *plan.Plan, format string, opts PlanOptions) error {
 	doc := PlanDocument(p)
+	doc.State = opts.State
 	switch format {
 	case "", "text":
 		return writeAll(w, planText(doc, opts.Color))
@@ -226,7 +234,14 @@ func planText(doc Document, color bool) string {
 			fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), SafeText(w))
 		}
 		b.WriteString(paint(ansiBold+ansiGreen, "No changes.") + " " + noChanges(doc.Refreshed) + "\n")
+		// After "No changes.", which stays the first sentence (SPEC §3).
+		if doc.State != "" {
+			fmt.Fprintf(&b, "State: %s\n", SafeText(doc.State))
+		}
 		return b.String()
+	}
+	if doc.State != "" {
+		fmt.Fprintf(&b, "State: %s\n\n", SafeText(doc.State))
 	}
 
 	if len(doc.Changes) > 0 {
@@ -304,12 +319,18 @@ func planMarkdown(doc Document, limit int) string {
 	if len(doc.Changes) == 0 && len(doc.Cleanups) == 0 {
 		// Plain, so a script can look for a line starting "No changes." in any format.
 		b.WriteString("No changes. " + noChanges(doc.Refreshed) + "\n")
+		if doc.State != "" {
+			fmt.Fprintf(&b, "\nState: %s\n", mdCode(doc.State, false))
+		}
 		for _, w := range doc.Warnings {
 			fmt.Fprintf(&b, "\n> **Warning:** %s\n", mdEscape(w))
 		}
 		return b.String()
 	}
 	fmt.Fprintf(&b, "**Plan:** %s\n", summaryCounts(doc.Summary))
+	if doc.State != "" {
+		fmt.Fprintf(&b, "\nState: %s\n", mdCode(doc.State, false))
+	}
 	for _, w := range doc.Warnings {
 		fmt.Fprintf(&b, "\n> **Warning:** %s\n", mdEscape(w))
 	}

@@ -110,12 +110,14 @@ func TestRenderPlanGolden(t *testing.T) {
 	plans := []struct {
 		name string
 		plan func() *plan.Plan
+		// state is where the plan's header says the state was read from.
+		state string
 	}{
-		{"full", fullPlan},
-		{"empty", emptyPlan},
-		{"cleanups", cleanupsOnlyPlan},
-		{"tricky", trickyPlan},
-		{"partial", partialPlan},
+		{"full", fullPlan, "desksync.state.json"},
+		{"empty", emptyPlan, ""},
+		{"cleanups", cleanupsOnlyPlan, "s3://team-bucket/desk/desksync.state.json"},
+		{"tricky", trickyPlan, "states/it's `odd`\x1b[2J.json"},
+		{"partial", partialPlan, "/ci/shared/desksync.state.json"},
 	}
 	variants := []struct {
 		name, format string
@@ -132,7 +134,7 @@ func TestRenderPlanGolden(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
 				var buf bytes.Buffer
-				if err := RenderPlan(&buf, p.plan(), v.format, PlanOptions{Color: v.color}); err != nil {
+				if err := RenderPlan(&buf, p.plan(), v.format, PlanOptions{Color: v.color, State: p.state}); err != nil {
 					t.Fatal(err)
 				}
 				golden(t, name+".golden", buf.Bytes())

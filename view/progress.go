@@ -58,6 +58,8 @@ func progressLine(ev apply.Event, err error) string {
 		return fmt.Sprintf("-/+ %s: new version uploaded (id %d, %s)", ev.Address, ev.ID, size)
 	case apply.ActionUpdate:
 		return fmt.Sprintf("~ %s: updated (id %d)", ev.Address, ev.ID)
+	case apply.ActionMove:
+		return fmt.Sprintf("-> %s: moved from %s (id %d kept)", ev.Address, ev.PreviousAddress, ev.ID)
 	case apply.ActionDelete:
 		if ev.Kind == apply.KindDeposed {
 			return fmt.Sprintf("- %s: old version deleted (id %d)", ev.Address, ev.ID)
@@ -91,6 +93,9 @@ func progressError(address string, err error) string {
 //
 //	Apply complete: 3 created, 1 updated, 1 replaced, 1 deleted.
 //
+// Moves are counted after the four (", 2 moved") when there are any, as the plan's
+// summary counts them.
+//
 // When changes failed or were not started, a list of every one of them, with its
 // cause and sorted by address, comes first, so the counts stay the last line a
 // pipeline log shows.
@@ -105,6 +110,9 @@ func ApplySummary(r *apply.Result) string {
 		b.WriteString("Apply incomplete: ")
 	}
 	fmt.Fprintf(&b, "%d created, %d updated, %d replaced, %d deleted", r.Created, r.Updated, r.Replaced, r.Deleted)
+	if r.Moved > 0 {
+		fmt.Fprintf(&b, ", %d moved", r.Moved)
+	}
 	if n := len(r.Failures); n > 0 {
 		fmt.Fprintf(&b, ", %d failed", n)
 	}
@@ -147,16 +155,23 @@ func (c *compactFailed) Error() string {
 	e := c.FailedError
 	changes := progressPlural(e.Total, "change", "changes")
 	var b strings.Builder
+	if line := e.RefusalLine(); line != "" {
+		b.WriteString(line + "\n")
+	}
 	if n := len(e.Failures); n > 0 {
 		fmt.Fprintf(&b, "%d of %d %s failed:\n", n, e.Total, changes)
 		for _, f := range e.Failures {
 			fmt.Fprintf(&b, "  %v\n", f.Err)
 		}
 	}
+	skipped := e.Skipped
+	if e.Refused != nil {
+		skipped = nil // the refusal line counted them, as FailedError.Error does
+	}
 	// Group by cause, in order of first appearance.
 	var causes []string
 	count := map[string]int{}
-	for _, f := range e.Skipped {
+	for _, f := range skipped {
 		cause := strings.TrimPrefix(f.Err.Error(), "not started: ")
 		if count[cause] == 0 {
 			causes = append(causes, cause)

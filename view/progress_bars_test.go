@@ -14,6 +14,7 @@ import (
 	"github.com/vbauerster/mpb/v8"
 
 	"github.com/desksync/desksync/apply"
+	"github.com/desksync/desksync/desk"
 	"github.com/desksync/desksync/internal/hint"
 )
 
@@ -230,6 +231,25 @@ func TestCompactFailures(t *testing.T) {
 	other := errors.New("boom")
 	if CompactFailures(other) != other || CompactFailures(nil) != nil {
 		t.Error("CompactFailures changed an error that is not a FailedError")
+	}
+}
+
+// TestCompactFailuresRefused: a refused API key is said once, with Desk's answer, as
+// Result.Err says it; the changes it stopped get no second line.
+func TestCompactFailuresRefused(t *testing.T) {
+	t.Parallel()
+	refused := &desk.AuthError{Op: "create file", Err: &desk.APIError{Status: 401, Message: "invalid API key"}}
+	fe := &apply.FailedError{Total: 20, Refused: refused}
+	for i := range 20 {
+		fe.Skipped = append(fe.Skipped, apply.Failure{Address: fmt.Sprintf("f%02d.txt", i), Action: "create", Err: apply.ErrRefused})
+	}
+	got := CompactFailures(fe).Error()
+	if got != fe.Error() {
+		t.Errorf("compact:\n%s\nResult.Err says:\n%s", got, fe.Error())
+	}
+	if strings.Count(got, "\n") != 0 || !strings.HasPrefix(got, "Desk refused the API key (401 Unauthorized") ||
+		!strings.HasSuffix(got, "20 of 20 changes not started") {
+		t.Errorf("want one line naming the refusal and what it stopped, got:\n%s", got)
 	}
 }
 

@@ -29,7 +29,7 @@ func progressScript(p apply.Progress, step func()) *apply.Result {
 		hint: "the upload form was changed in transit",
 	}}
 	res := &apply.Result{
-		Created: 1, Updated: 1, Replaced: 1, Deleted: 1, Cleaned: 1, Total: 7,
+		Created: 1, Updated: 1, Replaced: 1, Deleted: 1, Moved: 1, Cleaned: 1, Total: 8,
 		Failures: []apply.Failure{{Address: "docs/x.pdf", Action: "create", Err: uploadErr}},
 		Skipped:  []apply.Failure{{Address: "z/late.txt", Action: "update", Err: apply.ErrInterrupted}},
 	}
@@ -47,11 +47,12 @@ func progressScript(p apply.Progress, step func()) *apply.Result {
 		{ev: apply.Event{Address: "docs/guide.pdf", Action: "replace", Size: 2048, ID: 131, PrevID: 100}, advance: []int64{2048}},
 		{ev: apply.Event{Address: "docs/x.pdf", Action: "create", Size: 1000}, advance: []int64{1000, 0}, err: uploadErr},
 		{ev: apply.Event{Address: "images/icon.svg", Action: "update", ID: 77}},
+		{ev: apply.Event{Address: "images/hero.png", Action: "move", PreviousAddress: "img/hero.png", ID: 88}},
 		{ev: apply.Event{Address: "gone.txt", Action: "delete", ID: 55}},
 		{ev: apply.Event{Address: "docs/guide.pdf", Action: "delete", Kind: "deposed", ID: 100}},
 		{ev: apply.Event{Address: "e/broken.txt", Action: "delete", ID: 56}, err: errors.New("500 Internal Server Error")},
 	}
-	p.Begin(apply.Totals{Actions: 11, Bytes: 17406})
+	p.Begin(apply.Totals{Actions: 12, Bytes: 17406})
 	for _, e := range events {
 		step()
 		start := e.ev
@@ -208,6 +209,8 @@ func TestApplySummary(t *testing.T) {
 	}{
 		{"spec example", &apply.Result{Created: 3, Updated: 1, Replaced: 1, Deleted: 1, Total: 6},
 			"Apply complete: 3 created, 1 updated, 1 replaced, 1 deleted."},
+		{"moves after the four", &apply.Result{Created: 1, Moved: 2, Total: 3},
+			"Apply complete: 1 created, 0 updated, 0 replaced, 0 deleted, 2 moved."},
 		{"nothing", &apply.Result{}, "Apply complete: 0 created, 0 updated, 0 replaced, 0 deleted."},
 		{"nil", nil, "Apply complete: 0 created, 0 updated, 0 replaced, 0 deleted."},
 		{"cleanups", &apply.Result{Created: 1, Cleaned: 2, Total: 3},
