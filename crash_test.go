@@ -543,7 +543,10 @@ func TestCrashTorture(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills apply dozens of times; skipped in -short")
 	}
-	const minKills = 36
+	minKills := 36
+	if os.Getenv("DESKSYNC_LONG_TESTS") != "" {
+		minKills = 200
+	}
 	seed := *crashSeed
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
