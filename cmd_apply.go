@@ -81,8 +81,17 @@ func (c *applyCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.
 		}
 	}
 	if c.Refresh || saved != nil && saved.Refreshed {
-		if st, opts, err = refreshState(ctx, s.conn, st, opts, c.Parallelism); err != nil {
+		var drift []state.Mutation
+		if st, opts, drift, err = refreshState(ctx, s.conn, st, opts, c.Parallelism); err != nil {
 			return err
+		}
+		// The journal apply appends is replayed onto the file, so what Desk showed must be
+		// in the file first: a step planned from the refreshed state may not apply to the
+		// old one (a move onto an address Desk no longer has).
+		if len(drift) > 0 {
+			if err := ws.store.Save(ctx, st); err != nil {
+				return err
+			}
 		}
 	}
 	p, err := plan.Compute(ctx, ws.manifest, st, opts)

@@ -114,7 +114,7 @@ func (c *planCmd) compute(ctx context.Context, t *terminal, ws *workspace, st *s
 		return nil, "", err
 	}
 	if c.Refresh {
-		if st, opts, err = refreshState(ctx, conn, st, opts, c.Parallelism); err != nil {
+		if st, opts, _, err = refreshState(ctx, conn, st, opts, c.Parallelism); err != nil {
 			return nil, "", err
 		}
 	}
@@ -127,17 +127,17 @@ func (c *planCmd) compute(ctx context.Context, t *terminal, ws *workspace, st *s
 
 // refreshState reads every file st tracks from Desk and returns the refreshed copy
 // with opts carrying the drift, for plan and apply --refresh.
-func refreshState(ctx context.Context, conn *connection, st *state.State, opts plan.Options, parallelism int) (*state.State, plan.Options, error) {
+func refreshState(ctx context.Context, conn *connection, st *state.State, opts plan.Options, parallelism int) (*state.State, plan.Options, []state.Mutation, error) {
 	opts.Refreshed = true
 	if st == nil {
-		return nil, opts, nil
+		return nil, opts, nil, nil
 	}
 	rep, err := refresh.Run(ctx, st, conn.client, parallelism)
 	if err != nil {
-		return nil, opts, err
+		return nil, opts, nil, err
 	}
 	opts.Drift = rep.Notes()
-	return rep.State, opts, nil
+	return rep.State, opts, rep.Mutations, nil
 }
 
 // offlineSite is the site an offline plan is for, as far as it can tell without
