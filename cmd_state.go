@@ -140,15 +140,11 @@ func (c *stateRmCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	unlock, err := lock(ctx, t, ws.store, "state rm", c.LockTimeout)
+	st, unlock, err := ws.lockAndLoad(ctx, t, "state rm", c.LockTimeout)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	st, err := ws.loadState(ctx)
-	if err != nil {
-		return err
-	}
 	if st == nil || st.Attachments[c.Address] == nil {
 		return notTracked(g, c.Sandbox, c.Address, ws.store.Path())
 	}
@@ -184,15 +180,11 @@ func (c *stateMvCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	unlock, err := lock(ctx, t, ws.store, "state mv", c.LockTimeout)
+	st, unlock, err := ws.lockAndLoad(ctx, t, "state mv", c.LockTimeout)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	st, err := ws.loadState(ctx)
-	if err != nil {
-		return err
-	}
 	if st == nil || st.Attachments[c.Old] == nil {
 		return notTracked(g, c.Sandbox, c.Old, ws.store.Path())
 	}

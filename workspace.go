@@ -141,20 +141,30 @@ func (ws *workspace) begin(ctx context.Context, t *terminal, c *connFlags, opera
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := lock(ctx, t, ws.store, operation, lockTimeout)
+	st, unlock, err := ws.lockAndLoad(ctx, t, operation, lockTimeout)
 	if err != nil {
 		conn.close()
 		return nil, err
 	}
-	s := &session{conn: conn, release: func() { unlock(); conn.close() }}
-	if s.state, err = ws.loadState(ctx); err == nil {
-		err = checkSite(s.state, conn.site, ws.store.Path())
-	}
-	if err != nil {
+	s := &session{conn: conn, state: st, release: func() { unlock(); conn.close() }}
+	if err := checkSite(s.state, conn.site, ws.store.Path()); err != nil {
 		s.release()
 		return nil, err
 	}
 	return s, nil
+}
+
+// lockAndLoad takes the state lock for operation (waiting up to lockTimeout) and loads the
+// state, nil when none exists yet. The caller defers unlock.
+func (ws *workspace) lockAndLoad(ctx context.Context, t *terminal, operation string, lockTimeout time.Duration) (st *state.State, unlock func(), err error) {
+	if unlock, err = lock(ctx, t, ws.store, operation, lockTimeout); err != nil {
+		return nil, nil, err
+	}
+	if st, err = ws.loadState(ctx); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return st, unlock, nil
 }
 
 // lock takes the state lock for operation, waiting up to timeout, and returns its release.
