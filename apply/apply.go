@@ -168,7 +168,14 @@ func (e *FailedError) RefusalLine() string {
 	if e.Total == 1 {
 		changes = "change"
 	}
-	return fmt.Sprintf("Desk refused the API key (%s): apply stopped; %d of %d %s not started", desk.Cause(e.Refused), len(e.Skipped), e.Total, changes)
+	// The action that recorded the refusal may have been stopped by the client's latch
+	// rather than by Desk itself; either way, quote Desk's own answer.
+	answer := desk.Cause(e.Refused)
+	var auth *desk.AuthError
+	if errors.As(e.Refused, &auth) && auth.Err != nil {
+		answer = auth.Err.Cause()
+	}
+	return fmt.Sprintf("Desk refused the API key (%s): apply stopped; %d of %d %s not started", answer, len(e.Skipped), e.Total, changes)
 }
 
 // Hint gives the remedy of each kind of failure once, then how to finish.

@@ -230,3 +230,19 @@ func movePlan(e *env, m *manifest.Manifest, from, to string) *plan.Plan {
 	p.Changes = append(changes, plan.Change{Address: to, PreviousAddress: from, Action: plan.Move, Before: before, After: after})
 	return p
 }
+
+// Whichever action records the refusal, the line quotes Desk's answer once: one stopped by
+// the client's latch carries a "not sent" AuthError wrapping the answer that set it.
+func TestRefusalLineQuotesDesksAnswer(t *testing.T) {
+	answer := &desk.APIError{Op: "create ref", Status: 401, Message: "wrong key"}
+	for _, refused := range []error{
+		&desk.AuthError{Op: "create ref", Err: answer},
+		&desk.AuthError{Op: "update file 3", Err: answer, NotSent: true},
+	} {
+		e := &apply.FailedError{Refused: refused, Total: 2, Skipped: make([]apply.Failure, 2)}
+		want := "Desk refused the API key (401 Unauthorized: wrong key): apply stopped; 2 of 2 changes not started"
+		if got := e.RefusalLine(); got != want {
+			t.Errorf("RefusalLine() with %v\n got %q\nwant %q", refused, got, want)
+		}
+	}
+}
