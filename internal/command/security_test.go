@@ -1,4 +1,4 @@
-package main
+package command
 
 // End-to-end proofs for SECURITY.md (issue 7): desksync runs as a subprocess (the
 // "desksync" command TestMain puts on PATH), against the emulator or a deliberately

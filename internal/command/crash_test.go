@@ -1,6 +1,6 @@
 //go:build unix
 
-package main
+package command
 
 // Crash-safety tests (issue 5, SPEC §2 and §4): desksync apply runs as a real
 // subprocess (the test binary, which TestMain puts on PATH as "desksync") against a

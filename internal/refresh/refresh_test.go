@@ -10,7 +10,7 @@ import (
 
 	"github.com/desksync/desksync/desk"
 	"github.com/desksync/desksync/desk/desktest"
-	"github.com/desksync/desksync/refresh"
+	"github.com/desksync/desksync/internal/refresh"
 	"github.com/desksync/desksync/state"
 )
 

@@ -1,4 +1,4 @@
-package main
+package command
 
 import (
 	"bytes"
@@ -99,7 +99,7 @@ func TestS3ApplyCost(t *testing.T) {
 			}
 		}
 		var stdout, stderr bytes.Buffer
-		if code := run(append([]string{"apply", "--auto-approve"}, args...), strings.NewReader(""), &stdout, &stderr); code != 0 {
+		if code := Run(append([]string{"apply", "--auto-approve"}, args...), strings.NewReader(""), &stdout, &stderr); code != 0 {
 			t.Fatalf("apply exited %d:\n%s%s", code, stdout.String(), stderr.String())
 		}
 	}

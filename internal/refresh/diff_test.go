@@ -11,9 +11,9 @@ import (
 	"testing"
 
 	"github.com/desksync/desksync/desk/desktest"
+	"github.com/desksync/desksync/internal/refresh"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
-	"github.com/desksync/desksync/refresh"
 	"github.com/desksync/desksync/state"
 	"github.com/zeebo/blake3"
 )

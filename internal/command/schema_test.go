@@ -1,4 +1,4 @@
-package main
+package command
 
 import (
 	"bytes"
@@ -58,11 +58,11 @@ func validateYAML(s *jsonschema.Schema, data []byte) error {
 func TestSchemaFileCurrent(t *testing.T) {
 	t.Parallel()
 	if *update {
-		if err := os.WriteFile("desksync.schema.json", manifestSchema(), 0o644); err != nil {
+		if err := os.WriteFile("../../desksync.schema.json", manifestSchema(), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got, err := os.ReadFile("desksync.schema.json")
+	got, err := os.ReadFile("../../desksync.schema.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func manifestsInTree(t *testing.T) map[string][]byte {
 		ext := filepath.Ext(name)
 		return (ext == ".yaml" || ext == ".yml") && bytes.Contains(data, []byte("attachments"))
 	}
-	err := filepath.WalkDir("examples", func(p string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir("../../examples", func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -125,7 +125,7 @@ func TestSchemaAcceptsManifests(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d manifests parse, and the schema accepts each", checked, len(manifests))
-	if checked < 10 || !slices.ContainsFunc(slices.Collect(mapsKeys(manifests)), func(n string) bool { return strings.HasPrefix(n, "examples/") }) {
+	if checked < 10 || !slices.ContainsFunc(slices.Collect(mapsKeys(manifests)), func(n string) bool { return strings.HasPrefix(n, "../../examples/") }) {
 		t.Errorf("only %d manifests checked; examples/ or the scripts were not found", checked)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package command
 
 import (
 	"bufio"
@@ -12,9 +12,9 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/desksync/desksync/apply"
 	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/internal/view"
 	"github.com/desksync/desksync/plan"
 	"github.com/desksync/desksync/state"
-	"github.com/desksync/desksync/view"
 )
 
 type applyCmd struct {

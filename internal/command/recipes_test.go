@@ -1,4 +1,4 @@
-package main
+package command
 
 import (
 	"os"
@@ -84,7 +84,7 @@ func scripts(v any) []string {
 func recipeFiles(t *testing.T) []string {
 	t.Helper()
 	var files []string
-	for _, pattern := range []string{"examples/github-actions/*.yml", "examples/gitlab-ci/*.yml", "examples/gitlab-ci/.gitlab-ci.yml"} {
+	for _, pattern := range []string{"../../examples/github-actions/*.yml", "../../examples/gitlab-ci/*.yml", "../../examples/gitlab-ci/.gitlab-ci.yml"} {
 		m, err := filepath.Glob(pattern)
 		if err != nil {
 			t.Fatal(err)
@@ -178,8 +178,8 @@ func TestGitLabRecipe(t *testing.T) {
 		}
 		return jobs
 	}
-	main := load("examples/gitlab-ci/.gitlab-ci.yml")
-	deploy := load("examples/gitlab-ci/desksync-deploy.yml")
+	main := load("../../examples/gitlab-ci/.gitlab-ci.yml")
+	deploy := load("../../examples/gitlab-ci/desksync-deploy.yml")
 	rule := func(j job) string {
 		if len(j.Rules) == 0 {
 			return ""
@@ -243,7 +243,7 @@ func TestGitHubApplyCommitsAlways(t *testing.T) {
 			} `yaml:"steps"`
 		} `yaml:"jobs"`
 	}
-	data, err := os.ReadFile("examples/github-actions/desksync-apply.yml")
+	data, err := os.ReadFile("../../examples/github-actions/desksync-apply.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func TestActionInputs(t *testing.T) {
 			} `yaml:"steps"`
 		} `yaml:"runs"`
 	}
-	data, err := os.ReadFile("action.yml")
+	data, err := os.ReadFile("../../action.yml")
 	if err != nil {
 		t.Fatal(err)
 	}

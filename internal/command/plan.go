@@ -1,4 +1,4 @@
-package main
+package command
 
 import (
 	"context"
@@ -9,11 +9,11 @@ import (
 	"strings"
 
 	"github.com/alecthomas/kong"
+	"github.com/desksync/desksync/internal/refresh"
+	"github.com/desksync/desksync/internal/view"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
-	"github.com/desksync/desksync/refresh"
 	"github.com/desksync/desksync/state"
-	"github.com/desksync/desksync/view"
 )
 
 type planCmd struct {

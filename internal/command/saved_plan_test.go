@@ -1,4 +1,4 @@
-package main
+package command
 
 // End-to-end proofs that a saved plan is untrusted input (issue 14, findings 1 and 9):
 // each forgery of a plan file is refused before any Desk call that changes anything,

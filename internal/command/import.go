@@ -1,4 +1,4 @@
-package main
+package command
 
 import (
 	"context"
@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/desksync/desksync/internal/refresh"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
-	"github.com/desksync/desksync/refresh"
 	"github.com/desksync/desksync/state"
 )
 

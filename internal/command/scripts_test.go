@@ -1,4 +1,4 @@
-package main
+package command
 
 import (
 	"encoding/json"
@@ -22,10 +22,10 @@ func TestMain(m *testing.M) {
 	// package: the scripts, the crash torture and the security tests run the real CLI.
 	// seaweedtest.Main runs one SeaweedFS for the S3 scripts (TestS3Scripts) when configured.
 	testscript.Main(seaweedtest.Main(m), map[string]func(){
-		"desksync": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		"desksync": func() { os.Exit(Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 		// desksync-panicking is desksync with a stdout whose first write panics, for
 		// the scripts that check a panic still releases the state lock.
-		"desksync-panicking": func() { os.Exit(run(os.Args[1:], os.Stdin, panickingWriter{}, os.Stderr)) },
+		"desksync-panicking": func() { os.Exit(Run(os.Args[1:], os.Stdin, panickingWriter{}, os.Stderr)) },
 	})
 }
 

@@ -1,4 +1,4 @@
-package main
+package command
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/desksync/desksync/refresh"
+	"github.com/desksync/desksync/internal/refresh"
 )
 
 type refreshCmd struct {

@@ -9,9 +9,9 @@ import (
 
 	"github.com/desksync/desksync/desk"
 	"github.com/desksync/desksync/desk/desktest"
+	"github.com/desksync/desksync/internal/refresh"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
-	"github.com/desksync/desksync/refresh"
 	"github.com/desksync/desksync/state"
 )
 

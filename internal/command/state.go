@@ -1,4 +1,4 @@
-package main
+package command
 
 import (
 	"context"
@@ -14,9 +14,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/desksync/desksync/internal/view"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/state"
-	"github.com/desksync/desksync/view"
 )
 
 type stateCmd struct {
