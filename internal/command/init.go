@@ -157,7 +157,7 @@ func refuseLink(root *os.Root, dir, name string) error {
 	}
 	target, _ := root.Readlink(name)
 	return hint.New(fmt.Sprintf("init: %s is a symlink (to %q); init does not write through links", filepath.Join(dir, name), target),
-		fmt.Sprintf("replace it with a regular file, or add desksync's lines to the file it points to yourself (desksync init --help lists them), then run init again"))
+		"replace it with a regular file, or add desksync's lines to the file it points to yourself (desksync init --help says which), then run init again")
 }
 
 // writeDraft creates the manifest (never over an existing one) and loads it as plan
@@ -411,7 +411,7 @@ func (d *draft) checkRepositoryRoot(t *terminal, dir string, explicit bool) erro
 			"name the folder that holds the attachments, e.g. desksync init docs, or run desksync init . to take the whole repository")
 	}
 	if len(d.source) > 0 {
-		fmt.Fprintf(t.stderr, "desksync: warning: the manifest takes what looks like source code: %s; remove those lines if they are no attachments\n", quoteList(d.source))
+		fmt.Fprintf(t.stderr, "desksync: warning: the manifest takes what looks like source code: %s; remove their lines from the manifest unless they are attachments\n", quoteList(d.source))
 	}
 	if len(d.hidden) > 0 {
 		fmt.Fprintf(t.stderr, "desksync: warning: hidden folders are left out (no glob enters them): %s\n", quoteList(d.hidden))
