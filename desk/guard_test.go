@@ -172,10 +172,8 @@ func newConnectProxy(t *testing.T, resolve func(host string) string) *connectPro
 		if err := rw.Flush(); err != nil {
 			return
 		}
-		done := make(chan struct{})
-		go func() { io.Copy(up, bufio.NewReader(rw)); up.(*net.TCPConn).CloseWrite(); close(done) }()
+		go func() { io.Copy(up, bufio.NewReader(rw)); up.(*net.TCPConn).CloseWrite() }()
 		io.Copy(conn, up)
-		<-done
 	}))
 	t.Cleanup(p.srv.Close)
 	return p
