@@ -35,7 +35,8 @@ func newGuardedTransport(base http.RoundTripper, resolver Resolver) *guardedTran
 		base = http.DefaultTransport
 	}
 	g := &guardedTransport{resolver: resolver, base: base}
-	if t, ok := base.(*http.Transport); ok && t.DialTLSContext == nil && t.DialTLS == nil { //nolint:staticcheck // DialTLS still bypasses DialContext
+	//lint:ignore SA1019 a DialTLS set by the caller would still bypass the checked DialContext
+	if t, ok := base.(*http.Transport); ok && t.DialTLSContext == nil && t.DialTLS == nil {
 		d := t.Clone()
 		dial := d.DialContext
 		if dial == nil {
