@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -262,13 +263,20 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	return nil
 }
 
-// isLoopback reports whether host is localhost or a loopback IP (127.0.0.0/8, ::1).
+// isLoopback reports whether host is localhost or a loopback IP (127.0.0.0/8, ::1, or
+// IPv4-mapped), by the guard's classification; an address that only carries a
+// loopback IPv4 address through a translator (64:ff9b::7f00:1) leaves the machine
+// and is not one.
 func isLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	c := classifyAddr(a)
+	return c.kind == kindLoopback && c.via == ""
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -318,9 +318,9 @@ func newOffsiteEnv(t *testing.T, transport func(*http.Transport) http.RoundTripp
 		rt = transport(tr)
 	}
 	resolver := mapResolver{
-		"example.com": {"203.0.113.1"}, "s3.example.com": {"203.0.113.7"},
+		"example.com": {"52.216.0.1"}, "s3.example.com": {"52.216.0.7"},
 		"evil.example.com": {"127.0.0.2"}, "meta.example.com": {"169.254.169.254"},
-		"lan.example.com": {"203.0.113.9", "10.1.2.3"},
+		"lan.example.com": {"52.216.0.9", "10.1.2.3"}, "nat64.example.com": {"64:ff9b::a9fe:a9fe"},
 	}
 	e.client, _ = newTestClient(t, "https://example.com", func(c *testConfig) {
 		c.HTTPClient = &http.Client{Transport: rt}
@@ -344,6 +344,12 @@ func TestOffsiteURLsIntoPrivateNetworksAreRefused(t *testing.T) {
 		{"https://lan.example.com/f", "refusing to connect to lan.example.com: it resolves to 10.1.2.3, a private address"},
 		{"https://[fd00::1]/f", "refusing to connect to fd00::1, a private address"},
 		{"http://127.0.0.2/f", "refusing to connect to 127.0.0.2, a loopback address"},
+		{"https://[64:ff9b::a00:1]:9443/f", "refusing to connect to 64:ff9b::a00:1, a private address: the NAT64 form of 10.0.0.1"},
+		{"https://nat64.example.com/f", "refusing to connect to nat64.example.com: it resolves to 64:ff9b::a9fe:a9fe, a link-local address: the NAT64 form of 169.254.169.254"},
+		{"https://[2002:a00:1::1]/f", "refusing to connect to 2002:a00:1::1, a private address: the 6to4 form of 10.0.0.1"},
+		{"https://[::a00:1]/f", "refusing to connect to ::a00:1, a non-public address: the IPv4-compatible form of 10.0.0.1"},
+		{"https://0x7f.1/f", "refusing to connect to 0x7f.1, an IPv4 address in a non-standard spelling"},
+		{"https://localhost/f", "refusing to connect to localhost, a loopback name"},
 	}
 	proxyCalls := atomic.Int64{}
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
