@@ -1,6 +1,7 @@
 package state
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -38,6 +39,9 @@ type CorruptError struct {
 	Err    error  // the underlying decode error, if any
 	// Journal is set when Path is the state's journal rather than the state file.
 	Journal bool
+	// fix, when set, is the remedy for this problem in particular, in place of restoring
+	// the file: a byte order mark or a git conflict is fixed without losing the file.
+	fix string
 }
 
 func (e *CorruptError) Error() string {
@@ -67,6 +71,9 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 
 // Hint tells the user how to recover.
 func (e *CorruptError) Hint() string {
+	if e.fix != "" {
+		return strings.ReplaceAll(e.fix, "STATE", cmp.Or(e.Path, "the state file"))
+	}
 	if e.Journal {
 		state := strings.TrimSuffix(e.Path, ".journal")
 		return fmt.Sprintf("%s holds the steps made since %s was last written whole: restore both from the same moment (version control, or the CI artifact of the run that left them); desksync will not overwrite them", e.Path, state)

@@ -191,6 +191,8 @@ func replayJournal(s *State, journal []byte) (whole, lastBatch int, err error) {
 			return whole, lastBatch, bad(n, err.Error())
 		}
 		switch {
+		case e.Serial > MaxSerial || e.Batch > MaxSerial:
+			return whole, lastBatch, bad(n, fmt.Sprintf("serial %d (batch %d) is above %d (2^53), the largest serial desksync reads: no run writes one this large", e.Serial, e.Batch, int64(MaxSerial)))
 		case e.Lineage != s.Lineage:
 			return whole, lastBatch, bad(n, fmt.Sprintf("entry of lineage %s, but the state file is lineage %s: the journal belongs to another state", e.Lineage, s.Lineage))
 		case prev >= 0 && e.Serial != prev+1:
