@@ -305,7 +305,14 @@ func (m *merger) drop(out *State, id int64, recs []record, why string) {
 		case "pending":
 			delete(out.Pending, r.address)
 		case "deposed":
-			out.Deposed = slices.DeleteFunc(out.Deposed, func(d Deposed) bool { return d.ID == id && d.Address == r.address })
+			// One record at a time: a file can be deposed twice at one address (by OURS,
+			// and again by a clash), and the first, OURS's if any, is the one kept.
+			for i := len(out.Deposed) - 1; i >= 0; i-- {
+				if d := out.Deposed[i]; d.ID == id && d.Address == r.address {
+					out.Deposed = slices.Delete(out.Deposed, i, i+1)
+					break
+				}
+			}
 		}
 		m.note("%s: dropped THEIRS's %s record of Desk file %d, %s", r.address, r.kind, id, why)
 	}
