@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -41,6 +42,7 @@ type CorruptError struct {
 	Journal bool
 	// fix, when set, is the remedy for this problem in particular, in place of restoring
 	// the file: a byte order mark or a git conflict is fixed without losing the file.
+	// {path} in it stands for Path, {name} for its last element.
 	fix string
 }
 
@@ -72,7 +74,8 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 // Hint tells the user how to recover.
 func (e *CorruptError) Hint() string {
 	if e.fix != "" {
-		return strings.ReplaceAll(e.fix, "STATE", cmp.Or(e.Path, "the state file"))
+		path := cmp.Or(e.Path, "the state file")
+		return strings.NewReplacer("{path}", path, "{name}", cmp.Or(filepath.Base(e.Path), "desksync.state.json")).Replace(e.fix)
 	}
 	if e.Journal {
 		state := strings.TrimSuffix(e.Path, ".journal")

@@ -29,7 +29,7 @@ const MaxSize = 64 << 20
 const MaxSerial = 1 << 53
 
 // serialFix is the remedy for a serial above MaxSerial.
-const serialFix = "no desksync run writes a serial this large (each run adds a few): restore STATE from version control or from its .backup; desksync will not overwrite it"
+const serialFix = "no desksync run writes a serial this large (each run adds a few): restore {path} from version control or from its .backup; desksync will not overwrite it"
 
 // bom is the UTF-8 byte order mark some Windows editors put at the start of a file.
 var bom = []byte{0xEF, 0xBB, 0xBF}
@@ -62,11 +62,11 @@ func Decode(data []byte) (*State, error) {
 	}
 	if bytes.HasPrefix(data, bom) {
 		return nil, &CorruptError{Line: 1, Column: 1, Msg: "the file starts with a UTF-8 byte order mark (bytes EF BB BF), which JSON does not allow",
-			fix: `remove those three bytes and nothing else, e.g. sed -i '1s/^\xEF\xBB\xBF//' STATE, or save it from your editor as "UTF-8" rather than "UTF-8 with BOM"`}
+			fix: `remove those three bytes and nothing else, e.g. sed -i '1s/^\xEF\xBB\xBF//' {path}, or save it from your editor as "UTF-8" rather than "UTF-8 with BOM"`}
 	}
 	if line, ok := conflictMarker(data); ok {
 		return nil, &CorruptError{Line: line, Column: 1, Msg: "git conflict marker: the file is an unmerged git conflict, not a state",
-			fix: `git merged STATE line by line because desksync's merge driver is not configured in this clone: add "desksync.state.json merge=desksync" to .gitattributes and run git config merge.desksync.driver "desksync state merge %O %A %B" (see docs/team.md), then run "git checkout -m STATE" to merge it again with the driver`}
+			fix: `git merged {path} line by line because desksync's merge driver is not configured in this clone: add "{name} merge=desksync" to .gitattributes and run git config merge.desksync.driver "desksync state merge %O %A %B" (see docs/team.md), then run "git checkout -m {path}" to merge it again with the driver`}
 	}
 	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		if len(t) == 0 {

@@ -37,7 +37,7 @@ func TestLoadSaysWhatToFix(t *testing.T) {
 			"s.json:2:1: state file is corrupt: git conflict marker: the file is an unmerged git conflict, not a state",
 			[]string{"merge driver is not configured", `git config merge.desksync.driver "desksync state merge %O %A %B"`, "docs/team.md", `"git checkout -m DIR/s.json"`}},
 		{"diff3 conflict markers only further down", "{\n  \"version\": 2,\n||||||| base\n}\n",
-			"s.json:3:1: state file is corrupt: git conflict marker: the file is an unmerged git conflict, not a state", []string{"desksync.state.json merge=desksync"}},
+			"s.json:3:1: state file is corrupt: git conflict marker: the file is an unmerged git conflict, not a state", []string{`"s.json merge=desksync"`}},
 		{"serial above 2^53", huge,
 			"s.json: state file is corrupt: serial: 9007199254740993 is above 9007199254740992 (2^53), the largest serial desksync reads",
 			[]string{"no desksync run writes a serial this large", "restore DIR/s.json from version control"}},
