@@ -57,6 +57,11 @@ func (f *File) Append(ctx context.Context, s *State, muts []Mutation) error {
 	}
 	var buf bytes.Buffer
 	last := s.Serial + int64(len(muts))
+	if s.Serial > MaxSerial-int64(len(muts)) {
+		// A step past MaxSerial would make the state unloadable; apply checks before its
+		// first Desk request that a run stays below it, so this is the last line.
+		return fmt.Errorf("saving state to %s: serial %d plus %d steps passes %d, the largest serial desksync reads; nothing was written", f.JournalPath(), s.Serial, len(muts), int64(MaxSerial))
+	}
 	for i, m := range muts {
 		// A step that would not replay must not reach the journal, where it would make
 		// the state unloadable.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/desksync/desksync/internal/hint"
+	"github.com/go-json-experiment/json"
 )
 
 // TestLoadSaysWhatToFix checks the damage that has a remedy short of restoring the file: a
@@ -88,5 +89,50 @@ func TestSerialBound(t *testing.T) {
 	}
 	if _, _, err := Merge(ms(1), ms(MaxSerial-1), ms(2), mergeAt); err != nil {
 		t.Fatalf("Merge just below MaxSerial: %v", err)
+	}
+}
+
+// TestJournalSerialBound checks that a journal cannot carry a state past MaxSerial: a line
+// past it is refused on load, naming the line, though it follows the state file's serial
+// and its checksum matches; and Append refuses to write one.
+func TestJournalSerialBound(t *testing.T) {
+	f := NewFile(filepath.Join(t.TempDir(), "s.json"))
+	s := testState(t)
+	s.Serial = MaxSerial - 1
+	if err := f.Save(context.Background(), s); err != nil { // bumps it to MaxSerial
+		t.Fatal(err)
+	}
+	entry, err := json.Marshal(journalEntry{Batch: MaxSerial + 1, Lineage: s.Lineage, Serial: MaxSerial + 1,
+		Mutation: Mutation{Op: OpForget, Address: "images/logo.png"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := json.Marshal(journalLine{Entry: entry, Sum: checksum(entry)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.JournalPath(), append(line, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewFile(f.Path()).Load(context.Background())
+	var ce *CorruptError
+	want := "s.json.journal:1:1: state journal is corrupt: serial 9007199254740993 (batch 9007199254740993) is above 9007199254740992 (2^53)"
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Load = %v, want a *CorruptError containing %q", err, want)
+	}
+
+	g := NewFile(filepath.Join(t.TempDir(), "s.json"))
+	s = testState(t)
+	s.Serial = MaxSerial - 2
+	if err := g.Save(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	m := Mutation{Op: OpForget, Address: "images/logo.png"}
+	err = g.Append(context.Background(), s, []Mutation{m, m})
+	if err == nil || !strings.Contains(err.Error(), "serial 9007199254740991 plus 2 steps passes 9007199254740992") {
+		t.Fatalf("Append past MaxSerial = %v, want it refused", err)
+	}
+	if _, err := os.Stat(g.JournalPath()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Append past MaxSerial wrote a journal: %v", err)
 	}
 }
