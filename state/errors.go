@@ -42,8 +42,10 @@ type CorruptError struct {
 	Journal bool
 	// fix, when set, is the remedy for this problem in particular, in place of restoring
 	// the file: a byte order mark or a git conflict is fixed without losing the file.
-	// {path} in it stands for Path, {name} for its last element.
-	fix string
+	// {path} in it stands for Path, {name} for its last element. fixLocal says it is for
+	// a file on disk (an editor, git), not an object in a store.
+	fix      string
+	fixLocal bool
 }
 
 func (e *CorruptError) Error() string {
@@ -73,9 +75,12 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 
 // Hint tells the user how to recover.
 func (e *CorruptError) Hint() string {
-	if e.fix != "" {
-		path := cmp.Or(e.Path, "the state file")
-		return strings.NewReplacer("{path}", path, "{name}", cmp.Or(filepath.Base(e.Path), "desksync.state.json")).Replace(e.fix)
+	if e.fix != "" && !(e.fixLocal && strings.Contains(e.Path, "://")) {
+		name := "desksync.state.json"
+		if e.Path != "" {
+			name = filepath.Base(e.Path)
+		}
+		return strings.NewReplacer("{path}", cmp.Or(e.Path, "the state file"), "{name}", name).Replace(e.fix)
 	}
 	if e.Journal {
 		state := strings.TrimSuffix(e.Path, ".journal")

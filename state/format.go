@@ -62,11 +62,11 @@ func Decode(data []byte) (*State, error) {
 	}
 	if bytes.HasPrefix(data, bom) {
 		return nil, &CorruptError{Line: 1, Column: 1, Msg: "the file starts with a UTF-8 byte order mark (bytes EF BB BF), which JSON does not allow",
-			fix: `remove those three bytes and nothing else, e.g. sed -i '1s/^\xEF\xBB\xBF//' {path}, or save it from your editor as "UTF-8" rather than "UTF-8 with BOM"`}
+			fix: `remove those three bytes and nothing else, e.g. sed -i '1s/^\xEF\xBB\xBF//' {path}, or save it from your editor as "UTF-8" rather than "UTF-8 with BOM"`, fixLocal: true}
 	}
 	if line, ok := conflictMarker(data); ok {
 		return nil, &CorruptError{Line: line, Column: 1, Msg: "git conflict marker: the file is an unmerged git conflict, not a state",
-			fix: `git merged {path} line by line because desksync's merge driver is not configured in this clone: add "{name} merge=desksync" to .gitattributes and run git config merge.desksync.driver "desksync state merge %O %A %B" (see docs/team.md), then run "git checkout -m {path}" to merge it again with the driver`}
+			fix: `git merged {path} line by line because desksync's merge driver is not configured in this clone: add "{name} merge=desksync" to .gitattributes and run git config merge.desksync.driver "desksync state merge %O %A %B" (see docs/team.md), then run "git checkout -m {path}" to merge it again with the driver`, fixLocal: true}
 	}
 	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		if len(t) == 0 {

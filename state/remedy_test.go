@@ -136,3 +136,20 @@ func TestJournalSerialBound(t *testing.T) {
 		t.Errorf("Append past MaxSerial wrote a journal: %v", err)
 	}
 }
+
+// TestFixHintsNameTheFile checks the remedies without a path (a state given as bytes) and
+// for an object in a store, where an editor or git remedy does not apply.
+func TestFixHintsNameTheFile(t *testing.T) {
+	_, err := Decode([]byte("<<<<<<< ours\n{}\n"))
+	var ce *CorruptError
+	if !errors.As(err, &ce) {
+		t.Fatalf("Decode = %v", err)
+	}
+	if h := ce.Hint(); !strings.Contains(h, `"desksync.state.json merge=desksync"`) || !strings.Contains(h, "git merged the state file line by line") {
+		t.Errorf("hint without a path = %q", h)
+	}
+	ce.Path = "s3://bucket/team/desksync.state.json"
+	if h := ce.Hint(); strings.Contains(h, "git") || !strings.Contains(h, "restore s3://bucket/team/desksync.state.json") {
+		t.Errorf("hint for an object = %q, want the restore hint", h)
+	}
+}
