@@ -36,9 +36,10 @@ func (e *MergeError) Hint() string {
 // A state on a branch is whatever that branch's commits say, so THEIRS is not trusted to
 // schedule deletions of files OURS uses. Whatever THEIRS holds, the result keeps these
 // invariants (checked by TestMergeInvariants over generated triples and by FuzzMerge):
-//   - a Desk ID OURS holds as an attachment is an attachment of the result, never a
-//     pending or deposed record: only OURS's own records may turn its live file into a
-//     cleanup, whatever THEIRS removed or added for that ID;
+//   - a Desk ID OURS holds as an attachment is never a pending or deposed record of the
+//     result (it stays an attachment, or goes if THEIRS deleted the file): only OURS's
+//     own records may turn its live file into a cleanup, whatever THEIRS removed or
+//     added for that ID;
 //   - every Desk ID is on at most one record, and where the inputs disagree about a file,
 //     OURS's record of it wins, then a live record over a pending or deposed one;
 //   - no Desk ID that an input holds vanishes from the result unless one side removed it
