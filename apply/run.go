@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/desksync/desksync/desk"
+	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
 	"github.com/desksync/desksync/state"
@@ -105,7 +106,26 @@ func (o *Options) check() error {
 			return fmt.Errorf("apply: plan change %s (%s) is incomplete", ch.Address, ch.Action)
 		}
 	}
-	return nil
+	return o.checkSerialRoom()
+}
+
+// stepsPerAction bounds the state steps one action records (a replace: pending, depose,
+// activate, undepose), with room to spare: the bound only has to be above the truth, as
+// no real state comes anywhere near state.MaxSerial.
+const stepsPerAction = 8
+
+// checkSerialRoom refuses, before the first Desk request, a run whose steps could carry
+// the state's serial past state.MaxSerial: the save of a step that does not fit fails
+// after its Desk file is made, and every rerun would upload the file again.
+func (o *Options) checkSerialRoom() error {
+	actions := int64(len(o.Plan.Changes) + len(o.Plan.Cleanups) + len(o.State.Pending) + len(o.State.Deposed) + 1)
+	steps := stepsPerAction * actions
+	if o.State.Serial <= state.MaxSerial-steps {
+		return nil
+	}
+	return hint.Wrap(fmt.Errorf("state serial %d is too close to %d (2^53), the largest serial desksync reads: this run could record up to %d steps and pass it; nothing was changed on Desk",
+		o.State.Serial, int64(state.MaxSerial), steps),
+		"no desksync run writes a serial this large (each run adds a few): restore the state from version control or from its .backup")
 }
 
 func uploads(ch plan.Change) bool { return ch.Action == plan.Create || ch.Action == plan.Replace }

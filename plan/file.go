@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/state"
 )
 
 // FileVersion is the saved-plan format this build writes and the newest it reads; a
@@ -176,6 +177,9 @@ func (p *Plan) validate() error {
 	}
 	if p.Serial < 0 || p.Tracked < 0 {
 		return errors.New("negative serial or tracked count")
+	}
+	if p.Serial > state.MaxSerial {
+		return fmt.Errorf("serial %d is above %d (2^53), the largest serial a state may carry", p.Serial, int64(state.MaxSerial))
 	}
 	if !p.StateExists && (p.Lineage != "" || p.Serial != 0 || p.Tracked != 0) {
 		return errors.New("a plan made without state cannot have a lineage, serial or tracked count")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/user"
@@ -238,6 +239,11 @@ func (f *File) readLock() (*LockInfo, error) {
 	}
 	if info.ID == "" {
 		return nil, errors.New("lock file has no id")
+	}
+	if info.PID < 0 || info.PID > math.MaxInt32 {
+		// The kernel reads a pid as 32 bits: 4294967295 would ask about pid -1, every
+		// process, and a forged lock would look alive forever.
+		return nil, fmt.Errorf("lock file has pid %d, which is no process id", info.PID)
 	}
 	return &info, nil
 }

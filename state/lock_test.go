@@ -109,6 +109,12 @@ func TestLockHeld(t *testing.T) {
 			wantHint: `if no desksync run is using this state, remove DIR/s.json.lock (or run "desksync force-unlock ID" with the id inside it)`,
 		},
 		{
+			name:     "pid past 32 bits",
+			raw:      `{"id": "7f3c", "operation": "apply", "who": "ci@testhost", "pid": 4294967295, "created": "2026-11-26T09:58:40Z"}`,
+			wantErr:  "state is locked: lock file DIR/s.json.lock exists but does not parse: lock file has pid 4294967295, which is no process id",
+			wantHint: `if no desksync run is using this state, remove DIR/s.json.lock (or run "desksync force-unlock ID" with the id inside it)`,
+		},
+		{
 			name:     "empty lock",
 			raw:      "",
 			wantErr:  "state is locked: lock file DIR/s.json.lock exists but does not parse: lock file is empty",
