@@ -111,7 +111,7 @@ func Lines(s string) string {
 
 // Shell returns s as one word of a POSIX shell command: s itself when it holds only
 // characters no shell treats specially (letters, digits and -_.,:/@%+=), otherwise s in
-// single quotes, each ' written '\”. A lock ID or an address pasted into a suggested
+// single quotes (a ' in s closes them, is escaped and reopens them). A lock ID or an address pasted into a suggested
 // command therefore stays one argument and runs nothing. A word with an [Unsafe] character
 // (or a "##", which a CI runner reads as a command) is written in bash's $'…' form with
 // the character escaped, so that it cannot break or forge the line the command is printed on.
