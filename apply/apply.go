@@ -11,6 +11,7 @@ import (
 
 	"github.com/desksync/desksync/desk"
 	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
 	"github.com/desksync/desksync/state"
@@ -151,7 +152,7 @@ func (e *FailedError) Error() string {
 	if n := len(e.Skipped); n > 0 && e.Refused == nil {
 		fmt.Fprintf(&b, "%d of %d %s not started:\n", n, e.Total, changes)
 		for _, f := range e.Skipped {
-			fmt.Fprintf(&b, "  %s (%s): %v\n", f.Address, f.Action, f.Err)
+			fmt.Fprintf(&b, "  %s (%s): %v\n", quote.Text(f.Address), f.Action, f.Err)
 		}
 	}
 	return strings.TrimSuffix(b.String(), "\n")
@@ -201,7 +202,7 @@ type ActionError struct {
 }
 
 func (e *ActionError) Error() string {
-	return e.Address + ": " + e.Step + ": " + desk.Cause(e.Err)
+	return quote.Text(e.Address) + ": " + e.Step + ": " + desk.Cause(e.Err)
 }
 
 func (e *ActionError) Unwrap() error { return e.Err }
@@ -278,7 +279,7 @@ func (e *MismatchError) Error() string {
 // Hint says how to settle which is right.
 func (e *MismatchError) Hint() string {
 	if e.Record == "attachment" {
-		return fmt.Sprintf("check Desk file %d; if the state is wrong, desksync refresh records what Desk has, or desksync state rm %s forgets the record without deleting anything", e.ID, e.Address)
+		return fmt.Sprintf("check Desk file %d; if the state is wrong, desksync refresh records what Desk has, or desksync state rm %s forgets the record without deleting anything", e.ID, quote.Shell(e.Address))
 	}
-	return fmt.Sprintf("check Desk file %d; if it is a leftover of %s, delete it in Desk, then remove its entry from %q in the state file", e.ID, e.Address, e.Record)
+	return fmt.Sprintf("check Desk file %d; if it is a leftover of %s, delete it in Desk, then remove its entry from %q in the state file", e.ID, quote.Text(e.Address), e.Record)
 }

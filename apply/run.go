@@ -14,6 +14,7 @@ import (
 
 	"github.com/desksync/desksync/desk"
 	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
 	"github.com/desksync/desksync/state"
@@ -103,7 +104,7 @@ func (o *Options) check() error {
 	}
 	for _, ch := range o.Plan.Changes {
 		if ch.Action != plan.Delete && ch.After == nil || ch.Action == plan.Move && ch.PreviousAddress == "" {
-			return fmt.Errorf("apply: plan change %s (%s) is incomplete", ch.Address, ch.Action)
+			return fmt.Errorf("apply: plan change %s (%s) is incomplete", quote.Text(ch.Address), ch.Action)
 		}
 	}
 	return o.checkSerialRoom()
@@ -256,15 +257,15 @@ func (r *runner) changeTasks(actions ...plan.Action) []task {
 func (r *runner) blocked(ch plan.Change) error {
 	for _, addr := range []string{ch.Address, ch.PreviousAddress} {
 		if p := r.opts.State.Pending[addr]; addr != "" && p != nil {
-			return fmt.Errorf("not started: the earlier pending upload %d of %s is still recorded and could not be cleared", p.ID, addr)
+			return fmt.Errorf("not started: the earlier pending upload %d of %s is still recorded and could not be cleared", p.ID, quote.Text(addr))
 		}
 	}
 	from := cmp.Or(ch.PreviousAddress, ch.Address)
 	if !uploads(ch) && r.opts.State.Attachments[from] == nil {
-		return fmt.Errorf("not started: the state has no attachment for %s", from)
+		return fmt.Errorf("not started: the state has no attachment for %s", quote.Text(from))
 	}
 	if a := r.opts.State.Attachments[ch.Address]; ch.Action == plan.Move && a != nil {
-		return fmt.Errorf("not started: %s already has Desk file %d in the state", ch.Address, a.ID)
+		return fmt.Errorf("not started: %s already has Desk file %d in the state", quote.Text(ch.Address), a.ID)
 	}
 	return nil
 }

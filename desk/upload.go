@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/desksync/desksync/internal/quote"
 )
 
 // Upload sends the file to S3 (step 2 of 3): a multipart/form-data POST to ref.URL
@@ -43,7 +45,7 @@ func (c *Client) Upload(ctx context.Context, ref *Ref, body io.ReaderAt, size in
 	switch {
 	case size < 0:
 		return fmt.Errorf("desk: %s: negative size %d", op, size)
-	case filename == "" || hasControl(filename):
+	case filename == "" || quote.HasControl(filename):
 		return fmt.Errorf("desk: %s: the filename is empty or contains control characters", op)
 	}
 	if max := ref.File.TypeMaxSize; max > 0 && size > max {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/bmatcuk/doublestar/v4"
 	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/manifest"
 )
 
@@ -98,13 +99,6 @@ func (s Scope) String() string {
 	return strings.Join(parts, " ")
 }
 
-// QuoteArg single-quotes a command-line argument when a shell would otherwise read
-// it differently (a glob, a space), so a hint can be pasted as it is.
-func QuoteArg(s string) string {
-	if s != "" && !strings.ContainsFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:@%+,", r))
-	}) {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
+// QuoteArg quotes a command-line argument for a shell (see quote.Shell), so a hint can
+// be pasted as it is and runs nothing but desksync.
+func QuoteArg(s string) string { return quote.Shell(s) }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/desksync/desksync/internal/quote"
 )
 
 // ErrNotExist is returned (wrapped, with the path) by Load when there is no state yet. It
@@ -107,7 +109,7 @@ func (e *LockedError) Error() string {
 	}
 	i := e.Info
 	return fmt.Sprintf("state is locked by %s (%s, pid %d, since %s, %s ago)",
-		orUnknown(i.Who), orUnknown(i.Operation), i.PID, i.Created.UTC().Format(time.RFC3339), e.Age.Round(time.Second))
+		quote.Text(orUnknown(i.Who)), quote.Text(orUnknown(i.Operation)), i.PID, i.Created.UTC().Format(time.RFC3339), e.Age.Round(time.Second))
 }
 
 // Unwrap returns the lock file's parse error, if any.
@@ -119,9 +121,9 @@ func (e *LockedError) Hint() string {
 	case e.Err != nil:
 		return fmt.Sprintf("if no desksync run is using this state, remove %s (or run \"desksync force-unlock ID\" with the id inside it)", e.Path)
 	case e.Stale:
-		return fmt.Sprintf("the lock looks stale: process %d is no longer running on this host; run \"desksync force-unlock %s\"", e.Info.PID, e.Info.ID)
+		return fmt.Sprintf("the lock looks stale: process %d is no longer running on this host; run \"desksync force-unlock %s\"", e.Info.PID, quote.Shell(e.Info.ID))
 	default:
-		return fmt.Sprintf("wait for it to finish (--lock-timeout waits for you), or if that run is dead run \"desksync force-unlock %s\"", e.Info.ID)
+		return fmt.Sprintf("wait for it to finish (--lock-timeout waits for you), or if that run is dead run \"desksync force-unlock %s\"", quote.Shell(e.Info.ID))
 	}
 }
 
@@ -139,7 +141,7 @@ func (e *LockIDError) Error() string {
 
 // Hint tells the user which id to use.
 func (e *LockIDError) Hint() string {
-	return fmt.Sprintf("check who holds it first; to remove it anyway run \"desksync force-unlock %s\"", e.Actual)
+	return fmt.Sprintf("check who holds it first; to remove it anyway run \"desksync force-unlock %s\"", quote.Shell(e.Actual))
 }
 
 // HolderAliveError reports a force-unlock refused because the lock's holder is still
@@ -152,12 +154,12 @@ type HolderAliveError struct {
 func (e *HolderAliveError) Error() string {
 	i := e.Info
 	return fmt.Sprintf("not removing %s: its holder %s (%s, pid %d, since %s) is still running on this host",
-		e.Path, orUnknown(i.Who), orUnknown(i.Operation), i.PID, i.Created.UTC().Format(time.RFC3339))
+		e.Path, quote.Text(orUnknown(i.Who)), quote.Text(orUnknown(i.Operation)), i.PID, i.Created.UTC().Format(time.RFC3339))
 }
 
 // Hint tells the user how to proceed.
 func (e *HolderAliveError) Hint() string {
-	return fmt.Sprintf("wait for process %d to finish, or stop it; if that pid now belongs to another program, run \"desksync force-unlock --force %s\"", e.Info.PID, e.Info.ID)
+	return fmt.Sprintf("wait for process %d to finish, or stop it; if that pid now belongs to another program, run \"desksync force-unlock --force %s\"", e.Info.PID, quote.Shell(e.Info.ID))
 }
 
 func prefix(path string) string {

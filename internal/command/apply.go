@@ -12,6 +12,7 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/desksync/desksync/apply"
 	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/internal/view"
 	"github.com/desksync/desksync/plan"
 	"github.com/desksync/desksync/state"
@@ -193,8 +194,8 @@ func (c *applyCmd) checkRecordedPath(flag, env, recorded string) error {
 		return nil
 	}
 	return hint.New(
-		fmt.Sprintf("plan %s was made with the %s %s, outside the working directory", view.SafeText(c.PlanFile), flag, view.SafeText(recorded)),
-		fmt.Sprintf("if that is the %s you mean, name it: --%s %s (or %s)", flag, flag, view.SafeText(plan.QuoteArg(recorded)), env))
+		fmt.Sprintf("plan %s was made with the %s %s, outside the working directory", quote.Text(c.PlanFile), flag, quote.Text(recorded)),
+		fmt.Sprintf("if that is the %s you mean, name it: --%s %s (or %s)", flag, flag, quote.Text(plan.QuoteArg(recorded)), env))
 }
 
 // limits returns the planning options and the delete guards to enforce. For a saved
@@ -229,7 +230,7 @@ func (c *applyCmd) limits(g *Globals, kctx *kong.Context, saved *plan.Plan) (pla
 			scope = "no --target or --exclude"
 		}
 		return plan.Options{}, nil, hint.New(
-			fmt.Sprintf("plan %s was made with %s; --target and --exclude cannot change a saved plan", view.SafeText(c.PlanFile), view.SafeText(scope)),
+			fmt.Sprintf("plan %s was made with %s; --target and --exclude cannot change a saved plan", quote.Text(c.PlanFile), quote.Text(scope)),
 			fmt.Sprintf(`make the plan again with the patterns you want: %s`, g.commandLine(c.Sandbox, "plan", "--out", c.PlanFile)))
 	}
 	return opts, guards, nil
@@ -239,7 +240,7 @@ func (c *applyCmd) limits(g *Globals, kctx *kong.Context, saved *plan.Plan) (pla
 func (c *applyCmd) checkSaved(ctx context.Context, g *Globals, ws *workspace, s *session, saved *plan.Plan) error {
 	if site := saved.Made.Site; site != "" && site != s.conn.site {
 		return hint.New(
-			fmt.Sprintf("plan %s was made for %s, and this run talks to %s", view.SafeText(c.PlanFile), view.SafeText(site), s.conn.site),
+			fmt.Sprintf("plan %s was made for %s, and this run talks to %s", quote.Text(c.PlanFile), quote.Text(site), s.conn.site),
 			"point DESK_URL at the site the plan was made for, or make the plan again: "+c.replan(g, saved, ""))
 	}
 	if err := plan.CheckStale(ctx, saved, ws.manifest, s.state); err != nil {

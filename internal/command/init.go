@@ -15,7 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/desksync/desksync/internal/hint"
-	"github.com/desksync/desksync/internal/view"
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/manifest"
 )
 
@@ -208,7 +208,7 @@ func tookSummary(m *manifest.Manifest) string {
 	slices.Sort(folders)
 	var parts []string
 	for _, f := range folders {
-		parts = append(parts, fmt.Sprintf("%s/ (%d)", view.SafeText(f), perFolder[f]))
+		parts = append(parts, fmt.Sprintf("%s/ (%d)", quote.Text(f), perFolder[f]))
 	}
 	if top > 0 {
 		parts = append(parts, fmt.Sprintf("%d top-level %s", top, plural(top, "file", "files")))
@@ -427,7 +427,7 @@ func quoteList(names []string) string {
 			out = append(out, fmt.Sprintf("and %d more", len(names)-i))
 			break
 		}
-		out = append(out, view.SafeText(n))
+		out = append(out, quote.Text(n))
 	}
 	return strings.Join(out, ", ")
 }

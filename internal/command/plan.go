@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/internal/quote"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,7 +88,7 @@ func (c *planCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.C
 	}
 	if c.Out != "" && c.Format == "text" {
 		fmt.Fprintf(t.stdout, "\nSaved the plan to %s. To perform exactly these actions, run:\n  %s\n",
-			view.SafeText(c.Out), g.commandLine(c.Sandbox, "apply", c.Out))
+			quote.Text(c.Out), g.commandLine(c.Sandbox, "apply", c.Out))
 	}
 	if c.DetailedExitcode && p.HasChanges() {
 		return exitCode(2)
@@ -243,7 +244,7 @@ func (g *Globals) commandLine(sandbox bool, args ...string) string {
 	if sandbox {
 		parts = append(parts, "--sandbox")
 	}
-	return view.SafeText(strings.Join(parts, " "))
+	return quote.Text(strings.Join(parts, " "))
 }
 
 // given reports whether the user set flag on the command line or through env.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/state"
 	"github.com/desksync/desksync/state/s3state"
@@ -173,7 +174,7 @@ func (c *stateMergeCmd) Run(t *terminal) error {
 		return fmt.Errorf("writing the merged state to %s (left as it was): %w", c.Ours, err)
 	}
 	for _, n := range notes {
-		fmt.Fprintf(t.stderr, "desksync: state merge: %s\n", n)
+		fmt.Fprintf(t.stderr, "desksync: state merge: %s\n", quote.Line(n))
 	}
 	return nil
 }

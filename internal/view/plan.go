@@ -3,12 +3,10 @@ package view
 import (
 	"encoding/json"
 	"fmt"
-	"html"
 	"io"
-	"strconv"
 	"strings"
-	"unicode"
 
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/plan"
 )
 
@@ -227,21 +225,21 @@ func planText(doc Document, color bool) string {
 	}
 	var b strings.Builder
 	if doc.Scope.Partial() {
-		fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Note:"), partialNote(doc, SafeText))
+		fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Note:"), partialNote(doc, quote.Text))
 	}
 	if len(doc.Changes) == 0 && len(doc.Cleanups) == 0 {
 		for _, w := range doc.Warnings {
-			fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), SafeText(w))
+			fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), quote.Line(w))
 		}
 		b.WriteString(paint(ansiBold+ansiGreen, "No changes.") + " " + noChanges(doc.Refreshed) + "\n")
 		// After "No changes.", which stays the first sentence (SPEC §3).
 		if doc.State != "" {
-			fmt.Fprintf(&b, "State: %s\n", SafeText(doc.State))
+			fmt.Fprintf(&b, "State: %s\n", quote.Text(doc.State))
 		}
 		return b.String()
 	}
 	if doc.State != "" {
-		fmt.Fprintf(&b, "State: %s\n\n", SafeText(doc.State))
+		fmt.Fprintf(&b, "State: %s\n\n", quote.Text(doc.State))
 	}
 
 	if len(doc.Changes) > 0 {
@@ -258,16 +256,16 @@ func planText(doc Document, color bool) string {
 		}
 		b.WriteString("\ndesksync will perform the following actions:\n\n")
 		for _, c := range doc.Changes {
-			fmt.Fprintf(&b, "%s %s\n", symbol(c.Action), SafeText(c.Address))
+			fmt.Fprintf(&b, "%s %s\n", symbol(c.Action), quote.Text(c.Address))
 			for _, r := range c.Reasons {
-				fmt.Fprintf(&b, "      %s\n", SafeText(r))
+				fmt.Fprintf(&b, "      %s\n", quote.Line(r))
 			}
 			if note := deskFileNote(c); note != "" {
 				fmt.Fprintf(&b, "      %s\n", note)
 			}
 			if c.Diff != "" {
 				for _, line := range strings.Split(strings.TrimSuffix(c.Diff, "\n"), "\n") {
-					line = SafeText(line)
+					line = quote.Line(line)
 					if code := diffLineColor(line); code != "" {
 						line = paint(code, line)
 					}
@@ -281,12 +279,12 @@ func planText(doc Document, color bool) string {
 	if len(doc.Cleanups) > 0 {
 		b.WriteString("An earlier apply was interrupted; apply will first clean up:\n\n")
 		for _, c := range doc.Cleanups {
-			fmt.Fprintf(&b, "%s %s\n      %s\n", paint(ansiYellow, "  !"), SafeText(c.Address), SafeText(c.Description))
+			fmt.Fprintf(&b, "%s %s\n      %s\n", paint(ansiYellow, "  !"), quote.Text(c.Address), quote.Line(c.Description))
 		}
 		b.WriteString("\n")
 	}
 	for _, w := range doc.Warnings {
-		fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), SafeText(w))
+		fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), quote.Line(w))
 	}
 	fmt.Fprintf(&b, "%s %s\n", paint(ansiBold, "Plan:"), summaryCounts(doc.Summary))
 	return b.String()
@@ -314,25 +312,25 @@ func diffLineColor(line string) string {
 func planMarkdown(doc Document, limit int) string {
 	var b strings.Builder
 	if doc.Scope.Partial() {
-		fmt.Fprintf(&b, "> **Note:** %s\n\n", partialNote(doc, func(s string) string { return mdCode(s, false) }))
+		fmt.Fprintf(&b, "> **Note:** %s\n\n", partialNote(doc, func(s string) string { return quote.Code(s, false) }))
 	}
 	if len(doc.Changes) == 0 && len(doc.Cleanups) == 0 {
 		// Plain, so a script can look for a line starting "No changes." in any format.
 		b.WriteString("No changes. " + noChanges(doc.Refreshed) + "\n")
 		if doc.State != "" {
-			fmt.Fprintf(&b, "\nState: %s\n", mdCode(doc.State, false))
+			fmt.Fprintf(&b, "\nState: %s\n", quote.Code(doc.State, false))
 		}
 		for _, w := range doc.Warnings {
-			fmt.Fprintf(&b, "\n> **Warning:** %s\n", mdEscape(w))
+			fmt.Fprintf(&b, "\n> **Warning:** %s\n", quote.Code(w, false))
 		}
 		return b.String()
 	}
 	fmt.Fprintf(&b, "**Plan:** %s\n", summaryCounts(doc.Summary))
 	if doc.State != "" {
-		fmt.Fprintf(&b, "\nState: %s\n", mdCode(doc.State, false))
+		fmt.Fprintf(&b, "\nState: %s\n", quote.Code(doc.State, false))
 	}
 	for _, w := range doc.Warnings {
-		fmt.Fprintf(&b, "\n> **Warning:** %s\n", mdEscape(w))
+		fmt.Fprintf(&b, "\n> **Warning:** %s\n", quote.Code(w, false))
 	}
 
 	// Everything below is optional: each piece goes in only while the note about
@@ -345,7 +343,7 @@ func planMarkdown(doc Document, limit int) string {
 	if len(doc.Cleanups) > 0 {
 		parts = append(parts, part{"\nAn earlier apply was interrupted; apply will first clean up:\n\n", false})
 		for _, c := range doc.Cleanups {
-			parts = append(parts, part{fmt.Sprintf("- %s: %s\n", mdCode(c.Address, false), mdEscape(c.Description)), true})
+			parts = append(parts, part{fmt.Sprintf("- %s: %s\n", quote.Code(c.Address, false), quote.Code(c.Description, false)), true})
 		}
 	}
 	if len(doc.Changes) > 0 {
@@ -359,9 +357,9 @@ func planMarkdown(doc Document, limit int) string {
 			continue
 		}
 		fence := strings.Repeat("`", max(3, longestRun(c.Diff, '`')+1))
-		// Inside <summary> markdown is not read, so the address is HTML-escaped.
-		parts = append(parts, part{fmt.Sprintf("\n<details><summary>Diff of <code>%s</code></summary>\n\n%sdiff\n%s\n%s\n\n</details>\n",
-			html.EscapeString(SafeText(c.Address)), fence, strings.TrimSuffix(c.Diff, "\n"), fence), true})
+		// Inside <summary> markdown is not read, so the address is HTML in a <code> element.
+		parts = append(parts, part{fmt.Sprintf("\n<details><summary>Diff of %s</summary>\n\n%sdiff\n%s\n%s\n\n</details>\n",
+			quote.HTMLCode(c.Address), fence, strings.TrimSuffix(c.Diff, "\n"), fence), true})
 	}
 	size, entries := b.Len(), 0
 	for _, p := range parts {
@@ -404,57 +402,16 @@ func omittedNote(left, total int) string {
 func markdownRow(c plan.Change) string {
 	details := make([]string, 0, len(c.Reasons)+2)
 	for _, r := range c.Reasons {
-		details = append(details, mdEscape(r))
+		details = append(details, quote.Code(r, true))
 	}
 	if c.Action == plan.Create && c.After != nil {
-		details = append(details, mdEscape(fmt.Sprintf("uploaded as %q, %s", c.After.Filename, c.After.Disposition)))
+		details = append(details, "uploaded as "+quote.Code(c.After.Filename, true)+", "+quote.Code(c.After.Disposition, true))
 	}
 	if note := deskFileNote(c); note != "" {
 		details = append(details, note)
 	}
 	return fmt.Sprintf("| %s %s | %s | %s |\n",
-		mdCode(c.Action.Symbol(), true), c.Action, mdCode(c.Address, true), strings.Join(details, "<br>"))
-}
-
-// SafeText quotes s when it holds a control character (other than a tab), so an address from an
-// untrusted manifest (or a hand-edited state) cannot move the cursor, recolour or clear a
-// reviewer's terminal.
-func SafeText(s string) string {
-	for _, r := range s {
-		if !unicode.IsPrint(r) && r != ' ' && r != '\t' {
-			return strconv.Quote(s)
-		}
-	}
-	return s
-}
-
-// mdEscape backslash-escapes what markdown would otherwise read as formatting, HTML,
-// an entity or (in a table) a cell boundary.
-func mdEscape(s string) string {
-	s = SafeText(s)
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune("\\`*_[]<|~&", r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-// mdCode writes s as an inline code span that no backtick inside it can end early
-// (a fence one longer than its longest run of backticks). In a table cell a `|` must
-// still be written `\|`, which GFM unescapes before reading the code span.
-func mdCode(s string, inTable bool) string {
-	s = SafeText(s)
-	fence := strings.Repeat("`", longestRun(s, '`')+1)
-	if strings.HasPrefix(s, "`") || strings.HasSuffix(s, "`") {
-		s = " " + s + " "
-	}
-	if inTable {
-		s = strings.ReplaceAll(s, "|", `\|`)
-	}
-	return fence + s + fence
+		quote.Code(c.Action.Symbol(), true), c.Action, quote.Code(c.Address, true), strings.Join(details, "<br>"))
 }
 
 // longestRun is the length of the longest run of c in s.
