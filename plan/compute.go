@@ -43,6 +43,9 @@ type Options struct {
 	Drift map[string][]string
 	// Refreshed says the state given to Compute was read back from Desk first.
 	Refreshed bool
+	// Replace lists addresses (as NewReplace returns them) to replace whatever the
+	// hashes say: each must be tracked, listed and in Scope, or Compute fails.
+	Replace []string
 }
 
 // Compute compares the manifest, with every file hashed, against the state (nil when
@@ -52,7 +55,19 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 	if m == nil {
 		return nil, errors.New("plan: no manifest given")
 	}
-	m = opts.Scope.manifest(m)
+	if opts.Scope.Partial() {
+		if err := opts.Scope.check(knownAddresses(m, st)); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkReplace(opts.Replace, m, st, opts.Scope); err != nil {
+		return nil, err
+	}
+	listed := make(map[string]bool, len(m.Entries))
+	for _, e := range m.Entries {
+		listed[e.Address] = true
+	}
+	m = opts.Scope.planned(m, st)
 	maxSize := opts.MaxFileSize
 	switch {
 	case maxSize == 0:
@@ -72,12 +87,19 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 		ManifestDigest: manifestDigest(m),
 		Scope:          opts.Scope,
 		Refreshed:      opts.Refreshed,
+		Replace:        opts.Replace,
+	}
+	replace := map[string]bool{}
+	for _, a := range opts.Replace {
+		replace[a] = true
 	}
 	tracked := map[string]*state.Attachment{}
 	if st != nil {
 		p.Lineage, p.Serial, p.Tracked = st.Lineage, st.Serial, len(st.Attachments)
 		for addr, att := range st.Attachments {
-			if att != nil && opts.Scope.Match(addr) {
+			// A tracked address outside the scope that the manifest no longer lists
+			// may be the old half of a move into it; unpaired, it is left out below.
+			if att != nil && (opts.Scope.Match(addr) || !listed[addr]) {
 				tracked[addr] = att
 			}
 		}
@@ -111,7 +133,11 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 			})
 		default:
 			before := attrsOf(att)
-			if c, ok := compare(e.Address, before, after); ok {
+			c, ok := compare(e.Address, before, after)
+			if replace[e.Address] {
+				c, ok = forceReplace(e.Address, before, after, c, ok), true
+			}
+			if ok {
 				p.Changes = append(p.Changes, c)
 			}
 		}
@@ -124,7 +150,22 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 			})
 		}
 	}
-	p.Changes = append(p.Changes, pairMoves(creates, deletes, tracked)...)
+	for _, c := range pairMoves(creates, deletes, tracked) {
+		// A move is in scope when either of its addresses is: leaving out its other
+		// half would turn it into a create (a new Desk ID) or a delete.
+		in, prevIn := opts.Scope.Match(c.Address), c.PreviousAddress != "" && opts.Scope.Match(c.PreviousAddress)
+		switch {
+		case !in && !prevIn:
+			continue
+		case c.Action == Move && in != prevIn:
+			outside := c.PreviousAddress
+			if !in {
+				outside = c.Address
+			}
+			c.Reasons = append(c.Reasons, fmt.Sprintf("%s is outside %s: a move is planned when either of its addresses is selected", outside, opts.Scope))
+		}
+		p.Changes = append(p.Changes, c)
+	}
 	slices.SortFunc(p.Changes, func(a, b Change) int { return strings.Compare(a.Address, b.Address) })
 	for i, c := range p.Changes {
 		if notes := opts.Drift[c.Address]; len(notes) > 0 {
@@ -164,6 +205,28 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 		}
 	}
 	return p, nil
+}
+
+// knownAddresses lists every address of m and st (tracked, pending or deposed), the
+// addresses a --target or --exclude pattern may name.
+func knownAddresses(m *manifest.Manifest, st *state.State) []string {
+	var addrs []string
+	for _, e := range m.Entries {
+		addrs = append(addrs, e.Address)
+	}
+	if st != nil {
+		for a := range st.Attachments {
+			addrs = append(addrs, a)
+		}
+		for a := range st.Pending {
+			addrs = append(addrs, a)
+		}
+		for _, d := range st.Deposed {
+			addrs = append(addrs, d.Address)
+		}
+	}
+	slices.Sort(addrs)
+	return slices.Compact(addrs)
 }
 
 // active reports whether att is a usable Desk file; refresh marks the others.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -212,7 +213,7 @@ func (c *applyCmd) limits(g *Globals, kctx *kong.Context, saved *plan.Plan) (pla
 	if err != nil {
 		return plan.Options{}, nil, err
 	}
-	opts := plan.Options{DeleteLimit: recorded, MaxFileSize: saved.Made.MaxFileSize, Scope: saved.Scope}
+	opts := plan.Options{DeleteLimit: recorded, MaxFileSize: saved.Made.MaxFileSize, Scope: saved.Scope, Replace: saved.Replace}
 	if opts.MaxFileSize == 0 {
 		opts.MaxFileSize = plan.DefaultMaxFileSize
 	}
@@ -231,6 +232,17 @@ func (c *applyCmd) limits(g *Globals, kctx *kong.Context, saved *plan.Plan) (pla
 		return plan.Options{}, nil, hint.New(
 			fmt.Sprintf("plan %s was made with %s; --target and --exclude cannot change a saved plan", view.SafeText(c.PlanFile), view.SafeText(scope)),
 			fmt.Sprintf(`make the plan again with the patterns you want: %s`, g.commandLine(c.Sandbox, "plan", "--out", c.PlanFile)))
+	}
+	// A saved plan is what was reviewed: another --replace would apply something else,
+	// so it is refused like another scope rather than planned anew.
+	if given(kctx, "replace", "") && !slices.Equal(own.Replace, saved.Replace) {
+		recorded := "no --replace"
+		if len(saved.Replace) > 0 {
+			recorded = "--replace " + strings.Join(saved.Replace, " --replace ")
+		}
+		return plan.Options{}, nil, hint.New(
+			fmt.Sprintf("plan %s was made with %s; --replace cannot change a saved plan", view.SafeText(c.PlanFile), view.SafeText(recorded)),
+			fmt.Sprintf(`make the plan again with the addresses you want replaced: %s`, g.commandLine(c.Sandbox, "plan", "--replace", "ADDRESS", "--out", c.PlanFile)))
 	}
 	return opts, guards, nil
 }
@@ -261,6 +273,9 @@ func (c *applyCmd) replan(g *Globals, saved *plan.Plan, maxDelete string) string
 	}
 	for _, p := range saved.Scope.Exclude {
 		args = append(args, "--exclude", p)
+	}
+	for _, a := range saved.Replace {
+		args = append(args, "--replace", a)
 	}
 	if maxDelete == "" {
 		maxDelete = saved.Made.MaxDelete

@@ -197,6 +197,7 @@ type planFlags struct {
 	MaxFileSize string   `name:"max-file-size" default:"5GiB" placeholder:"SIZE" help:"Refuse, at plan time and so before any upload, a file larger than this (e.g. 100MiB); default: ${default}."`
 	Target      []string `name:"target" sep:"none" placeholder:"PATTERN" help:"Plan only addresses matching PATTERN (an address, a folder or a glob such as \"images/**\"); repeatable."`
 	Exclude     []string `name:"exclude" sep:"none" placeholder:"PATTERN" help:"Leave out addresses matching PATTERN; repeatable."`
+	Replace     []string `name:"replace" sep:"none" placeholder:"ADDRESS" help:"Replace the tracked file at ADDRESS whatever the hashes say: upload it again (a new Desk ID), then delete the old one; repeatable."`
 }
 
 // options turns the flags into plan.Options.
@@ -213,7 +214,11 @@ func (f *planFlags) options() (plan.Options, error) {
 	if err != nil {
 		return plan.Options{}, err
 	}
-	return plan.Options{DeleteLimit: limit, MaxFileSize: maxSize, Scope: scope}, nil
+	replace, err := plan.NewReplace(f.Replace)
+	if err != nil {
+		return plan.Options{}, err
+	}
+	return plan.Options{DeleteLimit: limit, MaxFileSize: maxSize, Scope: scope, Replace: replace}, nil
 }
 
 // deleteLimit reads --max-delete; empty means the default guard.
