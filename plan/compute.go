@@ -359,7 +359,9 @@ func manifestDigest(m *manifest.Manifest) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// Description says in a few words what apply will do about c, for renderers.
+// Description says what c is, where it came from and what apply will do about it,
+// for renderers. A pending record is always an apply's; a deposed one may be an
+// apply's or the merge driver's, and the state does not say which, so both are named.
 func (c Cleanup) Description() string {
 	file := fmt.Sprintf("file %d", c.ID)
 	if c.Filename != "" {
@@ -367,9 +369,10 @@ func (c Cleanup) Description() string {
 	}
 	switch c.Kind {
 	case CleanupPending:
-		return "interrupted upload: temp " + file + " will be checked and removed or adopted"
+		return "unfinished upload: temp " + file + " of an earlier apply that failed or was interrupted before activating it; it will be checked and removed or adopted"
 	case CleanupDeposed:
-		return "left over from a replace: old " + file + " will be deleted"
+		return "old " + file + " not yet deleted: left by the replace of an earlier apply that failed or was interrupted before its delete, " +
+			`or by "desksync state merge" when both branches changed this address; it will be deleted`
 	default:
 		return fmt.Sprintf("unknown cleanup %q for %s", c.Kind, file)
 	}

@@ -1074,7 +1074,7 @@ func TestCrashAfterActivate(t *testing.T) {
 					t.Fatalf("state pending %v, want files/f00.txt pending as %d", st.Pending, patched)
 				}
 				out, _, _ := w.run("plan")
-				if want := fmt.Sprintf("interrupted upload: temp file %d (\"f00.txt\", 1 B) will be checked and removed or adopted", patched); !strings.Contains(out, want) {
+				if want := fmt.Sprintf("unfinished upload: temp file %d (\"f00.txt\", 1 B) of an earlier apply that failed or was interrupted before activating it; it will be checked and removed or adopted", patched); !strings.Contains(out, want) {
 					t.Errorf("plan lacks %q:\n%s", want, out)
 				}
 			}

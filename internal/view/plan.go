@@ -37,6 +37,10 @@ type Document struct {
 	Warnings []string     `json:"warnings,omitempty"`
 }
 
+// CleanupsHeading introduces a plan's cleanups; each one's description says where
+// it came from, since an interrupted apply is not the only source.
+const CleanupsHeading = "Leftovers recorded in the state, which apply settles before any change"
+
 // DocCleanup is leftover work from an interrupted apply, done before any change.
 type DocCleanup struct {
 	plan.Cleanup
@@ -161,6 +165,15 @@ func actionStyle(a plan.Action) (color, legend string) {
 	return "", ""
 }
 
+// uploadNote spells out a create's upload name and disposition: a filename that
+// differs from the path is otherwise invisible.
+func uploadNote(c plan.Change) string {
+	if c.Action != plan.Create || c.After == nil {
+		return ""
+	}
+	return fmt.Sprintf("uploaded as %q, %s", c.After.Filename, c.After.Disposition)
+}
+
 // deskFileNote says what happens to the Desk file a change acts on, so a reviewer
 // sees the ID a record points at (an edited state could point it at any file).
 func deskFileNote(c plan.Change) string {
@@ -262,6 +275,9 @@ func planText(doc Document, color bool) string {
 			for _, r := range c.Reasons {
 				fmt.Fprintf(&b, "      %s\n", SafeText(r))
 			}
+			if note := uploadNote(c); note != "" {
+				fmt.Fprintf(&b, "      %s\n", SafeText(note))
+			}
 			if note := deskFileNote(c); note != "" {
 				fmt.Fprintf(&b, "      %s\n", note)
 			}
@@ -279,7 +295,7 @@ func planText(doc Document, color bool) string {
 	}
 
 	if len(doc.Cleanups) > 0 {
-		b.WriteString("An earlier apply was interrupted; apply will first clean up:\n\n")
+		b.WriteString(CleanupsHeading + ":\n\n")
 		for _, c := range doc.Cleanups {
 			fmt.Fprintf(&b, "%s %s\n      %s\n", paint(ansiYellow, "  !"), SafeText(c.Address), SafeText(c.Description))
 		}
@@ -343,7 +359,7 @@ func planMarkdown(doc Document, limit int) string {
 	}
 	var parts []part
 	if len(doc.Cleanups) > 0 {
-		parts = append(parts, part{"\nAn earlier apply was interrupted; apply will first clean up:\n\n", false})
+		parts = append(parts, part{"\n" + CleanupsHeading + ":\n\n", false})
 		for _, c := range doc.Cleanups {
 			parts = append(parts, part{fmt.Sprintf("- %s: %s\n", mdCode(c.Address, false), mdEscape(c.Description)), true})
 		}
@@ -399,15 +415,14 @@ func omittedNote(left, total int) string {
 		left, total, MarkdownCommentLimit)
 }
 
-// markdownRow is one change as a table row. A create's upload name and disposition
-// are spelled out: a filename that differs from the path is otherwise invisible.
+// markdownRow is one change as a table row.
 func markdownRow(c plan.Change) string {
 	details := make([]string, 0, len(c.Reasons)+2)
 	for _, r := range c.Reasons {
 		details = append(details, mdEscape(r))
 	}
-	if c.Action == plan.Create && c.After != nil {
-		details = append(details, mdEscape(fmt.Sprintf("uploaded as %q, %s", c.After.Filename, c.After.Disposition)))
+	if note := uploadNote(c); note != "" {
+		details = append(details, mdEscape(note))
 	}
 	if note := deskFileNote(c); note != "" {
 		details = append(details, note)
