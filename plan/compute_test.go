@@ -281,7 +281,7 @@ func TestComputeWarnsOfMassDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"refusing to delete 4 of 10 tracked attachments: more than the limit of 30%; " +
+	want := []string{"refusing to delete 4 of 10 tracked attachments: more than the default limit of 30% (no --max-delete was given); " +
 		"if that is intended, run again with --max-delete 4 (or a percentage, e.g. --max-delete 40%)"}
 	if !reflect.DeepEqual(p.Warnings, want) {
 		t.Errorf("Warnings:\n got %q\nwant %q", p.Warnings, want)

@@ -339,8 +339,12 @@ func (c *applyCmd) checkDeletes(g *Globals, p *plan.Plan, guards []plan.DeleteLi
 		err := p.CheckDeletes(guard)
 		var md *plan.MassDeleteError
 		if i == 0 && saved != nil && errors.As(err, &md) {
-			return hint.Wrap(err, fmt.Sprintf(`the plan was made with --max-delete %s; if the deletes are intended, make it again with "%s"`,
-				md.Limit, c.replan(g, saved, strconv.Itoa(md.Deletes))))
+			made := "with --max-delete " + md.Limit.String()
+			if saved.Made.MaxDelete == "" {
+				made = "without --max-delete, so the default limit applies"
+			}
+			return hint.Wrap(err, fmt.Sprintf(`the plan was made %s; if the deletes are intended, make it again with "%s"`,
+				made, c.replan(g, saved, strconv.Itoa(md.Deletes))))
 		}
 		if err != nil {
 			return err
