@@ -278,7 +278,7 @@ func (e *ChangedError) Hint() string {
 }
 
 // MismatchError is a DELETE refused because the Desk file is not the one the state
-// records (SPEC §6): another filename or size, or a record too old to say.
+// records (SECURITY.md): another filename or size, or a record too old to say.
 type MismatchError struct {
 	Address string
 	ID      int64

@@ -50,7 +50,7 @@ type Options struct {
 
 // Compute compares the manifest, with every file hashed, against the state (nil when
 // no state file exists yet) and returns what apply would do, per the action table of
-// SPEC §3. It prints nothing; view renders the result.
+// docs/plans.md. It prints nothing; view renders the result.
 func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Options) (*Plan, error) {
 	if m == nil {
 		return nil, errors.New("plan: no manifest given")
@@ -379,7 +379,7 @@ func (c Cleanup) Description() string {
 }
 
 // Summary counts a plan's changes by action, and its cleanups. Counts added after the
-// first four are new JSON keys (SPEC §3).
+// first four are new JSON keys (docs/plans.md).
 type Summary struct {
 	Create  int `json:"create"`
 	Update  int `json:"update"`

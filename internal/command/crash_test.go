@@ -2,7 +2,7 @@
 
 package command
 
-// Crash-safety tests (issue 5, SPEC §2 and §4): desksync apply runs as a real
+// Crash-safety tests (docs/crash-safety.md): desksync apply runs as a real
 // subprocess (the test binary, which TestMain puts on PATH as "desksync") against a
 // Desk emulator served from this process, and is killed, interrupted or raced.
 // Afterwards the state file must parse and the next apply must converge to exactly
@@ -403,7 +403,7 @@ type orphan struct {
 	ref *call
 }
 
-// checkConverged asserts SPEC §4's promise: the state holds exactly the manifest's
+// checkConverged asserts the promise of docs/crash-safety.md: the state holds exactly the manifest's
 // addresses, each the one active Desk file with the local bytes, nothing pending or
 // deposed, no other active file on Desk, and a fresh plan has no changes. Temp files
 // left on Desk are returned for the caller to account for.
@@ -956,7 +956,7 @@ func TestCrashConcurrentApply(t *testing.T) {
 		t.Errorf("second apply exited %d after %v, want 1 at once", code, took.Round(time.Millisecond))
 	}
 
-	// force-unlock refuses while the holder runs here (issue 14 item 8: a live run's lock
+	// force-unlock refuses while the holder runs here (before the fix, a live run's lock
 	// removed let a third apply run beside it), naming it and the way past.
 	_, stderr, code = w.run("force-unlock", info.ID)
 	for _, want := range []string{

@@ -1,6 +1,6 @@
 package command
 
-// End-to-end proofs that a saved plan is untrusted input (issue 14, findings 1 and 9):
+// End-to-end proofs that a saved plan is untrusted input:
 // each forgery of a plan file is refused before any Desk call that changes anything,
 // and the limits of apply hold for saved plans.
 
@@ -115,7 +115,7 @@ func TestSavedPlanForgeriesRefused(t *testing.T) {
 	tests := []struct {
 		name string
 		edit func(o map[string]any)
-		// noState moves the state away first, as in the finding's last case.
+		// noState moves the state away first, as in the last case of SECURITY.md's saved-plan defence.
 		noState bool
 		want    string
 	}{
@@ -181,7 +181,7 @@ func TestSavedPlanForgeriesRefused(t *testing.T) {
 	}
 }
 
-// TestSavedPlanMaxFileSize: apply PLANFILE --max-file-size holds (finding 9), and a
+// TestSavedPlanMaxFileSize: apply PLANFILE --max-file-size holds, and a
 // limit recorded in the plan holds without the flag.
 func TestSavedPlanMaxFileSize(t *testing.T) {
 	t.Parallel()

@@ -16,7 +16,7 @@ import (
 // a field changes meaning or goes away; new fields may be added within a version.
 const FormatVersion = "1"
 
-// Document is the JSON plan document of SPEC §3, and the single source the text and
+// Document is the JSON plan document of docs/plans.md, and the single source the text and
 // markdown renderers read, so the three formats cannot disagree. Changes are the
 // plan's own: before/after are null where the action has none (before for a create,
 // after for a delete), and a move names its "previous_address".
@@ -193,8 +193,8 @@ func deskFileNote(c plan.Change) string {
 	return ""
 }
 
-// NoChanges is what desksync says of a plan without changes: "No changes." first (SPEC
-// §3), then what was compared, since an offline plan has not seen Desk.
+// NoChanges is what desksync says of a plan without changes: "No changes." first
+// (docs/plans.md), then what was compared, since an offline plan has not seen Desk.
 func NoChanges(p *plan.Plan) string { return "No changes. " + noChanges(p.Refreshed) }
 
 func noChanges(refreshed bool) string {
@@ -210,7 +210,7 @@ func partialNote(doc Document, code func(string) string) string {
 	return "This plan is partial: it covers only the addresses selected by " + code(doc.Scope.String()) + "; nothing else is planned or changed."
 }
 
-// summaryCounts writes the summary's counts: the four of SPEC §3 always, those added
+// summaryCounts writes the summary's counts: the first four always, those added
 // later only when there are any.
 func summaryCounts(s plan.Summary) string {
 	out := fmt.Sprintf("%d to create, %d to update, %d to replace, %d to delete", s.Create, s.Update, s.Replace, s.Delete)
@@ -247,7 +247,7 @@ func planText(doc Document, color bool) string {
 			fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), SafeText(w))
 		}
 		b.WriteString(paint(ansiBold+ansiGreen, "No changes.") + " " + noChanges(doc.Refreshed) + "\n")
-		// After "No changes.", which stays the first sentence (SPEC §3).
+		// After "No changes.", which stays the first sentence (docs/plans.md).
 		if doc.State != "" {
 			fmt.Fprintf(&b, "State: %s\n", SafeText(doc.State))
 		}
