@@ -37,9 +37,9 @@ The state is saved after every finished action.
 With PLANFILE, a plan saved by "desksync plan --out": the plan is made again from the
 current manifest and state (after reading Desk again if it was made with --refresh), and
 the file is refused unless every change and cleanup in it is identical, or when it is
-stale. Its recorded manifest, state, --sandbox, --max-delete, --max-file-size, --target
-and --exclude are the defaults; flags given here may tighten a recorded limit, never
-loosen it. See docs/plans.md.
+stale. Its recorded manifest, state, --sandbox, --max-delete, --max-file-size, --target,
+--exclude and --replace are the defaults; flags given here may tighten a recorded limit,
+never loosen it, and --target, --exclude and --replace cannot change. See docs/plans.md.
 
 Exit status: 0 success, 1 error (including any failed entry; the others still finish).`
 }

@@ -39,6 +39,12 @@ of changed text attachments and shows a unified diff against the local file.
 A tracked address that is gone while a new one has the same content (blake3, size,
 mimeType, type) is a move: the Desk file and its ID are kept.
 
+--target and --exclude take an address, a folder or a glob, spelt as paths are typed
+("./images/", "images\" and "images" are the same); a pattern that matches no address
+of the manifest or the state is an error. A move is planned when either of its addresses
+is selected. --replace ADDRESS uploads a tracked file again (a new Desk ID) whatever the
+hashes say.
+
 Exit status: 0 success (with --detailed-exitcode: no changes), 1 error,
 2 with --detailed-exitcode when there are changes.`
 }
