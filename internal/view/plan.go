@@ -27,6 +27,9 @@ type Document struct {
 	State string `json:"state,omitempty"`
 	// Scope is the --target/--exclude a partial plan is limited to; omitted otherwise.
 	Scope plan.Scope `json:"scope,omitzero"`
+	// Replace lists the addresses replaced with --replace whatever the hashes say;
+	// omitted when there are none.
+	Replace []string `json:"replace,omitempty"`
 	// Refreshed says Desk was read before planning; false means the plan compares
 	// the manifest with the state only.
 	Refreshed bool          `json:"refreshed"`
@@ -50,7 +53,7 @@ type DocCleanup struct {
 // PlanDocument builds the JSON document for p. Slices are never nil, so "changes"
 // and "reasons" are [] rather than null for scripts that iterate them.
 func PlanDocument(p *plan.Plan) Document {
-	d := Document{FormatVersion: FormatVersion, Scope: p.Scope, Refreshed: p.Refreshed, Changes: []plan.Change{}, Summary: p.Summary()}
+	d := Document{FormatVersion: FormatVersion, Scope: p.Scope, Replace: p.Replace, Refreshed: p.Refreshed, Changes: []plan.Change{}, Summary: p.Summary()}
 	for _, c := range p.Changes {
 		if c.Action == plan.NoOp {
 			continue
