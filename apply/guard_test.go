@@ -12,6 +12,7 @@ import (
 	"github.com/desksync/desksync/apply"
 	"github.com/desksync/desksync/desk"
 	"github.com/desksync/desksync/desk/desktest"
+	"github.com/desksync/desksync/internal/desktime"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
 	"github.com/desksync/desksync/state"
@@ -128,8 +129,8 @@ func TestWrongKey(t *testing.T) {
 	const files, parallelism = 20, 4
 	e := newEnv(t, envOptions{})
 	m := manyFiles(e, files)
-	wrong, err := desk.New(desk.Config{URL: e.ts.URL, APIKey: "not-the-key", Retries: 2,
-		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
+	wrong, err := desk.NewTuned(desk.Config{URL: e.ts.URL, APIKey: "not-the-key", Retries: 2},
+		desktime.Knobs{Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1053,12 +1053,16 @@ func TestCrashAfterActivate(t *testing.T) {
 			w.unlockStale()
 
 			st := w.readState()
+			// The PATCH the crash hit: the one whose answer was dropped, else the only one
+			// before the kill. The log is in order of completion, so after a dropped answer
+			// another file's PATCH can come first.
 			var patched int64
 			for _, c := range w.srv.Requests() {
-				if c.Endpoint == desktest.Patch {
-					id, _ := strconvID(c.Path)
-					patched = id
-					break
+				if c.Endpoint == desktest.Patch && (patched == 0 || c.Dropped) {
+					patched, _ = strconvID(c.Path)
+					if c.Dropped {
+						break
+					}
 				}
 			}
 			f := fileByID(w.srv, patched)
