@@ -214,7 +214,8 @@ func (p *Plan) validate() error {
 		}
 		for _, a := range p.Replace {
 			i, ok := slices.BinarySearchFunc(p.Changes, a, func(c Change, a string) int { return strings.Compare(c.Address, a) })
-			if !ok || p.Changes[i].Action != Replace {
+			// A file refresh found gone from Desk is uploaded anew: a create.
+			if !ok || p.Changes[i].Action != Replace && !(p.Refreshed && p.Changes[i].Action == Create) {
 				return fmt.Errorf("replace: the plan has no replace of %q", a)
 			}
 		}

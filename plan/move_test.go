@@ -307,3 +307,43 @@ func FuzzScope(f *testing.F) {
 		}
 	})
 }
+
+// TestReplaceSavedPlanRoundTrip: a plan with --replace is written and read back whole,
+// also when refresh found the replaced file gone from Desk (then it is a create), and a
+// replace of what is not a tracked, listed address fails.
+func TestReplaceSavedPlanRoundTrip(t *testing.T) {
+	t.Parallel()
+	a := file{addr: "a.txt", content: "a"}
+	b := file{addr: "b.txt", content: "b"}
+	m := mkManifest(t, a, b)
+	gone := tracked(2, b)
+	gone.State = "deleted"
+	st := mkState(map[string]*state.Attachment{"a.txt": tracked(1, a), "b.txt": gone})
+	replace, err := NewReplace([]string{"./b.txt", `a.txt`, "a.txt"})
+	if err != nil || !reflect.DeepEqual(replace, []string{"a.txt", "b.txt"}) {
+		t.Fatalf("NewReplace = %q, %v", replace, err)
+	}
+	p, err := Compute(context.Background(), m, st, Options{Replace: replace, Refreshed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Changes) != 2 || p.Changes[0].Action != Replace || p.Changes[0].Reasons[0] != ReplaceReason || p.Changes[1].Action != Create {
+		t.Fatalf("changes %+v", p.Changes)
+	}
+	path := t.TempDir() + "/r.plan"
+	if err := Write(path, p); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back.Replace, replace) || Verify(back, p) != nil {
+		t.Errorf("read back replace %q, verify %v", back.Replace, Verify(back, p))
+	}
+	for _, addr := range []string{"c.txt", "img"} {
+		if _, err := Compute(context.Background(), m, st, Options{Replace: []string{addr}}); err == nil || !strings.Contains(err.Error(), "--replace "+addr) {
+			t.Errorf("--replace %s: %v", addr, err)
+		}
+	}
+}
