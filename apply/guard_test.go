@@ -19,7 +19,7 @@ import (
 )
 
 // TestDeleteChecksTheRecord points a state record at a Desk file it does not describe
-// (someone else's file, SPEC §6 and issue 14 item 3) and checks that apply GETs it,
+// (someone else's file, see SECURITY.md) and checks that apply GETs it,
 // refuses to delete it with an error naming the record and Desk's filename and size,
 // and sends no DELETE; a record without filename and size (state version 1) is
 // refused the same way.
@@ -120,8 +120,8 @@ func TestDeleteChecksTheRecord(t *testing.T) {
 	}
 }
 
-// TestWrongKey runs an apply of 20 new files with a key Desk refuses (issue 11 item 5,
-// SPEC §6): at most Parallelism requests are sent and refused, no action counts as
+// TestWrongKey runs an apply of 20 new files with a key Desk refuses
+// (SECURITY.md): at most Parallelism requests are sent and refused, no action counts as
 // started or failed, all 20 are not started, and the error is one line with the hint
 // to check the key.
 func TestWrongKey(t *testing.T) {
@@ -166,7 +166,7 @@ func TestWrongKey(t *testing.T) {
 	e.converged(m)
 }
 
-// TestMove applies plan.Move (SPEC §3, issue 11 item 1): a folder change keeps the Desk
+// TestMove applies plan.Move (docs/plans.md): a folder change keeps the Desk
 // file with no request at all, a new upload name costs exactly one PATCH; the record is
 // re-keyed either way.
 func TestMove(t *testing.T) {

@@ -74,6 +74,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	byAddress := func(a, b Failure) int { return cmp.Compare(a.Address, b.Address) }
 	slices.SortStableFunc(r.res.Failures, byAddress)
 	slices.SortStableFunc(r.res.Skipped, byAddress)
+	slices.SortStableFunc(r.res.Abandoned, byAddress)
 	r.prog.End(r.res)
 
 	if r.saveErr != nil {
@@ -302,7 +303,13 @@ func (r *runner) runTask(ctx context.Context, t task) {
 	}
 	g.start()
 	r.prog.Finish(ev, err)
-	if err != nil {
+	switch {
+	case err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		// Cut short by the hard stop, not refused by Desk: the next apply finishes it.
+		r.mu.Lock()
+		r.res.Abandoned = append(r.res.Abandoned, Failure{Address: ev.Address, Action: t.action, Err: err})
+		r.mu.Unlock()
+	case err != nil:
 		r.fail(ev.Address, t.action, err)
 	}
 }

@@ -22,7 +22,7 @@ import (
 	"github.com/desksync/desksync/state"
 )
 
-// Tests of issue 4 (apply at scale): apply under injected faults and under a rate limit,
+// Tests of apply at scale: apply under injected faults and under a rate limit,
 // with several uploads in flight, over real HTTP against the emulator.
 //
 // Unlike newEnv's client, the client here really sleeps, with backoffs of milliseconds:

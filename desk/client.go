@@ -32,7 +32,7 @@ const (
 	maxXMLBody   = 64 << 10
 	maxErrorBody = 64 << 10
 
-	// SPEC §6: a 429 does not use the retry budget, but one call is retried after
+	// As SECURITY.md says, a 429 does not use the retry budget, but one call is retried after
 	// 429 at most maxRateLimitRetries times, never waits longer than maxWait, and
 	// every wait longer than announceWait is announced.
 	maxRateLimitRetries = 10

@@ -126,7 +126,7 @@ func TestEmulatorErrors(t *testing.T) {
 	}
 }
 
-// TestPacerLongWindow is issue 15's acceptance figure for the pacer: Desk calls from
+// TestPacerLongWindow is the acceptance figure for the pacer (docs/benchmarks.md): Desk calls from
 // 4 workers against the emulator's fixed windows, X-Rate-Limit-Reset in whole seconds
 // (or as an epoch): 120 calls under 20 per 10 s within 1.10x the minimum with at most
 // 3 429s, and under Desk's own 120 per minute at most about a second lost per window.

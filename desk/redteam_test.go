@@ -1,8 +1,8 @@
 package desk
 
-// Tests for issue 14's findings against the client (SPEC §6): a server that echoes the
+// Tests for SECURITY.md's defences of the client against an untrusted server: a server that echoes the
 // key, steers requests into private networks, leaves temp files behind a refused ref,
-// or asks for endless waits; and issue 11's wrong key that must stop at once.
+// or asks for endless waits; and a wrong key that must stop at once.
 
 import (
 	"context"
@@ -115,7 +115,7 @@ func TestRefusedRefDeletesItsTempFile(t *testing.T) {
 	}
 }
 
-// TestRateLimitWaits: SPEC §6 bounds what a 429 can make desksync do: a wait longer
+// TestRateLimitWaits: SECURITY.md bounds what a 429 can make desksync do: a wait longer
 // than 120 s fails the call at once, at most 10 retries follow 429s, and every wait
 // longer than 5 s is announced.
 func TestRateLimitWaits(t *testing.T) {
@@ -218,7 +218,7 @@ func TestSpentWindow(t *testing.T) {
 }
 
 // TestWrongKeyStopsTheClient: after Desk's first 401 no call is sent any more; each
-// fails at once with an AuthError (SPEC §6, issue 11).
+// fails at once with an AuthError (SECURITY.md).
 func TestWrongKeyStopsTheClient(t *testing.T) {
 	emu, u := serveEmulator(t, desktest.Options{})
 	c, _ := newTestClient(t, u, func(c *testConfig) { c.APIKey = "dk_wrong_key_0123456789" })

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/desksync/desksync/internal/hint"
@@ -210,6 +211,19 @@ func (p *Plan) validate() error {
 		return fmt.Errorf("scope: %v", err)
 	}
 	p.Scope = scope
+	if len(p.Replace) > 0 {
+		replace, err := NewReplace(p.Replace)
+		if err != nil || !slices.Equal(replace, p.Replace) {
+			return errors.New(`"replace" must list addresses, sorted and each once`)
+		}
+		for _, a := range p.Replace {
+			i, ok := slices.BinarySearchFunc(p.Changes, a, func(c Change, a string) int { return strings.Compare(c.Address, a) })
+			// A file refresh found gone from Desk is uploaded anew: a create.
+			if !ok || p.Changes[i].Action != Replace && !(p.Refreshed && p.Changes[i].Action == Create) {
+				return fmt.Errorf("replace: the plan has no replace of %q", a)
+			}
+		}
+	}
 	prev := ""
 	acted := map[string]bool{}
 	for i, c := range p.Changes {

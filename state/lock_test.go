@@ -339,7 +339,7 @@ func TestLockAppearsWhole(t *testing.T) {
 	}
 }
 
-// Issue 14 item 8: force-unlock removed a live run's lock, and a third apply ran beside
+// Before the fix, force-unlock removed a live run's lock, and a third apply ran beside
 // it. A holder whose pid is alive on this host (here: this test) keeps its lock unless
 // --force; a dead one, or one on another host, does not.
 func TestForceUnlockRefusesLiveHolder(t *testing.T) {

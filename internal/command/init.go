@@ -58,7 +58,7 @@ const maxTopLevelFiles = 10
 
 // gitignoreLines are the files desksync keeps beside the state that do not belong in
 // git. The state and its journal do: after a kill the journal holds steps the state
-// file does not (SPEC §8), so it is never ignored.
+// file does not (docs/team.md), so it is never ignored.
 func gitignoreLines(state string) []string {
 	return []string{
 		".desksync/",

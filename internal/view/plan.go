@@ -14,7 +14,7 @@ import (
 // a field changes meaning or goes away; new fields may be added within a version.
 const FormatVersion = "1"
 
-// Document is the JSON plan document of SPEC §3, and the single source the text and
+// Document is the JSON plan document of docs/plans.md, and the single source the text and
 // markdown renderers read, so the three formats cannot disagree. Changes are the
 // plan's own: before/after are null where the action has none (before for a create,
 // after for a delete), and a move names its "previous_address".
@@ -25,6 +25,9 @@ type Document struct {
 	State string `json:"state,omitempty"`
 	// Scope is the --target/--exclude a partial plan is limited to; omitted otherwise.
 	Scope plan.Scope `json:"scope,omitzero"`
+	// Replace lists the addresses replaced with --replace whatever the hashes say;
+	// omitted when there are none.
+	Replace []string `json:"replace,omitempty"`
 	// Refreshed says Desk was read before planning; false means the plan compares
 	// the manifest with the state only.
 	Refreshed bool          `json:"refreshed"`
@@ -35,6 +38,10 @@ type Document struct {
 	Warnings []string     `json:"warnings,omitempty"`
 }
 
+// CleanupsHeading introduces a plan's cleanups; each one's description says where
+// it came from, since an interrupted apply is not the only source.
+const CleanupsHeading = "Leftovers recorded in the state, which apply settles before any change"
+
 // DocCleanup is leftover work from an interrupted apply, done before any change.
 type DocCleanup struct {
 	plan.Cleanup
@@ -44,7 +51,7 @@ type DocCleanup struct {
 // PlanDocument builds the JSON document for p. Slices are never nil, so "changes"
 // and "reasons" are [] rather than null for scripts that iterate them.
 func PlanDocument(p *plan.Plan) Document {
-	d := Document{FormatVersion: FormatVersion, Scope: p.Scope, Refreshed: p.Refreshed, Changes: []plan.Change{}, Summary: p.Summary()}
+	d := Document{FormatVersion: FormatVersion, Scope: p.Scope, Replace: p.Replace, Refreshed: p.Refreshed, Changes: []plan.Change{}, Summary: p.Summary()}
 	for _, c := range p.Changes {
 		if c.Action == plan.NoOp {
 			continue
@@ -178,8 +185,8 @@ func deskFileNote(c plan.Change) string {
 	return ""
 }
 
-// NoChanges is what desksync says of a plan without changes: "No changes." first (SPEC
-// §3), then what was compared, since an offline plan has not seen Desk.
+// NoChanges is what desksync says of a plan without changes: "No changes." first
+// (docs/plans.md), then what was compared, since an offline plan has not seen Desk.
 func NoChanges(p *plan.Plan) string { return "No changes. " + noChanges(p.Refreshed) }
 
 func noChanges(refreshed bool) string {
@@ -195,7 +202,7 @@ func partialNote(doc Document, code func(string) string) string {
 	return "This plan is partial: it covers only the addresses selected by " + code(doc.Scope.String()) + "; nothing else is planned or changed."
 }
 
-// summaryCounts writes the summary's counts: the four of SPEC §3 always, those added
+// summaryCounts writes the summary's counts: the first four always, those added
 // later only when there are any.
 func summaryCounts(s plan.Summary) string {
 	out := fmt.Sprintf("%d to create, %d to update, %d to replace, %d to delete", s.Create, s.Update, s.Replace, s.Delete)
@@ -232,7 +239,7 @@ func planText(doc Document, color bool) string {
 			fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), quote.Line(w))
 		}
 		b.WriteString(paint(ansiBold+ansiGreen, "No changes.") + " " + noChanges(doc.Refreshed) + "\n")
-		// After "No changes.", which stays the first sentence (SPEC §3).
+		// After "No changes.", which stays the first sentence (docs/plans.md).
 		if doc.State != "" {
 			fmt.Fprintf(&b, "State: %s\n", quote.Text(doc.State))
 		}
@@ -260,6 +267,9 @@ func planText(doc Document, color bool) string {
 			for _, r := range c.Reasons {
 				fmt.Fprintf(&b, "      %s\n", quote.Line(r))
 			}
+			if c.Action == plan.Create && c.After != nil {
+				fmt.Fprintf(&b, "      uploaded as %s, %s\n", quote.Text(c.After.Filename), quote.Text(c.After.Disposition))
+			}
 			if note := deskFileNote(c); note != "" {
 				fmt.Fprintf(&b, "      %s\n", note)
 			}
@@ -277,7 +287,7 @@ func planText(doc Document, color bool) string {
 	}
 
 	if len(doc.Cleanups) > 0 {
-		b.WriteString("An earlier apply was interrupted; apply will first clean up:\n\n")
+		b.WriteString(CleanupsHeading + ":\n\n")
 		for _, c := range doc.Cleanups {
 			fmt.Fprintf(&b, "%s %s\n      %s\n", paint(ansiYellow, "  !"), quote.Text(c.Address), quote.Line(c.Description))
 		}
@@ -341,7 +351,7 @@ func planMarkdown(doc Document, limit int) string {
 	}
 	var parts []part
 	if len(doc.Cleanups) > 0 {
-		parts = append(parts, part{"\nAn earlier apply was interrupted; apply will first clean up:\n\n", false})
+		parts = append(parts, part{"\n" + CleanupsHeading + ":\n\n", false})
 		for _, c := range doc.Cleanups {
 			parts = append(parts, part{fmt.Sprintf("- %s: %s\n", quote.Code(c.Address, false), quote.Code(c.Description, false)), true})
 		}
@@ -397,8 +407,7 @@ func omittedNote(left, total int) string {
 		left, total, MarkdownCommentLimit)
 }
 
-// markdownRow is one change as a table row. A create's upload name and disposition
-// are spelled out: a filename that differs from the path is otherwise invisible.
+// markdownRow is one change as a table row.
 func markdownRow(c plan.Change) string {
 	details := make([]string, 0, len(c.Reasons)+2)
 	for _, r := range c.Reasons {

@@ -162,7 +162,7 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
-// TestPlanJSONShape checks the document against SPEC §3 key by key, independent of
+// TestPlanJSONShape checks the document against docs/plans.md key by key, independent of
 // the goldens.
 func TestPlanJSONShape(t *testing.T) {
 	t.Parallel()
