@@ -172,7 +172,9 @@ func (f *File) lockedError() (locked error, gone bool) {
 // means something here.
 func onHost(info LockInfo, hostname func() (string, error)) bool {
 	host, err := hostname()
-	return err == nil && host != "" && holderHost(info.Who) == host && info.PID > 0
+	// A pid past 32 bits would reach the kernel cut short (4294967295 as -1, every
+	// process): such a holder is not one this host can ask about.
+	return err == nil && host != "" && holderHost(info.Who) == host && info.PID > 0 && info.PID <= math.MaxInt32
 }
 
 // HolderAlive reports whether info's holder is running on this host: the lock names this

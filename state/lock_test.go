@@ -399,6 +399,7 @@ func TestHolderAlive(t *testing.T) {
 	if err != nil || host == "" {
 		t.Skip("no host name")
 	}
+	uint32Max := uint32(1<<32 - 1) // a variable, so that int(uint32Max) compiles on 32-bit platforms
 	for _, tt := range []struct {
 		info LockInfo
 		want bool
@@ -407,6 +408,8 @@ func TestHolderAlive(t *testing.T) {
 		{LockInfo{Who: "ci@" + host, PID: deadPID(t)}, false},
 		{LockInfo{Who: "ci@not-" + host, PID: os.Getpid()}, false},
 		{LockInfo{Who: "ci@" + host}, false},
+		// The S3 store's lock reaches HolderAlive without readLock's pid check.
+		{LockInfo{Who: "ci@" + host, PID: int(uint32Max)}, false},
 	} {
 		if got := HolderAlive(tt.info); got != tt.want {
 			t.Errorf("HolderAlive(%+v) = %v, want %v", tt.info, got, tt.want)
