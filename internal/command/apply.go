@@ -13,6 +13,7 @@ import (
 	"github.com/desksync/desksync/apply"
 	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/internal/view"
+	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
 	"github.com/desksync/desksync/state"
 )
@@ -24,6 +25,7 @@ type applyCmd struct {
 	Format      string        `enum:"text,json" default:"text" help:"Progress output: text, or json (one event per line)."`
 	LockTimeout time.Duration `name:"lock-timeout" default:"0s" help:"How long to wait for another run's state lock."`
 	Refresh     bool          `help:"First read every tracked file from Desk, so files deleted or changed there are uploaded again (for scheduled drift repair). Costs one request per tracked file against Desk's 120 a minute."`
+	NoCache     bool          `name:"no-cache" help:"Read and hash every file to plan, ignoring the hash cache in .desksync/ beside the manifest (a saved plan never uses it)."`
 	planFlags
 	connFlags
 }
@@ -60,7 +62,17 @@ func (c *applyCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.
 	if err != nil {
 		return err
 	}
-	ws, err := openWorkspace(g, c.Sandbox)
+	// Apply's own plan decides "unchanged" as plan does, through the hash cache, so a
+	// daily apply with nothing to do costs a stat per file. A saved plan is checked
+	// against the bytes instead (CheckStale and the plan made again read every file);
+	// uploads always hash what they send.
+	var cache manifest.HeadCache // an untyped nil when there is no cache
+	if saved == nil && !c.NoCache {
+		if opts.HashCache = g.openHashCache(); opts.HashCache != nil {
+			cache = opts.HashCache
+		}
+	}
+	ws, err := openCachedWorkspace(g, c.Sandbox, cache)
 	if err != nil {
 		return err
 	}
@@ -97,6 +109,9 @@ func (c *applyCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.
 	p, err := plan.Compute(ctx, ws.manifest, st, opts)
 	if err != nil {
 		return err
+	}
+	if opts.HashCache != nil {
+		_ = opts.HashCache.Save() // only a shortcut, as in plan
 	}
 	if saved != nil {
 		if err := plan.Verify(saved, p); err != nil {
