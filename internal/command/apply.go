@@ -13,8 +13,8 @@ import (
 	"github.com/desksync/desksync/apply"
 	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/internal/view"
-	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
+	"github.com/desksync/desksync/plan/hashcache"
 	"github.com/desksync/desksync/state"
 )
 
@@ -66,13 +66,13 @@ func (c *applyCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.
 	// daily apply with nothing to do costs a stat per file. A saved plan is checked
 	// against the bytes instead (CheckStale and the plan made again read every file);
 	// uploads always hash what they send.
-	var cache manifest.HeadCache // an untyped nil when there is no cache
 	if saved == nil && !c.NoCache {
-		if opts.HashCache = g.openHashCache(); opts.HashCache != nil {
-			cache = opts.HashCache
-		}
+		opts.HashCache = g.openHashCache()
 	}
-	ws, err := openCachedWorkspace(g, c.Sandbox, cache)
+	if opts.HashCache == nil {
+		opts.HashCache = hashcache.Ephemeral() // every file read, each opened once
+	}
+	ws, err := openCachedWorkspace(g, c.Sandbox, opts.HashCache)
 	if err != nil {
 		return err
 	}
@@ -110,9 +110,7 @@ func (c *applyCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.
 	if err != nil {
 		return err
 	}
-	if opts.HashCache != nil {
-		_ = opts.HashCache.Save() // only a shortcut, as in plan
-	}
+	_ = opts.HashCache.Save() // only a shortcut, as in plan
 	if saved != nil {
 		if err := plan.Verify(saved, p); err != nil {
 			return hint.Wrap(err, `the plan file was edited, or made from other files; make it again with "`+c.replan(g, saved, "")+`", review it, and apply that`)
