@@ -35,6 +35,29 @@ type Document struct {
 	Summary  plan.Summary `json:"summary"`
 	Cleanups []DocCleanup `json:"cleanups,omitempty"`
 	Warnings []string     `json:"warnings,omitempty"`
+	// Freshness is what "desksync show" found comparing a saved plan with the work
+	// tree; omitted by plan, whose plans are fresh by construction.
+	Freshness *Freshness `json:"freshness,omitempty"`
+}
+
+// Freshness says whether a saved plan can still be applied, for the person who
+// approves it: Checked is false when there was no work tree (or state) to compare
+// with, and Reason then says what was missing; Stale says apply would refuse the plan.
+type Freshness struct {
+	Checked bool   `json:"checked"`
+	Stale   bool   `json:"stale"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// sentence is the freshness as one line of prose.
+func (f *Freshness) sentence() string {
+	switch {
+	case !f.Checked:
+		return "Not checked against the work tree: " + f.Reason + "."
+	case f.Stale:
+		return "This plan is stale: " + f.Reason + ". desksync apply will refuse it; make the plan again."
+	}
+	return "This plan is current: the manifest, the files and the state are the ones it was made from."
 }
 
 // DocCleanup is leftover work from an interrupted apply, done before any change.
@@ -75,6 +98,9 @@ type PlanOptions struct {
 	// relative to the working directory (absolute outside it) or an s3:// URL, never
 	// with credentials. Empty leaves it out.
 	State string
+	// Freshness, when set, is rendered after the plan (text) or under its summary
+	// (markdown, so that a cut comment keeps it).
+	Freshness *Freshness
 }
 
 // MarkdownCommentLimit is the longest comment GitHub accepts, in characters.
@@ -88,9 +114,14 @@ const PlanFormats = "text,json,markdown"
 func RenderPlan(w io.Writer, p *plan.Plan, format string, opts PlanOptions) error {
 	doc := PlanDocument(p)
 	doc.State = opts.State
+	doc.Freshness = opts.Freshness
 	switch format {
 	case "", "text":
-		return writeAll(w, planText(doc, opts.Color))
+		out := planText(doc, opts.Color)
+		if doc.Freshness != nil {
+			out += "\n" + SafeText(doc.Freshness.sentence()) + "\n"
+		}
+		return writeAll(w, out)
 	case "json":
 		return writePlanJSON(w, doc)
 	case "markdown":
@@ -322,6 +353,9 @@ func planMarkdown(doc Document, limit int) string {
 		if doc.State != "" {
 			fmt.Fprintf(&b, "\nState: %s\n", mdCode(doc.State, false))
 		}
+		if doc.Freshness != nil {
+			fmt.Fprintf(&b, "\n%s\n", freshnessMarkdown(doc.Freshness))
+		}
 		for _, w := range doc.Warnings {
 			fmt.Fprintf(&b, "\n> **Warning:** %s\n", mdEscape(w))
 		}
@@ -330,6 +364,9 @@ func planMarkdown(doc Document, limit int) string {
 	fmt.Fprintf(&b, "**Plan:** %s\n", summaryCounts(doc.Summary))
 	if doc.State != "" {
 		fmt.Fprintf(&b, "\nState: %s\n", mdCode(doc.State, false))
+	}
+	if doc.Freshness != nil {
+		fmt.Fprintf(&b, "\n%s\n", freshnessMarkdown(doc.Freshness))
 	}
 	for _, w := range doc.Warnings {
 		fmt.Fprintf(&b, "\n> **Warning:** %s\n", mdEscape(w))
@@ -390,6 +427,14 @@ func planMarkdown(doc Document, limit int) string {
 	}
 	b.WriteString(omittedNote(entries-shown, entries))
 	return b.String()
+}
+
+// freshnessMarkdown is the freshness as a quote, in bold when the plan is stale.
+func freshnessMarkdown(f *Freshness) string {
+	if f.Checked && f.Stale {
+		return "> **Stale:** " + mdEscape(f.sentence())
+	}
+	return "> " + mdEscape(f.sentence())
 }
 
 // omittedNote says how much of a markdown plan did not fit and where the rest is.
