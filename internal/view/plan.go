@@ -92,7 +92,7 @@ type PlanOptions struct {
 	// no NO_COLOR); renderers never look at the environment themselves.
 	Color bool
 	// MarkdownLimit is the most characters markdown output may take; 0 means
-	// MarkdownCommentLimit.
+	// MarkdownCommentLimit less MarkdownHeadroom.
 	MarkdownLimit int
 	// State is where the state was read from, as the plan's header names it: a path
 	// relative to the working directory (absolute outside it) or an s3:// URL, never
@@ -105,6 +105,11 @@ type PlanOptions struct {
 
 // MarkdownCommentLimit is the longest comment GitHub accepts, in characters.
 const MarkdownCommentLimit = 65536
+
+// MarkdownHeadroom is what markdown output leaves of a comment by default for the
+// pipeline's own lines around it (the marker that finds the comment again, a heading
+// naming the commit), so that the recipes never need to cut desksync's output.
+const MarkdownHeadroom = 1024
 
 // PlanFormats are the values RenderPlan accepts, for the --format flag's enum.
 const PlanFormats = "text,json,markdown"
@@ -127,7 +132,7 @@ func RenderPlan(w io.Writer, p *plan.Plan, format string, opts PlanOptions) erro
 	case "markdown":
 		limit := opts.MarkdownLimit
 		if limit <= 0 {
-			limit = MarkdownCommentLimit
+			limit = MarkdownCommentLimit - MarkdownHeadroom
 		}
 		return writeAll(w, planMarkdown(doc, limit))
 	}
