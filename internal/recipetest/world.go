@@ -171,6 +171,20 @@ func (w *World) Artifact(runID int64, name string) string {
 	return w.artifact[fmt.Sprintf("%d/%s", runID, name)]
 }
 
+// LatestArtifact is the folder of the artifacts the latest run of job kept (GitLab
+// keeps them per job), "" when none did.
+func (w *World) LatestArtifact(job string) string {
+	best, dir := int64(-1), ""
+	for key, d := range w.artifact {
+		id, name, _ := strings.Cut(key, "/")
+		var n int64
+		if _, err := fmt.Sscan(id, &n); err == nil && name == job && n > best {
+			best, dir = n, d
+		}
+	}
+	return dir
+}
+
 // Comments are the bodies of the pull-request comments (or merge-request notes) the
 // stand-in forge holds, in order of creation.
 func (w *World) Comments() []string {
