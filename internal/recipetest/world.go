@@ -47,6 +47,11 @@ type World struct {
 // emulator, and the stand-in tools.
 func NewWorld(t testing.TB, files map[string]string) *World {
 	t.Helper()
+	for _, tool := range []string{"git", "bash", "jq"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("recipetest needs %s on PATH, as the CI runner images have it (.ci/run installs gojq as jq when it is missing)", tool)
+		}
+	}
 	dir := t.TempDir()
 	w := &World{t: t, Dir: dir, Secrets: map[string]string{}, Vars: map[string]string{},
 		bin: filepath.Join(dir, "bin"), forge: filepath.Join(dir, "forge"), dev: filepath.Join(dir, "dev"),
@@ -119,8 +124,8 @@ func (w *World) Commit(branch, message string, files map[string]string) string {
 		if err := os.WriteFile(p, []byte(files[name]), 0o644); err != nil {
 			w.t.Fatal(err)
 		}
-		w.git(w.dev, "add", "--", name)
 	}
+	w.git(w.dev, "add", "-A")
 	w.git(w.dev, "commit", "-q", "--allow-empty", "-m", message)
 	w.git(w.dev, "push", "-q", "origin", "HEAD:refs/heads/"+branch)
 	return w.git(w.dev, "rev-parse", "HEAD")
