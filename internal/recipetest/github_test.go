@@ -55,12 +55,12 @@ func mustSucceed(t *testing.T, r *Run, what string) {
 	}
 }
 
-// mainState is the state where the state-in-main variant keeps it.
-func mainState(t *testing.T, w *World) string {
+// keptState is the state where the recipe keeps it.
+func keptState(t *testing.T, w *World) string {
 	t.Helper()
-	s := w.Show("refs/heads/main", "desksync.state.json")
+	s := w.KeptState()
 	if s == "" {
-		t.Fatal("main holds no desksync.state.json")
+		t.Fatalf("no state where the recipe keeps it (DESKSYNC_STATE %q)", w.Vars["DESKSYNC_STATE"])
 	}
 	return s
 }
@@ -84,7 +84,7 @@ func TestGitHubTwoMergesBeforeEitherRun(t *testing.T) {
 		t.Errorf("the second run's apply is %s, want skipped (nothing left to do):\n%s", got, r2.Logs())
 	}
 	want := map[string]string{"files/a.txt": "a\n", "files/b.txt": "b\n", "files/c.txt": "c\n", "files/d.txt": "d\n"}
-	w.CheckConverged(mainState(t, w), want, nil)
+	w.CheckConverged(keptState(t, w), want, nil)
 }
 
 // main moves while a person approves: the approved plan is not applied to a tree it
@@ -114,7 +114,7 @@ func TestGitHubMainMovesDuringApproval(t *testing.T) {
 	w.BeforeJob = nil
 	mustSucceed(t, w.RunGitHub(workflow("desksync-apply.yml"), push(w, z)), "the newer run")
 	want := map[string]string{"files/a.txt": "a\n", "files/b.txt": "b\n", "files/c.txt": "c\n", "files/d.txt": "d\n"}
-	w.CheckConverged(mainState(t, w), want, nil)
+	w.CheckConverged(keptState(t, w), want, nil)
 }
 
 // The bot's push of the state is refused by the server (branch protection): the job
@@ -150,7 +150,7 @@ func TestGitHubStatePushRejected(t *testing.T) {
 	w.Commit("main", "Restore the state of the refused push", map[string]string{"desksync.state.json": string(kept)})
 	r2 := w.RunGitHub(workflow("desksync-apply.yml"), push(w, w.Tip("main")))
 	mustSucceed(t, r2, "the run after the recovery")
-	w.CheckConverged(mainState(t, w), want, nil)
+	w.CheckConverged(keptState(t, w), want, nil)
 }
 
 // workflow_dispatch started on a feature branch deploys nothing and pushes nothing.
@@ -207,7 +207,7 @@ func TestGitHubDriftRepaired(t *testing.T) {
 		t.Fatalf("the repair did not run as the repair job:\n%s", repair.Logs())
 	}
 	want := map[string]string{"files/a.txt": "a\n", "files/b.txt": "b\n"}
-	w.CheckConverged(mainState(t, w), want, map[string]int{"files/a.txt": 2})
+	w.CheckConverged(keptState(t, w), want, map[string]int{"files/a.txt": 2})
 	again := w.RunGitHub(workflow("desksync-drift.yml"), GitHubEvent{Name: "schedule", Ref: "refs/heads/main", SHA: w.Tip("main")})
 	mustSucceed(t, again, "the drift check after the repair")
 }

@@ -53,7 +53,7 @@ func TestGitLabTwoMergesBeforeEitherPipeline(t *testing.T) {
 		t.Errorf("the second deploy did not find everything applied:\n%s", r2.Logs())
 	}
 	want := map[string]string{"files/a.txt": "a\n", "files/b.txt": "b\n", "files/c.txt": "c\n", "files/d.txt": "d\n"}
-	w.CheckConverged(mainState(t, w), want, nil)
+	w.CheckConverged(keptState(t, w), want, nil)
 }
 
 // Until a person plays the apply job nothing changes on Desk; the default branch
@@ -79,7 +79,7 @@ func TestGitLabApprovalAndMovedBranch(t *testing.T) {
 	}
 	w.BeforeJob = nil
 	mustPass(t, w.RunGitLab(gitlabCI, pushPipeline(z, "desksync-apply")), "the newer pipeline")
-	w.CheckConverged(mainState(t, w), map[string]string{"files/a.txt": "a\n", "files/b.txt": "b\n", "files/d.txt": "d\n"}, nil)
+	w.CheckConverged(keptState(t, w), map[string]string{"files/a.txt": "a\n", "files/b.txt": "b\n", "files/d.txt": "d\n"}, nil)
 }
 
 // The state push refused by the server: the job fails saying so, its artifacts keep
@@ -104,7 +104,7 @@ func TestGitLabStatePushRejected(t *testing.T) {
 	w.CheckConverged(string(kept), want, nil)
 	w.Commit("main", "Restore the state of the refused push", map[string]string{"desksync.state.json": string(kept)})
 	mustPass(t, w.RunGitLab(gitlabCI, pushPipeline(w.Tip("main"), "desksync-apply")), "the deploy after the recovery")
-	w.CheckConverged(mainState(t, w), want, nil)
+	w.CheckConverged(keptState(t, w), want, nil)
 }
 
 // A pipeline run by hand on a feature branch deploys nothing, even with every
@@ -155,7 +155,7 @@ func TestGitLabDriftRepaired(t *testing.T) {
 	if r := repair.Jobs["desksync-repair"]; r == nil || r.Result != "success" {
 		t.Fatalf("the repair did not run:\n%s", repair.Logs())
 	}
-	w.CheckConverged(mainState(t, w), map[string]string{"files/a.txt": "a\n", "files/b.txt": "b\n"}, map[string]int{"files/a.txt": 2})
+	w.CheckConverged(keptState(t, w), map[string]string{"files/a.txt": "a\n", "files/b.txt": "b\n"}, map[string]int{"files/a.txt": 2})
 	if after := w.RunGitLab(gitlabCI, schedule()); !after.Success() {
 		t.Errorf("the drift check still fails after the repair:\n%s", after.Logs())
 	}

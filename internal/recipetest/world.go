@@ -152,6 +152,22 @@ func (w *World) Show(rev, path string) string {
 	return string(out)
 }
 
+// KeptState is the state where the recipes keep it for this world's
+// DESKSYNC_STATE: the tree of refs/desksync/state by default, the file on main when
+// the variable names a path ("" when there is none).
+func (w *World) KeptState() string {
+	w.t.Helper()
+	loc := w.Vars["DESKSYNC_STATE"]
+	if loc == "" || strings.HasPrefix(loc, "git:") {
+		ref := strings.TrimPrefix(loc, "git:")
+		if ref == "" {
+			ref = "refs/desksync/state"
+		}
+		return w.Show(ref, "desksync.state.json")
+	}
+	return w.Show("refs/heads/main", loc)
+}
+
 // RejectBotPushes installs a pre-receive hook on the remote that refuses every
 // push to main of a commit whose message starts with "desksync:", as branch
 // protection refuses the bot; people's pushes still land.
