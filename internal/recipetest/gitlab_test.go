@@ -1,6 +1,7 @@
 package recipetest
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -187,5 +188,31 @@ func TestGitLabMergeRequestBrokenManifest(t *testing.T) {
 	mustPass(t, mr(fixed), "the plan of the fixed merge request")
 	if notes = w.Comments(); len(notes) != 1 || !strings.Contains(notes[0], "files/e.txt") {
 		t.Errorf("the note was not updated in place: %q", notes)
+	}
+}
+
+// A merge request adding 3,000 files: the note is desksync's own markdown, whole,
+// with its summary and its note on the rows it left out.
+func TestGitLabMergeRequestThreeThousandFiles(t *testing.T) {
+	t.Parallel()
+	if os.Getenv("DESKSYNC_LONG_TESTS") == "" {
+		t.Skip("set DESKSYNC_LONG_TESTS=1 to run the 3,000-file merge request")
+	}
+	w := gitlabWorld(t)
+	files := map[string]string{}
+	for i := range 3000 {
+		files[fmt.Sprintf("files/new-%04d-with-a-longer-name-for-the-table.txt", i)] = fmt.Sprintf("%d\n", i)
+	}
+	sha := w.Commit("many", "add 3000 files", files)
+	r := w.RunGitLab(gitlabCI, GitLabPipeline{Variables: map[string]string{"CI_PIPELINE_SOURCE": "merge_request_event",
+		"CI_COMMIT_REF_NAME": "many", "CI_COMMIT_SHA": sha, "CI_MERGE_REQUEST_IID": "9"}})
+	mustPass(t, r, "the plan of 3,000 files")
+	notes := w.Comments()
+	if len(notes) != 1 {
+		t.Fatalf("%d notes, want 1", len(notes))
+	}
+	n := notes[0]
+	if !strings.Contains(n, "**Plan:** 3002 to create") || !strings.Contains(n, "entries (changes, cleanups, diffs) are not shown") || !strings.HasSuffix(strings.TrimSpace(n), "._") {
+		t.Errorf("the note is not desksync's markdown, whole:\n%.600s…%s", n, n[max(0, len(n)-600):])
 	}
 }
