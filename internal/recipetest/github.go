@@ -407,12 +407,16 @@ func (w *World) ghShell(run *Run, ev GitHubEvent, script string, env map[string]
 // baseEnv is a runner's environment: PATH with desksync and the stand-ins, a home
 // of the job's own, and nothing of the test process's Desk or git settings.
 func (w *World) baseEnv(home string) []string {
-	return []string{
+	env := []string{}
+	for k, v := range w.RunnerEnv {
+		env = append(env, k+"="+v)
+	}
+	return append(env,
 		"PATH=" + w.bin + string(os.PathListSeparator) + os.Getenv("PATH"),
 		"HOME=" + home, "TMPDIR=" + os.TempDir(), "LANG=C.UTF-8", "NO_COLOR=1",
 		"FORGE_DIR=" + w.forge, "GIT_CONFIG_NOSYSTEM=1",
 		"GIT_AUTHOR_DATE=", "GIT_COMMITTER_DATE=",
-	}
+	)
 }
 
 // uses runs the actions the recipes use, as they behave on a hosted runner.

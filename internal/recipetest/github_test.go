@@ -8,12 +8,14 @@ import (
 	"testing"
 
 	"github.com/desksync/desksync/internal/command"
+	"github.com/desksync/desksync/internal/seaweedtest"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
 func TestMain(m *testing.M) {
 	// desksync on PATH is this test binary, re-executed: the recipes run the real CLI.
-	testscript.Main(m, map[string]func(){
+	// seaweedtest.Main runs one SeaweedFS for the S3 recipe's run when DESKSYNC_WEED names it.
+	testscript.Main(seaweedtest.Main(m), map[string]func(){
 		"desksync": func() { os.Exit(command.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 	})
 }

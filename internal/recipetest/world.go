@@ -32,6 +32,9 @@ type World struct {
 	// Secrets and Vars are GitHub's secrets and vars contexts; GitLab's CI/CD
 	// variables are both together.
 	Secrets, Vars map[string]string
+	// RunnerEnv is added to every job's environment: what an action the harness
+	// stands in for would export (the AWS credentials of configure-aws-credentials).
+	RunnerEnv map[string]string
 	// BeforeJob, when set, runs before each job starts (after its if: passed): where
 	// a test makes main move while a person is approving.
 	BeforeJob func(job string)
