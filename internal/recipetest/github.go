@@ -412,9 +412,9 @@ func (w *World) baseEnv(home string) []string {
 		env = append(env, k+"="+v)
 	}
 	return append(env,
-		"PATH=" + w.bin + string(os.PathListSeparator) + os.Getenv("PATH"),
-		"HOME=" + home, "TMPDIR=" + os.TempDir(), "LANG=C.UTF-8", "NO_COLOR=1",
-		"FORGE_DIR=" + w.forge, "GIT_CONFIG_NOSYSTEM=1",
+		"PATH="+w.bin+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"HOME="+home, "TMPDIR="+os.TempDir(), "LANG=C.UTF-8", "NO_COLOR=1",
+		"FORGE_DIR="+w.forge, "GIT_CONFIG_NOSYSTEM=1",
 		"GIT_AUTHOR_DATE=", "GIT_COMMITTER_DATE=",
 	)
 }
