@@ -3,12 +3,10 @@ package view
 import (
 	"encoding/json"
 	"fmt"
-	"html"
 	"io"
-	"strconv"
 	"strings"
-	"unicode"
 
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/plan"
 )
 
@@ -16,7 +14,7 @@ import (
 // a field changes meaning or goes away; new fields may be added within a version.
 const FormatVersion = "1"
 
-// Document is the JSON plan document of SPEC §3, and the single source the text and
+// Document is the JSON plan document of docs/plans.md, and the single source the text and
 // markdown renderers read, so the three formats cannot disagree. Changes are the
 // plan's own: before/after are null where the action has none (before for a create,
 // after for a delete), and a move names its "previous_address".
@@ -27,6 +25,9 @@ type Document struct {
 	State string `json:"state,omitempty"`
 	// Scope is the --target/--exclude a partial plan is limited to; omitted otherwise.
 	Scope plan.Scope `json:"scope,omitzero"`
+	// Replace lists the addresses replaced with --replace whatever the hashes say;
+	// omitted when there are none.
+	Replace []string `json:"replace,omitempty"`
 	// Refreshed says Desk was read before planning; false means the plan compares
 	// the manifest with the state only.
 	Refreshed bool          `json:"refreshed"`
@@ -60,6 +61,10 @@ func (f *Freshness) sentence() string {
 	return "This plan is current: the manifest, the files and the state are the ones it was made from."
 }
 
+// CleanupsHeading introduces a plan's cleanups; each one's description says where
+// it came from, since an interrupted apply is not the only source.
+const CleanupsHeading = "Leftovers recorded in the state, which apply settles before any change"
+
 // DocCleanup is leftover work from an interrupted apply, done before any change.
 type DocCleanup struct {
 	plan.Cleanup
@@ -69,7 +74,7 @@ type DocCleanup struct {
 // PlanDocument builds the JSON document for p. Slices are never nil, so "changes"
 // and "reasons" are [] rather than null for scripts that iterate them.
 func PlanDocument(p *plan.Plan) Document {
-	d := Document{FormatVersion: FormatVersion, Scope: p.Scope, Refreshed: p.Refreshed, Changes: []plan.Change{}, Summary: p.Summary()}
+	d := Document{FormatVersion: FormatVersion, Scope: p.Scope, Replace: p.Replace, Refreshed: p.Refreshed, Changes: []plan.Change{}, Summary: p.Summary()}
 	for _, c := range p.Changes {
 		if c.Action == plan.NoOp {
 			continue
@@ -216,8 +221,8 @@ func deskFileNote(c plan.Change) string {
 	return ""
 }
 
-// NoChanges is what desksync says of a plan without changes: "No changes." first (SPEC
-// §3), then what was compared, since an offline plan has not seen Desk.
+// NoChanges is what desksync says of a plan without changes: "No changes." first
+// (docs/plans.md), then what was compared, since an offline plan has not seen Desk.
 func NoChanges(p *plan.Plan) string { return "No changes. " + noChanges(p.Refreshed) }
 
 func noChanges(refreshed bool) string {
@@ -233,7 +238,7 @@ func partialNote(doc Document, code func(string) string) string {
 	return "This plan is partial: it covers only the addresses selected by " + code(doc.Scope.String()) + "; nothing else is planned or changed."
 }
 
-// summaryCounts writes the summary's counts: the four of SPEC §3 always, those added
+// summaryCounts writes the summary's counts: the first four always, those added
 // later only when there are any.
 func summaryCounts(s plan.Summary) string {
 	out := fmt.Sprintf("%d to create, %d to update, %d to replace, %d to delete", s.Create, s.Update, s.Replace, s.Delete)
@@ -263,21 +268,21 @@ func planText(doc Document, color bool) string {
 	}
 	var b strings.Builder
 	if doc.Scope.Partial() {
-		fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Note:"), partialNote(doc, SafeText))
+		fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Note:"), partialNote(doc, quote.Text))
 	}
 	if len(doc.Changes) == 0 && len(doc.Cleanups) == 0 {
 		for _, w := range doc.Warnings {
-			fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), SafeText(w))
+			fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), quote.Line(w))
 		}
 		b.WriteString(paint(ansiBold+ansiGreen, "No changes.") + " " + noChanges(doc.Refreshed) + "\n")
-		// After "No changes.", which stays the first sentence (SPEC §3).
+		// After "No changes.", which stays the first sentence (docs/plans.md).
 		if doc.State != "" {
-			fmt.Fprintf(&b, "State: %s\n", SafeText(doc.State))
+			fmt.Fprintf(&b, "State: %s\n", quote.Text(doc.State))
 		}
 		return b.String()
 	}
 	if doc.State != "" {
-		fmt.Fprintf(&b, "State: %s\n\n", SafeText(doc.State))
+		fmt.Fprintf(&b, "State: %s\n\n", quote.Text(doc.State))
 	}
 
 	if len(doc.Changes) > 0 {
@@ -294,16 +299,19 @@ func planText(doc Document, color bool) string {
 		}
 		b.WriteString("\ndesksync will perform the following actions:\n\n")
 		for _, c := range doc.Changes {
-			fmt.Fprintf(&b, "%s %s\n", symbol(c.Action), SafeText(c.Address))
+			fmt.Fprintf(&b, "%s %s\n", symbol(c.Action), quote.Text(c.Address))
 			for _, r := range c.Reasons {
-				fmt.Fprintf(&b, "      %s\n", SafeText(r))
+				fmt.Fprintf(&b, "      %s\n", quote.Line(r))
+			}
+			if c.Action == plan.Create && c.After != nil {
+				fmt.Fprintf(&b, "      uploaded as %s, %s\n", quote.Text(c.After.Filename), quote.Text(c.After.Disposition))
 			}
 			if note := deskFileNote(c); note != "" {
 				fmt.Fprintf(&b, "      %s\n", note)
 			}
 			if c.Diff != "" {
 				for _, line := range strings.Split(strings.TrimSuffix(c.Diff, "\n"), "\n") {
-					line = SafeText(line)
+					line = quote.Line(line)
 					if code := diffLineColor(line); code != "" {
 						line = paint(code, line)
 					}
@@ -315,14 +323,14 @@ func planText(doc Document, color bool) string {
 	}
 
 	if len(doc.Cleanups) > 0 {
-		b.WriteString("An earlier apply was interrupted; apply will first clean up:\n\n")
+		b.WriteString(CleanupsHeading + ":\n\n")
 		for _, c := range doc.Cleanups {
-			fmt.Fprintf(&b, "%s %s\n      %s\n", paint(ansiYellow, "  !"), SafeText(c.Address), SafeText(c.Description))
+			fmt.Fprintf(&b, "%s %s\n      %s\n", paint(ansiYellow, "  !"), quote.Text(c.Address), quote.Line(c.Description))
 		}
 		b.WriteString("\n")
 	}
 	for _, w := range doc.Warnings {
-		fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), SafeText(w))
+		fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), quote.Line(w))
 	}
 	fmt.Fprintf(&b, "%s %s\n", paint(ansiBold, "Plan:"), summaryCounts(doc.Summary))
 	return b.String()
@@ -350,31 +358,31 @@ func diffLineColor(line string) string {
 func planMarkdown(doc Document, limit int) string {
 	var b strings.Builder
 	if doc.Scope.Partial() {
-		fmt.Fprintf(&b, "> **Note:** %s\n\n", partialNote(doc, func(s string) string { return mdCode(s, false) }))
+		fmt.Fprintf(&b, "> **Note:** %s\n\n", partialNote(doc, func(s string) string { return quote.Code(s, false) }))
 	}
 	if len(doc.Changes) == 0 && len(doc.Cleanups) == 0 {
 		// Plain, so a script can look for a line starting "No changes." in any format.
 		b.WriteString("No changes. " + noChanges(doc.Refreshed) + "\n")
 		if doc.State != "" {
-			fmt.Fprintf(&b, "\nState: %s\n", mdCode(doc.State, false))
+			fmt.Fprintf(&b, "\nState: %s\n", quote.Code(doc.State, false))
 		}
 		if doc.Freshness != nil {
 			fmt.Fprintf(&b, "\n%s\n", freshnessMarkdown(doc.Freshness))
 		}
 		for _, w := range doc.Warnings {
-			fmt.Fprintf(&b, "\n> **Warning:** %s\n", mdEscape(w))
+			fmt.Fprintf(&b, "\n> **Warning:** %s\n", quote.Code(w, false))
 		}
 		return b.String()
 	}
 	fmt.Fprintf(&b, "**Plan:** %s\n", summaryCounts(doc.Summary))
 	if doc.State != "" {
-		fmt.Fprintf(&b, "\nState: %s\n", mdCode(doc.State, false))
+		fmt.Fprintf(&b, "\nState: %s\n", quote.Code(doc.State, false))
 	}
 	if doc.Freshness != nil {
 		fmt.Fprintf(&b, "\n%s\n", freshnessMarkdown(doc.Freshness))
 	}
 	for _, w := range doc.Warnings {
-		fmt.Fprintf(&b, "\n> **Warning:** %s\n", mdEscape(w))
+		fmt.Fprintf(&b, "\n> **Warning:** %s\n", quote.Code(w, false))
 	}
 
 	// Everything below is optional: each piece goes in only while the note about
@@ -385,9 +393,9 @@ func planMarkdown(doc Document, limit int) string {
 	}
 	var parts []part
 	if len(doc.Cleanups) > 0 {
-		parts = append(parts, part{"\nAn earlier apply was interrupted; apply will first clean up:\n\n", false})
+		parts = append(parts, part{"\n" + CleanupsHeading + ":\n\n", false})
 		for _, c := range doc.Cleanups {
-			parts = append(parts, part{fmt.Sprintf("- %s: %s\n", mdCode(c.Address, false), mdEscape(c.Description)), true})
+			parts = append(parts, part{fmt.Sprintf("- %s: %s\n", quote.Code(c.Address, false), quote.Code(c.Description, false)), true})
 		}
 	}
 	if len(doc.Changes) > 0 {
@@ -401,9 +409,9 @@ func planMarkdown(doc Document, limit int) string {
 			continue
 		}
 		fence := strings.Repeat("`", max(3, longestRun(c.Diff, '`')+1))
-		// Inside <summary> markdown is not read, so the address is HTML-escaped.
-		parts = append(parts, part{fmt.Sprintf("\n<details><summary>Diff of <code>%s</code></summary>\n\n%sdiff\n%s\n%s\n\n</details>\n",
-			html.EscapeString(SafeText(c.Address)), fence, strings.TrimSuffix(c.Diff, "\n"), fence), true})
+		// Inside <summary> markdown is not read, so the address is HTML in a <code> element.
+		parts = append(parts, part{fmt.Sprintf("\n<details><summary>Diff of %s</summary>\n\n%sdiff\n%s\n%s\n\n</details>\n",
+			quote.HTMLCode(c.Address), fence, strings.TrimSuffix(c.Diff, "\n"), fence), true})
 	}
 	size, entries := b.Len(), 0
 	for _, p := range parts {
@@ -449,62 +457,20 @@ func omittedNote(left, total int) string {
 		left, total, MarkdownCommentLimit)
 }
 
-// markdownRow is one change as a table row. A create's upload name and disposition
-// are spelled out: a filename that differs from the path is otherwise invisible.
+// markdownRow is one change as a table row.
 func markdownRow(c plan.Change) string {
 	details := make([]string, 0, len(c.Reasons)+2)
 	for _, r := range c.Reasons {
-		details = append(details, mdEscape(r))
+		details = append(details, quote.Code(r, true))
 	}
 	if c.Action == plan.Create && c.After != nil {
-		details = append(details, mdEscape(fmt.Sprintf("uploaded as %q, %s", c.After.Filename, c.After.Disposition)))
+		details = append(details, "uploaded as "+quote.Code(c.After.Filename, true)+", "+quote.Code(c.After.Disposition, true))
 	}
 	if note := deskFileNote(c); note != "" {
 		details = append(details, note)
 	}
 	return fmt.Sprintf("| %s %s | %s | %s |\n",
-		mdCode(c.Action.Symbol(), true), c.Action, mdCode(c.Address, true), strings.Join(details, "<br>"))
-}
-
-// SafeText quotes s when it holds a control character (other than a tab), so an address from an
-// untrusted manifest (or a hand-edited state) cannot move the cursor, recolour or clear a
-// reviewer's terminal.
-func SafeText(s string) string {
-	for _, r := range s {
-		if !unicode.IsPrint(r) && r != ' ' && r != '\t' {
-			return strconv.Quote(s)
-		}
-	}
-	return s
-}
-
-// mdEscape backslash-escapes what markdown would otherwise read as formatting, HTML,
-// an entity or (in a table) a cell boundary.
-func mdEscape(s string) string {
-	s = SafeText(s)
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune("\\`*_[]<|~&", r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-// mdCode writes s as an inline code span that no backtick inside it can end early
-// (a fence one longer than its longest run of backticks). In a table cell a `|` must
-// still be written `\|`, which GFM unescapes before reading the code span.
-func mdCode(s string, inTable bool) string {
-	s = SafeText(s)
-	fence := strings.Repeat("`", longestRun(s, '`')+1)
-	if strings.HasPrefix(s, "`") || strings.HasSuffix(s, "`") {
-		s = " " + s + " "
-	}
-	if inTable {
-		s = strings.ReplaceAll(s, "|", `\|`)
-	}
-	return fence + s + fence
+		quote.Code(c.Action.Symbol(), true), c.Action, quote.Code(c.Address, true), strings.Join(details, "<br>"))
 }
 
 // longestRun is the length of the longest run of c in s.
