@@ -129,7 +129,7 @@ func RenderPlan(w io.Writer, p *plan.Plan, format string, opts PlanOptions) erro
 	case "", "text":
 		out := planText(doc, opts.Color)
 		if doc.Freshness != nil {
-			out += "\n" + SafeText(doc.Freshness.sentence()) + "\n"
+			out += "\n" + quote.Line(doc.Freshness.sentence()) + "\n"
 		}
 		return writeAll(w, out)
 	case "json":
@@ -442,12 +442,16 @@ func planMarkdown(doc Document, limit int) string {
 	return b.String()
 }
 
-// freshnessMarkdown is the freshness as a quote, in bold when the plan is stale.
+// freshnessMarkdown is the freshness as a quote, its reason (which names addresses
+// from the manifest) in a code span; in bold when the plan is stale.
 func freshnessMarkdown(f *Freshness) string {
-	if f.Checked && f.Stale {
-		return "> **Stale:** " + mdEscape(f.sentence())
+	switch {
+	case !f.Checked:
+		return "> Not checked against the work tree: " + quote.Code(f.Reason, false) + "."
+	case f.Stale:
+		return "> **Stale:** this plan is stale: " + quote.Code(f.Reason, false) + ". desksync apply will refuse it; make the plan again."
 	}
-	return "> " + mdEscape(f.sentence())
+	return "> " + f.sentence()
 }
 
 // omittedNote says how much of a markdown plan did not fit and where the rest is.
