@@ -43,6 +43,21 @@ func seed() map[string]string {
 // onMain is the state-in-main variant: the state committed on main by the bot.
 func onMain(w *World) { w.Vars["DESKSYNC_STATE"] = "desksync.state.json" }
 
+// homes are the state homes the runs that do not depend on one cover, each set by
+// the variable the recipes read (DESKSYNC_STATE).
+var homes = map[string]func(*World){"main": onMain}
+
+// forHomes runs fn once per home, in parallel.
+func forHomes(t *testing.T, fn func(t *testing.T, home func(*World))) {
+	t.Parallel()
+	for name, home := range homes {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, home)
+		})
+	}
+}
+
 func push(w *World, sha string) GitHubEvent {
 	return GitHubEvent{Name: "push", Ref: "refs/heads/main", SHA: sha}
 }
@@ -70,53 +85,55 @@ func keptState(t *testing.T, w *World) string {
 // Two merges pushed before either run starts: the first run applies the tip (both
 // merges), the second finds nothing to do; nothing is uploaded twice.
 func TestGitHubTwoMergesBeforeEitherRun(t *testing.T) {
-	t.Parallel()
-	w := NewWorld(t, seed())
-	onMain(w)
-	x := w.Commit("main", "add c", map[string]string{"files/c.txt": "c\n"})
-	y := w.Commit("main", "add d", map[string]string{"files/d.txt": "d\n"})
-	r1 := w.RunGitHub(workflow("desksync-apply.yml"), push(w, x))
-	mustSucceed(t, r1, "the run for the first merge")
-	if r1.Jobs["apply"].Result != "success" {
-		t.Fatalf("the first run did not apply:\n%s", r1.Logs())
-	}
-	r2 := w.RunGitHub(workflow("desksync-apply.yml"), push(w, y))
-	mustSucceed(t, r2, "the run for the second merge")
-	if got := r2.Jobs["apply"].Result; got != "skipped" {
-		t.Errorf("the second run's apply is %s, want skipped (nothing left to do):\n%s", got, r2.Logs())
-	}
-	want := map[string]string{"files/a.txt": "a\n", "files/b.txt": "b\n", "files/c.txt": "c\n", "files/d.txt": "d\n"}
-	w.CheckConverged(keptState(t, w), want, nil)
+	forHomes(t, func(t *testing.T, home func(*World)) {
+		w := NewWorld(t, seed())
+		home(w)
+		x := w.Commit("main", "add c", map[string]string{"files/c.txt": "c\n"})
+		y := w.Commit("main", "add d", map[string]string{"files/d.txt": "d\n"})
+		r1 := w.RunGitHub(workflow("desksync-apply.yml"), push(w, x))
+		mustSucceed(t, r1, "the run for the first merge")
+		if r1.Jobs["apply"].Result != "success" {
+			t.Fatalf("the first run did not apply:\n%s", r1.Logs())
+		}
+		r2 := w.RunGitHub(workflow("desksync-apply.yml"), push(w, y))
+		mustSucceed(t, r2, "the run for the second merge")
+		if got := r2.Jobs["apply"].Result; got != "skipped" {
+			t.Errorf("the second run's apply is %s, want skipped (nothing left to do):\n%s", got, r2.Logs())
+		}
+		want := map[string]string{"files/a.txt": "a\n", "files/b.txt": "b\n", "files/c.txt": "c\n", "files/d.txt": "d\n"}
+		w.CheckConverged(keptState(t, w), want, nil)
+	})
 }
 
 // main moves while a person approves: the approved plan is not applied to a tree it
 // was not made from; the run exits 0 saying so, and the newer run applies the tip.
 func TestGitHubMainMovesDuringApproval(t *testing.T) {
-	t.Parallel()
-	w := NewWorld(t, seed())
-	onMain(w)
-	x := w.Commit("main", "add c", map[string]string{"files/c.txt": "c\n"})
-	var z string
-	w.BeforeJob = func(job string) {
-		if job == "apply" && z == "" {
-			z = w.Commit("main", "add d", map[string]string{"files/d.txt": "d\n"})
+	forHomes(t, func(t *testing.T, home func(*World)) {
+		w := NewWorld(t, seed())
+		home(w)
+		x := w.Commit("main", "add c", map[string]string{"files/c.txt": "c\n"})
+		var z string
+		w.BeforeJob = func(job string) {
+			if job == "apply" && z == "" {
+				z = w.Commit("main", "add d", map[string]string{"files/d.txt": "d\n"})
+			}
 		}
-	}
-	r1 := w.RunGitHub(workflow("desksync-apply.yml"), push(w, x))
-	mustSucceed(t, r1, "the run whose plan went stale")
-	if !strings.Contains(r1.Jobs["apply"].Log.String(), "main moved from") {
-		t.Errorf("the run does not say that main moved:\n%s", r1.Logs())
-	}
-	if n := len(w.Desk.Files()); n != 0 {
-		t.Errorf("%d Desk files after a run whose plan went stale, want 0", n)
-	}
-	if !strings.Contains(r1.Jobs["plan"].Summary, "**Plan:** 3 to create") {
-		t.Errorf("the approver's summary does not show the plan:\n%s", r1.Jobs["plan"].Summary)
-	}
-	w.BeforeJob = nil
-	mustSucceed(t, w.RunGitHub(workflow("desksync-apply.yml"), push(w, z)), "the newer run")
-	want := map[string]string{"files/a.txt": "a\n", "files/b.txt": "b\n", "files/c.txt": "c\n", "files/d.txt": "d\n"}
-	w.CheckConverged(keptState(t, w), want, nil)
+		r1 := w.RunGitHub(workflow("desksync-apply.yml"), push(w, x))
+		mustSucceed(t, r1, "the run whose plan went stale")
+		if !strings.Contains(r1.Jobs["apply"].Log.String(), "main moved from") {
+			t.Errorf("the run does not say that main moved:\n%s", r1.Logs())
+		}
+		if n := len(w.Desk.Files()); n != 0 {
+			t.Errorf("%d Desk files after a run whose plan went stale, want 0", n)
+		}
+		if !strings.Contains(r1.Jobs["plan"].Summary, "**Plan:** 3 to create") {
+			t.Errorf("the approver's summary does not show the plan:\n%s", r1.Jobs["plan"].Summary)
+		}
+		w.BeforeJob = nil
+		mustSucceed(t, w.RunGitHub(workflow("desksync-apply.yml"), push(w, z)), "the newer run")
+		want := map[string]string{"files/a.txt": "a\n", "files/b.txt": "b\n", "files/c.txt": "c\n", "files/d.txt": "d\n"}
+		w.CheckConverged(keptState(t, w), want, nil)
+	})
 }
 
 // The bot's push of the state is refused by the server (branch protection): the job
@@ -157,61 +174,63 @@ func TestGitHubStatePushRejected(t *testing.T) {
 
 // workflow_dispatch started on a feature branch deploys nothing and pushes nothing.
 func TestGitHubDispatchFromFeatureBranch(t *testing.T) {
-	t.Parallel()
-	w := NewWorld(t, seed())
-	onMain(w)
-	before := w.Tip("main")
-	f := w.Commit("feature", "unreviewed", map[string]string{"files/evil.txt": "evil\n"})
-	for _, file := range []string{"desksync-apply.yml", "desksync-drift.yml"} {
-		ev := GitHubEvent{Name: "workflow_dispatch", Ref: "refs/heads/feature", SHA: f, Inputs: map[string]any{"repair": true}}
-		r := w.RunGitHub(workflow(file), ev)
-		if r == nil {
-			t.Fatalf("%s does not start on workflow_dispatch", file)
-		}
-		for name, j := range r.Jobs {
-			if j.Result != "skipped" && name != "drift" {
-				t.Errorf("%s: job %s ran (%s) for a dispatch from a feature branch:\n%s", file, name, j.Result, r.Logs())
+	forHomes(t, func(t *testing.T, home func(*World)) {
+		w := NewWorld(t, seed())
+		home(w)
+		before := w.Tip("main")
+		f := w.Commit("feature", "unreviewed", map[string]string{"files/evil.txt": "evil\n"})
+		for _, file := range []string{"desksync-apply.yml", "desksync-drift.yml"} {
+			ev := GitHubEvent{Name: "workflow_dispatch", Ref: "refs/heads/feature", SHA: f, Inputs: map[string]any{"repair": true}}
+			r := w.RunGitHub(workflow(file), ev)
+			if r == nil {
+				t.Fatalf("%s does not start on workflow_dispatch", file)
+			}
+			for name, j := range r.Jobs {
+				if j.Result != "skipped" && name != "drift" {
+					t.Errorf("%s: job %s ran (%s) for a dispatch from a feature branch:\n%s", file, name, j.Result, r.Logs())
+				}
 			}
 		}
-	}
-	if n := len(w.Desk.Files()); n != 0 {
-		t.Errorf("%d Desk files after a dispatch from a feature branch, want 0", n)
-	}
-	if w.Tip("main") != before {
-		t.Error("main moved")
-	}
+		if n := len(w.Desk.Files()); n != 0 {
+			t.Errorf("%d Desk files after a dispatch from a feature branch, want 0", n)
+		}
+		if w.Tip("main") != before {
+			t.Error("main moved")
+		}
+	})
 }
 
 // A file deleted on Desk: the scheduled check fails naming the repair, the repair
 // (dispatch with repair ticked) uploads it again and saves the state.
 func TestGitHubDriftRepaired(t *testing.T) {
-	t.Parallel()
-	w := NewWorld(t, seed())
-	onMain(w)
-	mustSucceed(t, w.RunGitHub(workflow("desksync-apply.yml"), push(w, w.Tip("main"))), "the first deploy")
-	for _, f := range w.Desk.Files() {
-		if f.Filename == "a.txt" {
-			if err := w.Desk.Remove(f.ID); err != nil {
-				t.Fatal(err)
+	forHomes(t, func(t *testing.T, home func(*World)) {
+		w := NewWorld(t, seed())
+		home(w)
+		mustSucceed(t, w.RunGitHub(workflow("desksync-apply.yml"), push(w, w.Tip("main"))), "the first deploy")
+		for _, f := range w.Desk.Files() {
+			if f.Filename == "a.txt" {
+				if err := w.Desk.Remove(f.ID); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
-	}
-	check := w.RunGitHub(workflow("desksync-drift.yml"), GitHubEvent{Name: "schedule", Ref: "refs/heads/main", SHA: w.Tip("main")})
-	if check.Success() || !strings.Contains(check.Jobs["drift"].Log.String(), "repair ticked") {
-		t.Fatalf("the drift check did not fail naming the repair:\n%s", check.Logs())
-	}
-	if check.Jobs["repair"].Result != "skipped" {
-		t.Errorf("the scheduled run repaired: %s", check.Jobs["repair"].Result)
-	}
-	repair := w.RunGitHub(workflow("desksync-drift.yml"), GitHubEvent{Name: "workflow_dispatch", Ref: "refs/heads/main", SHA: w.Tip("main"), Inputs: map[string]any{"repair": true}})
-	mustSucceed(t, repair, "the repair")
-	if repair.Jobs["repair"].Result != "success" || repair.Jobs["drift"].Result != "skipped" {
-		t.Fatalf("the repair did not run as the repair job:\n%s", repair.Logs())
-	}
-	want := map[string]string{"files/a.txt": "a\n", "files/b.txt": "b\n"}
-	w.CheckConverged(keptState(t, w), want, map[string]int{"files/a.txt": 2})
-	again := w.RunGitHub(workflow("desksync-drift.yml"), GitHubEvent{Name: "schedule", Ref: "refs/heads/main", SHA: w.Tip("main")})
-	mustSucceed(t, again, "the drift check after the repair")
+		check := w.RunGitHub(workflow("desksync-drift.yml"), GitHubEvent{Name: "schedule", Ref: "refs/heads/main", SHA: w.Tip("main")})
+		if check.Success() || !strings.Contains(check.Jobs["drift"].Log.String(), "repair ticked") {
+			t.Fatalf("the drift check did not fail naming the repair:\n%s", check.Logs())
+		}
+		if check.Jobs["repair"].Result != "skipped" {
+			t.Errorf("the scheduled run repaired: %s", check.Jobs["repair"].Result)
+		}
+		repair := w.RunGitHub(workflow("desksync-drift.yml"), GitHubEvent{Name: "workflow_dispatch", Ref: "refs/heads/main", SHA: w.Tip("main"), Inputs: map[string]any{"repair": true}})
+		mustSucceed(t, repair, "the repair")
+		if repair.Jobs["repair"].Result != "success" || repair.Jobs["drift"].Result != "skipped" {
+			t.Fatalf("the repair did not run as the repair job:\n%s", repair.Logs())
+		}
+		want := map[string]string{"files/a.txt": "a\n", "files/b.txt": "b\n"}
+		w.CheckConverged(keptState(t, w), want, map[string]int{"files/a.txt": 2})
+		again := w.RunGitHub(workflow("desksync-drift.yml"), GitHubEvent{Name: "schedule", Ref: "refs/heads/main", SHA: w.Tip("main")})
+		mustSucceed(t, again, "the drift check after the repair")
+	})
 }
 
 // pullRequest runs the plan workflow on a pull request at sha, then the comment
@@ -233,30 +252,31 @@ func pullRequest(t *testing.T, w *World, n int, sha string) *Run {
 // A pull request with a broken manifest: the plan fails, and the comment shows
 // desksync's error with its position, not an empty body.
 func TestGitHubPullRequestBrokenManifest(t *testing.T) {
-	t.Parallel()
-	w := NewWorld(t, seed())
-	onMain(w)
-	sha := w.Commit("broken", "break the manifest", map[string]string{"desksync.yaml": "version: 1\nattachments:\n  - path: files/a.txt\n    disposition: inline\n"})
-	r := pullRequest(t, w, 7, sha)
-	if r.Success() {
-		t.Errorf("the plan of a broken manifest passed:\n%s", r.Logs())
-	}
-	comments := w.Comments()
-	if len(comments) != 1 {
-		t.Fatalf("%d comments, want 1", len(comments))
-	}
-	for _, want := range []string{"<!-- desksync-plan -->", "desksync plan failed", "desksync.yaml:4:", "disposition"} {
-		if !strings.Contains(comments[0], want) {
-			t.Errorf("the comment lacks %q:\n%s", want, comments[0])
+	forHomes(t, func(t *testing.T, home func(*World)) {
+		w := NewWorld(t, seed())
+		home(w)
+		sha := w.Commit("broken", "break the manifest", map[string]string{"desksync.yaml": "version: 1\nattachments:\n  - path: files/a.txt\n    disposition: inline\n"})
+		r := pullRequest(t, w, 7, sha)
+		if r.Success() {
+			t.Errorf("the plan of a broken manifest passed:\n%s", r.Logs())
 		}
-	}
-	// A fix pushed to the pull request updates the same comment.
-	fixed := w.Commit("broken", "fix the manifest", map[string]string{"desksync.yaml": manifest, "files/e.txt": "e\n"})
-	pullRequest(t, w, 7, fixed)
-	comments = w.Comments()
-	if len(comments) != 1 || !strings.Contains(comments[0], "files/e.txt") {
-		t.Errorf("the comment was not updated in place with the new plan: %q", comments)
-	}
+		comments := w.Comments()
+		if len(comments) != 1 {
+			t.Fatalf("%d comments, want 1", len(comments))
+		}
+		for _, want := range []string{"<!-- desksync-plan -->", "desksync plan failed", "desksync.yaml:4:", "disposition"} {
+			if !strings.Contains(comments[0], want) {
+				t.Errorf("the comment lacks %q:\n%s", want, comments[0])
+			}
+		}
+		// A fix pushed to the pull request updates the same comment.
+		fixed := w.Commit("broken", "fix the manifest", map[string]string{"desksync.yaml": manifest, "files/e.txt": "e\n"})
+		pullRequest(t, w, 7, fixed)
+		comments = w.Comments()
+		if len(comments) != 1 || !strings.Contains(comments[0], "files/e.txt") {
+			t.Errorf("the comment was not updated in place with the new plan: %q", comments)
+		}
+	})
 }
 
 // A pull request adding 3,000 files: the comment is desksync's own markdown, cut by
