@@ -36,6 +36,29 @@ type Document struct {
 	Summary  plan.Summary `json:"summary"`
 	Cleanups []DocCleanup `json:"cleanups,omitempty"`
 	Warnings []string     `json:"warnings,omitempty"`
+	// Freshness is what "desksync show" found comparing a saved plan with the work
+	// tree; omitted by plan, whose plans are fresh by construction.
+	Freshness *Freshness `json:"freshness,omitempty"`
+}
+
+// Freshness says whether a saved plan can still be applied, for the person who
+// approves it: Checked is false when there was no work tree (or state) to compare
+// with, and Reason then says what was missing; Stale says apply would refuse the plan.
+type Freshness struct {
+	Checked bool   `json:"checked"`
+	Stale   bool   `json:"stale"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// sentence is the freshness as one line of prose.
+func (f *Freshness) sentence() string {
+	switch {
+	case !f.Checked:
+		return "Not checked against the work tree: " + f.Reason + "."
+	case f.Stale:
+		return "This plan is stale: " + f.Reason + ". desksync apply will refuse it; make the plan again."
+	}
+	return "This plan is current: the manifest, the files and the state are the ones it was made from."
 }
 
 // CleanupsHeading introduces a plan's cleanups; each one's description says where
@@ -74,16 +97,24 @@ type PlanOptions struct {
 	// no NO_COLOR); renderers never look at the environment themselves.
 	Color bool
 	// MarkdownLimit is the most characters markdown output may take; 0 means
-	// MarkdownCommentLimit.
+	// MarkdownCommentLimit less MarkdownHeadroom.
 	MarkdownLimit int
 	// State is where the state was read from, as the plan's header names it: a path
 	// relative to the working directory (absolute outside it) or an s3:// URL, never
 	// with credentials. Empty leaves it out.
 	State string
+	// Freshness, when set, is rendered after the plan (text) or under its summary
+	// (markdown, so that a cut comment keeps it).
+	Freshness *Freshness
 }
 
 // MarkdownCommentLimit is the longest comment GitHub accepts, in characters.
 const MarkdownCommentLimit = 65536
+
+// MarkdownHeadroom is what markdown output leaves of a comment by default for the
+// pipeline's own lines around it (the marker that finds the comment again, a heading
+// naming the commit), so that the recipes never need to cut desksync's output.
+const MarkdownHeadroom = 1024
 
 // PlanFormats are the values RenderPlan accepts, for the --format flag's enum.
 const PlanFormats = "text,json,markdown"
@@ -93,15 +124,20 @@ const PlanFormats = "text,json,markdown"
 func RenderPlan(w io.Writer, p *plan.Plan, format string, opts PlanOptions) error {
 	doc := PlanDocument(p)
 	doc.State = opts.State
+	doc.Freshness = opts.Freshness
 	switch format {
 	case "", "text":
-		return writeAll(w, planText(doc, opts.Color))
+		out := planText(doc, opts.Color)
+		if doc.Freshness != nil {
+			out += "\n" + quote.Line(doc.Freshness.sentence()) + "\n"
+		}
+		return writeAll(w, out)
 	case "json":
 		return writePlanJSON(w, doc)
 	case "markdown":
 		limit := opts.MarkdownLimit
 		if limit <= 0 {
-			limit = MarkdownCommentLimit
+			limit = MarkdownCommentLimit - MarkdownHeadroom
 		}
 		return writeAll(w, planMarkdown(doc, limit))
 	}
@@ -331,6 +367,9 @@ func planMarkdown(doc Document, limit int) string {
 		if doc.State != "" {
 			fmt.Fprintf(&b, "\nState: %s\n", quote.Code(doc.State, false))
 		}
+		if doc.Freshness != nil {
+			fmt.Fprintf(&b, "\n%s\n", freshnessMarkdown(doc.Freshness))
+		}
 		for _, w := range doc.Warnings {
 			fmt.Fprintf(&b, "\n> **Warning:** %s\n", quote.Code(w, false))
 		}
@@ -339,6 +378,9 @@ func planMarkdown(doc Document, limit int) string {
 	fmt.Fprintf(&b, "**Plan:** %s\n", summaryCounts(doc.Summary))
 	if doc.State != "" {
 		fmt.Fprintf(&b, "\nState: %s\n", quote.Code(doc.State, false))
+	}
+	if doc.Freshness != nil {
+		fmt.Fprintf(&b, "\n%s\n", freshnessMarkdown(doc.Freshness))
 	}
 	for _, w := range doc.Warnings {
 		fmt.Fprintf(&b, "\n> **Warning:** %s\n", quote.Code(w, false))
@@ -399,6 +441,18 @@ func planMarkdown(doc Document, limit int) string {
 	}
 	b.WriteString(omittedNote(entries-shown, entries))
 	return b.String()
+}
+
+// freshnessMarkdown is the freshness as a quote, its reason (which names addresses
+// from the manifest) in a code span; in bold when the plan is stale.
+func freshnessMarkdown(f *Freshness) string {
+	switch {
+	case !f.Checked:
+		return "> Not checked against the work tree: " + quote.Code(f.Reason, false) + "."
+	case f.Stale:
+		return "> **Stale:** this plan is stale: " + quote.Code(f.Reason, false) + ". desksync apply will refuse it; make the plan again."
+	}
+	return "> " + f.sentence()
 }
 
 // omittedNote says how much of a markdown plan did not fit and where the rest is.
