@@ -141,7 +141,22 @@ func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) 
 type kongExit int
 
 // Run runs desksync with args (without the program name) and returns the exit status.
-func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, stopSignals()...)
+	defer signal.Stop(signals)
+	return run(args, &terminal{
+		stdin: stdin, stdout: stdout, stderr: stderr,
+		stderrTTY: isTerminal(stderr),
+		stdinTTY:  isTerminal(stdin),
+		stdoutTTY: isTerminal(stdout),
+	}, signals)
+}
+
+// run is Run on the terminal t, which says what is a terminal, with the stop signals
+// arriving on signals: tests drive the approval prompt and Ctrl-C through both.
+func run(args []string, t *terminal, signals <-chan os.Signal) (code int) {
+	stdout, stderr := t.stdout, t.stderr
 	var c cli
 	defer func() {
 		if r := recover(); r != nil {
@@ -176,17 +191,8 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	interrupt := make(chan struct{})
-	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, stopSignals()...)
-	defer signal.Stop(signals)
-	t := &terminal{
-		stdin: stdin, stdout: stdout, stderr: stderr,
-		messages:  &switchWriter{w: stderr},
-		stderrTTY: isTerminal(stderr),
-		stdinTTY:  isTerminal(stdin),
-		stdoutTTY: isTerminal(stdout),
-		interrupt: interrupt,
-	}
+	t.interrupt = interrupt
+	t.messages = &switchWriter{w: stderr}
 	t.stderr = t.messages
 	go func() {
 		stderr := t.stderr
