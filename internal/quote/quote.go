@@ -14,9 +14,11 @@
 package quote
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -194,4 +196,31 @@ func longestRun(s string, c byte) int {
 		}
 	}
 	return longest
+}
+
+// JSON returns the encoded JSON document b with every [Unsafe] character inside its strings
+// written as a \u escape and "##" as #\u0023, so that a terminal or a CI log shows the
+// document inert while any JSON reader decodes the same values. b must be valid JSON as an
+// encoder writes it: outside strings it holds only ASCII, and the whitespace between
+// tokens (newlines, tabs, spaces) is kept.
+func JSON(b []byte) []byte {
+	var out []byte
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		switch {
+		case r == '\n' || r == '\t' || r == '\r':
+			out = append(out, b[i])
+		case Unsafe(r):
+			for _, u := range utf16.Encode([]rune{r}) {
+				out = append(out, fmt.Sprintf(`\u%04x`, u)...)
+			}
+		case r == '#' && i+1 < len(b) && b[i+1] == '#':
+			out = append(out, `#\u0023`...)
+			size = 2
+		default:
+			out = append(out, b[i:i+size]...)
+		}
+		i += size
+	}
+	return out
 }
