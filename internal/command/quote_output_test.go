@@ -69,6 +69,8 @@ func TestHostileStringsPrintedInert(t *testing.T) {
 	run("apply", "--auto-approve")
 	run("state", "list")
 	run("state", "rm", bidi)
+	run("import", bidi, "1")
+	run("state", "rm", bidi)
 	run("state", "mv", hash, "##[error]forged-moved.txt")
 
 	// A hand-edited state: addresses with newlines, ESC and workflow commands, for Desk
@@ -100,6 +102,16 @@ func TestHostileStringsPrintedInert(t *testing.T) {
 	writeFiles(t, dir, map[string]string{"desksync.state.json": string(data)})
 	run("state", "list")
 	run("state", "show", "x\n::error title=forged::approved")
+
+	// The merge driver's notes: both branches uploaded another file for a hostile address.
+	side := func(id int) string {
+		atts["x\n::error title=forged::approved"].(map[string]any)["id"] = id
+		b, _ := json.MarshalIndent(st, "", "  ")
+		return string(b)
+	}
+	writeFiles(t, dir, map[string]string{"base.json": side(900000), "ours.json": side(800001), "theirs.json": side(800002)})
+	side(900000)
+	run("state", "merge", "base.json", "ours.json", "theirs.json")
 	run("plan")
 	run("refresh")
 	run("apply", "--auto-approve")
