@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/desksync/desksync/desk"
+	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
@@ -73,6 +74,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	byAddress := func(a, b Failure) int { return cmp.Compare(a.Address, b.Address) }
 	slices.SortStableFunc(r.res.Failures, byAddress)
 	slices.SortStableFunc(r.res.Skipped, byAddress)
+	slices.SortStableFunc(r.res.Abandoned, byAddress)
 	r.prog.End(r.res)
 
 	if r.saveErr != nil {
@@ -106,7 +108,26 @@ func (o *Options) check() error {
 			return fmt.Errorf("apply: plan change %s (%s) is incomplete", quote.Text(ch.Address), ch.Action)
 		}
 	}
-	return nil
+	return o.checkSerialRoom()
+}
+
+// stepsPerAction bounds the state steps one action records (a replace: pending, depose,
+// activate, undepose), with room to spare: the bound only has to be above the truth, as
+// no real state comes anywhere near state.MaxSerial.
+const stepsPerAction = 8
+
+// checkSerialRoom refuses, before the first Desk request, a run whose steps could carry
+// the state's serial past state.MaxSerial: the save of a step that does not fit fails
+// after its Desk file is made, and every rerun would upload the file again.
+func (o *Options) checkSerialRoom() error {
+	actions := int64(len(o.Plan.Changes) + len(o.Plan.Cleanups) + len(o.State.Pending) + len(o.State.Deposed) + 1)
+	steps := stepsPerAction * actions
+	if o.State.Serial <= state.MaxSerial-steps {
+		return nil
+	}
+	return hint.Wrap(fmt.Errorf("state serial %d is too close to %d (2^53), the largest serial desksync reads: this run could record up to %d steps and pass it; nothing was changed on Desk",
+		o.State.Serial, int64(state.MaxSerial), steps),
+		"no desksync run writes a serial this large (each run adds a few): restore the state from version control or from its .backup")
 }
 
 func uploads(ch plan.Change) bool { return ch.Action == plan.Create || ch.Action == plan.Replace }
@@ -282,7 +303,13 @@ func (r *runner) runTask(ctx context.Context, t task) {
 	}
 	g.start()
 	r.prog.Finish(ev, err)
-	if err != nil {
+	switch {
+	case err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		// Cut short by the hard stop, not refused by Desk: the next apply finishes it.
+		r.mu.Lock()
+		r.res.Abandoned = append(r.res.Abandoned, Failure{Address: ev.Address, Action: t.action, Err: err})
+		r.mu.Unlock()
+	case err != nil:
 		r.fail(ev.Address, t.action, err)
 	}
 }

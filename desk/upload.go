@@ -106,7 +106,7 @@ func (f *form) write(w io.Writer, file io.Reader) (int64, error) {
 		}
 	}
 	h := make(textproto.MIMEHeader)
-	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename="%s"`, escapeQuotes(f.filename)))
+	h.Set("Content-Disposition", multipart.FileContentDisposition("file", f.filename))
 	h.Set("Content-Type", f.contentType)
 	part, err := mw.CreatePart(h)
 	if err != nil {
@@ -132,10 +132,6 @@ func (f *form) overhead() (int64, error) {
 type countWriter int64
 
 func (w *countWriter) Write(p []byte) (int, error) { *w += countWriter(len(p)); return len(p), nil }
-
-func escapeQuotes(s string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `"`, `\"`)
-}
 
 // upload is one Upload call; attempt is run by the retry layer.
 type upload struct {

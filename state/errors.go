@@ -1,9 +1,11 @@
 package state
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -40,6 +42,12 @@ type CorruptError struct {
 	Err    error  // the underlying decode error, if any
 	// Journal is set when Path is the state's journal rather than the state file.
 	Journal bool
+	// fix, when set, is the remedy for this problem in particular, in place of restoring
+	// the file: a byte order mark or a git conflict is fixed without losing the file.
+	// {path} in it stands for Path, {name} for its last element. fixLocal says it is for
+	// a file on disk (an editor, git), not an object in a store.
+	fix      string
+	fixLocal bool
 }
 
 func (e *CorruptError) Error() string {
@@ -69,6 +77,13 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 
 // Hint tells the user how to recover.
 func (e *CorruptError) Hint() string {
+	if e.fix != "" && !(e.fixLocal && strings.Contains(e.Path, "://")) {
+		name := "desksync.state.json"
+		if e.Path != "" {
+			name = filepath.Base(e.Path)
+		}
+		return strings.NewReplacer("{path}", cmp.Or(e.Path, "the state file"), "{name}", name).Replace(e.fix)
+	}
 	if e.Journal {
 		state := strings.TrimSuffix(e.Path, ".journal")
 		return fmt.Sprintf("%s holds the steps made since %s was last written whole: restore both from the same moment (version control, or the CI artifact of the run that left them); desksync will not overwrite them", e.Path, state)

@@ -256,8 +256,8 @@ func positionalAddresses(node *kong.Node, p *kong.Positional) addressSource {
 	return noAddresses
 }
 
-// flagValues are the candidates for f's value: its enum, or addresses for --target
-// and --exclude. Nothing (the shell then offers files) for the rest.
+// flagValues are the candidates for f's value: its enum, or addresses for --target,
+// --exclude and (tracked ones only) --replace. Nothing (the shell then offers files) for the rest.
 func flagValues(ctx context.Context, node *kong.Node, f *kong.Flag, g *typedFlags) []string {
 	if f.Value.Enum != "" {
 		return f.Value.EnumSlice()
@@ -265,6 +265,8 @@ func flagValues(ctx context.Context, node *kong.Node, f *kong.Flag, g *typedFlag
 	switch f.Name {
 	case "target", "exclude":
 		return addresses(ctx, g, anyAddresses)
+	case "replace":
+		return addresses(ctx, g, stateAddresses)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/desksync/desksync/internal/view"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
+	"github.com/desksync/desksync/plan/hashcache"
 	"github.com/desksync/desksync/state"
 )
 
@@ -40,6 +41,12 @@ of changed text attachments and shows a unified diff against the local file.
 A tracked address that is gone while a new one has the same content (blake3, size,
 mimeType, type) is a move: the Desk file and its ID are kept.
 
+--target and --exclude take an address, a folder or a glob, spelt as paths are typed
+("./images/", "images\" and "images" are the same); a pattern that matches no address
+of the manifest or the state is an error. A move is planned when either of its addresses
+is selected. --replace ADDRESS uploads a tracked file again (a new Desk ID) whatever the
+hashes say.
+
 Exit status: 0 success (with --detailed-exitcode: no changes), 1 error,
 2 with --detailed-exitcode when there are changes.`
 }
@@ -49,13 +56,13 @@ func (c *planCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.C
 	if err != nil {
 		return err
 	}
-	var cache manifest.HeadCache // an untyped nil when there is no cache
 	if !c.NoCache {
-		if opts.HashCache = g.openHashCache(); opts.HashCache != nil {
-			cache = opts.HashCache
-		}
+		opts.HashCache = g.openHashCache()
 	}
-	ws, err := openCachedWorkspace(g, c.Sandbox, cache)
+	if opts.HashCache == nil {
+		opts.HashCache = hashcache.Ephemeral() // every file read, each opened once
+	}
+	ws, err := openCachedWorkspace(g, c.Sandbox, opts.HashCache)
 	if err != nil {
 		return err
 	}
@@ -67,9 +74,7 @@ func (c *planCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.C
 	if err != nil {
 		return err
 	}
-	if opts.HashCache != nil {
-		_ = opts.HashCache.Save() // only a shortcut: a read-only checkout plans as well without it
-	}
+	_ = opts.HashCache.Save() // only a shortcut: a read-only checkout plans as well without it
 	if c.Out != "" {
 		p.Made = plan.Made{
 			Manifest:    recordedPath(ws.manifest.Path),
@@ -198,6 +203,7 @@ type planFlags struct {
 	MaxFileSize string   `name:"max-file-size" default:"5GiB" placeholder:"SIZE" help:"Refuse, at plan time and so before any upload, a file larger than this (e.g. 100MiB); default: ${default}."`
 	Target      []string `name:"target" sep:"none" placeholder:"PATTERN" help:"Plan only addresses matching PATTERN (an address, a folder or a glob such as \"images/**\"); repeatable."`
 	Exclude     []string `name:"exclude" sep:"none" placeholder:"PATTERN" help:"Leave out addresses matching PATTERN; repeatable."`
+	Replace     []string `name:"replace" sep:"none" placeholder:"ADDRESS" help:"Replace the tracked file at ADDRESS whatever the hashes say: upload it again (a new Desk ID), then delete the old one; repeatable."`
 }
 
 // options turns the flags into plan.Options.
@@ -214,7 +220,11 @@ func (f *planFlags) options() (plan.Options, error) {
 	if err != nil {
 		return plan.Options{}, err
 	}
-	return plan.Options{DeleteLimit: limit, MaxFileSize: maxSize, Scope: scope}, nil
+	replace, err := plan.NewReplace(f.Replace)
+	if err != nil {
+		return plan.Options{}, err
+	}
+	return plan.Options{DeleteLimit: limit, MaxFileSize: maxSize, Scope: scope, Replace: replace}, nil
 }
 
 // deleteLimit reads --max-delete; empty means the default guard.

@@ -33,6 +33,7 @@ type cli struct {
 
 	Plan        planCmd        `cmd:"" help:"Show what apply would change on Desk (offline and without credentials, unless --refresh or --diff)."`
 	Apply       applyCmd       `cmd:"" help:"Upload what is new or changed and record it in the state file."`
+	Show        showCmd        `cmd:"" help:"Render a saved plan for review, offline; says whether it is stale when the work tree is there."`
 	Validate    validateCmd    `cmd:"" help:"Check the manifest only: no state, no network."`
 	Refresh     refreshCmd     `cmd:"" help:"Read every tracked file from Desk and record remote deletions and changes in the state."`
 	Import      importCmd      `cmd:"" help:"Adopt an existing Desk file for a manifest entry."`

@@ -45,7 +45,7 @@ that other tools (an article pipeline embedding attachment links) read:
 Interrupted uploads and deposed files are not in it: they are not files to link to.`
 }
 
-// listedFile is one attachment in "state list --format json" (SPEC §5): what a link to
+// listedFile is one attachment in "state list --format json" (docs/state-format.md): what a link to
 // it needs, without desksync's bookkeeping.
 type listedFile struct {
 	ID          int64  `json:"id"`

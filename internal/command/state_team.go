@@ -120,7 +120,7 @@ func (c *statePushCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	return nil
 }
 
-// stateMergeCmd is git's merge driver for the committed state (SPEC §8).
+// stateMergeCmd is git's merge driver for the committed state (docs/team.md).
 type stateMergeCmd struct {
 	Base   string `arg:"" name:"BASE" help:"The common ancestor's state (git's %O); may be empty."`
 	Ours   string `arg:"" name:"OURS" help:"This branch's state (git's %A); the merged state is written here."`

@@ -124,6 +124,9 @@ func ApplySummary(r *apply.Result) string {
 	if n := len(r.Failures); n > 0 {
 		fmt.Fprintf(&b, ", %d failed", n)
 	}
+	if n := len(r.Abandoned); n > 0 {
+		fmt.Fprintf(&b, ", %d not finished", n)
+	}
 	if n := len(r.Skipped); n > 0 {
 		fmt.Fprintf(&b, ", %d not started", n)
 	}
@@ -172,6 +175,7 @@ func (c *compactFailed) Error() string {
 			fmt.Fprintf(&b, "  %v\n", f.Err)
 		}
 	}
+	b.WriteString(e.AbandonedLines())
 	skipped := e.Skipped
 	if e.Refused != nil {
 		skipped = nil // the refusal line counted them, as FailedError.Error does

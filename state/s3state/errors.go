@@ -10,6 +10,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/state"
 )
 
 // ChangedError reports that the state object changed since this run read it: someone
@@ -101,7 +102,10 @@ func isNotFound(err error) bool {
 // refused credentials become an *AccessError.
 func (s *Store) describe(op string, err error) error {
 	status, code, msg, ok := apiError(err)
+	var ce *state.CorruptError
 	switch {
+	case errors.As(err, &ce):
+		return err // the store answered; what it holds is wrong, and err says what to do
 	case !ok:
 		return hint.Wrap(fmt.Errorf("%s: %s: %w", s.url, op, &redacted{err}),
 			fmt.Sprintf("check that the store at %s is reachable (AWS_ENDPOINT_URL_S3, AWS_REGION, the network); nothing was changed by this request", s.endpoint))
