@@ -111,7 +111,10 @@ func TestHostileStringsPrintedInert(t *testing.T) {
 	}
 	writeFiles(t, dir, map[string]string{"base.json": side(900000), "ours.json": side(800001), "theirs.json": side(800002)})
 	side(900000)
-	run("state", "merge", "base.json", "ours.json", "theirs.json")
+	r := run("state", "merge", "base.json", "ours.json", "theirs.json")
+	if !strings.Contains(r.stderr, `state merge: "x\n::error title=forged::approved": both sides`) {
+		t.Errorf("the merge note does not quote the address:\n%s", r.stderr)
+	}
 	run("plan")
 	run("refresh")
 	run("apply", "--auto-approve")
@@ -122,7 +125,7 @@ func TestHostileStringsPrintedInert(t *testing.T) {
 	lock, _ := json.Marshal(map[string]any{"id": lockID, "operation": "apply\x1b[2J", "who": "\x1b]0;pwn\a::warning::forged@elsewhere",
 		"pid": 1, "created": "2026-11-26T10:00:00Z"})
 	writeFiles(t, dir, map[string]string{"desksync.state.json.lock": string(lock)})
-	r := run("state", "rm", upper)
+	r = run("state", "rm", upper)
 	if !strings.Contains(r.stderr, quote.Shell(lockID)) {
 		t.Errorf("the lock hint does not suggest force-unlock with the ID shell-quoted as %s:\n%s", quote.Shell(lockID), r.stderr)
 	}
