@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/desksync/desksync/internal/quote"
 )
 
 // MergeError reports two states that cannot be merged: they are not the same state (another
@@ -104,6 +106,12 @@ type merger struct {
 }
 
 func (m *merger) note(format string, args ...any) {
+	// The string arguments are addresses from either branch's state.
+	for i, a := range args {
+		if s, ok := a.(string); ok {
+			args[i] = quote.Text(s)
+		}
+	}
 	m.notes = append(m.notes, fmt.Sprintf(format, args...))
 }
 

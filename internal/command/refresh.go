@@ -68,7 +68,7 @@ func printDrift(w io.Writer, rep *refresh.Report) {
 	}
 	fmt.Fprintf(w, "Refreshed %s from Desk: %d drifted.\n\n", files(rep.Checked), len(addrs))
 	for _, d := range rep.Drift {
-		fmt.Fprintf(w, "  %s (file %d): %s\n", quote.Text(d.Address), d.ID, d.String())
+		fmt.Fprintf(w, "  %s (file %d): %s\n", quote.Text(d.Address), d.ID, quote.Line(d.String()))
 	}
 	fmt.Fprintf(w, "\nRecorded in the state (serial %d). Run \"desksync plan\" to see how apply puts the manifest's files back.\n", rep.State.Serial)
 }

@@ -97,10 +97,12 @@ func writeFileMap(w io.Writer, st *state.State) error {
 				Disposition: a.Disposition, Type: a.Type, Size: a.Size, Blake3: a.Blake3}
 		}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
+	out, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", quote.JSON(out))
+	return err
 }
 
 type stateShowCmd struct {
@@ -120,7 +122,7 @@ func (c *stateShowCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(t.stdout, "%s\n", out)
+	fmt.Fprintf(t.stdout, "%s\n", quote.JSON(out))
 	return nil
 }
 

@@ -1,22 +1,11 @@
-// Package quote is the one place that decides how desksync prints a string it does not
-// control: an address, a filename or a MIME type from a manifest, a state, a saved plan or a
-// lock file, and any text a server sends. Such a string comes from a pull request, a
-// hand-edited file or a hostile endpoint, and printed as it is it could move or clear a
-// reviewer's terminal (ESC and other control characters), reorder what a reader sees (bidi
-// overrides), forge a line of the log (a newline), or be run by the CI system as a command
-// (GitHub Actions reads "::error …::" at the start of a line and "##[…]" anywhere in one).
-//
-// [Text] quotes a string printed inside a line of text, [Line] makes a whole line safe,
-// [Lines] does so line by line for a message of several lines, [Shell] quotes a word of a
-// command the user is told to run, and [Code] and [HTMLCode] put a string into markdown
-// so that it renders inert. [Unsafe] and [IsControl] are the predicates the rest of desksync
-// uses to refuse a character rather than print it.
 package quote
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -194,4 +183,31 @@ func longestRun(s string, c byte) int {
 		}
 	}
 	return longest
+}
+
+// JSON returns the encoded JSON document b with every [Unsafe] character inside its strings
+// written as a \u escape and "##" as #\u0023, so that a terminal or a CI log shows the
+// document inert while any JSON reader decodes the same values. b must be valid JSON as an
+// encoder writes it: outside strings it holds only ASCII, and the whitespace between
+// tokens (newlines, tabs, spaces) is kept.
+func JSON(b []byte) []byte {
+	var out []byte
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		switch {
+		case r == '\n' || r == '\t' || r == '\r':
+			out = append(out, b[i])
+		case Unsafe(r):
+			for _, u := range utf16.Encode([]rune{r}) {
+				out = append(out, fmt.Sprintf(`\u%04x`, u)...)
+			}
+		case r == '#' && i+1 < len(b) && b[i+1] == '#':
+			out = append(out, `#\u0023`...)
+			size = 2
+		default:
+			out = append(out, b[i:i+size]...)
+		}
+		i += size
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package quote
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"strings"
@@ -160,5 +161,30 @@ func TestShellRoundTrip(t *testing.T) {
 	}
 	if Shell("7f3c-9a_b.c") != "7f3c-9a_b.c" {
 		t.Errorf("a plain word is quoted: %s", Shell("7f3c-9a_b.c"))
+	}
+}
+
+func TestJSON(t *testing.T) {
+	t.Parallel()
+	for _, s := range hostile {
+		enc, err := json.MarshalIndent(map[string]string{s: s}, "", "\t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := JSON(enc)
+		for _, l := range strings.Split(string(got), "\n") {
+			safeLine(t, "JSON", strings.TrimLeft(l, "\t"))
+		}
+		var back map[string]string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("JSON(%s) = %s: %v", enc, got, err)
+		}
+		want := strings.ToValidUTF8(s, "\ufffd")
+		if back[want] != want {
+			t.Errorf("JSON(%s) = %s decodes to %q", enc, got, back)
+		}
+	}
+	if got := string(JSON([]byte(`{"a":"\u{1F600}"}`))); got != `{"a":"\u{1F600}"}` {
+		t.Errorf("printable text changed: %s", got)
 	}
 }

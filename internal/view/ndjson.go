@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/desksync/desksync/apply"
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/plan"
 )
 
@@ -210,7 +211,7 @@ func writeNDJSON(w io.Writer, v any) error {
 	if err := enc.Encode(v); err != nil {
 		return err
 	}
-	_, err := w.Write(buf.Bytes())
+	_, err := w.Write(quote.JSON(buf.Bytes()))
 	return err
 }
 

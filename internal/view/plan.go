@@ -1,6 +1,7 @@
 package view
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -163,10 +164,15 @@ func writeAll(w io.Writer, s string) error {
 // writePlanJSON writes doc indented, with a trailing newline and without HTML
 // escaping, so reasons read `"a.png" -> "b.png"`, not `-\u003e`.
 func writePlanJSON(w io.Writer, doc Document) error {
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
+	if err := enc.Encode(doc); err != nil {
+		return err
+	}
+	_, err := w.Write(quote.JSON(buf.Bytes()))
+	return err
 }
 
 // ANSI SGR codes, as Terraform colours its plans.

@@ -9,6 +9,7 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 
 	"github.com/desksync/desksync/apply"
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/plan"
 )
 
@@ -238,6 +239,7 @@ func (a *aboveBars) Write(p []byte) (int, error) {
 // barName fits address into barNameWidth, keeping its end (the file name), which
 // tells uploads apart better than the leading folders.
 func barName(address string) string {
+	address = quote.Text(address)
 	r := []rune(address)
 	if len(r) < barNameWidth {
 		return address
