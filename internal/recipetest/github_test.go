@@ -45,7 +45,10 @@ func onMain(w *World) { w.Vars["DESKSYNC_STATE"] = "desksync.state.json" }
 
 // homes are the state homes the runs that do not depend on one cover, each set by
 // the variable the recipes read (DESKSYNC_STATE).
-var homes = map[string]func(*World){"main": onMain}
+var homes = map[string]func(*World){"ref": onRef, "main": onMain}
+
+// onRef is the recipes' default: the state on refs/desksync/state, no variable set.
+func onRef(w *World) { delete(w.Vars, "DESKSYNC_STATE") }
 
 // forHomes runs fn once per home, in parallel.
 func forHomes(t *testing.T, fn func(t *testing.T, home func(*World))) {
@@ -312,4 +315,18 @@ func TestGitHubPullRequestThreeThousandFiles(t *testing.T) {
 			t.Errorf("a table row was cut: %q", l)
 		}
 	}
+}
+
+// With the state on the ref, branch protection on main does not touch the bot: the
+// hook that refuses its pushes to main never sees one, and the state is on the ref.
+func TestGitHubRefHomeUnderBranchProtection(t *testing.T) {
+	t.Parallel()
+	w := NewWorld(t, seed())
+	w.RejectBotPushes()
+	before := w.Tip("main")
+	mustSucceed(t, w.RunGitHub(workflow("desksync-apply.yml"), push(w, before)), "the deploy under branch protection")
+	if w.Tip("main") != before {
+		t.Error("the deploy moved main")
+	}
+	w.CheckConverged(keptState(t, w), map[string]string{"files/a.txt": "a\n", "files/b.txt": "b\n"}, nil)
 }

@@ -221,3 +221,16 @@ func TestGitLabMergeRequestThreeThousandFiles(t *testing.T) {
 		t.Errorf("the note is not desksync's markdown, whole:\n%.600s…%s", n, n[max(0, len(n)-600):])
 	}
 }
+
+// The same on GitLab.
+func TestGitLabRefHomeUnderBranchProtection(t *testing.T) {
+	t.Parallel()
+	w := gitlabWorld(t, onRef)
+	w.RejectBotPushes()
+	before := w.Tip("main")
+	mustPass(t, w.RunGitLab(gitlabCI, pushPipeline(before, "desksync-apply")), "the deploy under branch protection")
+	if w.Tip("main") != before {
+		t.Error("the deploy moved main")
+	}
+	w.CheckConverged(keptState(t, w), map[string]string{"files/a.txt": "a\n", "files/b.txt": "b\n"}, nil)
+}
