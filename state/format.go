@@ -57,6 +57,24 @@ func newUUID() string {
 // fails with *VersionError whatever else it contains; anything else wrong is a
 // *CorruptError. A version 1 file comes back as Version. Decode never panics.
 func Decode(data []byte) (*State, error) {
+	// One parse for a good file: one that decodes whole with a version this desksync
+	// reads cannot fail the version-first reading below, which runs only to name what
+	// is wrong with any other.
+	if len(data) <= MaxSize {
+		var s State
+		if err := json.Unmarshal(data, &s, json.RejectUnknownMembers(true), jsontext.AllowInvalidUTF8(true)); err == nil && s.Version >= 1 && s.Version <= Version {
+			s.Version = Version
+			if err := s.validate(); err != nil {
+				return nil, err
+			}
+			return &s, nil
+		}
+	}
+	return decodeChecked(data)
+}
+
+// decodeChecked is Decode reading the version first, for the precise error.
+func decodeChecked(data []byte) (*State, error) {
 	if len(data) > MaxSize {
 		return nil, &CorruptError{Msg: fmt.Sprintf("file is %d bytes, more than the %d MiB a state file may have", len(data), MaxSize>>20)}
 	}
@@ -258,12 +276,13 @@ func (s *State) check(sorted bool) error {
 		return bad("attachments", "missing")
 	}
 	// One Desk file on two records would let a delete of one take the other's file.
-	owner := make(map[int64]string, len(s.Attachments)+len(s.Pending)+len(s.Deposed))
-	claim := func(id int64, field func() string) error {
+	// The owners are kept as references, spelled out only for the error.
+	owner := make(map[int64]recordRef, len(s.Attachments)+len(s.Pending)+len(s.Deposed))
+	claim := func(id int64, r recordRef) error {
 		if prev, ok := owner[id]; ok {
-			return bad(field()+".id", "Desk file %d is also recorded as %s; one Desk file belongs to one record", id, prev)
+			return bad(r.field()+".id", "Desk file %d is also recorded as %s; one Desk file belongs to one record", id, prev.field())
 		}
-		owner[id] = field()
+		owner[id] = r
 		return nil
 	}
 	err := eachEntry(s.Attachments, sorted, func(addr string, a *Attachment) error {
@@ -282,7 +301,7 @@ func (s *State) check(sorted bool) error {
 		case !timeOK(a.UploadedAt):
 			return timeError(f()+".uploadedAt", a.UploadedAt)
 		}
-		return claim(a.ID, f)
+		return claim(a.ID, recordRef{section: "attachments", addr: addr})
 	})
 	if err != nil {
 		return err
@@ -303,7 +322,7 @@ func (s *State) check(sorted bool) error {
 		case !timeOK(p.StartedAt):
 			return timeError(f()+".startedAt", p.StartedAt)
 		}
-		return claim(p.ID, f)
+		return claim(p.ID, recordRef{section: "pending", addr: addr})
 	})
 	if err != nil {
 		return err
@@ -320,11 +339,27 @@ func (s *State) check(sorted bool) error {
 		case !timeOK(d.Since):
 			return timeError(f()+".since", d.Since)
 		}
-		if err := claim(d.ID, f); err != nil {
+		if err := claim(d.ID, recordRef{section: "deposed", index: i}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// recordRef names one record of a state: an address in attachments or pending, or an
+// index in deposed.
+type recordRef struct {
+	section string
+	addr    string
+	index   int
+}
+
+// field is the record's name in messages, e.g. attachments["a.png"] or deposed[2].
+func (r recordRef) field() string {
+	if r.section == "deposed" {
+		return fmt.Sprintf("deposed[%d]", r.index)
+	}
+	return r.section + "[" + strconv.Quote(r.addr) + "]"
 }
 
 // eachEntry calls check for every entry of m, in key order when sorted, and returns the

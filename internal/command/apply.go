@@ -16,6 +16,7 @@ import (
 	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/internal/view"
 	"github.com/desksync/desksync/plan"
+	"github.com/desksync/desksync/plan/hashcache"
 	"github.com/desksync/desksync/state"
 )
 
@@ -26,6 +27,7 @@ type applyCmd struct {
 	Format      string        `enum:"text,json" default:"text" help:"Progress output: text, or json (one event per line)."`
 	LockTimeout time.Duration `name:"lock-timeout" default:"0s" help:"How long to wait for another run's state lock."`
 	Refresh     bool          `help:"First read every tracked file from Desk, so files deleted or changed there are uploaded again (for scheduled drift repair). Costs one request per tracked file against Desk's 120 a minute."`
+	NoCache     bool          `name:"no-cache" help:"Read and hash every file to plan, ignoring the hash cache in .desksync/ beside the manifest (a saved plan never uses it)."`
 	planFlags
 	connFlags
 }
@@ -62,7 +64,17 @@ func (c *applyCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.
 	if err != nil {
 		return err
 	}
-	ws, err := openWorkspace(g, c.Sandbox)
+	// Apply's own plan decides "unchanged" as plan does, through the hash cache, so a
+	// daily apply with nothing to do costs a stat per file. A saved plan is checked
+	// against the bytes instead (CheckStale and the plan made again read every file);
+	// uploads always hash what they send.
+	if saved == nil && !c.NoCache {
+		opts.HashCache = g.openHashCache()
+	}
+	if opts.HashCache == nil {
+		opts.HashCache = hashcache.Ephemeral() // every file read, each opened once
+	}
+	ws, err := openCachedWorkspace(g, c.Sandbox, opts.HashCache)
 	if err != nil {
 		return err
 	}
@@ -100,6 +112,7 @@ func (c *applyCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.
 	if err != nil {
 		return err
 	}
+	_ = opts.HashCache.Save() // only a shortcut, as in plan
 	if saved != nil {
 		if err := plan.Verify(saved, p); err != nil {
 			return hint.Wrap(err, `the plan file was edited, or made from other files; make it again with "`+c.replan(g, saved, "")+`", review it, and apply that`)

@@ -14,6 +14,7 @@ import (
 	"github.com/desksync/desksync/internal/view"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
+	"github.com/desksync/desksync/plan/hashcache"
 	"github.com/desksync/desksync/state"
 )
 
@@ -55,13 +56,13 @@ func (c *planCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.C
 	if err != nil {
 		return err
 	}
-	var cache manifest.HeadCache // an untyped nil when there is no cache
 	if !c.NoCache {
-		if opts.HashCache = g.openHashCache(); opts.HashCache != nil {
-			cache = opts.HashCache
-		}
+		opts.HashCache = g.openHashCache()
 	}
-	ws, err := openCachedWorkspace(g, c.Sandbox, cache)
+	if opts.HashCache == nil {
+		opts.HashCache = hashcache.Ephemeral() // every file read, each opened once
+	}
+	ws, err := openCachedWorkspace(g, c.Sandbox, opts.HashCache)
 	if err != nil {
 		return err
 	}
@@ -73,9 +74,7 @@ func (c *planCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.C
 	if err != nil {
 		return err
 	}
-	if opts.HashCache != nil {
-		_ = opts.HashCache.Save() // only a shortcut: a read-only checkout plans as well without it
-	}
+	_ = opts.HashCache.Save() // only a shortcut: a read-only checkout plans as well without it
 	if c.Out != "" {
 		p.Made = plan.Made{
 			Manifest:    recordedPath(ws.manifest.Path),

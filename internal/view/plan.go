@@ -304,7 +304,8 @@ func planText(doc Document, color bool) string {
 				fmt.Fprintf(&b, "      %s\n", quote.Line(r))
 			}
 			if c.Action == plan.Create && c.After != nil {
-				fmt.Fprintf(&b, "      uploaded as %s, %s\n", quote.Text(c.After.Filename), quote.Text(c.After.Disposition))
+				// Quoted as the reasons quote filenames; quote.Line makes the result safe.
+				fmt.Fprintf(&b, "      %s\n", quote.Line(fmt.Sprintf("uploaded as %q, %s", c.After.Filename, c.After.Disposition)))
 			}
 			if note := deskFileNote(c); note != "" {
 				fmt.Fprintf(&b, "      %s\n", note)
