@@ -50,6 +50,12 @@ var homes = map[string]func(*World){"ref": onRef, "main": onMain}
 // onRef is the recipes' default: the state on refs/desksync/state, no variable set.
 func onRef(w *World) { delete(w.Vars, "DESKSYNC_STATE") }
 
+// defaultHome runs fn with the recipes' default home only.
+func defaultHome(t *testing.T, fn func(t *testing.T, home func(*World))) {
+	t.Parallel()
+	fn(t, onRef)
+}
+
 // forHomes runs fn once per home, in parallel.
 func forHomes(t *testing.T, fn func(t *testing.T, home func(*World))) {
 	t.Parallel()
@@ -177,7 +183,8 @@ func TestGitHubStatePushRejected(t *testing.T) {
 
 // workflow_dispatch started on a feature branch deploys nothing and pushes nothing.
 func TestGitHubDispatchFromFeatureBranch(t *testing.T) {
-	forHomes(t, func(t *testing.T, home func(*World)) {
+	// The outcome does not depend on the home: the recipes' default only.
+	defaultHome(t, func(t *testing.T, home func(*World)) {
 		w := NewWorld(t, seed())
 		home(w)
 		before := w.Tip("main")
@@ -255,7 +262,8 @@ func pullRequest(t *testing.T, w *World, n int, sha string) *Run {
 // A pull request with a broken manifest: the plan fails, and the comment shows
 // desksync's error with its position, not an empty body.
 func TestGitHubPullRequestBrokenManifest(t *testing.T) {
-	forHomes(t, func(t *testing.T, home func(*World)) {
+	// The outcome does not depend on the home: the recipes' default only.
+	defaultHome(t, func(t *testing.T, home func(*World)) {
 		w := NewWorld(t, seed())
 		home(w)
 		sha := w.Commit("broken", "break the manifest", map[string]string{"desksync.yaml": "version: 1\nattachments:\n  - path: files/a.txt\n    disposition: inline\n"})

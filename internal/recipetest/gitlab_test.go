@@ -113,7 +113,8 @@ func TestGitLabStatePushRejected(t *testing.T) {
 // A pipeline run by hand on a feature branch deploys nothing, even with every
 // manual job played.
 func TestGitLabManualPipelineOnFeatureBranch(t *testing.T) {
-	forHomes(t, func(t *testing.T, home func(*World)) {
+	// The outcome does not depend on the home: the recipes' default only.
+	defaultHome(t, func(t *testing.T, home func(*World)) {
 		w := gitlabWorld(t, home)
 		f := w.Commit("feature", "unreviewed", map[string]string{"files/evil.txt": "evil\n"})
 		for _, source := range []string{"web", "schedule"} {
@@ -169,7 +170,8 @@ func TestGitLabDriftRepaired(t *testing.T) {
 // A merge request with a broken manifest: the job fails and the note shows
 // desksync's error with its position.
 func TestGitLabMergeRequestBrokenManifest(t *testing.T) {
-	forHomes(t, func(t *testing.T, home func(*World)) {
+	// The outcome does not depend on the home: the recipes' default only.
+	defaultHome(t, func(t *testing.T, home func(*World)) {
 		w := gitlabWorld(t, home)
 		sha := w.Commit("broken", "break the manifest", map[string]string{"desksync.yaml": "version: 1\nattachments:\n  - path: files/a.txt\n    disposition: inline\n"})
 		mr := func(sha string) *Run {
