@@ -135,7 +135,7 @@ func TestGitHubMainMovesDuringApproval(t *testing.T) {
 		if n := len(w.Desk.Files()); n != 0 {
 			t.Errorf("%d Desk files after a run whose plan went stale, want 0", n)
 		}
-		if !strings.Contains(r1.Jobs["plan"].Summary, "**Plan:** 3 to create") {
+		if sum := r1.Jobs["plan"].Summary; !strings.Contains(sum, "**Plan:** 3 to create") || !strings.Contains(sum, "> This plan is current") {
 			t.Errorf("the approver's summary does not show the plan:\n%s", r1.Jobs["plan"].Summary)
 		}
 		w.BeforeJob = nil
