@@ -275,7 +275,7 @@ func TestGitHubPullRequestBrokenManifest(t *testing.T) {
 		if len(comments) != 1 {
 			t.Fatalf("%d comments, want 1", len(comments))
 		}
-		for _, want := range []string{"<!-- desksync-plan -->", "desksync plan failed", "desksync.yaml:4:", "disposition"} {
+		for _, want := range []string{"<!-- desksync-plan -->", "desksync plan failed", "\n    desksync: error: desksync.yaml:4:18: attachments[0].disposition"} {
 			if !strings.Contains(comments[0], want) {
 				t.Errorf("the comment lacks %q:\n%s", want, comments[0])
 			}

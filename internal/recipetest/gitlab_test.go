@@ -185,7 +185,7 @@ func TestGitLabMergeRequestBrokenManifest(t *testing.T) {
 		if len(notes) != 1 {
 			t.Fatalf("%d notes, want 1", len(notes))
 		}
-		for _, want := range []string{"<!-- desksync-plan -->", "desksync plan failed", "desksync.yaml:4:", "disposition"} {
+		for _, want := range []string{"<!-- desksync-plan -->", "desksync plan failed", "\n    desksync: error: desksync.yaml:4:18: attachments[0].disposition"} {
 			if !strings.Contains(notes[0], want) {
 				t.Errorf("the note lacks %q:\n%s", want, notes[0])
 			}
