@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bmatcuk/doublestar/v4"
+	"github.com/desksync/desksync/state/gitstate"
 	"gopkg.in/yaml.v3"
 
 	"github.com/desksync/desksync/internal/quote"
@@ -650,6 +651,16 @@ func checkPath(p string) (msg, hint string) {
 // that keeps the state elsewhere says so with --state or DESKSYNC_STATE.
 func checkStatePath(p string) (msg, hint string) {
 	const elsewhere = "state: must name a file inside the manifest's folder; to keep the state elsewhere, pass --state or set DESKSYNC_STATE in the pipeline"
+	if gitstate.IsLocation(p) {
+		remote, _, err := gitstate.ParseLocation(p)
+		switch {
+		case err != nil:
+			return err.Error(), "write it as git:refs/desksync/state (remote origin) or git:REMOTE:refs/desksync/state"
+		case !gitstate.IsRemoteName(remote):
+			return fmt.Sprintf("%q names the remote by URL or path", p), "the manifest may name a remote (git:origin:refs/desksync/state); to use a URL, pass --state or set DESKSYNC_STATE in the pipeline"
+		}
+		return "", ""
+	}
 	if IsStateURL(p) {
 		if u, err := url.Parse(p); err != nil || u.Host == "" || strings.Trim(u.Path, "/") == "" {
 			return fmt.Sprintf("%q is not an s3://BUCKET/KEY URL", p), "write it as s3://bucket/path/desksync.state.json"
@@ -657,7 +668,7 @@ func checkStatePath(p string) (msg, hint string) {
 		return "", ""
 	}
 	if strings.Contains(p, "://") {
-		return fmt.Sprintf("%q is a URL; only s3:// URLs are supported", p), "write a path inside the manifest's folder, or an s3://BUCKET/KEY URL"
+		return fmt.Sprintf("%q is a URL; only s3:// URLs and git: refs are supported", p), "write a path inside the manifest's folder, an s3://BUCKET/KEY URL or a git:refs/desksync/state ref"
 	}
 	if c := path.Clean(p); isAbs(p) || c == ".." || strings.HasPrefix(c, "../") {
 		return fmt.Sprintf("%q is outside the manifest's folder", p), elsewhere
@@ -674,8 +685,9 @@ func checkStatePath(p string) (msg, hint string) {
 	return "", ""
 }
 
-// IsStateURL reports whether a state location is an s3:// URL rather than a path.
-func IsStateURL(s string) bool { return strings.HasPrefix(s, "s3://") }
+// IsStateURL reports whether a state location is an s3:// URL or a git: ref rather than
+// a path.
+func IsStateURL(s string) bool { return strings.HasPrefix(s, "s3://") || gitstate.IsLocation(s) }
 
 // isAbs reports an absolute path, also in the C:/ form of manifests shared with Windows users.
 func isAbs(p string) bool {

@@ -219,6 +219,9 @@ type world struct {
 	// worstKill is the most of them one kill left.
 	accounted map[int64]bool
 	worstKill int
+	// stateLoc, when set, is the --state location (DESKSYNC_STATE) every run uses
+	// instead of the state file in dir: a git: ref.
+	stateLoc string
 }
 
 func newWorld(t *testing.T) *world {
@@ -290,6 +293,9 @@ func (w *world) command(ctx context.Context, args ...string) (*exec.Cmd, *bytes.
 			env = append(env, kv)
 		}
 	}
+	if w.stateLoc != "" {
+		env = append(env, "DESKSYNC_STATE="+w.stateLoc)
+	}
 	cmd.Env = env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -326,6 +332,9 @@ func (w *world) mustApply() {
 // the test if they do not load; nil when there is none yet.
 func (w *world) readState() *state.State {
 	w.t.Helper()
+	if w.stateLoc != "" {
+		return w.readGitState()
+	}
 	st, err := state.NewFile(w.statePath()).Load(context.Background())
 	if errors.Is(err, state.ErrNotExist) {
 		return nil

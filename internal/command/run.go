@@ -50,7 +50,7 @@ type cli struct {
 // Globals are the flags every command accepts.
 type Globals struct {
 	Manifest string `short:"m" env:"DESKSYNC_MANIFEST" default:"desksync.yaml" placeholder:"PATH" help:"Manifest file; default: desksync.yaml (${env})."`
-	State    string `env:"DESKSYNC_STATE" placeholder:"PATH" help:"State file; default: the manifest's 'state:' or desksync.state.json beside it (${env})."`
+	State    string `env:"DESKSYNC_STATE" placeholder:"PATH" help:"State file, s3://BUCKET/KEY or git:REF (git:REMOTE:REF); default: the manifest's 'state:' or desksync.state.json beside it (${env})."`
 	NoColor  bool   `help:"Never colour output (neither does a set NO_COLOR)."`
 	// MaxFiles bounds what a manifest from an untrusted pull request can make desksync
 	// stat, hash and upload (a "**" over a huge tree); see SECURITY.md.

@@ -62,15 +62,25 @@ func (c *showCmd) freshness(ctx context.Context, g *Globals, kctx *kong.Context,
 	if _, err := os.Stat(g.Manifest); errors.Is(err, fs.ErrNotExist) {
 		return notChecked(fmt.Sprintf("no manifest %s here (run show in the checkout the plan is for)", g.Manifest))
 	}
-	if recorded := saved.Made.State; recorded != "" && !given(kctx, "state", "DESKSYNC_STATE") {
-		if _, ok := insideWorkingDir(recorded); !ok {
-			return notChecked(fmt.Sprintf("the plan was made with the state %s, outside the working directory (name it with --state to check)", recorded))
-		}
-		g.State = recorded
-	}
 	ws, err := openWorkspace(g, saved.Made.Sandbox)
 	if err != nil {
 		return stale(fmt.Errorf("the manifest cannot be loaded: %w", err))
+	}
+	// The state the plan records, as apply takes it: where -m's manifest or --state
+	// already points, or a path inside the working directory; a state elsewhere (or
+	// on a ref or in a bucket the manifest does not name) only when --state names it.
+	if recorded := saved.Made.State; recorded != "" && !given(kctx, "state", "DESKSYNC_STATE") && recorded != recordedPath(ws.store.Path()) {
+		if _, ok := insideWorkingDir(recorded); !ok {
+			return notChecked(fmt.Sprintf("the plan was made with the state %s, which neither the manifest nor --state names (name it with --state to check)", recorded))
+		}
+		if err := checkStateFile(recorded); err != nil {
+			return notChecked(errorReason(err))
+		}
+		store, err := openStore(recorded)
+		if err != nil {
+			return notChecked(fmt.Sprintf("the state %s cannot be opened: %s", recorded, errorReason(err)))
+		}
+		ws.store = store
 	}
 	st, err := ws.loadState(ctx)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/state"
+	"github.com/desksync/desksync/state/gitstate"
 	"github.com/desksync/desksync/state/s3state"
 )
 
@@ -28,10 +29,15 @@ type stateStore interface {
 var (
 	_ stateStore = (*state.File)(nil)
 	_ stateStore = (*s3state.Store)(nil)
+	_ stateStore = (*gitstate.Store)(nil)
 )
 
-// openStore returns the store for a state location: an s3://BUCKET/KEY URL or a file path.
+// openStore returns the store for a state location: a git:REF or git:REMOTE:REF ref (git
+// runs in the working directory, the checkout), an s3://BUCKET/KEY URL or a file path.
 func openStore(location string) (stateStore, error) {
+	if gitstate.IsLocation(location) {
+		return gitstate.Open(location, gitstate.Options{})
+	}
 	if manifest.IsStateURL(location) {
 		return s3state.Open(context.Background(), location, s3state.Options{})
 	}

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
 	"os"
@@ -43,7 +44,60 @@ type Server struct {
 	Base      string // the folder holding the bare repositories
 	url       string // the URL of Base, without a trailing slash
 	n         atomic.Int32
+	// Traffic counts the requests of an HTTP server, for cost measurements.
+	Traffic Traffic
 }
+
+// Traffic is what an HTTP server exchanged: pushes (receive-pack POSTs), fetches
+// (upload-pack POSTs), every request, and the bytes of bodies each way.
+type Traffic struct {
+	Pushes, Fetches, Requests atomic.Int64
+	BytesIn, BytesOut         atomic.Int64
+}
+
+// counting counts the traffic of next into tr.
+func counting(next http.Handler, tr *Traffic) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tr.Requests.Add(1)
+		switch {
+		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/git-receive-pack"):
+			tr.Pushes.Add(1)
+		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/git-upload-pack"):
+			tr.Fetches.Add(1)
+		}
+		r.Body = &countReader{r: r.Body, n: &tr.BytesIn}
+		next.ServeHTTP(&countWriter{ResponseWriter: w, n: &tr.BytesOut}, r)
+	})
+}
+
+type countReader struct {
+	r interface {
+		Read([]byte) (int, error)
+		Close() error
+	}
+	n *atomic.Int64
+}
+
+func (c *countReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (c *countReader) Close() error { return c.r.Close() }
+
+type countWriter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (c *countWriter) Write(b []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (c *countWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 // Require returns the git command, or skips the test when there is none. With
 // DESKSYNC_LONG_TESTS=1 a missing git fails the test: CI must not pass by skipping.
@@ -108,7 +162,7 @@ func New(t testing.TB, tr Transport) *Server {
 	case HTTP:
 		h := &cgi.Handler{Path: git, Args: []string{"http-backend"}, Dir: s.Base,
 			Env: []string{"GIT_PROJECT_ROOT=" + s.Base, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"}}
-		srv := httptest.NewServer(h)
+		srv := httptest.NewServer(counting(h, &s.Traffic))
 		t.Cleanup(srv.Close)
 		s.url = srv.URL
 	default:

@@ -45,7 +45,16 @@ func onMain(w *World) { w.Vars["DESKSYNC_STATE"] = "desksync.state.json" }
 
 // homes are the state homes the runs that do not depend on one cover, each set by
 // the variable the recipes read (DESKSYNC_STATE).
-var homes = map[string]func(*World){"main": onMain}
+var homes = map[string]func(*World){"ref": onRef, "main": onMain}
+
+// onRef is the recipes' default: the state on refs/desksync/state, no variable set.
+func onRef(w *World) { delete(w.Vars, "DESKSYNC_STATE") }
+
+// defaultHome runs fn with the recipes' default home only.
+func defaultHome(t *testing.T, fn func(t *testing.T, home func(*World))) {
+	t.Parallel()
+	fn(t, onRef)
+}
 
 // forHomes runs fn once per home, in parallel.
 func forHomes(t *testing.T, fn func(t *testing.T, home func(*World))) {
@@ -126,7 +135,7 @@ func TestGitHubMainMovesDuringApproval(t *testing.T) {
 		if n := len(w.Desk.Files()); n != 0 {
 			t.Errorf("%d Desk files after a run whose plan went stale, want 0", n)
 		}
-		if !strings.Contains(r1.Jobs["plan"].Summary, "**Plan:** 3 to create") {
+		if sum := r1.Jobs["plan"].Summary; !strings.Contains(sum, "**Plan:** 3 to create") || !strings.Contains(sum, "> This plan is current") {
 			t.Errorf("the approver's summary does not show the plan:\n%s", r1.Jobs["plan"].Summary)
 		}
 		w.BeforeJob = nil
@@ -174,7 +183,8 @@ func TestGitHubStatePushRejected(t *testing.T) {
 
 // workflow_dispatch started on a feature branch deploys nothing and pushes nothing.
 func TestGitHubDispatchFromFeatureBranch(t *testing.T) {
-	forHomes(t, func(t *testing.T, home func(*World)) {
+	// The outcome does not depend on the home: the recipes' default only.
+	defaultHome(t, func(t *testing.T, home func(*World)) {
 		w := NewWorld(t, seed())
 		home(w)
 		before := w.Tip("main")
@@ -252,7 +262,8 @@ func pullRequest(t *testing.T, w *World, n int, sha string) *Run {
 // A pull request with a broken manifest: the plan fails, and the comment shows
 // desksync's error with its position, not an empty body.
 func TestGitHubPullRequestBrokenManifest(t *testing.T) {
-	forHomes(t, func(t *testing.T, home func(*World)) {
+	// The outcome does not depend on the home: the recipes' default only.
+	defaultHome(t, func(t *testing.T, home func(*World)) {
 		w := NewWorld(t, seed())
 		home(w)
 		sha := w.Commit("broken", "break the manifest", map[string]string{"desksync.yaml": "version: 1\nattachments:\n  - path: files/a.txt\n    disposition: inline\n"})
@@ -264,7 +275,7 @@ func TestGitHubPullRequestBrokenManifest(t *testing.T) {
 		if len(comments) != 1 {
 			t.Fatalf("%d comments, want 1", len(comments))
 		}
-		for _, want := range []string{"<!-- desksync-plan -->", "desksync plan failed", "desksync.yaml:4:", "disposition"} {
+		for _, want := range []string{"<!-- desksync-plan -->", "desksync plan failed", "\n    desksync: error: desksync.yaml:4:18: attachments[0].disposition"} {
 			if !strings.Contains(comments[0], want) {
 				t.Errorf("the comment lacks %q:\n%s", want, comments[0])
 			}
@@ -312,4 +323,18 @@ func TestGitHubPullRequestThreeThousandFiles(t *testing.T) {
 			t.Errorf("a table row was cut: %q", l)
 		}
 	}
+}
+
+// With the state on the ref, branch protection on main does not touch the bot: the
+// hook that refuses its pushes to main never sees one, and the state is on the ref.
+func TestGitHubRefHomeUnderBranchProtection(t *testing.T) {
+	t.Parallel()
+	w := NewWorld(t, seed())
+	w.RejectBotPushes()
+	before := w.Tip("main")
+	mustSucceed(t, w.RunGitHub(workflow("desksync-apply.yml"), push(w, before)), "the deploy under branch protection")
+	if w.Tip("main") != before {
+		t.Error("the deploy moved main")
+	}
+	w.CheckConverged(keptState(t, w), map[string]string{"files/a.txt": "a\n", "files/b.txt": "b\n"}, nil)
 }

@@ -113,7 +113,8 @@ func TestGitLabStatePushRejected(t *testing.T) {
 // A pipeline run by hand on a feature branch deploys nothing, even with every
 // manual job played.
 func TestGitLabManualPipelineOnFeatureBranch(t *testing.T) {
-	forHomes(t, func(t *testing.T, home func(*World)) {
+	// The outcome does not depend on the home: the recipes' default only.
+	defaultHome(t, func(t *testing.T, home func(*World)) {
 		w := gitlabWorld(t, home)
 		f := w.Commit("feature", "unreviewed", map[string]string{"files/evil.txt": "evil\n"})
 		for _, source := range []string{"web", "schedule"} {
@@ -169,7 +170,8 @@ func TestGitLabDriftRepaired(t *testing.T) {
 // A merge request with a broken manifest: the job fails and the note shows
 // desksync's error with its position.
 func TestGitLabMergeRequestBrokenManifest(t *testing.T) {
-	forHomes(t, func(t *testing.T, home func(*World)) {
+	// The outcome does not depend on the home: the recipes' default only.
+	defaultHome(t, func(t *testing.T, home func(*World)) {
 		w := gitlabWorld(t, home)
 		sha := w.Commit("broken", "break the manifest", map[string]string{"desksync.yaml": "version: 1\nattachments:\n  - path: files/a.txt\n    disposition: inline\n"})
 		mr := func(sha string) *Run {
@@ -183,7 +185,7 @@ func TestGitLabMergeRequestBrokenManifest(t *testing.T) {
 		if len(notes) != 1 {
 			t.Fatalf("%d notes, want 1", len(notes))
 		}
-		for _, want := range []string{"<!-- desksync-plan -->", "desksync plan failed", "desksync.yaml:4:", "disposition"} {
+		for _, want := range []string{"<!-- desksync-plan -->", "desksync plan failed", "\n    desksync: error: desksync.yaml:4:18: attachments[0].disposition"} {
 			if !strings.Contains(notes[0], want) {
 				t.Errorf("the note lacks %q:\n%s", want, notes[0])
 			}
@@ -220,4 +222,17 @@ func TestGitLabMergeRequestThreeThousandFiles(t *testing.T) {
 	if !strings.Contains(n, "**Plan:** 3002 to create") || !strings.Contains(n, "entries (changes, cleanups, diffs) are not shown") || !strings.HasSuffix(strings.TrimSpace(n), "._") {
 		t.Errorf("the note is not desksync's markdown, whole:\n%.600s…%s", n, n[max(0, len(n)-600):])
 	}
+}
+
+// The same on GitLab.
+func TestGitLabRefHomeUnderBranchProtection(t *testing.T) {
+	t.Parallel()
+	w := gitlabWorld(t, onRef)
+	w.RejectBotPushes()
+	before := w.Tip("main")
+	mustPass(t, w.RunGitLab(gitlabCI, pushPipeline(before, "desksync-apply")), "the deploy under branch protection")
+	if w.Tip("main") != before {
+		t.Error("the deploy moved main")
+	}
+	w.CheckConverged(keptState(t, w), map[string]string{"files/a.txt": "a\n", "files/b.txt": "b\n"}, nil)
 }

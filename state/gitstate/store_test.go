@@ -1,6 +1,10 @@
 package gitstate_test
 
 import (
+	"context"
+	"errors"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/desksync/desksync/internal/gittest"
@@ -9,7 +13,9 @@ import (
 	"github.com/desksync/desksync/state/statetest"
 )
 
-// open returns a Store for ref in a fresh clone of url.
+const loc = "git:refs/desksync/state"
+
+// open returns a Store for location in a fresh clone of url.
 func open(t *testing.T, url, location string) *gitstate.Store {
 	t.Helper()
 	st, err := gitstate.Open(location, gitstate.Options{Dir: gittest.Clone(t, url)})
@@ -19,14 +25,130 @@ func open(t *testing.T, url, location string) *gitstate.Store {
 	return st
 }
 
+// TestConformance runs the Store contract against a file:// remote, and with
+// DESKSYNC_LONG_TESTS=1 against git daemon and git http-backend too (a minute each).
 func TestConformance(t *testing.T) {
 	gittest.Isolate(t)
-	for _, tr := range gittest.Transports {
+	transports := []gittest.Transport{gittest.File}
+	if os.Getenv("DESKSYNC_LONG_TESTS") == "1" {
+		transports = gittest.Transports
+	}
+	for _, tr := range transports {
 		t.Run(string(tr), func(t *testing.T) {
 			srv := gittest.New(t, tr)
 			statetest.Run(t, func(t *testing.T) state.Store {
-				return open(t, srv.NewRepo(t), "git:refs/desksync/state")
+				return open(t, srv.NewRepo(t), loc)
 			})
+		})
+	}
+}
+
+// TestStaleWriterRefused: a run that read the state before another run wrote it cannot
+// push over it, on any transport; what it meant to write is kept on a local ref, and the
+// server keeps the other run's state.
+func TestStaleWriterRefused(t *testing.T) {
+	gittest.Isolate(t)
+	for _, tr := range gittest.Transports {
+		t.Run(string(tr), func(t *testing.T) {
+			ctx := context.Background()
+			url := gittest.New(t, tr).NewRepo(t)
+			a, b := open(t, url, loc), open(t, url, loc)
+			s := state.New("https://example.teamwork.com")
+			if err := a.Save(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			sa, err := a.Load(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sb, err := b.Load(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sb.Activate("b.png", state.Attachment{ID: 2, Filename: "b.png", MimeType: "image/png", Disposition: "attachment", Type: "attachment",
+				Size: 1, Blake3: strings.Repeat("ab", 32), State: "active"})
+			if err := b.Save(ctx, sb); err != nil {
+				t.Fatal(err)
+			}
+			mut := state.Mutation{Op: state.OpSetPending, Address: "a.png", Pending: &state.Pending{ID: 1, Blake3: strings.Repeat("cd", 32)}}
+			if err := sa.Apply(mut); err != nil {
+				t.Fatal(err)
+			}
+			err = a.Append(ctx, sa, []state.Mutation{mut})
+			var ce *gitstate.ChangedError
+			if !errors.As(err, &ce) {
+				t.Fatalf("stale Append = %v, want a *gitstate.ChangedError", err)
+			}
+			if !strings.Contains(ce.Hint(), ce.Kept) || !strings.Contains(ce.Hint(), "desksync state merge") {
+				t.Errorf("hint %q does not say where the refused commit is kept and how to merge it", ce.Hint())
+			}
+			got, err := open(t, url, loc).Load(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Attachments["b.png"] == nil || got.Pending["a.png"] != nil {
+				t.Errorf("server state after the refused push: %+v, want b's", got)
+			}
+		})
+	}
+}
+
+// TestDeadRunLock: a lock whose holder died stays until force-unlock with its ID;
+// a wrong ID leaves it; then the lock can be taken again.
+func TestDeadRunLock(t *testing.T) {
+	gittest.Isolate(t)
+	ctx := context.Background()
+	url := gittest.New(t, gittest.Daemon).NewRepo(t)
+	dead, alive := open(t, url, loc), open(t, url, loc)
+	id, err := dead.Lock(ctx, state.LockInfo{Operation: "apply", Who: "ci@runner-gone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = alive.Lock(done, state.LockInfo{Operation: "apply"})
+	var le *state.LockedError
+	if !errors.As(err, &le) || le.Info.ID != id || !strings.Contains(le.Hint(), "force-unlock "+id) {
+		t.Fatalf("Lock over a dead run's lock = %v, want a *state.LockedError naming %s", err, id)
+	}
+	var ie *state.LockIDError
+	if err := alive.ForceUnlock("not-"+id, false); !errors.As(err, &ie) {
+		t.Fatalf("ForceUnlock with a wrong id = %v, want *state.LockIDError", err)
+	}
+	if err := alive.ForceUnlock(id, false); err != nil {
+		t.Fatalf("ForceUnlock: %v", err)
+	}
+	id2, err := alive.Lock(done, state.LockInfo{Operation: "apply"})
+	if err != nil {
+		t.Fatalf("Lock after force-unlock: %v", err)
+	}
+	if err := alive.Unlock(id2); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParseLocation(t *testing.T) {
+	for _, tt := range []struct {
+		in, remote, ref, err string
+	}{
+		{in: "git:refs/desksync/state", remote: "origin", ref: "refs/desksync/state"},
+		{in: "git:upstream:refs/desksync/state", remote: "upstream", ref: "refs/desksync/state"},
+		{in: "git:https://example.com/a.git:refs/x/y", remote: "https://example.com/a.git", ref: "refs/x/y"},
+		{in: "git:refs/heads/main", err: "branch"},
+		{in: "git:refs/desksync/state-lock", err: "lock"},
+		{in: "git:desksync", err: "full ref name"},
+		{in: "git:-oops:refs/x/y", err: "remote"},
+		{in: "git:refs/x/a..b", err: "valid git ref"},
+		{in: "git:refs/x/a.lock", err: "valid git ref"},
+	} {
+		t.Run(tt.in, func(t *testing.T) {
+			remote, ref, err := gitstate.ParseLocation(tt.in)
+			switch {
+			case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+				t.Errorf("ParseLocation = %v, want an error about %q", err, tt.err)
+			case tt.err == "" && (err != nil || remote != tt.remote || ref != tt.ref):
+				t.Errorf("ParseLocation = %q, %q, %v; want %q, %q", remote, ref, err, tt.remote, tt.ref)
+			}
 		})
 	}
 }
