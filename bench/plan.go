@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/zeebo/blake3"
@@ -218,8 +217,8 @@ func runPlan(ctx context.Context, bin, root string, files int, extra ...string) 
 	}
 	d := time.Since(start)
 	var rss int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss << 10 // KiB on Linux
+	if u, ok := childUsage(cmd.ProcessState); ok {
+		rss = u.maxRSS
 	}
 	return d, rss, nil
 }
