@@ -114,7 +114,7 @@ func (c *initCmd) Run(t *terminal) error {
 	if wrote {
 		// Check what was written the way plan will read it: a folder that holds a
 		// symlink out of the root, or too many files, is refused there too.
-		if _, err := manifest.Load(manifestPath, manifest.Options{}); err != nil {
+		if _, err := manifest.Load(manifestPath, manifest.Options{Version: runningVersion()}); err != nil {
 			return hint.Wrap(err, fmt.Sprintf("edit %s to leave out what it names, then run desksync validate", manifestPath))
 		}
 	}
