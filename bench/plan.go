@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -15,9 +16,11 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/desksync/desksync/state"
 	"github.com/zeebo/blake3"
 )
 
@@ -25,13 +28,18 @@ const planUsage = `usage: go run ./bench plan [-dir DIR] [-rounds N] [-trees lar
 
 plan builds three trees (kept in DIR and reused): 10,000 files totalling 1 GiB,
 10,000 files of ~100 B and 50,000 files of ~100 B, each with a manifest of one glob. For
-each it times, alternating, N rounds of: a BLAKE3 baseline (a Go loop with zeebo/blake3
-over the same files, NumCPU files at once, each read whole), a stat walk (WalkDir and
-Lstat, what "find -printf" does), "desksync plan --no-cache" (cold: every file hashed)
-and "desksync plan" twice (the second one finds the hash cache warm). It prints the
-medians, the ratios against the baseline and the stat walk, and desksync's peak RSS
-(rusage maxrss, the highest of all its runs; the bench process itself stays small).
-All runs read from the page cache: the trees are read once before timing.
+each it times, alternating, N rounds of: the baseline (b3sum over the same files when it
+is installed, "apt-get install b3sum"; else a Go loop with zeebo/blake3, NumCPU files at
+once; the output says which), a stat walk (find DIR -type f -printf '%s %T@ %i\n'),
+"desksync plan --no-cache" in text and in JSON (cold: every file hashed), and the
+daily plan: the hash cache warm and a state that records every file as it is, so the
+plan is "No changes". Every measurement runs as a subprocess, so each has its wall
+time and its CPU time (user+sys from rusage); it prints the medians, the ratios
+against the baseline and the stat walk, and desksync's peak RSS (rusage maxrss, the
+highest of all its runs; the bench process itself stays small). All runs read from
+the page cache: the trees are read once before timing. The machine's load average is
+printed before and after: with other work on the machine, CPU time is the steadier
+figure.
 
 Flags:
 `
@@ -54,11 +62,11 @@ func planTrees() []planTree {
 func planBench(args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("bench plan", flag.ContinueOnError)
 	fset.SetOutput(stderr)
-	fset.Usage = func() { fmt.Fprint(stderr, planUsage); fset.PrintDefaults() }
+	fset.Usage = func() { io.WriteString(stderr, planUsage); fset.PrintDefaults() }
 	dir := fset.String("dir", filepath.Join(os.TempDir(), "desksync-bench-plan"), "folder for the trees (reused across runs)")
 	rounds := fset.Int("rounds", 5, "timed rounds of each measurement; medians are printed")
 	only := fset.String("trees", "large,small10k,small50k", "comma-separated trees to measure")
-	bin := fset.String("desksync", "", "desksync binary to time (default: build this module's)")
+	bin := fset.String("desksync", "", "desksync binaries to time, comma-separated, measured side by side in the same rounds (default: build this module's)")
 	if err := fset.Parse(args); err != nil {
 		return 2
 	}
@@ -76,9 +84,15 @@ func planBench(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	fmt.Fprintf(stdout, "%d CPUs, %d rounds, medians; ratios are desksync / baseline\n\n", runtime.NumCPU(), *rounds)
-	fmt.Fprintf(stdout, "| tree | BLAKE3 loop | stat walk | plan --no-cache | ratio | plan, cache warm | ratio to stat walk | peak RSS | per file |\n")
-	fmt.Fprintf(stdout, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	base := "b3sum"
+	if _, err := exec.LookPath("b3sum"); err != nil {
+		base = "Go BLAKE3 loop (b3sum is not installed)"
+	}
+	fmt.Fprintf(stdout, "%d CPUs, %d rounds, medians; baseline: %s; load average: %s\n", runtime.NumCPU(), *rounds, base, loadAverage())
+	fmt.Fprintf(stdout, "wall time (CPU time user+sys), and the ratio of each to the baseline (cold) or to the stat walk (daily)\n\n")
+	fmt.Fprintf(stdout, "| tree | baseline | stat walk | plan --no-cache | ratio | the same, json | ratio | daily plan | ratio to stat walk | peak RSS |\n")
+	fmt.Fprintf(stdout, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	bins := strings.Split(*bin, ",")
 	for _, t := range planTrees() {
 		if !containsName(*only, t.name) {
 			continue
@@ -88,16 +102,36 @@ func planBench(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "bench: %v\n", err)
 			return 1
 		}
-		r, err := measurePlan(ctx, *bin, root, t.files, *rounds)
+		rs, err := measurePlan(ctx, bins, root, t.files, *rounds)
 		if err != nil {
 			fmt.Fprintf(stderr, "bench: %s: %v\n", t.name, err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "| %s | %v | %v | %v | %.2fx | %v | %.2fx | %.0f MiB | %.1f KiB |\n", t.name,
-			ms(r.baseline), ms(r.stat), ms(r.cold), r.cold.Seconds()/r.baseline.Seconds(),
-			ms(r.warm), r.warm.Seconds()/r.stat.Seconds(), float64(r.rss)/(1<<20), float64(r.rss)/float64(t.files)/1024)
+		for i, r := range rs {
+			name := t.name
+			if len(bins) > 1 {
+				name += " " + filepath.Base(bins[i])
+			}
+			fmt.Fprintf(stdout, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %.0f MiB |\n", name,
+				r.base, r.stat, r.cold, r.cold.ratio(r.base), r.json, r.json.ratio(r.base),
+				r.daily, r.daily.ratio(r.stat), float64(r.rss)/(1<<20))
+		}
 	}
+	fmt.Fprintf(stdout, "\nload average after: %s\n", loadAverage())
 	return 0
+}
+
+// loadAverage is the first three fields of /proc/loadavg, or "unknown".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := bytes.Fields(b)
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return string(bytes.Join(f[:3], []byte(" ")))
 }
 
 func containsName(list, name string) bool {
@@ -141,60 +175,107 @@ func buildPlanTree(root string, t planTree) error {
 	return os.WriteFile(done, nil, 0o644)
 }
 
-type planResult struct {
-	baseline, stat, cold, warm time.Duration
-	rss                        int64 // bytes, the highest of the cold and warm plans
+// timing is the median wall and CPU time of one measurement.
+type timing struct{ wall, cpu time.Duration }
+
+func (t timing) String() string { return ms(t.wall) + " (" + ms(t.cpu) + ")" }
+
+// ratio is t over base, in wall time and in CPU time.
+func (t timing) ratio(base timing) string {
+	return fmt.Sprintf("%.2fx (%.2fx)", t.wall.Seconds()/base.wall.Seconds(), t.cpu.Seconds()/base.cpu.Seconds())
 }
 
-// measurePlan alternates the four measurements for rounds rounds and keeps medians, so
-// that noise from other work on the machine spreads over all of them alike.
-func measurePlan(ctx context.Context, bin, root string, files, rounds int) (planResult, error) {
-	// A desksync without a hash cache (to measure the "before") has no --no-cache.
-	var noCache []string
-	if help, _ := exec.CommandContext(ctx, bin, "plan", "--help").Output(); bytes.Contains(help, []byte("--no-cache")) {
-		noCache = []string{"--no-cache"}
+type planResult struct {
+	base, stat, cold, json, daily timing
+	rss                           int64 // bytes, the highest of desksync's runs
+}
+
+// roundSeries collects one measurement's rounds.
+type roundSeries struct{ wall, cpu []time.Duration }
+
+func (s *roundSeries) add(wall, cpu time.Duration) {
+	s.wall, s.cpu = append(s.wall, wall), append(s.cpu, cpu)
+}
+
+func (s *roundSeries) median() timing { return timing{medianOf(s.wall), medianOf(s.cpu)} }
+
+// measurePlan alternates the measurements, of every binary in bins, for rounds rounds
+// and keeps medians, so that noise from other work on the machine spreads over all of
+// them alike. The baseline and the stat walk are shared by all binaries.
+func measurePlan(ctx context.Context, bins []string, root string, files, rounds int) ([]planResult, error) {
+	dir := filepath.Join(root, "files")
+	paths, err := listFiles(dir)
+	if err != nil {
+		return nil, err
 	}
-	if _, err := blake3Loop(filepath.Join(root, "files")); err != nil { // warm the page cache
-		return planResult{}, err
+	if len(paths) != files {
+		return nil, fmt.Errorf("found %d files, want %d", len(paths), files)
 	}
-	var base, stat, cold, warm []time.Duration
-	var rss []int64
+	if _, err := blake3Loop(paths); err != nil { // warm the page cache
+		return nil, err
+	}
+	statePath := filepath.Join(root, "bench.state.json")
+	emptyState := filepath.Join(root, "bench.none.json") // never written: plans against no state
+	if err := writeFullState(ctx, bins[0], root, files, statePath); err != nil {
+		return nil, err
+	}
+	var base, stat roundSeries
+	type perBin struct {
+		cold, js, daily roundSeries
+		rss             []int64
+	}
+	per := make([]perBin, len(bins))
 	for range rounds {
-		start := time.Now()
-		n, err := blake3Loop(filepath.Join(root, "files"))
+		w, c, err := baseline(ctx, paths)
 		if err != nil {
-			return planResult{}, err
+			return nil, err
 		}
-		if n != files {
-			return planResult{}, fmt.Errorf("baseline hashed %d files, want %d", n, files)
-		}
-		base = append(base, time.Since(start))
+		base.add(w, c)
 
-		start = time.Now()
-		if n, err := statWalk(filepath.Join(root, "files")); err != nil || n != files {
-			return planResult{}, fmt.Errorf("stat walk: %d files, %v", n, err)
-		}
-		stat = append(stat, time.Since(start))
-
-		d, r, err := runPlan(ctx, bin, root, files, noCache...)
+		w, c, _, err = timeCmd(exec.CommandContext(ctx, "find", dir, "-type", "f", "-printf", "%s %T@ %i\n"))
 		if err != nil {
-			return planResult{}, err
+			return nil, fmt.Errorf("stat walk: %v", err)
 		}
-		cold, rss = append(cold, d), append(rss, r)
+		stat.add(w, c)
 
-		if err := os.RemoveAll(filepath.Join(root, ".desksync")); err != nil {
-			return planResult{}, err
+		for i, bin := range bins {
+			b := &per[i]
+			r, err := runPlan(ctx, bin, root, files, emptyState, "--no-cache")
+			if err != nil {
+				return nil, err
+			}
+			b.cold.add(r.wall, r.cpu)
+			b.rss = append(b.rss, r.rss)
+
+			r, err = runPlan(ctx, bin, root, files, emptyState, "--no-cache", "--format", "json")
+			if err != nil {
+				return nil, err
+			}
+			b.js.add(r.wall, r.cpu)
+			b.rss = append(b.rss, r.rss)
+
+			if err := os.RemoveAll(filepath.Join(root, ".desksync")); err != nil {
+				return nil, err
+			}
+			if _, err := runPlan(ctx, bin, root, files, statePath); err != nil { // writes the cache
+				return nil, err
+			}
+			r, err = runPlan(ctx, bin, root, files, statePath)
+			if err != nil {
+				return nil, err
+			}
+			if !bytes.Contains(r.stdout, []byte("No changes")) {
+				return nil, fmt.Errorf("the daily plan has changes:\n%.2000s", r.stdout)
+			}
+			b.daily.add(r.wall, r.cpu)
+			b.rss = append(b.rss, r.rss)
 		}
-		if _, _, err := runPlan(ctx, bin, root, files); err != nil { // writes the cache
-			return planResult{}, err
-		}
-		d, r, err = runPlan(ctx, bin, root, files)
-		if err != nil {
-			return planResult{}, err
-		}
-		warm, rss = append(warm, d), append(rss, r)
 	}
-	return planResult{medianOf(base), medianOf(stat), medianOf(cold), medianOf(warm), slices.Max(rss)}, nil
+	out := make([]planResult, len(bins))
+	for i, b := range per {
+		out[i] = planResult{base.median(), stat.median(), b.cold.median(), b.js.median(), b.daily.median(), slices.Max(b.rss)}
+	}
+	return out, nil
 }
 
 func medianOf[T int64 | time.Duration](xs []T) T {
@@ -203,29 +284,101 @@ func medianOf[T int64 | time.Duration](xs []T) T {
 	return s[len(s)/2]
 }
 
-// runPlan times one "desksync plan" and returns its peak RSS in bytes.
-func runPlan(ctx context.Context, bin, root string, files int, extra ...string) (time.Duration, int64, error) {
-	args := append([]string{"plan", "-m", filepath.Join(root, "desksync.yaml"), "--max-files", strconv.Itoa(files)}, extra...)
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdout = io.Discard
+type planRun struct {
+	wall, cpu time.Duration
+	rss       int64 // bytes
+	stdout    []byte
+}
+
+// timeCmd runs cmd with its output discarded unless set, and returns its wall time,
+// its CPU time and its peak RSS.
+func timeCmd(cmd *exec.Cmd) (wall, cpu time.Duration, rss int64, err error) {
+	if cmd.Stdout == nil {
+		cmd.Stdout = io.Discard
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	cmd.Env = append(os.Environ(), "NO_COLOR=1", "DESKSYNC_STATE="+filepath.Join(root, "bench.state.json"))
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		return 0, 0, fmt.Errorf("desksync %v: %v\n%s", args, err, stderr.Bytes())
+		return 0, 0, 0, fmt.Errorf("%v: %v\n%s", cmd.Args, err, stderr.Bytes())
 	}
-	d := time.Since(start)
-	var rss int64
+	wall = time.Since(start)
+	cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	if u, ok := childUsage(cmd.ProcessState); ok {
 		rss = u.maxRSS
 	}
-	return d, rss, nil
+	return wall, cpu, rss, nil
 }
 
-// blake3Loop is the baseline: every file under dir read whole and hashed with BLAKE3,
-// NumCPU files at once, as b3sum would (it is not installed here).
-func blake3Loop(dir string) (int, error) {
+// runPlan times one "desksync plan" against the state at statePath.
+func runPlan(ctx context.Context, bin, root string, files int, statePath string, extra ...string) (planRun, error) {
+	args := append([]string{"plan", "-m", filepath.Join(root, "desksync.yaml"), "--max-files", strconv.Itoa(files)}, extra...)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Env = append(os.Environ(), "NO_COLOR=1", "DESKSYNC_STATE="+statePath)
+	wall, cpu, rss, err := timeCmd(cmd)
+	return planRun{wall, cpu, rss, stdout.Bytes()}, err
+}
+
+// writeFullState writes, at statePath, a state that records every file of the tree
+// as it is, from a JSON plan against no state, so that the daily plan is "No changes".
+func writeFullState(ctx context.Context, bin, root string, files int, statePath string) error {
+	r, err := runPlan(ctx, bin, root, files, filepath.Join(root, "bench.none.json"), "--no-cache", "--format", "json")
+	if err != nil {
+		return err
+	}
+	var doc struct {
+		Changes []struct {
+			Address string
+			After   *state.Attachment
+		}
+	}
+	if err := json.Unmarshal(r.stdout, &doc); err != nil {
+		return fmt.Errorf("the JSON plan: %v", err)
+	}
+	st := state.New("https://bench.teamwork.com")
+	st.Serial = 1
+	uploaded := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, c := range doc.Changes {
+		if c.After == nil {
+			return fmt.Errorf("the JSON plan against no state has a change without after: %s", c.Address)
+		}
+		a := *c.After
+		a.ID, a.State, a.UploadedAt = int64(i+1), "active", uploaded
+		st.Attachments[c.Address] = &a
+	}
+	data, err := st.Encode()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(statePath, data, 0o644)
+}
+
+// baseline hashes every path with b3sum (a few thousand paths per call, so as not to
+// pass the kernel's limit on arguments), or with blake3Loop when b3sum is missing.
+func baseline(ctx context.Context, paths []string) (wall, cpu time.Duration, err error) {
+	if _, err := exec.LookPath("b3sum"); err != nil {
+		start := time.Now()
+		u0, _ := selfUsage()
+		if _, err := blake3Loop(paths); err != nil {
+			return 0, 0, err
+		}
+		u1, _ := selfUsage()
+		return time.Since(start), u1.cpu - u0.cpu, nil
+	}
+	for chunk := range slices.Chunk(paths, 4000) {
+		w, c, _, err := timeCmd(exec.CommandContext(ctx, "b3sum", append([]string{"--no-names"}, chunk...)...))
+		if err != nil {
+			return 0, 0, err
+		}
+		wall, cpu = wall+w, cpu+c
+	}
+	return wall, cpu, nil
+}
+
+// listFiles returns the regular files under dir.
+func listFiles(dir string) ([]string, error) {
 	var paths []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {
@@ -233,9 +386,12 @@ func blake3Loop(dir string) (int, error) {
 		}
 		return err
 	})
-	if err != nil {
-		return 0, err
-	}
+	return paths, err
+}
+
+// blake3Loop is the fallback baseline: every path read whole and hashed with
+// BLAKE3, NumCPU files at once.
+func blake3Loop(paths []string) (int, error) {
 	jobs := make(chan string)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -269,22 +425,4 @@ func blake3Loop(dir string) (int, error) {
 	close(jobs)
 	wg.Wait()
 	return len(paths), firstErr
-}
-
-// statWalk lists dir and Lstats every entry, like "find DIR -printf '%s %T@\n'".
-func statWalk(dir string) (int, error) {
-	n := 0
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if _, err := os.Lstat(p); err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			n++
-		}
-		return nil
-	})
-	return n, err
 }

@@ -10,11 +10,16 @@ type Stamp struct {
 
 // Head is what Load learns from the start of a file.
 type Head struct {
-	// SavedPlan reports whether the file is a saved desksync plan (SPEC §1).
+	// SavedPlan reports whether the file is a saved desksync plan (docs/manifest.md).
 	SavedPlan bool
 	// Sniffed is the media type guessed from the content; "" when Load did not need
 	// to sniff (a layer or the extension gave the type).
 	Sniffed string
+	// Whole says the read that took the head held the whole file (Stamp.Size bytes),
+	// and Digest is the BLAKE3 of those bytes: a small file is opened once, and the
+	// hash pass takes its digest from the cache.
+	Whole  bool
+	Digest [32]byte
 }
 
 // HeadCache remembers a file's Head under its Stamp, so that loading an unchanged tree
@@ -28,4 +33,7 @@ type HeadCache interface {
 	Head(addr string, s Stamp) (Head, bool)
 	// PutHead records what the head of addr said, read after its stamp s was taken.
 	PutHead(addr string, s Stamp, h Head)
+	// Empty reports that the cache holds no record at all (a first run, or one that
+	// must read every file), so that Load does not stat files only to miss.
+	Empty() bool
 }

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"unicode/utf8"
 
+	"github.com/zeebo/blake3"
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 )
@@ -183,6 +184,7 @@ type loader struct {
 	aborted   bool
 	own       ownFiles
 	cache     HeadCache // nil: every file's head is read
+	lookup    bool      // the cache may know a file: stat it before reading
 	errs      ErrorList
 	// caseMisses are files a glob missed only by case, by address, for warnings.
 	caseMisses map[string]*Item
@@ -332,13 +334,14 @@ func (l *loader) entries(doc *Document) []Entry {
 // would cost a goroutine start and a stack growth per file.
 func (l *loader) finishAll(entries []Entry, items []*Item) []Entry {
 	workers := max(1, min(runtime.NumCPU(), len(entries)))
+	l.lookup = l.cache != nil && !l.cache.Empty()
 	keep := make([]bool, len(entries))
 	errs := make([]*Error, len(entries))
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			head := make([]byte, planMarkerWindow)
+			head := make([]byte, WholeFileSize)
 			for i := int(next.Add(1) - 1); i < len(entries); i = int(next.Add(1) - 1) {
 				keep[i], errs[i] = l.finish(&entries[i], items[i], head)
 			}
@@ -409,25 +412,33 @@ func (l *loader) finish(e *Entry, it *Item, buf []byte) (bool, *Error) {
 	return true, nil
 }
 
+// WholeFileSize is the largest file whose head read, with a cache to tell, takes in
+// the whole file and its BLAKE3 digest, so that the hash pass does not open it again:
+// the size of one read of the hash pass.
+const WholeFileSize = 256 << 10
+
 // head returns what the start of e's file says: from the cache when it holds the
 // file's current stamp (one fstatat, no open), else read into buf, and then told to
-// the cache with the stamp of the open file.
+// the cache with the stamp of the open file (and the digest of a file that fit buf).
 func (l *loader) head(e *Entry, buf []byte, sniffing bool) (Head, error) {
 	rel := filepath.FromSlash(e.Resolved)
-	if l.cache != nil {
+	if l.lookup {
 		if s, ok := l.dir.statStamp(rel); ok {
 			if h, ok := l.cache.Head(e.Address, s); ok && (h.Sniffed != "" || !sniffing) {
 				return h, nil
 			}
 		}
 	}
-	n, s, stamped, err := l.dir.readHead(l.root, rel, buf, mayBePlan, l.cache != nil)
+	n, s, stamped, whole, err := l.dir.readHead(l.root, rel, buf, mayBePlan, l.cache != nil)
 	if err != nil {
 		return Head{}, err
 	}
-	h := Head{SavedPlan: isSavedPlan(buf[:n])}
+	h := Head{SavedPlan: isSavedPlan(buf[:min(n, planMarkerWindow)])}
 	if sniffing {
 		h.Sniffed = sniff(buf[:min(n, sniffSize)])
+	}
+	if whole {
+		h.Whole, h.Digest = true, blake3.Sum256(buf[:n])
 	}
 	if stamped {
 		l.cache.PutHead(e.Address, s, h)

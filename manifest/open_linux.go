@@ -100,25 +100,27 @@ func (d *rootDir) mayRead(st *unix.Stat_t) bool {
 	return st.Mode&0o004 != 0
 }
 
-// readHead reads the start of rel into buf: up to sniffSize bytes, then on to len(buf)
-// when more says so. With stamp set it also returns the file's stamp, taken from the
-// open descriptor before the first read. It holds no *os.File, whose setup costs two
-// system calls more per file than the open itself.
-func (d *rootDir) readHead(root, rel string, buf []byte, more func([]byte) bool, stamp bool) (int, Stamp, bool, error) {
+// readHead reads the start of rel into buf: up to sniffSize bytes, then on to
+// planMarkerWindow when more says so. With stamp set it also returns the file's stamp,
+// taken from the open descriptor before the first read, and a file of at most
+// len(buf) bytes is read whole (reported by whole) for its digest. It holds no
+// *os.File, whose setup costs two system calls more per file than the open itself.
+func (d *rootDir) readHead(root, rel string, buf []byte, more func([]byte) bool, stamp bool) (n int, s Stamp, stamped, whole bool, err error) {
 	if d == nil {
-		return readHeadPortable(root, rel, buf, more, stamp)
+		n, s, stamped, err = readHeadPortable(root, rel, buf[:min(len(buf), planMarkerWindow)], more, stamp)
+		return n, s, stamped, false, err
 	}
 	fd, fallback, err := d.openFD(root, rel)
 	if fallback {
-		return readHeadPortable(root, rel, buf, more, stamp)
+		n, s, stamped, err = readHeadPortable(root, rel, buf[:min(len(buf), planMarkerWindow)], more, stamp)
+		return n, s, stamped, false, err
 	}
 	if err != nil {
-		return 0, Stamp{}, false, err
+		return 0, Stamp{}, false, false, err
 	}
 	defer unix.Close(fd)
-	var s Stamp
 	var st unix.Stat_t
-	stamped := stamp && unix.Fstat(fd, &st) == nil
+	stamped = stamp && unix.Fstat(fd, &st) == nil
 	if stamped {
 		s = stampOfStat(&st)
 	}
@@ -134,18 +136,33 @@ func (d *rootDir) readHead(root, rel string, buf []byte, more func([]byte) bool,
 			return n, nil
 		}
 	}
-	n, err := read(buf[:sniffSize])
-	if err != nil || n < sniffSize || !more(buf[:n]) {
-		return n, s, stamped, err
+	if stamped && st.Size <= int64(len(buf)) {
+		// One read for a small file; a second only when the first came back short. A
+		// file that changed size since the stat is not whole: the hash pass reads it.
+		size := int(st.Size)
+		for {
+			k, err := read(buf[n:])
+			if err != nil {
+				return n, s, stamped, false, err
+			}
+			n += k
+			if k == 0 || n >= size {
+				return n, s, stamped, n == size, nil
+			}
+		}
 	}
-	for n < len(buf) {
-		k, err := read(buf[n:])
+	n, err = read(buf[:sniffSize])
+	if err != nil || n < sniffSize || !more(buf[:n]) {
+		return n, s, stamped, false, err
+	}
+	for n < planMarkerWindow {
+		k, err := read(buf[n:planMarkerWindow])
 		if err != nil || k == 0 {
-			return n, s, stamped, err
+			return n, s, stamped, false, err
 		}
 		n += k
 	}
-	return n, s, stamped, nil
+	return n, s, stamped, false, nil
 }
 
 // open opens rel, a symlink-free path relative to root, for reading. RESOLVE_BENEATH

@@ -13,8 +13,9 @@ func openRootDir(string) *rootDir { return nil }
 func (*rootDir) open(root, rel string) (*os.File, error) { return os.OpenInRoot(root, rel) }
 
 // readHead reads the start of rel into buf; see readHeadPortable.
-func (*rootDir) readHead(root, rel string, buf []byte, more func([]byte) bool, stamp bool) (int, Stamp, bool, error) {
-	return readHeadPortable(root, rel, buf, more, stamp)
+func (*rootDir) readHead(root, rel string, buf []byte, more func([]byte) bool, stamp bool) (int, Stamp, bool, bool, error) {
+	n, s, stamped, err := readHeadPortable(root, rel, buf[:min(len(buf), planMarkerWindow)], more, stamp)
+	return n, s, stamped, false, err
 }
 
 // statStamp never lets the cache stand for an open here: without the owner and mode

@@ -151,14 +151,33 @@ func readCapped(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	defer fh.Close()
-	if fi, err := fh.Stat(); err != nil {
-		return nil, err
-	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
-	}
-	data, err := io.ReadAll(io.LimitReader(fh, limit+1))
+	fi, err := fh.Stat()
 	if err != nil {
 		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
+	}
+	// One read into a buffer of the file's size, one byte more to see its end, instead
+	// of io.ReadAll's doublings; a file that grew since the stat is read on to the limit.
+	data := make([]byte, 0, min(fi.Size(), limit)+1)
+	for {
+		n, err := fh.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(data) == cap(data) {
+			rest, err := io.ReadAll(io.LimitReader(fh, limit+1-int64(len(data))))
+			if err != nil {
+				return nil, err
+			}
+			data = append(data, rest...)
+			break
+		}
 	}
 	if int64(len(data)) > limit {
 		return nil, &CorruptError{Path: path, Msg: fmt.Sprintf("file is larger than the %d MiB a state file may have", limit>>20)}

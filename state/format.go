@@ -21,6 +21,19 @@ import (
 // desksync state and is not read into memory.
 const MaxSize = 64 << 20
 
+// MaxSerial is the largest serial a state, a journal line, a saved plan or a merge input
+// may carry: 2^53, past which JSON numbers read as floating point (jq, JavaScript) lose
+// precision. A run adds a few serials per file, so a real state never comes near it, and
+// a larger one is damage or a crafted file; refusing it on read keeps the serials every
+// later run adds from overflowing int64.
+const MaxSerial = 1 << 53
+
+// serialFix is the remedy for a serial above MaxSerial.
+const serialFix = "no desksync run writes a serial this large (each run adds a few): restore {path} from version control or from its .backup; desksync will not overwrite it"
+
+// bom is the UTF-8 byte order mark some Windows editors put at the start of a file.
+var bom = []byte{0xEF, 0xBB, 0xBF}
+
 // New returns an empty state for site with a fresh random lineage and serial 0.
 func New(site string) *State {
 	return &State{
@@ -44,8 +57,34 @@ func newUUID() string {
 // fails with *VersionError whatever else it contains; anything else wrong is a
 // *CorruptError. A version 1 file comes back as Version. Decode never panics.
 func Decode(data []byte) (*State, error) {
+	// One parse for a good file: one that decodes whole with a version this desksync
+	// reads cannot fail the version-first reading below, which runs only to name what
+	// is wrong with any other.
+	if len(data) <= MaxSize {
+		var s State
+		if err := json.Unmarshal(data, &s, json.RejectUnknownMembers(true), jsontext.AllowInvalidUTF8(true)); err == nil && s.Version >= 1 && s.Version <= Version {
+			s.Version = Version
+			if err := s.validate(); err != nil {
+				return nil, err
+			}
+			return &s, nil
+		}
+	}
+	return decodeChecked(data)
+}
+
+// decodeChecked is Decode reading the version first, for the precise error.
+func decodeChecked(data []byte) (*State, error) {
 	if len(data) > MaxSize {
 		return nil, &CorruptError{Msg: fmt.Sprintf("file is %d bytes, more than the %d MiB a state file may have", len(data), MaxSize>>20)}
+	}
+	if bytes.HasPrefix(data, bom) {
+		return nil, &CorruptError{Line: 1, Column: 1, Msg: "the file starts with a UTF-8 byte order mark (bytes EF BB BF), which JSON does not allow",
+			fix: `remove those three bytes and nothing else, e.g. sed -i '1s/^\xEF\xBB\xBF//' {path}, or save it from your editor as "UTF-8" rather than "UTF-8 with BOM"`, fixLocal: true}
+	}
+	if line, ok := conflictMarker(data); ok {
+		return nil, &CorruptError{Line: line, Column: 1, Msg: "git conflict marker: the file is an unmerged git conflict, not a state",
+			fix: `git merged {path} line by line because desksync's merge driver is not configured in this clone: add "{name} merge=desksync" to .gitattributes and run git config merge.desksync.driver "desksync state merge %O %A %B" (see docs/team.md), then run "git checkout -m {path}" to merge it again with the driver`, fixLocal: true}
 	}
 	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		if len(t) == 0 {
@@ -82,6 +121,22 @@ func Decode(data []byte) (*State, error) {
 		return nil, err
 	}
 	return &s, nil
+}
+
+// conflictMarker returns the line of the first git conflict marker in data. A line of a
+// JSON document cannot start with '<', '=' or '>' (a string cannot hold a raw newline),
+// so such a line is never part of a state.
+func conflictMarker(data []byte) (int, bool) {
+	for line, rest := 1, data; len(rest) > 0; line++ {
+		l, next, _ := bytes.Cut(rest, []byte{'\n'})
+		for _, m := range []string{"<<<<<<<", "=======", ">>>>>>>", "|||||||"} {
+			if bytes.HasPrefix(l, []byte(m)) {
+				return line, true
+			}
+		}
+		rest = next
+	}
+	return 0, false
 }
 
 // jsonError turns a decode error into a *CorruptError with line:column and the JSON path.
@@ -214,16 +269,20 @@ func (s *State) check(sorted bool) error {
 	if s.Serial < 0 {
 		return bad("serial", "%d is negative", s.Serial)
 	}
+	if s.Serial > MaxSerial {
+		return &CorruptError{Field: "serial", Msg: fmt.Sprintf("%d is above %d (2^53), the largest serial desksync reads", s.Serial, int64(MaxSerial)), fix: serialFix}
+	}
 	if s.Attachments == nil {
 		return bad("attachments", "missing")
 	}
 	// One Desk file on two records would let a delete of one take the other's file.
-	owner := make(map[int64]string, len(s.Attachments)+len(s.Pending)+len(s.Deposed))
-	claim := func(id int64, field func() string) error {
+	// The owners are kept as references, spelled out only for the error.
+	owner := make(map[int64]recordRef, len(s.Attachments)+len(s.Pending)+len(s.Deposed))
+	claim := func(id int64, r recordRef) error {
 		if prev, ok := owner[id]; ok {
-			return bad(field()+".id", "Desk file %d is also recorded as %s; one Desk file belongs to one record", id, prev)
+			return bad(r.field()+".id", "Desk file %d is also recorded as %s; one Desk file belongs to one record", id, prev.field())
 		}
-		owner[id] = field()
+		owner[id] = r
 		return nil
 	}
 	err := eachEntry(s.Attachments, sorted, func(addr string, a *Attachment) error {
@@ -242,7 +301,7 @@ func (s *State) check(sorted bool) error {
 		case !timeOK(a.UploadedAt):
 			return timeError(f()+".uploadedAt", a.UploadedAt)
 		}
-		return claim(a.ID, f)
+		return claim(a.ID, recordRef{section: "attachments", addr: addr})
 	})
 	if err != nil {
 		return err
@@ -263,7 +322,7 @@ func (s *State) check(sorted bool) error {
 		case !timeOK(p.StartedAt):
 			return timeError(f()+".startedAt", p.StartedAt)
 		}
-		return claim(p.ID, f)
+		return claim(p.ID, recordRef{section: "pending", addr: addr})
 	})
 	if err != nil {
 		return err
@@ -280,11 +339,27 @@ func (s *State) check(sorted bool) error {
 		case !timeOK(d.Since):
 			return timeError(f()+".since", d.Since)
 		}
-		if err := claim(d.ID, f); err != nil {
+		if err := claim(d.ID, recordRef{section: "deposed", index: i}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// recordRef names one record of a state: an address in attachments or pending, or an
+// index in deposed.
+type recordRef struct {
+	section string
+	addr    string
+	index   int
+}
+
+// field is the record's name in messages, e.g. attachments["a.png"] or deposed[2].
+func (r recordRef) field() string {
+	if r.section == "deposed" {
+		return fmt.Sprintf("deposed[%d]", r.index)
+	}
+	return r.section + "[" + strconv.Quote(r.addr) + "]"
 }
 
 // eachEntry calls check for every entry of m, in key order when sorted, and returns the

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/desksync/desksync/internal/view"
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/plan"
 )
 
@@ -60,7 +60,7 @@ func crlfWarning(ctx context.Context, gitCmd, root string, p *plan.Plan) string 
 	}
 	return fmt.Sprintf("%d changed attachment(s) have CRLF line endings in this work tree but LF in git, e.g. %s: git converted them on checkout (core.autocrlf or a text/eol attribute), and desksync uploads the bytes on disk; "+
 		`add "-text" lines for the attachments to .gitattributes (e.g. "docs/** -text"; desksync init writes them), commit it, then check the files out again: git rm --cached -r -q . && git reset --hard`,
-		len(converted), view.SafeText(converted[0]))
+		len(converted), quote.Text(converted[0]))
 }
 
 func contentChanged(reasons []string) bool {

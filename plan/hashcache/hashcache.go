@@ -131,6 +131,21 @@ func Open(root, manifestPath string) *Cache {
 	return c
 }
 
+// Ephemeral returns a cache that starts empty and is never written (Save does
+// nothing): for plans that must read every file, so that what Load reads of a small
+// file still stands for the hash pass, and each file is opened once.
+func Ephemeral() *Cache {
+	c := &Cache{loaded: map[string]*record{}, learnt: map[string]*record{}, typeIndex: map[string]uint8{"": 0}, ready: make(chan struct{})}
+	close(c.ready)
+	return c
+}
+
+// Empty reports that the cache file held no record (manifest.HeadCache).
+func (c *Cache) Empty() bool {
+	c.wait()
+	return len(c.loaded) == 0
+}
+
 // wait returns once the cache file has been read (or found unusable).
 func (c *Cache) wait() { <-c.ready }
 
@@ -209,6 +224,9 @@ func (c *Cache) learn(addr string, k Key) *record {
 // Put records the digest of addr's content, read after its stat data k was taken.
 func (c *Cache) Put(addr string, k Key, digest string) {
 	c.wait()
+	if c.path == "" {
+		return // Ephemeral: nothing asks again in this run
+	}
 	var d [32]byte
 	if len(digest) != hex.EncodedLen(len(d)) {
 		return
@@ -254,6 +272,9 @@ func (c *Cache) PutHead(addr string, k Key, h manifest.Head) {
 	if h.SavedPlan {
 		r.facts |= savedPlan
 	}
+	if h.Whole && k.Size >= 0 {
+		r.digest, r.facts = h.Digest, r.facts|hasDigest
+	}
 	r.mark(seen | verified)
 }
 
@@ -292,6 +313,9 @@ func validType(t string) bool {
 // nothing changed it writes nothing, which also keeps the cache older than the files.
 func (c *Cache) Save() error {
 	c.wait()
+	if c.path == "" {
+		return nil // Ephemeral
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.off {
