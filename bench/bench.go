@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/desksync/desksync/desk/desktest"
@@ -218,8 +217,7 @@ func applyOnce(ctx context.Context, cfg config, bin string, set *fileSet, work s
 	if err != nil {
 		return nil, err
 	}
-	var self0 syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self0)
+	self0, _ := selfUsage()
 	rep.started = time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -229,15 +227,12 @@ func applyOnce(ctx context.Context, cfg config, bin string, set *fileSet, work s
 	rep.hwm = hwm()
 	werr := cmd.Wait()
 	rep.wall = time.Since(rep.started)
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rep.maxRSS = int64(ru.Maxrss) << 10 // Linux reports KiB
-		rep.cpu = cpuTime(ru)
-		rep.written = ru.Oublock * 512
+	if u, ok := childUsage(cmd.ProcessState); ok {
+		rep.maxRSS, rep.cpu, rep.written = u.maxRSS, u.cpu, u.written
 	}
-	var self1 syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &self1) == nil {
-		rep.emuCPU = cpuTime(&self1) - cpuTime(&self0)
-		rep.emuWritten = (self1.Oublock - self0.Oublock) * 512
+	if self1, ok := selfUsage(); ok {
+		rep.emuCPU = self1.cpu - self0.cpu
+		rep.emuWritten = self1.written - self0.written
 	}
 	if srv == nil {
 		// Read the sandbox the way the next desksync --sandbox would.
@@ -497,10 +492,6 @@ func serialOf(path string) int64 {
 		return -1
 	}
 	return st.Serial
-}
-
-func cpuTime(ru *syscall.Rusage) time.Duration {
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // human formats a byte count.

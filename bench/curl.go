@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -59,8 +58,8 @@ func curlCompare(ctx context.Context, cfg config, set *fileSet, dir string, rep 
 		return fmt.Errorf("curl -F upload: %v, HTTP %s %s", err, out.String(), errb.String())
 	}
 	var rss int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = int64(ru.Maxrss) << 10
+	if u, ok := childUsage(cmd.ProcessState); ok {
+		rss = u.maxRSS
 	}
 
 	up := rep.events.uploadDone.Sub(rep.events.uploadStart)

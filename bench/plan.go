@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/desksync/desksync/state"
@@ -305,8 +304,8 @@ func timeCmd(cmd *exec.Cmd) (wall, cpu time.Duration, rss int64, err error) {
 	}
 	wall = time.Since(start)
 	cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss << 10 // KiB on Linux
+	if u, ok := childUsage(cmd.ProcessState); ok {
+		rss = u.maxRSS
 	}
 	return wall, cpu, rss, nil
 }
@@ -361,13 +360,12 @@ func writeFullState(ctx context.Context, bin, root string, files int, statePath 
 func baseline(ctx context.Context, paths []string) (wall, cpu time.Duration, err error) {
 	if _, err := exec.LookPath("b3sum"); err != nil {
 		start := time.Now()
-		var ru0, ru1 syscall.Rusage
-		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+		u0, _ := selfUsage()
 		if _, err := blake3Loop(paths); err != nil {
 			return 0, 0, err
 		}
-		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-		return time.Since(start), rusageCPU(&ru1) - rusageCPU(&ru0), nil
+		u1, _ := selfUsage()
+		return time.Since(start), u1.cpu - u0.cpu, nil
 	}
 	for chunk := range slices.Chunk(paths, 4000) {
 		w, c, _, err := timeCmd(exec.CommandContext(ctx, "b3sum", append([]string{"--no-names"}, chunk...)...))
@@ -377,10 +375,6 @@ func baseline(ctx context.Context, paths []string) (wall, cpu time.Duration, err
 		wall, cpu = wall+w, cpu+c
 	}
 	return wall, cpu, nil
-}
-
-func rusageCPU(ru *syscall.Rusage) time.Duration {
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // listFiles returns the regular files under dir.

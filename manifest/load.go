@@ -42,6 +42,18 @@ func Load(path string, opts Options) (*Manifest, error) {
 	if doc == nil {
 		return nil, errs.sorted()
 	}
+	var warnings ErrorList
+	if doc.Desksync != nil && opts.Version != "" {
+		refused, warning := checkConstraint(doc, opts.Version)
+		if refused != nil {
+			// Alone: a manifest written for another release may use fields this one
+			// does not know, and those errors would only hide the real one.
+			return nil, ErrorList{refused}
+		}
+		if warning != nil {
+			warnings = append(warnings, warning)
+		}
+	}
 	root, err := RootOf(path)
 	if err != nil {
 		return nil, append(errs, &Error{Pos: Position{File: path}, Msg: "cannot resolve the manifest's folder: " + reason(err)}).sorted()
@@ -70,7 +82,7 @@ func Load(path string, opts Options) (*Manifest, error) {
 	if len(l.errs) > 0 {
 		return nil, l.errs.sorted()
 	}
-	m.Warnings = append(l.warnings, collisions(m.Entries)...).sorted()
+	m.Warnings = append(append(warnings, l.warnings...), collisions(m.Entries)...).sorted()
 	return m, nil
 }
 
@@ -635,4 +647,22 @@ func sniff(head []byte) string {
 		return mt
 	}
 	return "application/octet-stream"
+}
+
+// checkConstraint holds the running version against the manifest's `desksync:`
+// constraint. A development build is let through with a warning: it cannot know which
+// releases it sits between.
+func checkConstraint(doc *Document, version string) (refused, warning *Error) {
+	pos, text := doc.Desksync.Pos, doc.Desksync.Text
+	switch {
+	case DevelopmentBuild(version):
+		return nil, &Error{Pos: pos, Field: "desksync",
+			Msg:      fmt.Sprintf("this desksync is a development build (%s), not a release: the manifest's constraint %q is not checked", version, text),
+			HintText: "install a release to have the constraint enforced"}
+	case !doc.Constraint.Allows(version):
+		return &Error{Pos: pos, Field: "desksync",
+			Msg:      fmt.Sprintf("this manifest needs desksync %q, and this is desksync %s", text, version),
+			HintText: "install a desksync release the constraint allows (see the README's install lines), or change the constraint in the manifest"}, nil
+	}
+	return nil, nil
 }

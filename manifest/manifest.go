@@ -36,6 +36,9 @@ type Options struct {
 	// Cache, when set, spares opening a file whose stamp it knows (see HeadCache);
 	// nil opens and reads the head of every file.
 	Cache HeadCache
+	// Version is the running desksync's version, checked against the manifest's
+	// `desksync:` constraint before anything else; "" checks nothing.
+	Version string
 }
 
 // Manifest is a loaded, validated desksync.yaml with every glob expanded.
@@ -100,6 +103,10 @@ type Document struct {
 	// Name is the manifest's file name as the user gave it.
 	Name    string
 	Version int
+	// Desksync is the `desksync:` value, the releases of desksync this manifest needs,
+	// nil when the manifest leaves it out; Constraint is it parsed.
+	Desksync   *Value
+	Constraint Constraint
 	// State is the `state:` value, nil when the manifest leaves it out.
 	State *Value
 	// Defaults fill the fields an entry leaves out; Filename is never set here.

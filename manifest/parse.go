@@ -22,7 +22,7 @@ import (
 
 // Known keys, in the order they are listed in hints. Functions rather than package
 // variables, so nothing can change them at run time.
-func topKeys() []string     { return []string{"version", "state", "defaults", "attachments"} }
+func topKeys() []string     { return []string{"version", "desksync", "state", "defaults", "attachments"} }
 func defaultKeys() []string { return []string{"disposition", "type", "mimeType"} }
 func entryKeys() []string   { return []string{"path", "filename", "disposition", "type", "mimeType"} }
 
@@ -320,6 +320,15 @@ func (p *parser) document(root *yaml.Node) *Document {
 			p.errorf(n, "version", "this build of desksync reads only version 1; upgrade desksync or fix the number", "unknown version %d", v)
 		default:
 			doc.Version = v
+		}
+	}
+	if n := fields["desksync"]; n != nil {
+		if v := p.str(n, "desksync"); v != nil {
+			if c, err := ParseConstraint(v.Text); err != nil {
+				p.errorf(n, "desksync", `write the desksync releases this manifest needs, e.g. desksync: ">= 1.3, < 2"`, "%v", err)
+			} else {
+				doc.Desksync, doc.Constraint = v, c
+			}
 		}
 	}
 	if n := fields["state"]; n != nil {

@@ -39,7 +39,10 @@ to take the whole repository; with DIR it warns about the source code it took.
 Also adds, once, to DIR/.gitignore the files desksync keeps locally (.desksync/, the
 state's backup, lock and temp files, saved *.plan files; the state and its journal
 are committed) and to DIR/.gitattributes the line that has git merge the state with
-"desksync state merge"; either file being a symlink is refused. Running init again
+"desksync state merge", and for a manifest it drafts a "-text" line per path or glob,
+so that git never converts an attachment's line endings (core.autocrlf); either file
+being a symlink is refused. A release of desksync also writes the manifest's
+"desksync:" constraint: this release or a later one of the same major version. Running init again
 changes nothing.
 
 Exit status: 0 success, 1 error.`
@@ -68,6 +71,39 @@ func gitignoreLines(state string) []string {
 		state + ".tmp-*",
 		"*.plan",
 	}
+}
+
+// initConstraint is the `desksync:` constraint init writes for the running release:
+// this release or any later one of the same major version. A development build knows
+// no release, so its manifest gets none.
+func initConstraint(version string) string {
+	if manifest.DevelopmentBuild(version) {
+		return ""
+	}
+	v := strings.TrimPrefix(strings.SplitN(version, "-", 2)[0], "v")
+	parts := strings.Split(v, ".")
+	major, err := strconv.Atoi(parts[0])
+	if err != nil || len(parts) < 2 {
+		return ""
+	}
+	return fmt.Sprintf(">= %d.%s, < %d", major, parts[1], major+1)
+}
+
+// noTextLines are the .gitattributes lines that keep git from converting the line
+// endings of the attachments the manifest's patterns cover (core.autocrlf, the default
+// of Git for Windows, would otherwise make every clone upload other bytes). Each
+// pattern is anchored at the folder, as the manifest's are, and C-quoted when it holds
+// what a .gitattributes pattern cannot hold bare.
+func noTextLines(patterns []string) []string {
+	lines := make([]string, 0, len(patterns))
+	for _, p := range patterns {
+		p = "/" + p
+		if strings.ContainsAny(p, " \t\"") || !utf8.ValidString(p) {
+			p = strconv.Quote(p)
+		}
+		lines = append(lines, p+" -text")
+	}
+	return lines
 }
 
 // gitattributesLine has git merge the state with desksync's driver, configured by
@@ -125,6 +161,7 @@ func (c *initCmd) Run(t *terminal) error {
 		if err != nil {
 			return err
 		}
+		gitFiles[1].lines = append(gitFiles[1].lines, noTextLines(d.patterns)...)
 		fmt.Fprintf(t.stdout, "Wrote %s, covering %d %s: %s.\n", manifestPath, len(m.Entries), plural(len(m.Entries), "file", "files"), tookSummary(m))
 	default:
 		return fmt.Errorf("init: %w", err)
@@ -175,7 +212,7 @@ func writeDraft(root *os.Root, manifestPath, text string) (*manifest.Manifest, e
 	}
 	if err == nil {
 		var m *manifest.Manifest
-		if m, err = manifest.Load(manifestPath, manifest.Options{}); err == nil {
+		if m, err = manifest.Load(manifestPath, manifest.Options{Version: runningVersion()}); err == nil {
 			return m, nil
 		}
 		err = hint.Wrap(err, "init wrote no manifest: move or remove what the errors name, or run desksync init DIR on the folder that holds the attachments")
@@ -219,10 +256,11 @@ func tookSummary(m *manifest.Manifest) string {
 // A draft is the manifest text init proposes, with what it left out and what looks
 // like source code rather than attachments.
 type draft struct {
-	text    string
-	skipped []string // why each left-out file was left out, ready to print
-	source  []string // top-level folders and files that look like source code
-	hidden  []string // top-level hidden folders, which no glob enters
+	text     string
+	patterns []string // the manifest's paths and globs, as written in it
+	skipped  []string // why each left-out file was left out, ready to print
+	source   []string // top-level folders and files that look like source code
+	hidden   []string // top-level hidden folders, which no glob enters
 }
 
 // draftManifest drafts the manifest for dir.
@@ -280,14 +318,20 @@ func draftManifest(dir string) (*draft, error) {
 	fmt.Fprintf(&b, "# yaml-language-server: $schema=%s\n", schemaURL)
 	b.WriteString("# desksync manifest: every file listed here is kept on Teamwork Desk as an attachment.\n")
 	b.WriteString("# Paths and globs (** crosses folders) are relative to this file's folder.\n")
-	b.WriteString("version: 1\nattachments:\n")
+	b.WriteString("version: 1\n")
+	if c := initConstraint(runningVersion()); c != "" {
+		fmt.Fprintf(&b, "# The desksync releases this manifest needs; any other refuses it.\ndesksync: %s\n", strconv.Quote(c))
+	}
+	b.WriteString("attachments:\n")
 	for _, ps := range folders {
 		for _, p := range ps {
 			fmt.Fprintf(&b, "  - path: %s\n", strconv.Quote(p))
+			d.patterns = append(d.patterns, p)
 		}
 	}
 	for _, p := range topLevelPatterns(files, skippedFiles) {
 		fmt.Fprintf(&b, "  - path: %s\n", strconv.Quote(p))
+		d.patterns = append(d.patterns, p)
 	}
 	d.text = b.String()
 	return d, nil

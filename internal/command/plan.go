@@ -74,6 +74,9 @@ func (c *planCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.C
 	if err != nil {
 		return err
 	}
+	if w := crlfWarning(ctx, "git", ws.manifest.Root, p); w != "" {
+		p.Warnings = append(p.Warnings, w)
+	}
 	_ = opts.HashCache.Save() // only a shortcut: a read-only checkout plans as well without it
 	if c.Out != "" {
 		p.Made = plan.Made{

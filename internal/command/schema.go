@@ -121,6 +121,11 @@ func manifestSchema() []byte {
 			{"description", "The manifest format; only 1 is known."},
 			{"const", 1},
 		}},
+		{"desksync", object{
+			{"description", "The desksync releases this manifest needs, e.g. \">= 1.3, < 2\" (operators =, !=, >, >=, <, <=, ~>); any other release refuses the manifest before doing anything."},
+			{"type", "string"},
+			{"pattern", manifest.ConstraintPattern},
+		}},
 		{"state", object{
 			{"description", "The state file, relative to the manifest's folder and inside it, or an s3://BUCKET/KEY URL. Default: " + manifest.DefaultStateFile + "."},
 			{"type", "string"},

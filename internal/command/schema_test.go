@@ -157,6 +157,8 @@ func TestSchemaRejects(t *testing.T) {
 		{"an unknown disposition", "version: 1\nattachments:\n  - path: a.png\n    disposition: inline\n"},
 		{"a type in capitals", "version: 1\nattachments:\n  - path: a.png\n    type: Attachment\n"},
 		{"a mimeType with parameters", "version: 1\nattachments:\n  - path: a.txt\n    mimeType: text/plain; charset=utf-8\n"},
+		{"a version constraint that is not one", "version: 1\ndesksync: \"1.3 or later\"\nattachments: []\n"},
+		{"a version constraint without an operator between clauses", "version: 1\ndesksync: \">= 1.3 < 2\"\nattachments: []\n"},
 		{"a filename with a slash", "version: 1\nattachments:\n  - path: a.png\n    filename: x/a.png\n"},
 	}
 	for _, tt := range tests {

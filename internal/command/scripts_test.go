@@ -167,7 +167,9 @@ func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
 	if holder.PID == os.Getpid() {
 		ts.Fatalf("the lock names this test process, not a desksync run")
 	}
-	ts.Check(syscall.Kill(holder.PID, sig))
+	p, err := os.FindProcess(holder.PID)
+	ts.Check(err)
+	ts.Check(p.Signal(sig))
 }
 
 // panickingWriter panics on every write: a stand-in for a bug anywhere in a command.

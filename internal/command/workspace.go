@@ -101,7 +101,7 @@ func (g *Globals) loadManifestThrough(cache manifest.HeadCache) (*manifest.Manif
 	if g.MaxFiles < 1 {
 		return nil, hint.New(fmt.Sprintf("--max-files must be at least 1, not %d", g.MaxFiles), fmt.Sprintf("leave it out for the default (%d)", manifest.DefaultMaxEntries))
 	}
-	return manifest.Load(g.Manifest, manifest.Options{MaxEntries: g.MaxFiles, State: g.State, Cache: cache})
+	return manifest.Load(g.Manifest, manifest.Options{MaxEntries: g.MaxFiles, State: g.State, Cache: cache, Version: runningVersion()})
 }
 
 // warnKeyInArgs warns when the API key was given as --api-key on the command line,

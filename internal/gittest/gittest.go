@@ -20,7 +20,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -204,7 +203,7 @@ func tryDaemon(t testing.TB, git, base string) (string, error) {
 	// The daemon serves each connection in a child that holds stderr open; Wait must
 	// not wait for those.
 	cmd.WaitDelay = time.Second
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		return "", fmt.Errorf("starting git daemon: %v", err)
 	}
@@ -214,7 +213,7 @@ func tryDaemon(t testing.TB, git, base string) (string, error) {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
 			t.Cleanup(func() {
-				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // the daemon and its children
+				killGroup(cmd.Process) // the daemon and its children
 				<-exited
 			})
 			return "git://" + addr, nil

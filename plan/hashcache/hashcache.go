@@ -77,6 +77,7 @@ type Cache struct {
 	path     string
 	manifest string // absolute manifest path, recorded so another manifest's cache is never used
 	written  int64  // mtime of the cache file as read, in ns; 0 when there was none
+	off      bool   // the platform's stamps do not identify files (manifest.StampIdentifiesFile)
 
 	// ready is closed once Open's reading of the file is done; loaded, written and
 	// types are set before.
@@ -109,6 +110,14 @@ func Open(root, manifestPath string) *Cache {
 		loaded:    map[string]*record{},
 		learnt:    map[string]*record{},
 		typeIndex: map[string]uint8{"": 0},
+	}
+	if !manifest.StampIdentifiesFile {
+		// Without a file's identity and change time a stamp cannot tell two files of
+		// equal size and mtime apart, so the cache answers nothing and saves nothing.
+		c.off = true
+		c.ready = make(chan struct{})
+		close(c.ready)
+		return c
 	}
 	// Read in the background: plan opens the cache before loading the manifest, whose
 	// glob walk keeps one core busy meanwhile. Every method but Path waits for it.
@@ -145,7 +154,7 @@ func (c *Cache) Path() string { return c.path }
 
 // racy reports whether k may describe a change made in the same clock tick as the
 // cache's write, after the file was read: git's racy-clean rule.
-func (c *Cache) racy(k Key) bool { return k.MtimeNs >= c.written || k.CtimeNs >= c.written }
+func (c *Cache) racy(k Key) bool { return c.off || k.MtimeNs >= c.written || k.CtimeNs >= c.written }
 
 // current is the record of addr: learnt in this run, else loaded.
 func (c *Cache) current(addr string) *record {
@@ -309,6 +318,9 @@ func (c *Cache) Save() error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.off {
+		return nil
+	}
 	if !c.changed && c.written != 0 && c.allSeen() {
 		return nil // the file on disk says exactly this already
 	}
