@@ -224,3 +224,52 @@ func TestGitStateKillEverywhere(t *testing.T) {
 	}
 	t.Logf("%d kills, %d left a lock; at most %d temp files left by one kill", len(kills), locks, w.worstKill)
 }
+
+// TestGitStateCost measures what the git home adds to an apply of 100 new files: the
+// pushes, the bytes over HTTP and the time, against the same apply with a state file;
+// once as fast as the emulator answers, once paced like Desk (each call 250 ms,
+// --parallelism 1: about one upload a second). The figures are logged for
+// docs/benchmarks.md; it runs with DESKSYNC_LONG_TESTS=1.
+func TestGitStateCost(t *testing.T) {
+	if os.Getenv("DESKSYNC_LONG_TESTS") != "1" {
+		t.Skip("four applies of 100 files; set DESKSYNC_LONG_TESTS=1")
+	}
+	gittest.Isolate(t)
+	const n = 100
+	for _, pace := range []struct {
+		name    string
+		latency time.Duration
+		args    []string
+	}{
+		{"unpaced", 0, nil},
+		{"paced", 250 * time.Millisecond, []string{"--parallelism=1"}},
+	} {
+		args := append([]string{"apply", "--auto-approve"}, pace.args...)
+		apply := func(w *world) time.Duration {
+			w.srv.SetLatency(pace.latency)
+			start := time.Now()
+			if out, errs, code := w.run(args...); code != 0 {
+				t.Fatalf("apply exited %d\n%s\n%s", code, out, errs)
+			}
+			return time.Since(start)
+		}
+		plain := newWorld(t)
+		plain.seed(n)
+		fileTime := apply(plain)
+
+		srv := gittest.New(t, gittest.HTTP)
+		url := srv.NewRepo(t)
+		w := newWorld(t)
+		w.stateLoc = gitStateLoc
+		w.dir = gittest.Clone(t, url)
+		w.seed(n)
+		gitTime := apply(w)
+		tr := &srv.Traffic
+		pushes := tr.Pushes.Load()
+		t.Logf("%s apply of %d files: state file %v; git ref over http %v (+%v), %d pushes (%.1f ms each), %d fetches, %d requests, %d bytes sent to the server, %d received",
+			pace.name, n, fileTime.Round(time.Millisecond), gitTime.Round(time.Millisecond), (gitTime - fileTime).Round(time.Millisecond),
+			pushes, float64((gitTime-fileTime).Milliseconds())/float64(max(pushes, 1)), tr.Fetches.Load(), tr.Requests.Load(), tr.BytesIn.Load(), tr.BytesOut.Load())
+		commits := gittest.Run(t, srv.RepoDir(url), "rev-list", "--count", "refs/desksync/state")
+		t.Logf("%s: the state ref holds %s commits", pace.name, commits)
+	}
+}
