@@ -247,9 +247,12 @@ func TestGitStateCost(t *testing.T) {
 		args := append([]string{"apply", "--auto-approve"}, pace.args...)
 		apply := func(w *world) time.Duration {
 			w.srv.SetLatency(pace.latency)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			cmd, _, errs := w.command(ctx, args...)
 			start := time.Now()
-			if out, errs, code := w.run(args...); code != 0 {
-				t.Fatalf("apply exited %d\n%s\n%s", code, out, errs)
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("apply: %v\n%s", err, errs)
 			}
 			return time.Since(start)
 		}
@@ -271,5 +274,32 @@ func TestGitStateCost(t *testing.T) {
 			pushes, float64((gitTime-fileTime).Milliseconds())/float64(max(pushes, 1)), tr.Fetches.Load(), tr.Requests.Load(), tr.BytesIn.Load(), tr.BytesOut.Load())
 		commits := gittest.Run(t, srv.RepoDir(url), "rev-list", "--count", "refs/desksync/state")
 		t.Logf("%s: the state ref holds %s commits", pace.name, commits)
+	}
+}
+
+// TestGitStateMigrate moves a committed state file onto the ref with state pull and
+// state push; the manifest then plans no changes from the ref.
+func TestGitStateMigrate(t *testing.T) {
+	w, _ := newGitWorld(t, gittest.File)
+	w.seed(2)
+	w.stateLoc = ""
+	w.mustApply()
+	pulled, errs, code := w.run("state", "pull")
+	if code != 0 {
+		t.Fatalf("state pull exited %d: %s", code, errs)
+	}
+	if err := os.WriteFile(filepath.Join(w.dir, "old.json"), []byte(pulled), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.stateLoc = gitStateLoc
+	if out, errs, code := w.run("state", "push", "old.json"); code != 0 || !strings.Contains(out, "to "+gitStateLoc) {
+		t.Fatalf("state push exited %d\n%s\n%s", code, out, errs)
+	}
+	if err := os.Remove(filepath.Join(w.dir, "desksync.state.json")); err != nil {
+		t.Fatal(err)
+	}
+	w.checkConverged()
+	if _, errs, code := w.run("state", "push", "old.json"); code != 1 || !strings.Contains(errs, "not older than") {
+		t.Errorf("a second push of the same state exited %d, want it refused as not older:\n%s", code, errs)
 	}
 }
