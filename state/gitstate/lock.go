@@ -119,9 +119,10 @@ func (s *Store) readLock(ctx context.Context) (*state.LockInfo, string, error) {
 	if err != nil {
 		return nil, commit, err
 	}
-	data, ok, err := s.readBlob(ctx, op, files[lockBlob], 64<<10)
+	b, found := files[lockBlob]
+	data, ok, err := s.readBlob(ctx, op, b, 64<<10)
 	switch {
-	case files[lockBlob] == "":
+	case !found:
 		return nil, commit, fmt.Errorf("the lock commit %s holds no %s", short(commit), lockBlob)
 	case err != nil:
 		return nil, commit, err
