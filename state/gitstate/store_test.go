@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -151,4 +152,57 @@ func TestParseLocation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestJournalDamage: a commit whose journal does not continue its state (a gap, another
+// lineage, a line that does not parse) is refused as a corrupt state, naming the commit's
+// file and line, and never written over.
+func TestJournalDamage(t *testing.T) {
+	gittest.Isolate(t)
+	ctx := context.Background()
+	url := gittest.New(t, gittest.File).NewRepo(t)
+	w := open(t, url, loc)
+	s := state.New("https://example.teamwork.com")
+	if err := w.Save(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, journal, want string }{
+		{"gap", `{"lineage":"` + s.Lineage + `","serial":5,"mutation":{"op":"forget","address":"a"}}` + "\n", "step 5 follows serial 1"},
+		{"lineage", `{"lineage":"other","serial":2,"mutation":{"op":"forget","address":"a"}}` + "\n", `lineage "other"`},
+		{"garbage", "{not json\n", "desksync.state.journal:1:"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := gittest.Clone(t, url)
+			gittest.Run(t, dir, "fetch", "--quiet", "origin", "refs/desksync/state")
+			stateBlob := gittest.Run(t, dir, "rev-parse", "FETCH_HEAD:desksync.state.json")
+			jf := dir + "/j"
+			if err := os.WriteFile(jf, []byte(tt.journal), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			jblob := gittest.Run(t, dir, "hash-object", "-w", jf)
+			tree, err := gittestMktree(dir, "100644 blob "+stateBlob+"\tdesksync.state.json\n100644 blob "+jblob+"\tdesksync.state.journal\n")
+			if err != nil {
+				t.Fatal(err)
+			}
+			commit := gittest.Run(t, dir, "-c", "user.name=t", "-c", "user.email=t@t", "commit-tree", tree, "-p", "FETCH_HEAD", "-m", "damage")
+			gittest.Run(t, dir, "push", "--quiet", "--force", "origin", commit+":refs/desksync/state")
+			_, err = open(t, url, loc).Load(ctx)
+			var ce *state.CorruptError
+			if !errors.As(err, &ce) || !ce.Journal || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Load = %v, want a corrupt journal error containing %q", err, tt.want)
+			}
+			st := open(t, url, loc)
+			if err := st.Save(ctx, state.New("https://example.teamwork.com")); err == nil || !strings.Contains(err.Error(), "not saving over") {
+				t.Errorf("Save over a damaged state = %v, want it refused", err)
+			}
+		})
+	}
+}
+
+// gittestMktree runs git mktree with input in dir.
+func gittestMktree(dir, input string) (string, error) {
+	cmd := exec.Command("git", "mktree")
+	cmd.Dir, cmd.Env, cmd.Stdin = dir, gittest.Env(), strings.NewReader(input)
+	out, err := cmd.Output()
+	return strings.TrimSpace(string(out)), err
 }
