@@ -15,8 +15,10 @@ import (
 const gitTimeout = 2 * time.Minute
 
 // gitConfig keeps git from doing, in the middle of an apply, work nobody asked for: an
-// automatic gc or maintenance run, a commit graph write, a prompt for a password.
+// automatic gc or maintenance run, a commit graph write, a prompt for a password, the
+// repository's hooks (which a pull request may have changed in a checkout).
 var gitConfig = []string{
+	"-c", "core.hooksPath=/dev/null",
 	"-c", "gc.auto=0",
 	"-c", "maintenance.auto=false",
 	"-c", "fetch.writeCommitGraph=false",

@@ -206,3 +206,32 @@ func gittestMktree(dir, input string) (string, error) {
 	out, err := cmd.Output()
 	return strings.TrimSpace(string(out)), err
 }
+
+// TestHooksNotRun: a checkout's hooks (a pull request may have put one in core.hooksPath)
+// never run during desksync's git commands.
+func TestHooksNotRun(t *testing.T) {
+	gittest.Isolate(t)
+	url := gittest.New(t, gittest.File).NewRepo(t)
+	dir := gittest.Clone(t, url)
+	hooks := t.TempDir()
+	marker := hooks + "/ran"
+	for _, h := range []string{"pre-push", "reference-transaction", "post-checkout"} {
+		if err := os.WriteFile(hooks+"/"+h, []byte("#!/bin/sh\ntouch "+marker+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gittest.Run(t, dir, "config", "core.hooksPath", hooks)
+	st, err := gitstate.Open(loc, gitstate.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Save(context.Background(), state.New("https://example.teamwork.com")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("a hook of the checkout ran during desksync's git commands")
+	}
+}
