@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/desksync/desksync/internal/gittest"
+	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/state"
 	"github.com/desksync/desksync/state/gitstate"
 	"github.com/desksync/desksync/state/statetest"
@@ -234,5 +235,34 @@ func TestHooksNotRun(t *testing.T) {
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Error("a hook of the checkout ran during desksync's git commands")
+	}
+}
+
+// TestBadLockRef: a lock ref whose lock.json does not parse locks the state, and the
+// error says how to delete the ref.
+func TestBadLockRef(t *testing.T) {
+	gittest.Isolate(t)
+	url := gittest.New(t, gittest.File).NewRepo(t)
+	dir := gittest.Clone(t, url)
+	f := dir + "/lock.json"
+	if err := os.WriteFile(f, []byte("{oops"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	blob := gittest.Run(t, dir, "hash-object", "-w", f)
+	tree, err := gittestMktree(dir, "100644 blob "+blob+"\tlock.json\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit := gittest.Run(t, dir, "-c", "user.name=t", "-c", "user.email=t@t", "commit-tree", tree, "-m", "bad lock")
+	gittest.Run(t, dir, "push", "--quiet", "origin", commit+":refs/desksync/state-lock")
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = open(t, url, loc).Lock(done, state.LockInfo{Operation: "apply"})
+	var le *state.LockedError
+	if !errors.As(err, &le) || le.Err == nil {
+		t.Fatalf("Lock over a bad lock ref = %v, want a *state.LockedError with the parse error", err)
+	}
+	if h := hint.Of(err); len(h) == 0 || !strings.Contains(h[0], "git push origin :refs/desksync/state-lock") {
+		t.Errorf("hints %q do not give the command that deletes the lock ref", h)
 	}
 }
