@@ -214,7 +214,17 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:     "state URL of another scheme",
 			manifest: "version: 1\nstate: https://x/y.json\nattachments: []\n",
-			want:     `desksync.yaml:2:8: state: "https://x/y.json" is a URL; only s3:// URLs are supported`,
+			want:     `desksync.yaml:2:8: state: "https://x/y.json" is a URL; only s3:// URLs and git: refs are supported`,
+		},
+		{
+			name:     "git state on a branch",
+			manifest: "version: 1\nstate: git:refs/heads/main\nattachments: []\n",
+			want:     `desksync.yaml:2:8: state: "git:refs/heads/main": "refs/heads/main" is a branch, tag or remote-tracking ref; the state must have a ref of its own`,
+		},
+		{
+			name:     "git state on a remote URL",
+			manifest: "version: 1\nstate: git:https://evil.example/x.git:refs/desksync/state\nattachments: []\n",
+			want:     `desksync.yaml:2:8: state: "git:https://evil.example/x.git:refs/desksync/state" names the remote by URL or path`,
 		},
 		{
 			name:     "s3 URL without a key",

@@ -157,7 +157,8 @@ func TestGitStateConcurrentApply(t *testing.T) {
 }
 
 // TestGitStateKillEverywhere kills apply at each of its Desk calls in turn (and, with
-// DESKSYNC_LONG_TESTS=1, a few milliseconds after each, inside its pushes), and loses
+// DESKSYNC_LONG_TESTS=1, with more files and also 5 ms after each call, inside the
+// client's own work and its pushes), and loses
 // the workspace after every kill, as a CI runner killed whole does. Each kill is followed
 // by an apply from a fresh clone that must converge, leaving on Desk only the temp files
 // the durability promise allows: with --parallelism 1, at most one per kill, a ref whose
@@ -166,7 +167,7 @@ func TestGitStateKillEverywhere(t *testing.T) {
 	w, url := newGitWorld(t, gittest.Daemon)
 	files, delays := 1, []time.Duration{0}
 	if os.Getenv("DESKSYNC_LONG_TESTS") == "1" {
-		files, delays = 4, []time.Duration{0, 5 * time.Millisecond, 40 * time.Millisecond}
+		files, delays = 3, []time.Duration{0, 5 * time.Millisecond}
 	}
 	w.seed(files)
 	w.mustApply()
@@ -223,4 +224,84 @@ func TestGitStateKillEverywhere(t *testing.T) {
 		t.Error("no kill left a lock ref behind, so force-unlock of a dead run's lock went unchecked")
 	}
 	t.Logf("%d kills, %d left a lock; at most %d temp files left by one kill", len(kills), locks, w.worstKill)
+}
+
+// TestGitStateCost measures what the git home adds to an apply of 100 new files: the
+// pushes, the bytes over HTTP and the time, against the same apply with a state file;
+// once as fast as the emulator answers, once paced like Desk (each call 250 ms,
+// --parallelism 1: about one upload a second). The figures are logged for
+// docs/benchmarks.md; it runs with DESKSYNC_GITSTATE_COST=1 (three minutes of paced
+// applies, too long for every CI run).
+func TestGitStateCost(t *testing.T) {
+	if os.Getenv("DESKSYNC_GITSTATE_COST") != "1" {
+		t.Skip("four applies of 100 files; set DESKSYNC_GITSTATE_COST=1")
+	}
+	gittest.Isolate(t)
+	const n = 100
+	for _, pace := range []struct {
+		name    string
+		latency time.Duration
+		args    []string
+	}{
+		{"unpaced", 0, nil},
+		{"paced", 250 * time.Millisecond, []string{"--parallelism=1"}},
+	} {
+		args := append([]string{"apply", "--auto-approve"}, pace.args...)
+		apply := func(w *world) time.Duration {
+			w.srv.SetLatency(pace.latency)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			cmd, _, errs := w.command(ctx, args...)
+			start := time.Now()
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("apply: %v\n%s", err, errs)
+			}
+			return time.Since(start)
+		}
+		plain := newWorld(t)
+		plain.seed(n)
+		fileTime := apply(plain)
+
+		srv := gittest.New(t, gittest.HTTP)
+		url := srv.NewRepo(t)
+		w := newWorld(t)
+		w.stateLoc = gitStateLoc
+		w.dir = gittest.Clone(t, url)
+		w.seed(n)
+		gitTime := apply(w)
+		tr := &srv.Traffic
+		pushes := tr.Pushes.Load()
+		t.Logf("%s apply of %d files: state file %v; git ref over http %v (+%v), %d pushes (%.1f ms each), %d fetches, %d requests, %d bytes sent to the server, %d received",
+			pace.name, n, fileTime.Round(time.Millisecond), gitTime.Round(time.Millisecond), (gitTime - fileTime).Round(time.Millisecond),
+			pushes, float64((gitTime-fileTime).Milliseconds())/float64(max(pushes, 1)), tr.Fetches.Load(), tr.Requests.Load(), tr.BytesIn.Load(), tr.BytesOut.Load())
+		commits := gittest.Run(t, srv.RepoDir(url), "rev-list", "--count", "refs/desksync/state")
+		t.Logf("%s: the state ref holds %s commits", pace.name, commits)
+	}
+}
+
+// TestGitStateMigrate moves a committed state file onto the ref with state pull and
+// state push; the manifest then plans no changes from the ref.
+func TestGitStateMigrate(t *testing.T) {
+	w, _ := newGitWorld(t, gittest.File)
+	w.seed(2)
+	w.stateLoc = ""
+	w.mustApply()
+	pulled, errs, code := w.run("state", "pull")
+	if code != 0 {
+		t.Fatalf("state pull exited %d: %s", code, errs)
+	}
+	if err := os.WriteFile(filepath.Join(w.dir, "old.json"), []byte(pulled), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.stateLoc = gitStateLoc
+	if out, errs, code := w.run("state", "push", "old.json"); code != 0 || !strings.Contains(out, "to "+gitStateLoc) {
+		t.Fatalf("state push exited %d\n%s\n%s", code, out, errs)
+	}
+	if err := os.Remove(filepath.Join(w.dir, "desksync.state.json")); err != nil {
+		t.Fatal(err)
+	}
+	w.checkConverged()
+	if _, errs, code := w.run("state", "push", "old.json"); code != 1 || !strings.Contains(errs, "not older than") {
+		t.Errorf("a second push of the same state exited %d, want it refused as not older:\n%s", code, errs)
+	}
 }

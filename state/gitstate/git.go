@@ -15,8 +15,10 @@ import (
 const gitTimeout = 2 * time.Minute
 
 // gitConfig keeps git from doing, in the middle of an apply, work nobody asked for: an
-// automatic gc or maintenance run, a commit graph write, a prompt for a password.
+// automatic gc or maintenance run, a commit graph write, a prompt for a password, the
+// repository's hooks (which a pull request may have changed in a checkout).
 var gitConfig = []string{
+	"-c", "core.hooksPath=/dev/null",
 	"-c", "gc.auto=0",
 	"-c", "maintenance.auto=false",
 	"-c", "fetch.writeCommitGraph=false",
@@ -150,35 +152,40 @@ func (s *Store) fetch(ctx context.Context, op, ref, local string) (string, error
 // treeEntry is one file in a commit's tree.
 type treeEntry struct{ name, blob string }
 
-// readTree lists the blobs at the top of commit's tree.
-func (s *Store) readTree(ctx context.Context, op, commit string) (map[string]string, error) {
-	out, err := s.git(ctx, op, nil, "ls-tree", "-z", commit)
+// blobInfo is one file at the top of a commit's tree.
+type blobInfo struct {
+	oid  string
+	size int64
+}
+
+// readTree lists the blobs at the top of commit's tree, with their sizes.
+func (s *Store) readTree(ctx context.Context, op, commit string) (map[string]blobInfo, error) {
+	out, err := s.git(ctx, op, nil, "ls-tree", "-z", "--long", commit)
 	if err != nil {
 		return nil, err
 	}
-	files := map[string]string{}
+	files := map[string]blobInfo{}
 	for _, rec := range strings.Split(string(out), "\x00") {
 		meta, name, ok := strings.Cut(rec, "\t")
 		f := strings.Fields(meta)
-		if ok && len(f) == 3 && f[1] == "blob" {
-			files[name] = f[2]
+		if !ok || len(f) != 4 || f[1] != "blob" {
+			continue
+		}
+		var size int64
+		if _, err := fmt.Sscan(f[3], &size); err == nil {
+			files[name] = blobInfo{f[2], size}
 		}
 	}
 	return files, nil
 }
 
-// readBlob returns a blob, at most limit bytes of it; over that, ok is false.
-func (s *Store) readBlob(ctx context.Context, op, blob string, limit int64) (data []byte, ok bool, err error) {
-	out, err := s.git(ctx, op, nil, "cat-file", "-s", blob)
-	if err != nil {
-		return nil, false, err
-	}
-	var size int64
-	if _, err := fmt.Sscan(string(out), &size); err != nil || size > limit {
+// readBlob returns a blob of at most limit bytes; over that, ok is false.
+func (s *Store) readBlob(ctx context.Context, op string, b blobInfo, limit int64) (data []byte, ok bool, err error) {
+	if b.size > limit {
 		return nil, false, nil
 	}
-	data, err = s.git(ctx, op, nil, "cat-file", "blob", blob)
-	return data, err == nil, err
+	data, err = s.git(ctx, op, nil, "cat-file", "blob", b.oid)
+	return data, err == nil && int64(len(data)) <= limit, err
 }
 
 // writeBlob stores data as a blob and returns its id.

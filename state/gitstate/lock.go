@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/state"
 )
 
@@ -84,7 +85,8 @@ func (s *Store) Lock(ctx context.Context, info state.LockInfo) (string, error) {
 
 func (s *Store) lockedError(holder *state.LockInfo, err error) error {
 	if err != nil {
-		return &state.LockedError{Path: s.LockPath(), Err: err}
+		return hint.Wrap(&state.LockedError{Path: s.LockPath(), Err: err},
+			fmt.Sprintf("if no desksync run is using this state, delete the lock ref: git push %s :%s", s.remote, s.lockRef))
 	}
 	age := s.now().Sub(holder.Created)
 	return &state.LockedError{Path: s.LockPath(), Info: *holder, Age: max(age, 0), Stale: onThisHost(*holder) && !state.HolderAlive(*holder)}
@@ -119,9 +121,10 @@ func (s *Store) readLock(ctx context.Context) (*state.LockInfo, string, error) {
 	if err != nil {
 		return nil, commit, err
 	}
-	data, ok, err := s.readBlob(ctx, op, files[lockBlob], 64<<10)
+	b, found := files[lockBlob]
+	data, ok, err := s.readBlob(ctx, op, b, 64<<10)
 	switch {
-	case files[lockBlob] == "":
+	case !found:
 		return nil, commit, fmt.Errorf("the lock commit %s holds no %s", short(commit), lockBlob)
 	case err != nil:
 		return nil, commit, err

@@ -153,7 +153,7 @@ func (s *Store) load(ctx context.Context) (*state.State, error) {
 			return nil, err
 		}
 	}
-	s.read, s.oid, s.blob, s.size, s.journal = true, oid, blob, len(data), journal
+	s.read, s.oid, s.blob, s.size, s.journal = true, oid, blob.oid, len(data), journal
 	s.lineage, s.serial = st.Lineage, st.Serial
 	if len(journal) == 0 {
 		s.stored = data
@@ -268,7 +268,6 @@ func (s *Store) publish(ctx context.Context, op, commit string) error {
 			s.remote, s.kept, s.kept, stateFile))
 	}
 	s.oid = commit
-	_ = s.updateRef(pctx, op, s.fetched, commit)
 	return nil
 }
 
