@@ -84,7 +84,9 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 	}
 
 	wanted := make(map[string]bool, len(m.Entries))
-	var creates, deletes []Change
+	// Sized once: at 50,000 new files, growing by doubling held three arrays at once.
+	creates := make([]Change, 0, max(0, len(m.Entries)-len(tracked)))
+	var deletes []Change
 	for _, e := range m.Entries {
 		wanted[e.Address] = true
 		d := digests[e.Address]
@@ -124,7 +126,11 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 			})
 		}
 	}
-	p.Changes = append(p.Changes, pairMoves(creates, deletes, tracked)...)
+	if moves := pairMoves(creates, deletes, tracked); len(p.Changes) == 0 {
+		p.Changes = moves // the whole plan is new files: no copy
+	} else {
+		p.Changes = append(p.Changes, moves...)
+	}
 	slices.SortFunc(p.Changes, func(a, b Change) int { return strings.Compare(a.Address, b.Address) })
 	for i, c := range p.Changes {
 		if notes := opts.Drift[c.Address]; len(notes) > 0 {
@@ -191,8 +197,11 @@ func pairMoves(creates, deletes []Change, tracked map[string]*state.Attachment) 
 		slices.Sort(addrs)
 	}
 	slices.SortFunc(creates, func(a, b Change) int { return strings.Compare(a.Address, b.Address) })
+	if len(deletes) == 0 {
+		return creates
+	}
 	moved := map[string]bool{}
-	var out []Change
+	out := make([]Change, 0, len(creates)+len(deletes))
 	for _, c := range creates {
 		a := c.After
 		k := contentKey{a.Blake3, a.MimeType, a.Type, a.Size}
