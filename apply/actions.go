@@ -136,7 +136,7 @@ func (r *runner) uploadTask(ch plan.Change) task {
 	}}
 }
 
-// upload performs one upload as SPEC §4 says: ref, record pending, S3 POST, PATCH to
+// upload performs one upload as docs/upload.md says: ref, record pending, S3 POST, PATCH to
 // active, record the attachment (deposing its predecessor).
 func (r *runner) upload(ctx context.Context, d Desk, ch plan.Change, prev *state.Attachment, ev *Event) error {
 	addr, want := ch.Address, ch.After
@@ -412,7 +412,7 @@ func deposedTarget(d state.Deposed) target {
 
 // remove deletes t's Desk file after checking, with a GET (or f, when the caller has
 // just fetched it), that Desk's file has the filename and size the state records: a
-// state edited to point at someone else's file must not delete it (SPEC §6). A file
+// state edited to point at someone else's file must not delete it (SECURITY.md). A file
 // already gone counts as deleted.
 func remove(ctx context.Context, d Desk, t target, f *desk.File) error {
 	if f == nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/desksync/desksync/desk"
 	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
 	"github.com/desksync/desksync/state"
@@ -96,6 +97,10 @@ type Result struct {
 	Failures []Failure
 	// Skipped lists every change that was never started, sorted by address.
 	Skipped []Failure
+	// Abandoned lists every change that was started and then cut short by the hard
+	// stop (ctx cancelled: a second Ctrl-C), sorted by address. They did not fail:
+	// what they did is recorded (an upload as pending) and the next apply finishes them.
+	Abandoned []Failure
 	// Refused is Desk's refusal of the API key (a *desk.AuthError) that stopped the
 	// run, if one did; what it stopped is in Skipped with ErrRefused.
 	Refused error
@@ -118,19 +123,20 @@ var (
 
 // Err returns nil when every planned change completed, and otherwise a *FailedError.
 func (r *Result) Err() error {
-	if r == nil || (len(r.Failures) == 0 && len(r.Skipped) == 0) {
+	if r == nil || (len(r.Failures) == 0 && len(r.Skipped) == 0 && len(r.Abandoned) == 0) {
 		return nil
 	}
-	return &FailedError{Failures: r.Failures, Skipped: r.Skipped, Total: r.Total, Refused: r.Refused}
+	return &FailedError{Failures: r.Failures, Skipped: r.Skipped, Abandoned: r.Abandoned, Total: r.Total, Refused: r.Refused}
 }
 
 // FailedError is Result.Err's account of an apply that did not complete: one line per
 // failed or unstarted change, or, after Desk refused the key, one line for all of them.
 type FailedError struct {
-	Failures []Failure
-	Skipped  []Failure
-	Total    int
-	Refused  error
+	Failures  []Failure
+	Skipped   []Failure
+	Abandoned []Failure
+	Total     int
+	Refused   error
 }
 
 func (e *FailedError) Error() string {
@@ -148,13 +154,33 @@ func (e *FailedError) Error() string {
 			fmt.Fprintf(&b, "  %v\n", f.Err)
 		}
 	}
+	b.WriteString(e.AbandonedLines())
 	if n := len(e.Skipped); n > 0 && e.Refused == nil {
 		fmt.Fprintf(&b, "%d of %d %s not started:\n", n, e.Total, changes)
 		for _, f := range e.Skipped {
-			fmt.Fprintf(&b, "  %s (%s): %v\n", f.Address, f.Action, f.Err)
+			fmt.Fprintf(&b, "  %s (%s): %v\n", quote.Text(f.Address), f.Action, f.Err)
 		}
 	}
 	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// AbandonedLines tells of the changes cut short by the hard stop, one line each
+// after a heading, each line ending in a newline; "" when there are none.
+func (e *FailedError) AbandonedLines() string {
+	n := len(e.Abandoned)
+	if n == 0 {
+		return ""
+	}
+	changes := "changes"
+	if e.Total == 1 {
+		changes = "change"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d of %d %s not finished: abandoned when apply was stopped (the next apply finishes them):\n", n, e.Total, changes)
+	for _, f := range e.Abandoned {
+		fmt.Fprintf(&b, "  %s (%s)\n", f.Address, f.Action)
+	}
+	return b.String()
 }
 
 // RefusalLine is the one line that tells of Desk refusing the API key, with Desk's
@@ -201,7 +227,7 @@ type ActionError struct {
 }
 
 func (e *ActionError) Error() string {
-	return e.Address + ": " + e.Step + ": " + desk.Cause(e.Err)
+	return quote.Text(e.Address) + ": " + e.Step + ": " + desk.Cause(e.Err)
 }
 
 func (e *ActionError) Unwrap() error { return e.Err }
@@ -253,7 +279,7 @@ func (e *ChangedError) Hint() string {
 }
 
 // MismatchError is a DELETE refused because the Desk file is not the one the state
-// records (SPEC §6): another filename or size, or a record too old to say.
+// records (SECURITY.md): another filename or size, or a record too old to say.
 type MismatchError struct {
 	Address string
 	ID      int64
@@ -278,7 +304,7 @@ func (e *MismatchError) Error() string {
 // Hint says how to settle which is right.
 func (e *MismatchError) Hint() string {
 	if e.Record == "attachment" {
-		return fmt.Sprintf("check Desk file %d; if the state is wrong, desksync refresh records what Desk has, or desksync state rm %s forgets the record without deleting anything", e.ID, e.Address)
+		return fmt.Sprintf("check Desk file %d; if the state is wrong, desksync refresh records what Desk has, or desksync state rm %s forgets the record without deleting anything", e.ID, quote.Shell(e.Address))
 	}
-	return fmt.Sprintf("check Desk file %d; if it is a leftover of %s, delete it in Desk, then remove its entry from %q in the state file", e.ID, e.Address, e.Record)
+	return fmt.Sprintf("check Desk file %d; if it is a leftover of %s, delete it in Desk, then remove its entry from %q in the state file", e.ID, quote.Text(e.Address), e.Record)
 }

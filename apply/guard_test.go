@@ -12,13 +12,14 @@ import (
 	"github.com/desksync/desksync/apply"
 	"github.com/desksync/desksync/desk"
 	"github.com/desksync/desksync/desk/desktest"
+	"github.com/desksync/desksync/internal/desktime"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
 	"github.com/desksync/desksync/state"
 )
 
 // TestDeleteChecksTheRecord points a state record at a Desk file it does not describe
-// (someone else's file, SPEC §6 and issue 14 item 3) and checks that apply GETs it,
+// (someone else's file, see SECURITY.md) and checks that apply GETs it,
 // refuses to delete it with an error naming the record and Desk's filename and size,
 // and sends no DELETE; a record without filename and size (state version 1) is
 // refused the same way.
@@ -119,8 +120,8 @@ func TestDeleteChecksTheRecord(t *testing.T) {
 	}
 }
 
-// TestWrongKey runs an apply of 20 new files with a key Desk refuses (issue 11 item 5,
-// SPEC §6): at most Parallelism requests are sent and refused, no action counts as
+// TestWrongKey runs an apply of 20 new files with a key Desk refuses
+// (SECURITY.md): at most Parallelism requests are sent and refused, no action counts as
 // started or failed, all 20 are not started, and the error is one line with the hint
 // to check the key.
 func TestWrongKey(t *testing.T) {
@@ -128,8 +129,8 @@ func TestWrongKey(t *testing.T) {
 	const files, parallelism = 20, 4
 	e := newEnv(t, envOptions{})
 	m := manyFiles(e, files)
-	wrong, err := desk.New(desk.Config{URL: e.ts.URL, APIKey: "not-the-key", Retries: 2,
-		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
+	wrong, err := desk.NewTuned(desk.Config{URL: e.ts.URL, APIKey: "not-the-key", Retries: 2},
+		desktime.Knobs{Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +166,7 @@ func TestWrongKey(t *testing.T) {
 	e.converged(m)
 }
 
-// TestMove applies plan.Move (SPEC §3, issue 11 item 1): a folder change keeps the Desk
+// TestMove applies plan.Move (docs/plans.md): a folder change keeps the Desk
 // file with no request at all, a new upload name costs exactly one PATCH; the record is
 // re-keyed either way.
 func TestMove(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"github.com/desksync/desksync/apply"
 	"github.com/desksync/desksync/desk"
 	"github.com/desksync/desksync/desk/desktest"
+	"github.com/desksync/desksync/internal/desktime"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
 	"github.com/desksync/desksync/state"
@@ -53,8 +54,6 @@ func newEnv(t *testing.T, o envOptions) *env {
 	t.Cleanup(ts.Close)
 	cfg := desk.Config{
 		URL: ts.URL, APIKey: testKey, Retries: o.retries,
-		// Retries happen without waiting, so that a 500 "after retries" is fast.
-		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
 	}
 	if cfg.Retries == 0 {
 		cfg.Retries = 2
@@ -62,7 +61,8 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if o.transport != nil {
 		cfg.HTTPClient = &http.Client{Transport: o.transport(http.DefaultTransport)}
 	}
-	client, err := desk.New(cfg)
+	// Retries happen without waiting, so that a 500 "after retries" is fast.
+	client, err := desk.NewTuned(cfg, desktime.Knobs{Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
 	if err != nil {
 		t.Fatal(err)
 	}

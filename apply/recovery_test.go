@@ -303,3 +303,35 @@ func TestFileChangedAfterPlan(t *testing.T) {
 		})
 	}
 }
+
+// TestInterruptAbandoned: an upload cut short by the hard stop (ctx cancelled while
+// its S3 POST runs) is counted as not finished, not as failed, and stays pending for
+// the next apply, which finishes it.
+func TestInterruptAbandoned(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	e.write(map[string]string{"a.txt": "a"})
+	m := e.manifest("  - path: a.txt\n")
+	// The POST waits far longer than the test: only the cancel can end it.
+	e.srv.Inject(desktest.Upload, desktest.Fault{Latency: time.Minute, Times: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rec := &recorder{onStart: func(apply.Event) { cancel() }} // Start comes once the ref is answered
+	res, err := apply.Run(ctx, apply.Options{Plan: e.plan(m), Manifest: m, State: e.st, Store: e.store, Desk: e.client, Parallelism: 1, Progress: rec})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Run error %v, want context.Canceled", err)
+	}
+	if len(res.Failures) != 0 || len(res.Abandoned) != 1 || res.Abandoned[0].Address != "a.txt" || res.Abandoned[0].Action != "create" {
+		t.Fatalf("failures %q, abandoned %+v; want none and a.txt's create", failures(res), res.Abandoned)
+	}
+	if got := errString(res.Err()); !strings.HasPrefix(got, "1 of 1 change not finished: abandoned when apply was stopped (the next apply finishes them):\n  a.txt (create)") ||
+		strings.Contains(got, "failed") {
+		t.Errorf("Result.Err() = %q", got)
+	}
+	if len(e.st.Pending) != 1 {
+		t.Errorf("pending %v, want the abandoned upload recorded", e.st.Pending)
+	}
+	e.srv.ClearFaults()
+	e.mustRun(m)
+	e.converged(m)
+}

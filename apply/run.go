@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/desksync/desksync/desk"
+	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
 	"github.com/desksync/desksync/state"
@@ -72,6 +74,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	byAddress := func(a, b Failure) int { return cmp.Compare(a.Address, b.Address) }
 	slices.SortStableFunc(r.res.Failures, byAddress)
 	slices.SortStableFunc(r.res.Skipped, byAddress)
+	slices.SortStableFunc(r.res.Abandoned, byAddress)
 	r.prog.End(r.res)
 
 	if r.saveErr != nil {
@@ -102,10 +105,29 @@ func (o *Options) check() error {
 	}
 	for _, ch := range o.Plan.Changes {
 		if ch.Action != plan.Delete && ch.After == nil || ch.Action == plan.Move && ch.PreviousAddress == "" {
-			return fmt.Errorf("apply: plan change %s (%s) is incomplete", ch.Address, ch.Action)
+			return fmt.Errorf("apply: plan change %s (%s) is incomplete", quote.Text(ch.Address), ch.Action)
 		}
 	}
-	return nil
+	return o.checkSerialRoom()
+}
+
+// stepsPerAction bounds the state steps one action records (a replace: pending, depose,
+// activate, undepose), with room to spare: the bound only has to be above the truth, as
+// no real state comes anywhere near state.MaxSerial.
+const stepsPerAction = 8
+
+// checkSerialRoom refuses, before the first Desk request, a run whose steps could carry
+// the state's serial past state.MaxSerial: the save of a step that does not fit fails
+// after its Desk file is made, and every rerun would upload the file again.
+func (o *Options) checkSerialRoom() error {
+	actions := int64(len(o.Plan.Changes) + len(o.Plan.Cleanups) + len(o.State.Pending) + len(o.State.Deposed) + 1)
+	steps := stepsPerAction * actions
+	if o.State.Serial <= state.MaxSerial-steps {
+		return nil
+	}
+	return hint.Wrap(fmt.Errorf("state serial %d is too close to %d (2^53), the largest serial desksync reads: this run could record up to %d steps and pass it; nothing was changed on Desk",
+		o.State.Serial, int64(state.MaxSerial), steps),
+		"no desksync run writes a serial this large (each run adds a few): restore the state from version control or from its .backup")
 }
 
 func uploads(ch plan.Change) bool { return ch.Action == plan.Create || ch.Action == plan.Replace }
@@ -236,15 +258,15 @@ func (r *runner) changeTasks(actions ...plan.Action) []task {
 func (r *runner) blocked(ch plan.Change) error {
 	for _, addr := range []string{ch.Address, ch.PreviousAddress} {
 		if p := r.opts.State.Pending[addr]; addr != "" && p != nil {
-			return fmt.Errorf("not started: the earlier pending upload %d of %s is still recorded and could not be cleared", p.ID, addr)
+			return fmt.Errorf("not started: the earlier pending upload %d of %s is still recorded and could not be cleared", p.ID, quote.Text(addr))
 		}
 	}
 	from := cmp.Or(ch.PreviousAddress, ch.Address)
 	if !uploads(ch) && r.opts.State.Attachments[from] == nil {
-		return fmt.Errorf("not started: the state has no attachment for %s", from)
+		return fmt.Errorf("not started: the state has no attachment for %s", quote.Text(from))
 	}
 	if a := r.opts.State.Attachments[ch.Address]; ch.Action == plan.Move && a != nil {
-		return fmt.Errorf("not started: %s already has Desk file %d in the state", ch.Address, a.ID)
+		return fmt.Errorf("not started: %s already has Desk file %d in the state", quote.Text(ch.Address), a.ID)
 	}
 	return nil
 }
@@ -281,7 +303,13 @@ func (r *runner) runTask(ctx context.Context, t task) {
 	}
 	g.start()
 	r.prog.Finish(ev, err)
-	if err != nil {
+	switch {
+	case err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		// Cut short by the hard stop, not refused by Desk: the next apply finishes it.
+		r.mu.Lock()
+		r.res.Abandoned = append(r.res.Abandoned, Failure{Address: ev.Address, Action: t.action, Err: err})
+		r.mu.Unlock()
+	case err != nil:
 		r.fail(ev.Address, t.action, err)
 	}
 }

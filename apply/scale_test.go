@@ -17,11 +17,12 @@ import (
 	"github.com/desksync/desksync/apply"
 	"github.com/desksync/desksync/desk"
 	"github.com/desksync/desksync/desk/desktest"
+	"github.com/desksync/desksync/internal/desktime"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/state"
 )
 
-// Tests of issue 4 (apply at scale): apply under injected faults and under a rate limit,
+// Tests of apply at scale: apply under injected faults and under a rate limit,
 // with several uploads in flight, over real HTTP against the emulator.
 //
 // Unlike newEnv's client, the client here really sleeps, with backoffs of milliseconds:
@@ -39,12 +40,11 @@ func scaleClient(t *testing.T, e *env, wrap ...func(http.RoundTripper) http.Roun
 	t.Helper()
 	cfg := desk.Config{
 		URL: e.ts.URL, APIKey: testKey, Retries: scaleRetries, Timeout: 10 * time.Second,
-		BackoffBase: time.Millisecond, BackoffMax: 10 * time.Millisecond,
 	}
 	for _, w := range wrap {
 		cfg.HTTPClient = &http.Client{Transport: w(http.DefaultTransport)}
 	}
-	c, err := desk.New(cfg)
+	c, err := desk.NewTuned(cfg, desktime.Knobs{BackoffBase: time.Millisecond, BackoffMax: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

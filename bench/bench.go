@@ -362,7 +362,7 @@ func (rep *report) applyPhase() time.Duration {
 	return rep.events.lastDone.Sub(rep.events.firstStart)
 }
 
-// minimum is the theoretical minimum time under the rate limit, as issue 4 defines
+// minimum is the theoretical minimum time under the rate limit, as docs/benchmarks.md defines
 // it: the Desk requests the limiter counted, divided by the limit, in whole windows.
 // strict is the bound nobody can beat for the span from the first Desk request to the
 // last: the first window is only what was left of it, and the last need not run out.

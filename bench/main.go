@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/desksync/desksync/plan"
 )
 
 func main() {
@@ -122,11 +124,11 @@ func newFlags(out io.Writer, c *config) *flag.FlagSet {
 // finish checks and derives the fields that flags cannot parse themselves.
 func (c *config) finish() error {
 	var err error
-	if c.size, err = parseSize(c.sizeFlag); err != nil {
+	if c.size, err = plan.ParseSize(c.sizeFlag); err != nil {
 		return fmt.Errorf("-size: %w", err)
 	}
 	if c.oneFlag != "" {
-		if c.size, err = parseSize(c.oneFlag); err != nil {
+		if c.size, err = plan.ParseSize(c.oneFlag); err != nil {
 			return fmt.Errorf("-one: %w", err)
 		}
 		c.files = 1
@@ -167,38 +169,6 @@ func (c *config) finish() error {
 		return fmt.Errorf("-store %q: want mem, disk or auto", c.store)
 	}
 	return nil
-}
-
-// parseSize reads "4KiB", "1GiB", "1.5MB", "100".
-func parseSize(s string) (int64, error) {
-	// Longest suffixes first, so that "KiB" is not read as "B".
-	units := []struct {
-		suffix string
-		mult   int64
-	}{
-		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
-		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9},
-		{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30},
-		{"B", 1},
-	}
-	t := strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range units {
-		if strings.HasSuffix(strings.ToUpper(t), strings.ToUpper(u.suffix)) && len(t) > len(u.suffix) {
-			mult = u.mult
-			t = strings.TrimSpace(t[:len(t)-len(u.suffix)])
-			break
-		}
-	}
-	var f float64
-	if _, err := fmt.Sscanf(t, "%g", &f); err != nil || fmt.Sprint(f) == "NaN" || strings.ContainsAny(t, " \t") {
-		return 0, fmt.Errorf("%q is not a size like 4KiB, 10MB or 1GiB", s)
-	}
-	n := int64(f * float64(mult))
-	if f < 0 || n < 0 || f*float64(mult) > 1<<42 {
-		return 0, fmt.Errorf("%q is out of range (0 to 4 TiB)", s)
-	}
-	return n, nil
 }
 
 // parseSeries reads "1000,4000,10000".

@@ -6,41 +6,6 @@ import (
 	"time"
 )
 
-func TestParseSize(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-		err  string
-	}{
-		{in: "4KiB", want: 4096},
-		{in: "1GiB", want: 1 << 30},
-		{in: "1.5MiB", want: 3 << 19},
-		{in: "10MB", want: 10e6},
-		{in: "4k", want: 4096},
-		{in: "100", want: 100},
-		{in: "0", want: 0},
-		{in: "", err: `"" is not a size like 4KiB, 10MB or 1GiB`},
-		{in: "KiB", err: `"KiB" is not a size like 4KiB, 10MB or 1GiB`},
-		{in: "4 Ki B", err: `"4 Ki B" is not a size like 4KiB, 10MB or 1GiB`},
-		{in: "-1KiB", err: `"-1KiB" is out of range (0 to 4 TiB)`},
-		{in: "5000GiB", err: `"5000GiB" is out of range (0 to 4 TiB)`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := parseSize(tt.in)
-			if tt.err != "" {
-				if err == nil || err.Error() != tt.err {
-					t.Fatalf("parseSize(%q) = %d, %v; want error %q", tt.in, got, err, tt.err)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Fatalf("parseSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
-			}
-		})
-	}
-}
-
 func TestParseRate(t *testing.T) {
 	tests := []struct {
 		in   string

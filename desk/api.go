@@ -11,7 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
+
+	"github.com/desksync/desksync/internal/quote"
 )
 
 // Limits on a ref's params: Desk sends about nine, the policy being the largest at a
@@ -306,7 +307,7 @@ func checkParam(name, value string, seen map[string]bool) error {
 		return errors.New(`ref "params": a param has an empty name`)
 	case len(name) > maxParamName:
 		return fmt.Errorf(`ref "params": a param name is longer than %d bytes`, maxParamName)
-	case hasControl(name):
+	case quote.HasControl(name):
 		return fmt.Errorf(`ref "params" %q: the name contains control characters`, clean(name))
 	case strings.EqualFold(name, "file"):
 		return errors.New(`ref "params": a param is named "file", which is reserved for the upload itself`)
@@ -314,15 +315,11 @@ func checkParam(name, value string, seen map[string]bool) error {
 		return fmt.Errorf(`ref "params" %q: the name appears twice`, clean(name))
 	case len(value) > maxParamValue:
 		return fmt.Errorf(`ref "params" %q: the value is longer than %d bytes`, clean(name), maxParamValue)
-	case hasControl(value):
+	case quote.HasControl(value):
 		return fmt.Errorf(`ref "params" %q: the value contains control characters`, clean(name))
 	}
 	seen[strings.ToLower(name)] = true
 	return nil
-}
-
-func hasControl(s string) bool {
-	return strings.ContainsFunc(s, unicode.IsControl)
 }
 
 // UnmarshalJSON accepts the shapes Desk's documentation shows for a file: the name

@@ -10,11 +10,14 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/desksync/desksync/internal/desktime"
 )
 
 const (
@@ -29,7 +32,7 @@ const (
 	maxXMLBody   = 64 << 10
 	maxErrorBody = 64 << 10
 
-	// SPEC §6: a 429 does not use the retry budget, but one call is retried after
+	// As SECURITY.md says, a 429 does not use the retry budget, but one call is retried after
 	// 429 at most maxRateLimitRetries times, never waits longer than maxWait, and
 	// every wait longer than announceWait is announced.
 	maxRateLimitRetries = 10
@@ -70,15 +73,6 @@ type Config struct {
 	// Notices, if set, receives one line for every wait longer than 5 s (Desk's rate
 	// limit, a 429, a backoff), so that a long pause is never silent. main passes stderr.
 	Notices io.Writer
-	// Clock and Sleep replace time.Now and a context-aware sleep for backoff, 429
-	// waits and pacing; tests use them to run without waiting.
-	Clock func() time.Time
-	Sleep func(ctx context.Context, d time.Duration) error
-	// Jitter returns a random duration in [0, max]; default uniform (full jitter).
-	Jitter func(max time.Duration) time.Duration
-	// BackoffBase and BackoffMax shape the exponential backoff: attempt n waits up to
-	// min(BackoffMax, BackoffBase·2^(n-1)). Defaults 500ms and 30s.
-	BackoffBase, BackoffMax time.Duration
 }
 
 // Client talks to one Desk site and the S3 bucket its refs point at. It is safe for
@@ -134,7 +128,11 @@ func (c *Client) Site() string { return c.site.String() }
 const siteHint = "set DESK_URL (or --url) to your site, e.g. https://yoursite.teamwork.com"
 
 // New checks cfg and returns a Client. It makes no request.
-func New(cfg Config) (*Client, error) {
+func New(cfg Config) (*Client, error) { return NewTuned(cfg, desktime.Knobs{}) }
+
+// NewTuned is New with the clock and backoff replaced where k sets them; only this
+// module's tests can name k's type.
+func NewTuned(cfg Config, k desktime.Knobs) (*Client, error) {
 	site, err := parseSite(cfg.URL)
 	if err != nil {
 		return nil, err
@@ -150,8 +148,8 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		site: site, api: site.String() + apiPath, key: cfg.APIKey,
 		retries: cfg.Retries, timeout: cfg.Timeout, debug: cfg.Debug, notices: cfg.Notices,
-		now: cfg.Clock, sleep: cfg.Sleep, jitter: cfg.Jitter,
-		backoffBase: cfg.BackoffBase, backoffMax: cfg.BackoffMax,
+		now: k.Clock, sleep: k.Sleep, jitter: k.Jitter,
+		backoffBase: k.BackoffBase, backoffMax: k.BackoffMax,
 	}
 	if c.retries == 0 {
 		c.retries = defaultRetries
@@ -194,7 +192,7 @@ func New(cfg Config) (*Client, error) {
 		off.Transport = newGuardedTransport(c.hc.Transport, resolver)
 		c.offsite = &off
 	}
-	c.pacer = &pacer{now: c.now, sleep: cfg.Sleep, announce: c.announce, changed: make(chan struct{})}
+	c.pacer = &pacer{now: c.now, sleep: k.Sleep, announce: c.announce, changed: make(chan struct{})}
 	if c.sleep == nil {
 		c.sleep = sleepCtx
 	}
@@ -265,13 +263,20 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	return nil
 }
 
-// isLoopback reports whether host is localhost or a loopback IP (127.0.0.0/8, ::1).
+// isLoopback reports whether host is localhost or a loopback IP (127.0.0.0/8, ::1, or
+// IPv4-mapped), by the guard's classification; an address that only carries a
+// loopback IPv4 address through a translator (64:ff9b::7f00:1) leaves the machine
+// and is not one.
 func isLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	c := classifyAddr(a)
+	return c.kind == kindLoopback && c.via == ""
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -232,7 +232,7 @@ func TestUploadEmptyFile(t *testing.T) {
 }
 
 // TestSiteSuffixesDropped: a DESK_URL pasted with "/", "/desk" or "/desk/api/v2" after
-// the host reaches /desk/api/v2/… once, not /desk/desk/api/v2/… (issue 11).
+// the host reaches /desk/api/v2/… once, not /desk/desk/api/v2/….
 func TestSiteSuffixesDropped(t *testing.T) {
 	var path atomic.Value
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/desksync/desksync/internal/quote"
 )
 
 func TestDecodeRef(t *testing.T) {
@@ -221,7 +223,7 @@ func FuzzDecodeS3Error(f *testing.F) {
 		code, msg, _ := decodeS3Error(data, nil)
 		code2, msg2 := decodeErrorBody(data, nil)
 		for _, s := range []string{code, msg, code2, msg2} {
-			if !utf8.ValidString(s) || hasControl(s) || len(s) > maxMessage+len("…") {
+			if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r != utf8.RuneError && quote.Unsafe(r) }) || len(s) > maxMessage+len("…") {
 				t.Fatalf("unclean output %q", s)
 			}
 		}

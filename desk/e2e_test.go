@@ -119,14 +119,14 @@ func TestEmulatorErrors(t *testing.T) {
 		t.Errorf("error = %v, want %q", err, want)
 	}
 
-	bad, _ := newTestClient(t, url, func(c *Config) { c.APIKey = "wrong" })
+	bad, _ := newTestClient(t, url, func(c *testConfig) { c.APIKey = "wrong" })
 	_, err = bad.GetFile(ctx, 1)
 	if !errors.As(err, &ae) || ae.Status != 401 || ae.Hint() != "check DESK_API_KEY (or --api-key): Desk did not accept it" {
 		t.Errorf("wrong key: %v", err)
 	}
 }
 
-// TestPacerLongWindow is issue 15's acceptance figure for the pacer: Desk calls from
+// TestPacerLongWindow is the acceptance figure for the pacer (docs/benchmarks.md): Desk calls from
 // 4 workers against the emulator's fixed windows, X-Rate-Limit-Reset in whole seconds
 // (or as an epoch): 120 calls under 20 per 10 s within 1.10x the minimum with at most
 // 3 429s, and under Desk's own 120 per minute at most about a second lost per window.
@@ -149,7 +149,7 @@ func TestPacerLongWindow(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			emu, url := serveEmulator(t, desktest.Options{RateLimit: tt.limit, RateWindow: tt.window, ResetAsEpoch: tt.epoch})
-			c, _ := newTestClient(t, url, func(c *Config) { c.Debug = nil })
+			c, _ := newTestClient(t, url, func(c *testConfig) { c.Debug = nil })
 			var next atomic.Int64
 			var wg sync.WaitGroup
 			start := startInWindow(tt.window)

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/desksync/desksync/internal/quote"
 )
 
 // maxMessage caps the length of a server message kept in an error, so that a hostile
@@ -288,7 +290,7 @@ func clean(s string) string {
 	var b strings.Builder
 	space := false
 	for _, r := range s {
-		if unicode.IsControl(r) || unicode.IsSpace(r) {
+		if (quote.Unsafe(r) && r != utf8.RuneError) || unicode.IsSpace(r) {
 			space = b.Len() > 0
 			continue
 		}

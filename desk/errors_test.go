@@ -58,7 +58,7 @@ func TestDeskErrorsDecoded(t *testing.T) {
 				io.WriteString(w, tt.body)
 			}))
 			defer srv.Close()
-			c, dbg := newTestClient(t, srv.URL, func(c *Config) { c.Retries = -1 })
+			c, dbg := newTestClient(t, srv.URL, func(c *testConfig) { c.Retries = -1 })
 			_, err := c.GetFile(context.Background(), 1)
 			var ae *APIError
 			if !errors.As(err, &ae) {
@@ -143,7 +143,7 @@ func TestRetry(t *testing.T) {
 			srv := httptest.NewServer(s)
 			defer srv.Close()
 			ft := newFakeTime()
-			c, _ := newTestClient(t, srv.URL, ft.use, func(c *Config) {
+			c, _ := newTestClient(t, srv.URL, ft.use, func(c *testConfig) {
 				c.Retries = tt.retries
 				c.BackoffBase, c.BackoffMax = 500*time.Millisecond, 3*time.Second
 				c.Jitter = func(max time.Duration) time.Duration { return max } // the ceiling, to assert it
@@ -185,7 +185,7 @@ func TestRetryStopsWithContext(t *testing.T) {
 	srv := httptest.NewServer(s)
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	c, _ := newTestClient(t, srv.URL, func(c *Config) {
+	c, _ := newTestClient(t, srv.URL, func(c *testConfig) {
 		c.Sleep = func(context.Context, time.Duration) error { cancel(); return context.Canceled }
 	})
 	_, err := c.GetFile(ctx, 1)
@@ -231,7 +231,7 @@ func TestRateLimited(t *testing.T) {
 			defer srv.Close()
 			ft := newFakeTime()
 			// No retry budget at all: a 429 must not need one.
-			c, _ := newTestClient(t, srv.URL, ft.use, func(c *Config) { c.Retries = -1 })
+			c, _ := newTestClient(t, srv.URL, ft.use, func(c *testConfig) { c.Retries = -1 })
 			if _, err := c.GetFile(context.Background(), 1); err != nil {
 				t.Fatalf("GetFile: %v", err)
 			}

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/desksync/desksync/internal/desktime"
 )
 
 // testKey is distinctive so that a leak into any output is easy to spot.
@@ -39,14 +41,20 @@ func (b *lockedBuffer) String() string {
 
 // newTestClient returns a Client for a loopback test server with fast backoff and a
 // --debug buffer; mods adjust the Config.
-func newTestClient(t *testing.T, url string, mods ...func(*Config)) (*Client, *lockedBuffer) {
+// testConfig is what a test may set: the public Config and the clock and backoff knobs.
+type testConfig struct {
+	Config
+	desktime.Knobs
+}
+
+func newTestClient(t *testing.T, url string, mods ...func(*testConfig)) (*Client, *lockedBuffer) {
 	t.Helper()
 	dbg := &lockedBuffer{}
-	cfg := Config{URL: url, APIKey: testKey, Debug: dbg, BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond}
+	cfg := testConfig{Config{URL: url, APIKey: testKey, Debug: dbg}, desktime.Knobs{BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond}}
 	for _, m := range mods {
 		m(&cfg)
 	}
-	c, err := New(cfg)
+	c, err := NewTuned(cfg.Config, cfg.Knobs)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -85,7 +93,7 @@ func (f *fakeTime) Slept() []time.Duration {
 	return append([]time.Duration(nil), f.slept...)
 }
 
-func (f *fakeTime) use(c *Config) { c.Clock, c.Sleep = f.Now, f.Sleep }
+func (f *fakeTime) use(c *testConfig) { c.Clock, c.Sleep = f.Now, f.Sleep }
 
 // refJSON is a ref answer shaped like the API documentation's example (fileName,
 // params in Desk's order), pointing the upload at uploadURL.

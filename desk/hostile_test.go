@@ -152,7 +152,7 @@ func TestSlowServer(t *testing.T) {
 				tt.handler(w, r)
 			}))
 			defer srv.Close()
-			c, _ := newTestClient(t, srv.URL, func(c *Config) { c.Timeout = 100 * time.Millisecond; c.Retries = 1 })
+			c, _ := newTestClient(t, srv.URL, func(c *testConfig) { c.Timeout = 100 * time.Millisecond; c.Retries = 1 })
 			start := time.Now()
 			_, err := c.GetFile(context.Background(), 1)
 			if want := "desk: get file 1: no complete answer within 100ms (gave up after 2 attempts)"; err == nil || err.Error() != want {
@@ -183,7 +183,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		fmt.Fprintf(w, `{"errors":[{"field":"auth","message":"%s was wrong"}]}`, auth)
 	}))
 	defer srv.Close()
-	c, dbg := newTestClient(t, srv.URL, func(c *Config) { c.Retries = -1 })
+	c, dbg := newTestClient(t, srv.URL, func(c *testConfig) { c.Retries = -1 })
 	ctx := context.Background()
 	var errs []error
 	_, err := c.GetFile(ctx, 1)
@@ -280,7 +280,7 @@ func TestTLSVerification(t *testing.T) {
 	}
 
 	// A client that trusts the server's certificate (Config.HTTPClient) works.
-	c, _ = newTestClient(t, srv.URL, func(c *Config) { c.HTTPClient = srv.Client() })
+	c, _ = newTestClient(t, srv.URL, func(c *testConfig) { c.HTTPClient = srv.Client() })
 	if _, err := c.GetFile(context.Background(), 1); err != nil {
 		t.Fatal(err)
 	}

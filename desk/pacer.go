@@ -288,7 +288,7 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 	return max(d, minRateLimitWait)
 }
 
-// longWaitError is a wait desksync refuses to sit through (SPEC §6).
+// longWaitError is a wait desksync refuses to sit through (SECURITY.md).
 type longWaitError struct {
 	wait time.Duration
 	why  string

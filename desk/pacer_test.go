@@ -78,7 +78,7 @@ func runPaced(t *testing.T, s *limitServer, n, workers int) (elapsed, minimum ti
 	t.Helper()
 	srv := httptest.NewServer(s)
 	defer srv.Close()
-	c, _ := newTestClient(t, srv.URL, func(c *Config) { c.Debug = nil })
+	c, _ := newTestClient(t, srv.URL, func(c *testConfig) { c.Debug = nil })
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	start := startInWindow(s.window)

@@ -1,8 +1,8 @@
 package desk
 
-// Tests for issue 14's findings against the client (SPEC §6): a server that echoes the
+// Tests for SECURITY.md's defences of the client against an untrusted server: a server that echoes the
 // key, steers requests into private networks, leaves temp files behind a refused ref,
-// or asks for endless waits; and issue 11's wrong key that must stop at once.
+// or asks for endless waits; and a wrong key that must stop at once.
 
 import (
 	"context"
@@ -115,7 +115,7 @@ func TestRefusedRefDeletesItsTempFile(t *testing.T) {
 	}
 }
 
-// TestRateLimitWaits: SPEC §6 bounds what a 429 can make desksync do: a wait longer
+// TestRateLimitWaits: SECURITY.md bounds what a 429 can make desksync do: a wait longer
 // than 120 s fails the call at once, at most 10 retries follow 429s, and every wait
 // longer than 5 s is announced.
 func TestRateLimitWaits(t *testing.T) {
@@ -150,7 +150,7 @@ func TestRateLimitWaits(t *testing.T) {
 			defer srv.Close()
 			ft := newFakeTime()
 			notices := &lockedBuffer{}
-			c, _ := newTestClient(t, srv.URL, ft.use, func(c *Config) {
+			c, _ := newTestClient(t, srv.URL, ft.use, func(c *testConfig) {
 				c.Notices = notices
 				c.BackoffBase, c.BackoffMax = time.Second, time.Minute
 				c.Jitter = func(max time.Duration) time.Duration { return max }
@@ -202,7 +202,7 @@ func TestSpentWindow(t *testing.T) {
 			defer srv.Close()
 			ft := newFakeTime()
 			notices := &lockedBuffer{}
-			c, _ := newTestClient(t, srv.URL, ft.use, func(c *Config) { c.Notices = notices })
+			c, _ := newTestClient(t, srv.URL, ft.use, func(c *testConfig) { c.Notices = notices })
 			if _, err := c.GetFile(context.Background(), 1); err != nil {
 				t.Fatal(err)
 			}
@@ -218,10 +218,10 @@ func TestSpentWindow(t *testing.T) {
 }
 
 // TestWrongKeyStopsTheClient: after Desk's first 401 no call is sent any more; each
-// fails at once with an AuthError (SPEC §6, issue 11).
+// fails at once with an AuthError (SECURITY.md).
 func TestWrongKeyStopsTheClient(t *testing.T) {
 	emu, u := serveEmulator(t, desktest.Options{})
-	c, _ := newTestClient(t, u, func(c *Config) { c.APIKey = "dk_wrong_key_0123456789" })
+	c, _ := newTestClient(t, u, func(c *testConfig) { c.APIKey = "dk_wrong_key_0123456789" })
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)
@@ -318,11 +318,11 @@ func newOffsiteEnv(t *testing.T, transport func(*http.Transport) http.RoundTripp
 		rt = transport(tr)
 	}
 	resolver := mapResolver{
-		"example.com": {"203.0.113.1"}, "s3.example.com": {"203.0.113.7"},
+		"example.com": {"52.216.0.1"}, "s3.example.com": {"52.216.0.7"},
 		"evil.example.com": {"127.0.0.2"}, "meta.example.com": {"169.254.169.254"},
-		"lan.example.com": {"203.0.113.9", "10.1.2.3"},
+		"lan.example.com": {"52.216.0.9", "10.1.2.3"}, "nat64.example.com": {"64:ff9b::a9fe:a9fe"},
 	}
-	e.client, _ = newTestClient(t, "https://example.com", func(c *Config) {
+	e.client, _ = newTestClient(t, "https://example.com", func(c *testConfig) {
 		c.HTTPClient = &http.Client{Transport: rt}
 		c.Resolver = resolver
 	})
@@ -344,6 +344,12 @@ func TestOffsiteURLsIntoPrivateNetworksAreRefused(t *testing.T) {
 		{"https://lan.example.com/f", "refusing to connect to lan.example.com: it resolves to 10.1.2.3, a private address"},
 		{"https://[fd00::1]/f", "refusing to connect to fd00::1, a private address"},
 		{"http://127.0.0.2/f", "refusing to connect to 127.0.0.2, a loopback address"},
+		{"https://[64:ff9b::a00:1]:9443/f", "refusing to connect to 64:ff9b::a00:1, a private address: the NAT64 form of 10.0.0.1"},
+		{"https://nat64.example.com/f", "refusing to connect to nat64.example.com: it resolves to 64:ff9b::a9fe:a9fe, a link-local address: the NAT64 form of 169.254.169.254"},
+		{"https://[2002:a00:1::1]/f", "refusing to connect to 2002:a00:1::1, a private address: the 6to4 form of 10.0.0.1"},
+		{"https://[::a00:1]/f", "refusing to connect to ::a00:1, a non-public address: the IPv4-compatible form of 10.0.0.1"},
+		{"https://0x7f.1/f", "refusing to connect to 0x7f.1, an IPv4 address in a non-standard spelling"},
+		{"https://localhost/f", "refusing to connect to localhost, a loopback name"},
 	}
 	proxyCalls := atomic.Int64{}
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -406,7 +412,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 func TestUploadCertificateHintNamesTheUploadHost(t *testing.T) {
 	s3 := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(201) }))
 	defer s3.Close()
-	c, _ := newTestClient(t, "http://127.0.0.1:1", func(c *Config) {
+	c, _ := newTestClient(t, "http://127.0.0.1:1", func(c *testConfig) {
 		c.HTTPClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{}}}
 	})
 	err := c.Upload(context.Background(), &Ref{URL: s3.URL + "/bucket"}, strings.NewReader("x"), 1, "a.png", nil)

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/desksync/desksync/internal/quote"
 )
 
 // Upload sends the file to S3 (step 2 of 3): a multipart/form-data POST to ref.URL
@@ -43,7 +45,7 @@ func (c *Client) Upload(ctx context.Context, ref *Ref, body io.ReaderAt, size in
 	switch {
 	case size < 0:
 		return fmt.Errorf("desk: %s: negative size %d", op, size)
-	case filename == "" || hasControl(filename):
+	case filename == "" || quote.HasControl(filename):
 		return fmt.Errorf("desk: %s: the filename is empty or contains control characters", op)
 	}
 	if max := ref.File.TypeMaxSize; max > 0 && size > max {
@@ -104,7 +106,7 @@ func (f *form) write(w io.Writer, file io.Reader) (int64, error) {
 		}
 	}
 	h := make(textproto.MIMEHeader)
-	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename="%s"`, escapeQuotes(f.filename)))
+	h.Set("Content-Disposition", multipart.FileContentDisposition("file", f.filename))
 	h.Set("Content-Type", f.contentType)
 	part, err := mw.CreatePart(h)
 	if err != nil {
@@ -130,10 +132,6 @@ func (f *form) overhead() (int64, error) {
 type countWriter int64
 
 func (w *countWriter) Write(p []byte) (int, error) { *w += countWriter(len(p)); return len(p), nil }
-
-func escapeQuotes(s string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `"`, `\"`)
-}
 
 // upload is one Upload call; attempt is run by the retry layer.
 type upload struct {

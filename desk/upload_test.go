@@ -94,7 +94,7 @@ func TestUploadAnswers(t *testing.T) {
 			}
 			srv := httptest.NewServer(s3)
 			defer srv.Close()
-			c, dbg := newTestClient(t, "http://127.0.0.1:1", func(c *Config) { c.Retries = 2 })
+			c, dbg := newTestClient(t, "http://127.0.0.1:1", func(c *testConfig) { c.Retries = 2 })
 			ref, err := decodeRef([]byte(refJSON(srv.URL + "/upload")))
 			if err != nil {
 				t.Fatal(err)
@@ -190,7 +190,7 @@ func TestUploadEarlyAnswer(t *testing.T) {
 		w.WriteHeader(http.StatusCreated)
 	}))
 	defer srv.Close()
-	c, _ := newTestClient(t, "http://127.0.0.1:1", func(c *Config) { c.Retries = -1 })
+	c, _ := newTestClient(t, "http://127.0.0.1:1", func(c *testConfig) { c.Retries = -1 })
 	ref, _ := decodeRef([]byte(refJSON(srv.URL)))
 	err := c.Upload(context.Background(), ref, patternReader{size: 8 << 20}, 8<<20, "big.bin", nil)
 	// How many bytes got out before the server hung up varies; the rest does not.
@@ -215,7 +215,7 @@ func TestUploadStall(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release) // before Close, which waits for the handler
-	c, _ := newTestClient(t, "http://127.0.0.1:1", func(c *Config) { c.Timeout = 200 * time.Millisecond; c.Retries = -1 })
+	c, _ := newTestClient(t, "http://127.0.0.1:1", func(c *testConfig) { c.Timeout = 200 * time.Millisecond; c.Retries = -1 })
 	ref, _ := decodeRef([]byte(refJSON(srv.URL)))
 	ref.File.TypeMaxSize = 0 // refJSON's type allows 10 MiB; this test is about a stall
 	start := time.Now()
@@ -237,7 +237,7 @@ func TestUploadSlowButMovingIsNotKilled(t *testing.T) {
 	s3 := &s3Server{}
 	srv := httptest.NewServer(s3)
 	defer srv.Close()
-	c, _ := newTestClient(t, "http://127.0.0.1:1", func(c *Config) { c.Timeout = 100 * time.Millisecond; c.Retries = -1 })
+	c, _ := newTestClient(t, "http://127.0.0.1:1", func(c *testConfig) { c.Timeout = 100 * time.Millisecond; c.Retries = -1 })
 	ref, _ := decodeRef([]byte(refJSON(srv.URL)))
 	slow := slowReader{patternReader{size: 40 * 32 << 10}, 10 * time.Millisecond}
 	start := time.Now()

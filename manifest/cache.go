@@ -10,7 +10,7 @@ type Stamp struct {
 
 // Head is what Load learns from the start of a file.
 type Head struct {
-	// SavedPlan reports whether the file is a saved desksync plan (SPEC §1).
+	// SavedPlan reports whether the file is a saved desksync plan (docs/manifest.md).
 	SavedPlan bool
 	// Sniffed is the media type guessed from the content; "" when Load did not need
 	// to sniff (a layer or the extension gave the type).

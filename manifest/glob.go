@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/bmatcuk/doublestar/v4"
+
+	"github.com/desksync/desksync/internal/quote"
 )
 
 // expand returns one match per regular file the item's glob matches, sorted by
@@ -212,10 +214,8 @@ func checkAddress(a string) string {
 	if strings.ContainsRune(a, '\\') {
 		return "whose path contains a backslash"
 	}
-	for _, r := range a {
-		if r < 0x20 || r == 0x7f {
-			return "whose path contains a control character"
-		}
+	if quote.HasControl(a) {
+		return "whose path contains a control character"
 	}
 	return ""
 }

@@ -111,7 +111,7 @@ func TestLoadErrors(t *testing.T) {
 			hint:     `did you mean "attachments"?`,
 		},
 		{
-			name:     "misspelled attachments: the typo, not a missing key (issue 12)",
+			name:     "misspelled attachments: the typo, not a missing key",
 			manifest: "version: 1\nattachment:\n  - path: a.png\n",
 			want:     "desksync.yaml:2:1: attachment: unknown field",
 			hint:     `did you mean "attachments"?`,
@@ -123,13 +123,13 @@ func TestLoadErrors(t *testing.T) {
 			hint:     `did you mean "path"?`,
 		},
 		{
-			name:     "unquoted glob (issue 12)",
+			name:     "unquoted glob",
 			manifest: "version: 1\nattachments:\n  - path: *.png\n",
 			want:     "desksync.yaml:3:11: invalid YAML: did not find expected alphabetic or numeric character",
 			hint:     `YAML reads a value that starts with "*" as an alias: quote the glob, e.g. path: "*.png"`,
 		},
 		{
-			name:     "path under .git (issue 14 #2)",
+			name:     "path under .git",
 			manifest: "version: 1\nattachments:\n  - path: .git/config\n",
 			files:    map[string]string{".git/config": "[remote]\n\ttoken = secret\n"},
 			want:     `desksync.yaml:3:11: attachments[0].path: ".git/config" is under .git/, which is never uploaded`,
@@ -141,7 +141,7 @@ func TestLoadErrors(t *testing.T) {
 			want:     `desksync.yaml:3:11: attachments[0].path: "sub/../.DeskSync/sandbox/x" is under .DeskSync/, which is never uploaded`,
 		},
 		{
-			name:     "symlinked file into .git (issue 14 #2)",
+			name:     "symlinked file into .git",
 			manifest: "version: 1\nattachments:\n  - path: readme.txt\n",
 			files:    map[string]string{".git/config": "token", "readme.txt": "link:.git/config"},
 			want:     `desksync.yaml:3:11: attachments[0].path: "readme.txt" leads under .git/, which is never uploaded`,
@@ -153,7 +153,7 @@ func TestLoadErrors(t *testing.T) {
 			want:     `desksync.yaml:3:11: attachments[0].path: "docs/config" leads under .git/, which is never uploaded`,
 		},
 		{
-			name:     "plain entry naming the manifest (issue 14 #10)",
+			name:     "plain entry naming the manifest",
 			manifest: "version: 1\nattachments:\n  - path: desksync.yaml\n",
 			want:     `desksync.yaml:3:11: attachments[0].path: "desksync.yaml" is the manifest, which is never uploaded`,
 			hint:     "desksync's own files (the manifest, the state with its backup, lock and journal, saved plans) change on every run and are never uploaded; remove the entry",
@@ -178,7 +178,7 @@ func TestLoadErrors(t *testing.T) {
 			want:     `desksync.yaml:3:11: attachments[0].path: "release.plan" is a saved desksync plan, which is never uploaded`,
 		},
 		{
-			name:     "state outside the root (issue 14 #4)",
+			name:     "state outside the root",
 			manifest: "version: 1\nstate: ../outside/x.json\nattachments: []\n",
 			want:     `desksync.yaml:2:8: state: "../outside/x.json" is outside the manifest's folder`,
 			hint:     "state: must name a file inside the manifest's folder; to keep the state elsewhere, pass --state or set DESKSYNC_STATE in the pipeline",

@@ -17,7 +17,7 @@ func addresses(es []manifest.Entry) []string {
 	return out
 }
 
-// TestGlobSkipsOwnAndReserved covers issue 14 #2 and #10 (and issue 11 #4): a glob
+// TestGlobSkipsOwnAndReserved covers the rule of docs/manifest.md that a glob
 // never yields desksync's own files, the state in use whoever named it, saved plans
 // recognised by content, or anything under .git/ or .desksync/ however it is reached.
 func TestGlobSkipsOwnAndReserved(t *testing.T) {
@@ -95,7 +95,7 @@ func TestGlobSkipsOwnAndReserved(t *testing.T) {
 	}
 }
 
-// TestWarnings covers issue 14 #12 and issue 12 #8.
+// TestWarnings covers the warnings of docs/manifest.md.
 func TestWarnings(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -15,6 +15,8 @@ import (
 
 	"github.com/bmatcuk/doublestar/v4"
 	"gopkg.in/yaml.v3"
+
+	"github.com/desksync/desksync/internal/quote"
 )
 
 // Known keys, in the order they are listed in hints. Functions rather than package
@@ -89,7 +91,7 @@ func checkBytes(name string, data []byte) *Error {
 		switch {
 		case r == utf8.RuneError && size == 1:
 			msg = fmt.Sprintf("invalid UTF-8 byte 0x%02x", data[i])
-		case r < 0x20 && r != '\t' && r != '\n' && r != '\r', r == 0x7f:
+		case quote.IsControl(r) && r != '\t' && r != '\n' && r != '\r':
 			msg = fmt.Sprintf("control character %U is not allowed", r)
 		}
 		if msg != "" {
@@ -619,10 +621,8 @@ func checkPath(p string) (msg, hint string) {
 	case isAbs(p):
 		return fmt.Sprintf("%q is an absolute path", p), rel + "; a manifest may only name files inside its folder"
 	}
-	for _, r := range p {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Sprintf("%q contains a control character", p), "rename the file"
-		}
+	if quote.HasControl(p) {
+		return fmt.Sprintf("%q contains a control character", p), "rename the file"
 	}
 	c := path.Clean(p)
 	if c == ".." || strings.HasPrefix(c, "../") {
@@ -720,10 +720,8 @@ func checkFilename(s string) string {
 	case !utf8.ValidString(s):
 		return fmt.Sprintf("%q is not valid UTF-8", s)
 	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return fmt.Sprintf("%q contains a control character", s)
-		}
+	if quote.HasControl(s) {
+		return fmt.Sprintf("%q contains a control character", s)
 	}
 	return ""
 }

@@ -43,16 +43,31 @@ type Options struct {
 	Drift map[string][]string
 	// Refreshed says the state given to Compute was read back from Desk first.
 	Refreshed bool
+	// Replace lists addresses (as NewReplace returns them) to replace whatever the
+	// hashes say: each must be tracked, listed and in Scope, or Compute fails.
+	Replace []string
 }
 
 // Compute compares the manifest, with every file hashed, against the state (nil when
 // no state file exists yet) and returns what apply would do, per the action table of
-// SPEC §3. It prints nothing; view renders the result.
+// docs/plans.md. It prints nothing; view renders the result.
 func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Options) (*Plan, error) {
 	if m == nil {
 		return nil, errors.New("plan: no manifest given")
 	}
-	m = opts.Scope.manifest(m)
+	if opts.Scope.Partial() {
+		if err := opts.Scope.check(knownAddresses(m, st)); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkReplace(opts.Replace, m, st, opts.Scope); err != nil {
+		return nil, err
+	}
+	listed := make(map[string]bool, len(m.Entries))
+	for _, e := range m.Entries {
+		listed[e.Address] = true
+	}
+	m = opts.Scope.planned(m, st)
 	maxSize := opts.MaxFileSize
 	switch {
 	case maxSize == 0:
@@ -72,12 +87,19 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 		ManifestDigest: manifestDigest(m),
 		Scope:          opts.Scope,
 		Refreshed:      opts.Refreshed,
+		Replace:        opts.Replace,
+	}
+	replace := map[string]bool{}
+	for _, a := range opts.Replace {
+		replace[a] = true
 	}
 	tracked := map[string]*state.Attachment{}
 	if st != nil {
 		p.Lineage, p.Serial, p.Tracked = st.Lineage, st.Serial, len(st.Attachments)
 		for addr, att := range st.Attachments {
-			if att != nil && opts.Scope.Match(addr) {
+			// A tracked address outside the scope that the manifest no longer lists
+			// may be the old half of a move into it; unpaired, it is left out below.
+			if att != nil && (opts.Scope.Match(addr) || !listed[addr]) {
 				tracked[addr] = att
 			}
 		}
@@ -113,7 +135,11 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 			})
 		default:
 			before := attrsOf(att)
-			if c, ok := compare(e.Address, before, after); ok {
+			c, ok := compare(e.Address, before, after)
+			if replace[e.Address] {
+				c, ok = forceReplace(e.Address, before, after, c, ok), true
+			}
+			if ok {
 				p.Changes = append(p.Changes, c)
 			}
 		}
@@ -126,10 +152,23 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 			})
 		}
 	}
-	if moves := pairMoves(creates, deletes, tracked); len(p.Changes) == 0 {
-		p.Changes = moves // the whole plan is new files: no copy
-	} else {
-		p.Changes = append(p.Changes, moves...)
+	moves := pairMoves(creates, deletes, tracked)
+	p.Changes = slices.Grow(p.Changes, len(moves)) // once, not by doubling
+	for _, c := range moves {
+		// A move is in scope when either of its addresses is: leaving out its other
+		// half would turn it into a create (a new Desk ID) or a delete.
+		in, prevIn := opts.Scope.Match(c.Address), c.PreviousAddress != "" && opts.Scope.Match(c.PreviousAddress)
+		switch {
+		case !in && !prevIn:
+			continue
+		case c.Action == Move && in != prevIn:
+			outside := c.PreviousAddress
+			if !in {
+				outside = c.Address
+			}
+			c.Reasons = append(c.Reasons, fmt.Sprintf("%s is outside %s: a move is planned when either of its addresses is selected", outside, opts.Scope))
+		}
+		p.Changes = append(p.Changes, c)
 	}
 	slices.SortFunc(p.Changes, func(a, b Change) int { return strings.Compare(a.Address, b.Address) })
 	for i, c := range p.Changes {
@@ -170,6 +209,28 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 		}
 	}
 	return p, nil
+}
+
+// knownAddresses lists every address of m and st (tracked, pending or deposed), the
+// addresses a --target or --exclude pattern may name.
+func knownAddresses(m *manifest.Manifest, st *state.State) []string {
+	var addrs []string
+	for _, e := range m.Entries {
+		addrs = append(addrs, e.Address)
+	}
+	if st != nil {
+		for a := range st.Attachments {
+			addrs = append(addrs, a)
+		}
+		for a := range st.Pending {
+			addrs = append(addrs, a)
+		}
+		for _, d := range st.Deposed {
+			addrs = append(addrs, d.Address)
+		}
+	}
+	slices.Sort(addrs)
+	return slices.Compact(addrs)
 }
 
 // active reports whether att is a usable Desk file; refresh marks the others.
@@ -305,7 +366,9 @@ func manifestDigest(m *manifest.Manifest) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// Description says in a few words what apply will do about c, for renderers.
+// Description says what c is, where it came from and what apply will do about it,
+// for renderers. A pending record is always an apply's; a deposed one may be an
+// apply's or the merge driver's, and the state does not say which, so both are named.
 func (c Cleanup) Description() string {
 	file := fmt.Sprintf("file %d", c.ID)
 	if c.Filename != "" {
@@ -313,16 +376,17 @@ func (c Cleanup) Description() string {
 	}
 	switch c.Kind {
 	case CleanupPending:
-		return "interrupted upload: temp " + file + " will be checked and removed or adopted"
+		return "unfinished upload: temp " + file + " of an earlier apply that failed or was interrupted before activating it; it will be checked and removed or adopted"
 	case CleanupDeposed:
-		return "left over from a replace: old " + file + " will be deleted"
+		return "old " + file + " not yet deleted: left by the replace of an earlier apply that failed or was interrupted before its delete, " +
+			`or by "desksync state merge" when both branches changed this address; it will be deleted`
 	default:
 		return fmt.Sprintf("unknown cleanup %q for %s", c.Kind, file)
 	}
 }
 
 // Summary counts a plan's changes by action, and its cleanups. Counts added after the
-// first four are new JSON keys (SPEC §3).
+// first four are new JSON keys (docs/plans.md).
 type Summary struct {
 	Create  int `json:"create"`
 	Update  int `json:"update"`

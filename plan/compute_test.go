@@ -257,8 +257,8 @@ func TestComputeCleanups(t *testing.T) {
 	}
 	descs := []string{p.Cleanups[0].Description(), p.Cleanups[1].Description()}
 	wantDescs := []string{
-		"left over from a replace: old file 118 will be deleted",
-		"interrupted upload: temp file 130 will be checked and removed or adopted",
+		`old file 118 not yet deleted: left by the replace of an earlier apply that failed or was interrupted before its delete, or by "desksync state merge" when both branches changed this address; it will be deleted`,
+		"unfinished upload: temp file 130 of an earlier apply that failed or was interrupted before activating it; it will be checked and removed or adopted",
 	}
 	if !reflect.DeepEqual(descs, wantDescs) {
 		t.Errorf("descriptions:\n got %q\nwant %q", descs, wantDescs)
@@ -281,7 +281,7 @@ func TestComputeWarnsOfMassDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"refusing to delete 4 of 10 tracked attachments: more than the limit of 30%; " +
+	want := []string{"refusing to delete 4 of 10 tracked attachments: more than the default limit of 30% (no --max-delete was given); " +
 		"if that is intended, run again with --max-delete 4 (or a percentage, e.g. --max-delete 40%)"}
 	if !reflect.DeepEqual(p.Warnings, want) {
 		t.Errorf("Warnings:\n got %q\nwant %q", p.Warnings, want)

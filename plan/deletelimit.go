@@ -90,6 +90,9 @@ func (e *MassDeleteError) Error() string {
 	case e.EmptyManifest:
 		return fmt.Sprintf("the manifest lists no attachments; refusing to delete all %d tracked attachments", e.Deletes)
 	}
+	if !e.Limit.Explicit {
+		return fmt.Sprintf("refusing to delete %d of %d tracked attachments: more than the default limit of %s (no --max-delete was given)", e.Deletes, e.Tracked, e.Limit)
+	}
 	return fmt.Sprintf("refusing to delete %d of %d tracked attachments: more than the limit of %s", e.Deletes, e.Tracked, e.Limit)
 }
 

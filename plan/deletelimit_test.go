@@ -86,12 +86,12 @@ func TestCheckDeletes(t *testing.T) {
 		{name: "default: 30% of 10 is allowed", plan: planWith(10, 3, 7, 0), limit: DefaultDeleteLimit()},
 		{
 			name: "default: 40% of 10 is refused", plan: planWith(10, 4, 6, 0), limit: DefaultDeleteLimit(),
-			wantErr:  "refusing to delete 4 of 10 tracked attachments: more than the limit of 30%",
+			wantErr:  "refusing to delete 4 of 10 tracked attachments: more than the default limit of 30% (no --max-delete was given)",
 			wantHint: "if that is intended, run again with --max-delete 4 (or a percentage, e.g. --max-delete 40%)",
 		},
 		{
 			name: "zero value is the default", plan: planWith(10, 4, 6, 0), limit: DeleteLimit{},
-			wantErr:  "refusing to delete 4 of 10 tracked attachments: more than the limit of 30%",
+			wantErr:  "refusing to delete 4 of 10 tracked attachments: more than the default limit of 30% (no --max-delete was given)",
 			wantHint: "if that is intended, run again with --max-delete 4 (or a percentage, e.g. --max-delete 40%)",
 		},
 		{name: "default: below 10 tracked any share may go", plan: planWith(9, 8, 1, 0), limit: DefaultDeleteLimit()},

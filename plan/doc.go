@@ -1,7 +1,7 @@
 // Package plan compares a manifest with the state and says what apply would do.
 //
 // Start with Compute: it hashes every local file with BLAKE3 (Hash, streamed, a pool
-// of workers) and returns a *Plan whose Changes follow the action table of SPEC §3 —
+// of workers) and returns a *Plan whose Changes follow the action table of docs/plans.md —
 // Create, Update (only filename or disposition differ: a PATCH in place), Replace
 // (content, mimeType or type differ: a new upload, then the old file deleted), Delete,
 // Move (a gone address's Desk file kept for a new address with the same content) —

@@ -8,9 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/state"
 )
 
 // FileVersion is the saved-plan format this build writes and the newest it reads; a
@@ -177,6 +179,9 @@ func (p *Plan) validate() error {
 	if p.Serial < 0 || p.Tracked < 0 {
 		return errors.New("negative serial or tracked count")
 	}
+	if p.Serial > state.MaxSerial {
+		return fmt.Errorf("serial %d is above %d (2^53), the largest serial a state may carry", p.Serial, int64(state.MaxSerial))
+	}
 	if !p.StateExists && (p.Lineage != "" || p.Serial != 0 || p.Tracked != 0) {
 		return errors.New("a plan made without state cannot have a lineage, serial or tracked count")
 	}
@@ -206,6 +211,19 @@ func (p *Plan) validate() error {
 		return fmt.Errorf("scope: %v", err)
 	}
 	p.Scope = scope
+	if len(p.Replace) > 0 {
+		replace, err := NewReplace(p.Replace)
+		if err != nil || !slices.Equal(replace, p.Replace) {
+			return errors.New(`"replace" must list addresses, sorted and each once`)
+		}
+		for _, a := range p.Replace {
+			i, ok := slices.BinarySearchFunc(p.Changes, a, func(c Change, a string) int { return strings.Compare(c.Address, a) })
+			// A file refresh found gone from Desk is uploaded anew: a create.
+			if !ok || p.Changes[i].Action != Replace && !(p.Refreshed && p.Changes[i].Action == Create) {
+				return fmt.Errorf("replace: the plan has no replace of %q", a)
+			}
+		}
+	}
 	prev := ""
 	acted := map[string]bool{}
 	for i, c := range p.Changes {

@@ -149,6 +149,8 @@ func TestReadErrors(t *testing.T) {
 		}),
 			`files["new.png"]: want a non-empty address, a size of 0 or more and a 64-digit hex blake3`},
 		{"no files", edit(func(o map[string]any) { delete(o, "files") }), `missing "files"`},
+		{"serial above 2^53", edit(func(o map[string]any) { o["serial"] = json.Number("9007199254740993") }),
+			"serial 9007199254740993 is above 9007199254740992 (2^53), the largest serial a state may carry"},
 		{"lineage without state", edit(func(o map[string]any) { o["stateExists"] = false }),
 			"a plan made without state cannot have a lineage, serial or tracked count"},
 		{"update aimed at another Desk file", edit(func(o map[string]any) { change(o, 1)["after"].(map[string]any)["id"] = 4242 }),

@@ -3,8 +3,10 @@ package plan
 import (
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 
+	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/state"
 )
 
@@ -141,7 +143,8 @@ func countAction(p *Plan, a Action) int {
 }
 
 // TestComputeScope: --target and --exclude limit every kind of change, deletes and
-// cleanups included, and the files the plan hashes and records.
+// cleanups included, and the files the plan hashes and records: outside the scope,
+// only untracked files, the possible new halves of a move out of it.
 func TestComputeScope(t *testing.T) {
 	t.Parallel()
 	logo := file{addr: "images/logo.png", content: "logo"}
@@ -198,8 +201,8 @@ func TestComputeScope(t *testing.T) {
 				t.Errorf("changes %q, cleanups %q\nwant %q, %q", changes, cleanups, tt.changes, tt.cleanup)
 			}
 			for addr := range p.Files {
-				if !scope.Match(addr) {
-					t.Errorf("Files holds %s, outside the scope", addr)
+				if !scope.Match(addr) && st.Attachments[addr] != nil {
+					t.Errorf("Files holds %s, tracked and outside the scope", addr)
 				}
 			}
 			if p.Scope.Partial() != (tt.target != nil || tt.exclude != nil) {
@@ -222,10 +225,63 @@ func TestNewScopeRefusesBadPatterns(t *testing.T) {
 		{[]string{"images/[a"}, nil, `--target "images/[a": not a valid glob`},
 		{nil, []string{""}, `--exclude "": empty pattern`},
 		{[]string{"/etc/passwd"}, nil, `--target "/etc/passwd": addresses are relative to the manifest's folder, so a pattern cannot start with /`},
+		{[]string{`\srv\x`}, nil, `--target "\\srv\\x": addresses are relative to the manifest's folder, so a pattern cannot start with /`},
+		{[]string{"../up"}, nil, `--target "../up": addresses lie inside the manifest's folder, so a pattern cannot leave it with ..`},
 	} {
 		_, err := NewScope(tt.target, tt.exclude)
 		if err == nil || err.Error() != tt.want {
 			t.Errorf("err = %v, want %s", err, tt.want)
+		}
+	}
+}
+
+// TestNewScopeNormalises: patterns are written as addresses are, whatever the
+// platform, so the common spellings of a folder all select it.
+func TestNewScopeNormalises(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"./images/": "images", "images/": "images", `images\`: "images", `articles\fr`: "articles/fr",
+		".//a//b/./c": "a/b/c", "./": "**", ".": "**", "img/**/*.png": "img/**/*.png", "a/../b": "b",
+	} {
+		s, err := NewScope([]string{in}, []string{in})
+		if err != nil {
+			t.Errorf("NewScope(%q): %v", in, err)
+			continue
+		}
+		if s.Target[0] != want || s.Exclude[0] != want {
+			t.Errorf("NewScope(%q) = %q, %q; want %q", in, s.Target, s.Exclude, want)
+		}
+	}
+}
+
+// TestComputeScopeNoMatch: a pattern matching no address of the manifest or the
+// state fails, naming the nearest address or folder; one matching only a tracked,
+// pending or deposed address is fine.
+func TestComputeScopeNoMatch(t *testing.T) {
+	t.Parallel()
+	m := mkManifest(t, file{addr: "articles/fr/b.txt", content: "b"}, file{addr: "images/logo.png", content: "logo"})
+	st := mkState(map[string]*state.Attachment{"docs/old.pdf": tracked(1, file{addr: "docs/old.pdf", content: "old"})})
+	st.Deposed = []state.Deposed{{Address: "gone/x.png", ID: 9}}
+	for _, tt := range []struct {
+		target, exclude []string
+		want            string
+	}{
+		{[]string{"articels"}, nil, "--target articels matches no address in the manifest or the state; did you mean --target articles?"},
+		{nil, []string{"images/logo.jpg"}, "--exclude images/logo.jpg matches no address in the manifest or the state; did you mean --exclude images/logo.png?"},
+		{[]string{"zzzzzzzzzz"}, nil, "--target zzzzzzzzzz matches no address in the manifest or the state; addresses are paths"},
+		{[]string{"docs/old.pdf", "gone", "**/*.txt"}, nil, ""},
+	} {
+		scope, err := NewScope(tt.target, tt.exclude)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Compute(context.Background(), m, st, Options{Scope: scope, DeleteLimit: DeleteLimit{Count: 10, Explicit: true}})
+		got := ""
+		if err != nil {
+			got = err.Error() + "; " + strings.Join(hint.Of(err), "; ")
+		}
+		if tt.want == "" && err != nil || !strings.HasPrefix(got, tt.want) {
+			t.Errorf("%q %q: %q, want %q", tt.target, tt.exclude, got, tt.want)
 		}
 	}
 }
@@ -250,4 +306,44 @@ func FuzzScope(f *testing.F) {
 			t.Fatalf("%q both targeted and excluded by %q", addr, pattern)
 		}
 	})
+}
+
+// TestReplaceSavedPlanRoundTrip: a plan with --replace is written and read back whole,
+// also when refresh found the replaced file gone from Desk (then it is a create), and a
+// replace of what is not a tracked, listed address fails.
+func TestReplaceSavedPlanRoundTrip(t *testing.T) {
+	t.Parallel()
+	a := file{addr: "a.txt", content: "a"}
+	b := file{addr: "b.txt", content: "b"}
+	m := mkManifest(t, a, b)
+	gone := tracked(2, b)
+	gone.State = "deleted"
+	st := mkState(map[string]*state.Attachment{"a.txt": tracked(1, a), "b.txt": gone})
+	replace, err := NewReplace([]string{"./b.txt", `a.txt`, "a.txt"})
+	if err != nil || !reflect.DeepEqual(replace, []string{"a.txt", "b.txt"}) {
+		t.Fatalf("NewReplace = %q, %v", replace, err)
+	}
+	p, err := Compute(context.Background(), m, st, Options{Replace: replace, Refreshed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Changes) != 2 || p.Changes[0].Action != Replace || p.Changes[0].Reasons[0] != ReplaceReason || p.Changes[1].Action != Create {
+		t.Fatalf("changes %+v", p.Changes)
+	}
+	path := t.TempDir() + "/r.plan"
+	if err := Write(path, p); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back.Replace, replace) || Verify(back, p) != nil {
+		t.Errorf("read back replace %q, verify %v", back.Replace, Verify(back, p))
+	}
+	for _, addr := range []string{"c.txt", "img"} {
+		if _, err := Compute(context.Background(), m, st, Options{Replace: []string{addr}}); err == nil || !strings.Contains(err.Error(), "--replace "+addr) {
+			t.Errorf("--replace %s: %v", addr, err)
+		}
+	}
 }

@@ -86,6 +86,9 @@ type Plan struct {
 	ManifestDigest string `json:"manifestDigest"`
 
 	Scope Scope `json:"scope,omitzero"`
+	// Replace lists the addresses replaced with --replace whatever the hashes say;
+	// apply of a saved plan makes the plan again with them.
+	Replace []string `json:"replace,omitempty"`
 	// Refreshed says Desk was read before planning (--refresh): without it the plan
 	// compares the manifest with the state only.
 	Refreshed bool `json:"refreshed,omitempty"`

@@ -37,7 +37,7 @@ const staleListMax = 3
 // removed, changed or given other attributes. It hashes every file (as Compute does)
 // only after the cheap checks pass.
 func CheckStale(ctx context.Context, p *Plan, m *manifest.Manifest, st *state.State) error {
-	m = p.Scope.manifest(m)
+	m = p.Scope.planned(m, st)
 	switch {
 	case !p.StateExists && st != nil:
 		return &StaleError{Reason: "a state now exists (the plan was made without one)"}

@@ -12,7 +12,7 @@ import (
 )
 
 // TestVerifyRefusesForgedPlans: each edit an attacker with the plan artifact could
-// make (issue 14, finding 1) is refused, naming the address, the field and both values.
+// make is refused, naming the address, the field and both values.
 func TestVerifyRefusesForgedPlans(t *testing.T) {
 	t.Parallel()
 	logo := file{addr: "images/logo.png", content: "logo"}

@@ -88,7 +88,7 @@ func BenchmarkRecordUploads(b *testing.B) {
 	}
 }
 
-// Issue 16's target: recording an apply of 4,000 new files writes at most 64 times the
+// The target of docs/benchmarks.md: recording an apply of 4,000 new files writes at most 64 times the
 // final state's size.
 func TestAppendWritesLinearly(t *testing.T) {
 	if os.Getenv("DESKSYNC_LONG_TESTS") == "" {

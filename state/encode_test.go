@@ -119,7 +119,7 @@ func randomState(rng *rand.Rand, empty bool) *State {
 	return s
 }
 
-// BenchmarkEncode1k measures Encode of a state of 1,000 attachments, the size of issue 4's
+// BenchmarkEncode1k measures Encode of a state of 1,000 attachments, the size of the scale tests'
 // benchmark apply; apply encodes it for every save.
 func BenchmarkEncode1k(b *testing.B) {
 	s := New("https://example.teamwork.com")

@@ -1,11 +1,15 @@
 package state
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/desksync/desksync/internal/quote"
 )
 
 // ErrNotExist is returned (wrapped, with the path) by Load when there is no state yet. It
@@ -38,6 +42,12 @@ type CorruptError struct {
 	Err    error  // the underlying decode error, if any
 	// Journal is set when Path is the state's journal rather than the state file.
 	Journal bool
+	// fix, when set, is the remedy for this problem in particular, in place of restoring
+	// the file: a byte order mark or a git conflict is fixed without losing the file.
+	// {path} in it stands for Path, {name} for its last element. fixLocal says it is for
+	// a file on disk (an editor, git), not an object in a store.
+	fix      string
+	fixLocal bool
 }
 
 func (e *CorruptError) Error() string {
@@ -67,6 +77,13 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 
 // Hint tells the user how to recover.
 func (e *CorruptError) Hint() string {
+	if e.fix != "" && !(e.fixLocal && strings.Contains(e.Path, "://")) {
+		name := "desksync.state.json"
+		if e.Path != "" {
+			name = filepath.Base(e.Path)
+		}
+		return strings.NewReplacer("{path}", cmp.Or(e.Path, "the state file"), "{name}", name).Replace(e.fix)
+	}
 	if e.Journal {
 		state := strings.TrimSuffix(e.Path, ".journal")
 		return fmt.Sprintf("%s holds the steps made since %s was last written whole: restore both from the same moment (version control, or the CI artifact of the run that left them); desksync will not overwrite them", e.Path, state)
@@ -92,7 +109,7 @@ func (e *LockedError) Error() string {
 	}
 	i := e.Info
 	return fmt.Sprintf("state is locked by %s (%s, pid %d, since %s, %s ago)",
-		orUnknown(i.Who), orUnknown(i.Operation), i.PID, i.Created.UTC().Format(time.RFC3339), e.Age.Round(time.Second))
+		quote.Text(orUnknown(i.Who)), quote.Text(orUnknown(i.Operation)), i.PID, i.Created.UTC().Format(time.RFC3339), e.Age.Round(time.Second))
 }
 
 // Unwrap returns the lock file's parse error, if any.
@@ -104,9 +121,9 @@ func (e *LockedError) Hint() string {
 	case e.Err != nil:
 		return fmt.Sprintf("if no desksync run is using this state, remove %s (or run \"desksync force-unlock ID\" with the id inside it)", e.Path)
 	case e.Stale:
-		return fmt.Sprintf("the lock looks stale: process %d is no longer running on this host; run \"desksync force-unlock %s\"", e.Info.PID, e.Info.ID)
+		return fmt.Sprintf("the lock looks stale: process %d is no longer running on this host; run \"desksync force-unlock %s\"", e.Info.PID, quote.Shell(e.Info.ID))
 	default:
-		return fmt.Sprintf("wait for it to finish (--lock-timeout waits for you), or if that run is dead run \"desksync force-unlock %s\"", e.Info.ID)
+		return fmt.Sprintf("wait for it to finish (--lock-timeout waits for you), or if that run is dead run \"desksync force-unlock %s\"", quote.Shell(e.Info.ID))
 	}
 }
 
@@ -124,7 +141,7 @@ func (e *LockIDError) Error() string {
 
 // Hint tells the user which id to use.
 func (e *LockIDError) Hint() string {
-	return fmt.Sprintf("check who holds it first; to remove it anyway run \"desksync force-unlock %s\"", e.Actual)
+	return fmt.Sprintf("check who holds it first; to remove it anyway run \"desksync force-unlock %s\"", quote.Shell(e.Actual))
 }
 
 // HolderAliveError reports a force-unlock refused because the lock's holder is still
@@ -137,12 +154,12 @@ type HolderAliveError struct {
 func (e *HolderAliveError) Error() string {
 	i := e.Info
 	return fmt.Sprintf("not removing %s: its holder %s (%s, pid %d, since %s) is still running on this host",
-		e.Path, orUnknown(i.Who), orUnknown(i.Operation), i.PID, i.Created.UTC().Format(time.RFC3339))
+		e.Path, quote.Text(orUnknown(i.Who)), quote.Text(orUnknown(i.Operation)), i.PID, i.Created.UTC().Format(time.RFC3339))
 }
 
 // Hint tells the user how to proceed.
 func (e *HolderAliveError) Hint() string {
-	return fmt.Sprintf("wait for process %d to finish, or stop it; if that pid now belongs to another program, run \"desksync force-unlock --force %s\"", e.Info.PID, e.Info.ID)
+	return fmt.Sprintf("wait for process %d to finish, or stop it; if that pid now belongs to another program, run \"desksync force-unlock --force %s\"", e.Info.PID, quote.Shell(e.Info.ID))
 }
 
 func prefix(path string) string {

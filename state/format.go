@@ -21,6 +21,19 @@ import (
 // desksync state and is not read into memory.
 const MaxSize = 64 << 20
 
+// MaxSerial is the largest serial a state, a journal line, a saved plan or a merge input
+// may carry: 2^53, past which JSON numbers read as floating point (jq, JavaScript) lose
+// precision. A run adds a few serials per file, so a real state never comes near it, and
+// a larger one is damage or a crafted file; refusing it on read keeps the serials every
+// later run adds from overflowing int64.
+const MaxSerial = 1 << 53
+
+// serialFix is the remedy for a serial above MaxSerial.
+const serialFix = "no desksync run writes a serial this large (each run adds a few): restore {path} from version control or from its .backup; desksync will not overwrite it"
+
+// bom is the UTF-8 byte order mark some Windows editors put at the start of a file.
+var bom = []byte{0xEF, 0xBB, 0xBF}
+
 // New returns an empty state for site with a fresh random lineage and serial 0.
 func New(site string) *State {
 	return &State{
@@ -65,6 +78,14 @@ func decodeChecked(data []byte) (*State, error) {
 	if len(data) > MaxSize {
 		return nil, &CorruptError{Msg: fmt.Sprintf("file is %d bytes, more than the %d MiB a state file may have", len(data), MaxSize>>20)}
 	}
+	if bytes.HasPrefix(data, bom) {
+		return nil, &CorruptError{Line: 1, Column: 1, Msg: "the file starts with a UTF-8 byte order mark (bytes EF BB BF), which JSON does not allow",
+			fix: `remove those three bytes and nothing else, e.g. sed -i '1s/^\xEF\xBB\xBF//' {path}, or save it from your editor as "UTF-8" rather than "UTF-8 with BOM"`, fixLocal: true}
+	}
+	if line, ok := conflictMarker(data); ok {
+		return nil, &CorruptError{Line: line, Column: 1, Msg: "git conflict marker: the file is an unmerged git conflict, not a state",
+			fix: `git merged {path} line by line because desksync's merge driver is not configured in this clone: add "{name} merge=desksync" to .gitattributes and run git config merge.desksync.driver "desksync state merge %O %A %B" (see docs/team.md), then run "git checkout -m {path}" to merge it again with the driver`, fixLocal: true}
+	}
 	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		if len(t) == 0 {
 			return nil, &CorruptError{Line: 1, Column: 1, Msg: "file is empty"}
@@ -100,6 +121,22 @@ func decodeChecked(data []byte) (*State, error) {
 		return nil, err
 	}
 	return &s, nil
+}
+
+// conflictMarker returns the line of the first git conflict marker in data. A line of a
+// JSON document cannot start with '<', '=' or '>' (a string cannot hold a raw newline),
+// so such a line is never part of a state.
+func conflictMarker(data []byte) (int, bool) {
+	for line, rest := 1, data; len(rest) > 0; line++ {
+		l, next, _ := bytes.Cut(rest, []byte{'\n'})
+		for _, m := range []string{"<<<<<<<", "=======", ">>>>>>>", "|||||||"} {
+			if bytes.HasPrefix(l, []byte(m)) {
+				return line, true
+			}
+		}
+		rest = next
+	}
+	return 0, false
 }
 
 // jsonError turns a decode error into a *CorruptError with line:column and the JSON path.
@@ -231,6 +268,9 @@ func (s *State) check(sorted bool) error {
 	}
 	if s.Serial < 0 {
 		return bad("serial", "%d is negative", s.Serial)
+	}
+	if s.Serial > MaxSerial {
+		return &CorruptError{Field: "serial", Msg: fmt.Sprintf("%d is above %d (2^53), the largest serial desksync reads", s.Serial, int64(MaxSerial)), fix: serialFix}
 	}
 	if s.Attachments == nil {
 		return bad("attachments", "missing")

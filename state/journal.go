@@ -57,6 +57,11 @@ func (f *File) Append(ctx context.Context, s *State, muts []Mutation) error {
 	}
 	var buf bytes.Buffer
 	last := s.Serial + int64(len(muts))
+	if s.Serial > MaxSerial-int64(len(muts)) {
+		// A step past MaxSerial would make the state unloadable; apply checks before its
+		// first Desk request that a run stays below it, so this is the last line.
+		return fmt.Errorf("saving state to %s: serial %d plus %d steps passes %d, the largest serial desksync reads; nothing was written", f.JournalPath(), s.Serial, len(muts), int64(MaxSerial))
+	}
 	for i, m := range muts {
 		// A step that would not replay must not reach the journal, where it would make
 		// the state unloadable.
@@ -191,6 +196,8 @@ func replayJournal(s *State, journal []byte) (whole, lastBatch int, err error) {
 			return whole, lastBatch, bad(n, err.Error())
 		}
 		switch {
+		case e.Serial > MaxSerial || e.Batch > MaxSerial:
+			return whole, lastBatch, bad(n, fmt.Sprintf("serial %d (batch %d) is above %d (2^53), the largest serial desksync reads: no run writes one this large", e.Serial, e.Batch, int64(MaxSerial)))
 		case e.Lineage != s.Lineage:
 			return whole, lastBatch, bad(n, fmt.Sprintf("entry of lineage %s, but the state file is lineage %s: the journal belongs to another state", e.Lineage, s.Lineage))
 		case prev >= 0 && e.Serial != prev+1:

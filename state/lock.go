@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/user"
@@ -171,7 +172,9 @@ func (f *File) lockedError() (locked error, gone bool) {
 // means something here.
 func onHost(info LockInfo, hostname func() (string, error)) bool {
 	host, err := hostname()
-	return err == nil && host != "" && holderHost(info.Who) == host && info.PID > 0
+	// A pid past 32 bits would reach the kernel cut short (4294967295 as -1, every
+	// process): such a holder is not one this host can ask about.
+	return err == nil && host != "" && holderHost(info.Who) == host && info.PID > 0 && info.PID <= math.MaxInt32
 }
 
 // HolderAlive reports whether info's holder is running on this host: the lock names this
@@ -238,6 +241,11 @@ func (f *File) readLock() (*LockInfo, error) {
 	}
 	if info.ID == "" {
 		return nil, errors.New("lock file has no id")
+	}
+	if info.PID < 0 || info.PID > math.MaxInt32 {
+		// The kernel reads a pid as 32 bits: 4294967295 would ask about pid -1, every
+		// process, and a forged lock would look alive forever.
+		return nil, fmt.Errorf("lock file has pid %d, which is no process id", info.PID)
 	}
 	return &info, nil
 }

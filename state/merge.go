@@ -30,10 +30,21 @@ func (e *MergeError) Hint() string {
 // Per address, a record changed on one side only takes that side's. Where both sides put a
 // different Desk file at one address, OURS's record stays and THEIRS's file is deposed, so
 // the next apply deletes it instead of leaving it on Desk untracked. pending and deposed are
-// merged the same way, keeping what either side added. Finally every Desk ID ends on at most
-// one record: where the two sides placed one file differently (moved it to two addresses,
-// or one removed it), OURS's record is kept and THEIRS's dropped, never deposed, since it is
-// the same file. since is the time recorded on the deposed records Merge adds.
+// merged the same way, keeping what either side added. since is the time recorded on the
+// deposed records Merge adds.
+//
+// A state on a branch is whatever that branch's commits say, so THEIRS is not trusted to
+// schedule deletions of files OURS uses. Whatever THEIRS holds, the result keeps these
+// invariants (checked by TestMergeInvariants over generated triples and by FuzzMerge):
+//   - a Desk ID OURS holds as an attachment is never a pending or deposed record of the
+//     result (it stays an attachment, or goes if THEIRS deleted the file): only OURS's
+//     own records may turn its live file into a cleanup, whatever THEIRS removed or
+//     added for that ID;
+//   - every Desk ID is on at most one record, and where the inputs disagree about a file,
+//     OURS's record of it wins, then a live record over a pending or deposed one;
+//   - no Desk ID that an input holds vanishes from the result unless one side removed it
+//     since base (deleted it on Desk, or forgot it on purpose): a file nobody removed
+//     stays tracked, so it is not left on Desk with no record.
 func Merge(base, ours, theirs *State, since time.Time) (*State, []string, error) {
 	if ours.Lineage != theirs.Lineage {
 		return nil, nil, &MergeError{Field: "lineage", Ours: ours.Lineage, Theirs: theirs.Lineage}
@@ -49,6 +60,15 @@ func Merge(base, ours, theirs *State, since time.Time) (*State, []string, error)
 	if base == nil {
 		base = &State{}
 	}
+	for _, side := range []struct {
+		name string
+		s    *State
+	}{{"OURS", ours}, {"THEIRS", theirs}} {
+		if side.s.Serial >= MaxSerial {
+			return nil, nil, &CorruptError{Msg: fmt.Sprintf("%s's serial %d leaves no room for the merged state's (at most %d)", side.name, side.s.Serial, int64(MaxSerial)),
+				fix: serialFix}
+		}
+	}
 	m := &merger{base: base, ours: ours, theirs: theirs, since: since.UTC()}
 	out := &State{
 		Version:     Version,
@@ -59,6 +79,7 @@ func Merge(base, ours, theirs *State, since time.Time) (*State, []string, error)
 		Pending:     m.pending(),
 	}
 	out.Deposed = append(m.deposedUnion(), m.deposed...)
+	m.keepOursLive(out)
 	m.reconcile(out)
 	slices.SortStableFunc(out.Deposed, func(a, b Deposed) int {
 		return cmp.Or(cmp.Compare(a.Address, b.Address), cmp.Compare(a.ID, b.ID))
@@ -102,8 +123,13 @@ func (m *merger) attachments() map[string]*Attachment {
 		case o != nil && o.ID == t.ID:
 			keep = o // one Desk file, described differently: ours's description stays
 			m.note("%s: both sides changed Desk file %d; kept OURS's record (the next plan updates it if the manifest differs)", addr, o.ID)
+		case b != nil && b.ID == t.ID && o != nil:
+			// OURS replaced the file that THEIRS only described differently: OURS's new
+			// file stays, and the old one is OURS's to have deleted.
+			keep = o
+			m.note("%s: OURS replaced Desk file %d with %d, THEIRS changed its record of %d; kept OURS's Desk file %d", addr, t.ID, o.ID, t.ID, o.ID)
 		case b != nil && b.ID == t.ID:
-			// ours removed the file that theirs only described differently
+			// OURS removed the file that THEIRS only described differently.
 			m.note("%s: OURS removed it, THEIRS changed its record of Desk file %d; left removed", addr, t.ID)
 		default:
 			// THEIRS put a Desk file here that OURS does not have: delete it, so that
@@ -206,50 +232,101 @@ func recordsByID(s *State) map[int64][]record {
 	return ids
 }
 
-// reconcile leaves every Desk ID on at most one record of out. Where the sides disagree
-// about a file, OURS's record of it wins: a record of an ID that OURS holds elsewhere is
-// dropped, and so is a record of an ID that OURS removed since base. Dropping never
-// orphans a file, since the record OURS keeps (or OURS's removal) accounts for it.
-func (m *merger) reconcile(out *State) {
-	inBase, inOurs := recordsByID(m.base), recordsByID(m.ours)
-	for id, recs := range recordsByID(out) {
-		var drop []record
-		switch {
-		case len(inOurs[id]) > 0:
-			for _, r := range recs {
-				if !slices.Contains(inOurs[id], r) {
-					drop = append(drop, r)
-				}
-			}
-			if len(drop) == len(recs) { // cannot happen, but never drop every record of a file
-				drop = drop[1:]
-			}
-		case len(inBase[id]) > 0:
-			drop = recs // OURS removed this file since base
-		case len(recs) > 1:
-			// Only THEIRS has it, twice: keep the first, in a fixed order.
-			slices.SortFunc(recs, func(a, b record) int { return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.address, b.address)) })
-			drop = recs[1:]
+// keepOursLive puts back every attachment OURS holds that the per-record merge left as a
+// cleanup or dropped, unless THEIRS deleted that file: had it at base and has no record of
+// it now. THEIRS removing the record and deposing the file or making it pending is what a
+// branch can write to get a file OURS uses deleted, so a removal that comes with a cleanup
+// of the same ID is not taken as a deletion. A file of THEIRS that held OURS's address
+// meanwhile is deposed, as in any clash of two files at one address. It runs to a fixed
+// point, since deposing a file can take the last live record of another of OURS's.
+func (m *merger) keepOursLive(out *State) {
+	inBase, inTheirs := recordsByID(m.base), recordsByID(m.theirs)
+	for changed := true; changed; {
+		changed = false
+		live := map[int64]bool{}
+		for _, a := range out.Attachments {
+			live[a.ID] = true
 		}
-		for _, r := range drop {
-			switch r.kind {
-			case "attachment":
-				delete(out.Attachments, r.address)
-			case "pending":
-				delete(out.Pending, r.address)
-			case "deposed":
-				out.Deposed = slices.DeleteFunc(out.Deposed, func(d Deposed) bool { return d.ID == id && d.Address == r.address })
+		for _, addr := range sortedKeys(m.ours.Attachments) {
+			o := m.ours.Attachments[addr]
+			if live[o.ID] || len(inBase[o.ID]) > 0 && len(inTheirs[o.ID]) == 0 {
+				continue
 			}
-			m.note("%s: dropped THEIRS's %s record of Desk file %d, which OURS %s", r.address, r.kind, id, oursDid(inOurs[id]))
+			if t := out.Attachments[addr]; t != nil {
+				out.Deposed = append(out.Deposed, Deposed{Address: addr, ID: t.ID, Filename: t.Filename, Size: t.Size, Since: m.since})
+				m.note("%s: deposed THEIRS's Desk file %d to keep OURS's %d at this address (the next apply deletes %d)", addr, t.ID, o.ID, t.ID)
+				delete(live, t.ID)
+			}
+			if recs := inTheirs[o.ID]; len(recs) > 0 && recs[0].kind != "attachment" {
+				m.note("%s: THEIRS made Desk file %d, which OURS holds, a %s record at %s; kept OURS's record, so nothing deletes it", addr, o.ID, recs[0].kind, recs[0].address)
+			}
+			c := *o
+			out.Attachments[addr] = &c
+			live[o.ID] = true
+			changed = true
 		}
 	}
 }
 
-func oursDid(recs []record) string {
-	if len(recs) == 0 {
-		return "removed"
+// reconcile leaves every Desk ID on at most one record of out. Where the sides disagree
+// about a file, the record kept is OURS's own, else a live one (a move THEIRS made of a
+// file OURS left alone), else the first in a fixed order; a record of an ID that OURS
+// removed since base is dropped. Dropping never orphans a file, since the record kept (or
+// OURS's removal) accounts for it.
+func (m *merger) reconcile(out *State) {
+	inBase, inOurs := recordsByID(m.base), recordsByID(m.ours)
+	for id, recs := range recordsByID(out) {
+		if len(inOurs[id]) == 0 && len(inBase[id]) > 0 {
+			m.drop(out, id, recs, "which OURS removed")
+			continue
+		}
+		if len(recs) < 2 {
+			continue
+		}
+		slices.SortFunc(recs, func(a, b record) int {
+			return cmp.Or(
+				-cmpBool(slices.Contains(inOurs[id], a), slices.Contains(inOurs[id], b)),
+				-cmpBool(a.kind == "attachment", b.kind == "attachment"),
+				cmp.Compare(a.kind, b.kind), cmp.Compare(a.address, b.address))
+		})
+		who := "the merged state"
+		if slices.Contains(inOurs[id], recs[0]) {
+			who = "OURS"
+		}
+		m.drop(out, id, recs[1:], fmt.Sprintf("which %s keeps as %s %s", who, recs[0].kind, recs[0].address))
 	}
-	return fmt.Sprintf("keeps as %s %s", recs[0].kind, recs[0].address)
+}
+
+// drop removes recs, records of Desk file id, from out, with a note saying why.
+func (m *merger) drop(out *State, id int64, recs []record, why string) {
+	for _, r := range recs {
+		switch r.kind {
+		case "attachment":
+			delete(out.Attachments, r.address)
+		case "pending":
+			delete(out.Pending, r.address)
+		case "deposed":
+			// One record at a time: a file can be deposed twice at one address (by OURS,
+			// and again by a clash), and the first, OURS's if any, is the one kept.
+			for i := len(out.Deposed) - 1; i >= 0; i-- {
+				if d := out.Deposed[i]; d.ID == id && d.Address == r.address {
+					out.Deposed = slices.Delete(out.Deposed, i, i+1)
+					break
+				}
+			}
+		}
+		m.note("%s: dropped THEIRS's %s record of Desk file %d, %s", r.address, r.kind, id, why)
+	}
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 func sameAttachment(a, b *Attachment) bool {

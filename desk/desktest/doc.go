@@ -81,7 +81,7 @@
 //	400 InvalidArgument        any part after the file. Real S3 ignores trailing parts,
 //	                           and then misses any required field among them; the
 //	                           emulator refuses them outright with S3's wording for a
-//	                           misplaced field, because SPEC requires the file to be last.
+//	                           misplaced field, because S3 requires the file to be last.
 //
 // While its Desk file is temp a key may be uploaded again; the last upload wins. Success
 // answers success_action_status: 201 with a PostResponse XML (Location, Bucket, Key,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/desksync/desksync/apply"
 	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/internal/view"
 	"github.com/desksync/desksync/plan"
 	"github.com/desksync/desksync/plan/hashcache"
@@ -38,9 +40,9 @@ The state is saved after every finished action.
 With PLANFILE, a plan saved by "desksync plan --out": the plan is made again from the
 current manifest and state (after reading Desk again if it was made with --refresh), and
 the file is refused unless every change and cleanup in it is identical, or when it is
-stale. Its recorded manifest, state, --sandbox, --max-delete, --max-file-size, --target
-and --exclude are the defaults; flags given here may tighten a recorded limit, never
-loosen it. See docs/plans.md.
+stale. Its recorded manifest, state, --sandbox, --max-delete, --max-file-size, --target,
+--exclude and --replace are the defaults; flags given here may tighten a recorded limit,
+never loosen it, and --target, --exclude and --replace cannot change. See docs/plans.md.
 
 Exit status: 0 success, 1 error (including any failed entry; the others still finish).`
 }
@@ -206,8 +208,8 @@ func (c *applyCmd) checkRecordedPath(flag, env, recorded string) error {
 		return nil
 	}
 	return hint.New(
-		fmt.Sprintf("plan %s was made with the %s %s, outside the working directory", view.SafeText(c.PlanFile), flag, view.SafeText(recorded)),
-		fmt.Sprintf("if that is the %s you mean, name it: --%s %s (or %s)", flag, flag, view.SafeText(plan.QuoteArg(recorded)), env))
+		fmt.Sprintf("plan %s was made with the %s %s, outside the working directory", quote.Text(c.PlanFile), flag, quote.Text(recorded)),
+		fmt.Sprintf("if that is the %s you mean, name it: --%s %s (or %s)", flag, flag, quote.Text(plan.QuoteArg(recorded)), env))
 }
 
 // limits returns the planning options and the delete guards to enforce. For a saved
@@ -225,7 +227,7 @@ func (c *applyCmd) limits(g *Globals, kctx *kong.Context, saved *plan.Plan) (pla
 	if err != nil {
 		return plan.Options{}, nil, err
 	}
-	opts := plan.Options{DeleteLimit: recorded, MaxFileSize: saved.Made.MaxFileSize, Scope: saved.Scope}
+	opts := plan.Options{DeleteLimit: recorded, MaxFileSize: saved.Made.MaxFileSize, Scope: saved.Scope, Replace: saved.Replace}
 	if opts.MaxFileSize == 0 {
 		opts.MaxFileSize = plan.DefaultMaxFileSize
 	}
@@ -242,8 +244,23 @@ func (c *applyCmd) limits(g *Globals, kctx *kong.Context, saved *plan.Plan) (pla
 			scope = "no --target or --exclude"
 		}
 		return plan.Options{}, nil, hint.New(
-			fmt.Sprintf("plan %s was made with %s; --target and --exclude cannot change a saved plan", view.SafeText(c.PlanFile), view.SafeText(scope)),
+			fmt.Sprintf("plan %s was made with %s; --target and --exclude cannot change a saved plan", quote.Text(c.PlanFile), quote.Text(scope)),
 			fmt.Sprintf(`make the plan again with the patterns you want: %s`, g.commandLine(c.Sandbox, "plan", "--out", c.PlanFile)))
+	}
+	// A saved plan is what was reviewed: another --replace would apply something else,
+	// so it is refused like another scope rather than planned anew.
+	if given(kctx, "replace", "") && !slices.Equal(own.Replace, saved.Replace) {
+		recorded := "no --replace"
+		if len(saved.Replace) > 0 {
+			var args []string
+			for _, a := range saved.Replace {
+				args = append(args, "--replace "+quote.Shell(a))
+			}
+			recorded = strings.Join(args, " ")
+		}
+		return plan.Options{}, nil, hint.New(
+			fmt.Sprintf("plan %s was made with %s; --replace cannot change a saved plan", quote.Text(c.PlanFile), recorded),
+			fmt.Sprintf(`make the plan again with the addresses you want replaced: %s`, g.commandLine(c.Sandbox, "plan", "--replace", "ADDRESS", "--out", c.PlanFile)))
 	}
 	return opts, guards, nil
 }
@@ -252,7 +269,7 @@ func (c *applyCmd) limits(g *Globals, kctx *kong.Context, saved *plan.Plan) (pla
 func (c *applyCmd) checkSaved(ctx context.Context, g *Globals, ws *workspace, s *session, saved *plan.Plan) error {
 	if site := saved.Made.Site; site != "" && site != s.conn.site {
 		return hint.New(
-			fmt.Sprintf("plan %s was made for %s, and this run talks to %s", view.SafeText(c.PlanFile), view.SafeText(site), s.conn.site),
+			fmt.Sprintf("plan %s was made for %s, and this run talks to %s", quote.Text(c.PlanFile), quote.Text(site), s.conn.site),
 			"point DESK_URL at the site the plan was made for, or make the plan again: "+c.replan(g, saved, ""))
 	}
 	if err := plan.CheckStale(ctx, saved, ws.manifest, s.state); err != nil {
@@ -274,6 +291,9 @@ func (c *applyCmd) replan(g *Globals, saved *plan.Plan, maxDelete string) string
 	}
 	for _, p := range saved.Scope.Exclude {
 		args = append(args, "--exclude", p)
+	}
+	for _, a := range saved.Replace {
+		args = append(args, "--replace", a)
 	}
 	if maxDelete == "" {
 		maxDelete = saved.Made.MaxDelete
@@ -337,8 +357,12 @@ func (c *applyCmd) checkDeletes(g *Globals, p *plan.Plan, guards []plan.DeleteLi
 		err := p.CheckDeletes(guard)
 		var md *plan.MassDeleteError
 		if i == 0 && saved != nil && errors.As(err, &md) {
-			return hint.Wrap(err, fmt.Sprintf(`the plan was made with --max-delete %s; if the deletes are intended, make it again with "%s"`,
-				md.Limit, c.replan(g, saved, strconv.Itoa(md.Deletes))))
+			made := "with --max-delete " + md.Limit.String()
+			if saved.Made.MaxDelete == "" {
+				made = "without --max-delete, so the default limit applies"
+			}
+			return hint.Wrap(err, fmt.Sprintf(`the plan was made %s; if the deletes are intended, make it again with "%s"`,
+				made, c.replan(g, saved, strconv.Itoa(md.Deletes))))
 		}
 		if err != nil {
 			return err

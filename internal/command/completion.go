@@ -10,6 +10,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/state"
 )
@@ -45,13 +46,20 @@ func (c *completionCmd) Run(t *terminal) error {
 // back to file names when it prints nothing (a manifest, a saved plan, a folder).
 func completionScripts() map[string]string {
 	return map[string]string{
+		// Each candidate is read whole (no word splitting, no globbing) and inserted
+		// shell-quoted by printf %q: an address such as "a;touch x;#" or one with a
+		// space stays one argument.
 		"bash": `# bash completion for desksync: source <(desksync completion bash)
 _desksync() {
-    local IFS=$'\n'
-    COMPREPLY=($(desksync __complete -- "${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null))
+    local candidate
+    COMPREPLY=()
+    while IFS= read -r candidate; do
+        COMPREPLY+=("$(printf '%q' "$candidate")")
+    done < <(desksync __complete -- "${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null)
 }
 complete -o default -F _desksync desksync
 `,
+		// compadd quotes what it inserts (no -Q), and fish escapes its candidates.
 		"zsh": `#compdef desksync
 # zsh completion for desksync: source <(desksync completion zsh), after compinit
 _desksync() {
@@ -92,10 +100,49 @@ type completeCmd struct {
 func (*completeCmd) ignoresWorkspace() {}
 
 func (c *completeCmd) Run(kctx *kong.Context, t *terminal, ctx context.Context) error {
-	for _, candidate := range complete(ctx, kctx.Model.Node, c.Words) {
+	words := slices.Clone(c.Words)
+	if n := len(words); n > 0 {
+		words[n-1] = shellUnquote(words[n-1])
+	}
+	for _, candidate := range complete(ctx, kctx.Model.Node, words) {
+		// One candidate a line: one holding a newline (or anything else unsafe to
+		// print) cannot be offered whole, and the shell must not see it in parts.
+		if strings.ContainsFunc(candidate, quote.Unsafe) {
+			continue
+		}
 		fmt.Fprintln(t.stdout, candidate)
 	}
 	return nil
+}
+
+// shellUnquote is the word being completed as the shell will pass it once typed: the
+// shells hand over the raw text, quotes and backslashes included ("docs/user\ g"). An
+// unfinished quote is taken as closed.
+func shellUnquote(w string) string {
+	if !strings.ContainsAny(w, `\'"`) {
+		return w
+	}
+	var b strings.Builder
+	var inQuote rune
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		switch {
+		case inQuote == '\'' && c != '\'':
+			b.WriteByte(c)
+		case inQuote == '\'':
+			inQuote = 0
+		case c == '\\' && i+1 < len(w) && (inQuote == 0 || strings.IndexByte(`$"\`+"`", w[i+1]) >= 0):
+			i++
+			b.WriteByte(w[i])
+		case c == '"' && inQuote == '"':
+			inQuote = 0
+		case (c == '"' || c == '\'') && inQuote == 0:
+			inQuote = rune(c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // addressSource says which addresses a value takes: those the state tracks, those the
@@ -209,8 +256,8 @@ func positionalAddresses(node *kong.Node, p *kong.Positional) addressSource {
 	return noAddresses
 }
 
-// flagValues are the candidates for f's value: its enum, or addresses for --target
-// and --exclude. Nothing (the shell then offers files) for the rest.
+// flagValues are the candidates for f's value: its enum, or addresses for --target,
+// --exclude and (tracked ones only) --replace. Nothing (the shell then offers files) for the rest.
 func flagValues(ctx context.Context, node *kong.Node, f *kong.Flag, g *typedFlags) []string {
 	if f.Value.Enum != "" {
 		return f.Value.EnumSlice()
@@ -218,6 +265,8 @@ func flagValues(ctx context.Context, node *kong.Node, f *kong.Flag, g *typedFlag
 	switch f.Name {
 	case "target", "exclude":
 		return addresses(ctx, g, anyAddresses)
+	case "replace":
+		return addresses(ctx, g, stateAddresses)
 	}
 	return nil
 }

@@ -56,3 +56,15 @@ func FuzzComplete(f *testing.F) {
 		_ = complete(context.Background(), root, strings.Split(line, " "))
 	})
 }
+
+func TestShellUnquote(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"docs/us": "docs/us", `docs/user\ g`: "docs/user g", `'docs/user g`: "docs/user g",
+		`"a\"b`: `a"b`, `"a\b"`: `a\b`, `'it'\''s'`: "it's", `x\`: `x\`,
+	} {
+		if got := shellUnquote(in); got != want {
+			t.Errorf("shellUnquote(%s) = %q, want %q", in, got, want)
+		}
+	}
+}

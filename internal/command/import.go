@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/internal/quote"
 	"path"
 	"path/filepath"
 	"time"
@@ -61,7 +62,7 @@ func (c *importCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	if err := ws.store.Save(ctx, st); err != nil {
 		return err
 	}
-	fmt.Fprintf(t.stdout, "Imported Desk file %d (%s) as %s.\n", a.ID, safeLine(a.Filename), e.Address)
+	fmt.Fprintf(t.stdout, "Imported Desk file %d (%s) as %s.\n", a.ID, quote.Text(a.Filename), quote.Text(e.Address))
 	if a.Blake3 == refresh.UnknownBlake3 {
 		fmt.Fprintf(t.stdout, "Its size on Desk (%s) differs from the local file's (%s): the next apply replaces it.\n",
 			plan.FormatSize(a.Size), plan.FormatSize(digest.Size))

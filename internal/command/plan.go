@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/internal/quote"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,6 +40,12 @@ of changed text attachments and shows a unified diff against the local file.
 
 A tracked address that is gone while a new one has the same content (blake3, size,
 mimeType, type) is a move: the Desk file and its ID are kept.
+
+--target and --exclude take an address, a folder or a glob, spelt as paths are typed
+("./images/", "images\" and "images" are the same); a pattern that matches no address
+of the manifest or the state is an error. A move is planned when either of its addresses
+is selected. --replace ADDRESS uploads a tracked file again (a new Desk ID) whatever the
+hashes say.
 
 Exit status: 0 success (with --detailed-exitcode: no changes), 1 error,
 2 with --detailed-exitcode when there are changes.`
@@ -86,7 +93,7 @@ func (c *planCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.C
 	}
 	if c.Out != "" && c.Format == "text" {
 		fmt.Fprintf(t.stdout, "\nSaved the plan to %s. To perform exactly these actions, run:\n  %s\n",
-			view.SafeText(c.Out), g.commandLine(c.Sandbox, "apply", c.Out))
+			quote.Text(c.Out), g.commandLine(c.Sandbox, "apply", c.Out))
 	}
 	if c.DetailedExitcode && p.HasChanges() {
 		return exitCode(2)
@@ -196,6 +203,7 @@ type planFlags struct {
 	MaxFileSize string   `name:"max-file-size" default:"5GiB" placeholder:"SIZE" help:"Refuse, at plan time and so before any upload, a file larger than this (e.g. 100MiB); default: ${default}."`
 	Target      []string `name:"target" sep:"none" placeholder:"PATTERN" help:"Plan only addresses matching PATTERN (an address, a folder or a glob such as \"images/**\"); repeatable."`
 	Exclude     []string `name:"exclude" sep:"none" placeholder:"PATTERN" help:"Leave out addresses matching PATTERN; repeatable."`
+	Replace     []string `name:"replace" sep:"none" placeholder:"ADDRESS" help:"Replace the tracked file at ADDRESS whatever the hashes say: upload it again (a new Desk ID), then delete the old one; repeatable."`
 }
 
 // options turns the flags into plan.Options.
@@ -212,7 +220,11 @@ func (f *planFlags) options() (plan.Options, error) {
 	if err != nil {
 		return plan.Options{}, err
 	}
-	return plan.Options{DeleteLimit: limit, MaxFileSize: maxSize, Scope: scope}, nil
+	replace, err := plan.NewReplace(f.Replace)
+	if err != nil {
+		return plan.Options{}, err
+	}
+	return plan.Options{DeleteLimit: limit, MaxFileSize: maxSize, Scope: scope, Replace: replace}, nil
 }
 
 // deleteLimit reads --max-delete; empty means the default guard.
@@ -242,7 +254,7 @@ func (g *Globals) commandLine(sandbox bool, args ...string) string {
 	if sandbox {
 		parts = append(parts, "--sandbox")
 	}
-	return view.SafeText(strings.Join(parts, " "))
+	return quote.Text(strings.Join(parts, " "))
 }
 
 // given reports whether the user set flag on the command line or through env.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/internal/quote"
 	"io"
 	"time"
 
@@ -67,7 +68,7 @@ func printDrift(w io.Writer, rep *refresh.Report) {
 	}
 	fmt.Fprintf(w, "Refreshed %s from Desk: %d drifted.\n\n", files(rep.Checked), len(addrs))
 	for _, d := range rep.Drift {
-		fmt.Fprintf(w, "  %s (file %d): %s\n", safeLine(d.Address), d.ID, d.String())
+		fmt.Fprintf(w, "  %s (file %d): %s\n", quote.Text(d.Address), d.ID, d.String())
 	}
 	fmt.Fprintf(w, "\nRecorded in the state (serial %d). Run \"desksync plan\" to see how apply puts the manifest's files back.\n", rep.State.Serial)
 }
@@ -77,15 +78,4 @@ func files(n int) string {
 		return "1 tracked file"
 	}
 	return fmt.Sprintf("%d tracked files", n)
-}
-
-// safeLine quotes s when it holds a control character, so an address or filename from
-// Desk cannot drive the terminal.
-func safeLine(s string) string {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Sprintf("%q", s)
-		}
-	}
-	return s
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/desksync/desksync/apply"
 	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/internal/view"
 )
 
@@ -32,6 +33,7 @@ type cli struct {
 
 	Plan        planCmd        `cmd:"" help:"Show what apply would change on Desk (offline and without credentials, unless --refresh or --diff)."`
 	Apply       applyCmd       `cmd:"" help:"Upload what is new or changed and record it in the state file."`
+	Show        showCmd        `cmd:"" help:"Render a saved plan for review, offline; says whether it is stale when the work tree is there."`
 	Validate    validateCmd    `cmd:"" help:"Check the manifest only: no state, no network."`
 	Refresh     refreshCmd     `cmd:"" help:"Read every tracked file from Desk and record remote deletions and changes in the state."`
 	Import      importCmd      `cmd:"" help:"Adopt an existing Desk file for a manifest entry."`
@@ -166,7 +168,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	}
 	kctx, err := parser.Parse(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "desksync: error: %v\n", err)
+		fmt.Fprintf(stderr, "desksync: error: %s\n", quote.Lines(err.Error()))
 		fmt.Fprintln(stderr, `desksync: hint: run "desksync --help" for usage`)
 		return 1
 	}
@@ -272,12 +274,12 @@ func report(stderr io.Writer, err error) int {
 		return 1
 	}
 	for _, line := range strings.Split(strings.TrimRight(err.Error(), "\n"), "\n") {
-		fmt.Fprintf(stderr, "desksync: error: %s\n", line)
+		fmt.Fprintf(stderr, "desksync: error: %s\n", quote.Line(line))
 	}
 	hints := hint.Of(err)
 	for _, h := range hints {
 		for _, line := range strings.Split(h, "\n") {
-			fmt.Fprintf(stderr, "desksync: hint: %s\n", line)
+			fmt.Fprintf(stderr, "desksync: hint: %s\n", quote.Line(line))
 		}
 	}
 	if len(hints) == 0 && errors.Is(err, context.Canceled) {

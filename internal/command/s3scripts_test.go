@@ -172,7 +172,7 @@ func cmdS3(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // cmdConverged checks the emulator against a state file (from state pull) with
-// checkConvergedOn, allowing no unrecorded temp file: SPEC §4's "exactly one active Desk
+// checkConvergedOn, allowing no unrecorded temp file: docs/crash-safety.md's "exactly one active Desk
 // file per address and no leftovers".
 //
 //	converged STATEFILE

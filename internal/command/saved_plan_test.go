@@ -1,6 +1,6 @@
 package command
 
-// End-to-end proofs that a saved plan is untrusted input (issue 14, findings 1 and 9):
+// End-to-end proofs that a saved plan is untrusted input:
 // each forgery of a plan file is refused before any Desk call that changes anything,
 // and the limits of apply hold for saved plans.
 
@@ -115,7 +115,7 @@ func TestSavedPlanForgeriesRefused(t *testing.T) {
 	tests := []struct {
 		name string
 		edit func(o map[string]any)
-		// noState moves the state away first, as in the finding's last case.
+		// noState moves the state away first, as in the last case of SECURITY.md's saved-plan defence.
 		noState bool
 		want    string
 	}{
@@ -181,7 +181,7 @@ func TestSavedPlanForgeriesRefused(t *testing.T) {
 	}
 }
 
-// TestSavedPlanMaxFileSize: apply PLANFILE --max-file-size holds (finding 9), and a
+// TestSavedPlanMaxFileSize: apply PLANFILE --max-file-size holds, and a
 // limit recorded in the plan holds without the flag.
 func TestSavedPlanMaxFileSize(t *testing.T) {
 	t.Parallel()
@@ -219,5 +219,53 @@ func TestSavedPlanMaxFileSize(t *testing.T) {
 	}
 	if n := len(w.srv.Files()); n != 1 {
 		t.Fatalf("%d files on Desk, want only the other team's", n)
+	}
+}
+
+// TestSavedPlanReplaceTampered: the replace set a saved plan records is verified like
+// its changes: a replace dropped from it, or one added without its change, is refused
+// before any Desk call that changes anything.
+func TestSavedPlanReplaceTampered(t *testing.T) {
+	t.Parallel()
+	w := newPlanWorld(t, map[string]string{
+		"desksync.yaml": "version: 1\nattachments:\n  - path: a.txt\n  - path: b.txt\n",
+		"a.txt":         "a",
+		"b.txt":         "b",
+	})
+	if r := runCLI(t, w.dir, w.env, "apply", "--auto-approve"); r.code != 0 {
+		t.Fatalf("apply: %s", r.stderr)
+	}
+	for _, args := range [][]string{{"plan", "--replace", "a.txt", "--out", "r.plan"}, {"plan", "--out", "plain.plan"}} {
+		if r := runCLI(t, w.dir, w.env, args...); r.code != 0 {
+			t.Fatalf("%s: %s", args, r.stderr)
+		}
+	}
+	tests := []struct {
+		name, from string
+		edit       func(o map[string]any)
+		want       string
+	}{
+		{"replace set emptied", "r.plan", func(o map[string]any) { delete(o, "replace") },
+			`"a.txt": action is replace in the file, none now`},
+		{"replace set without its change", "plain.plan", func(o map[string]any) { o["replace"] = []any{"a.txt"} },
+			`replace: the plan has no replace of "a.txt"`},
+		{"replace set unnormalised", "r.plan", func(o map[string]any) { o["replace"] = []any{"./a.txt"} },
+			`"replace" must list addresses, sorted and each once`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := strings.ReplaceAll(tt.name, " ", "-") + ".plan"
+			forge(t, filepath.Join(w.dir, tt.from), filepath.Join(w.dir, out), tt.edit)
+			before, _ := os.ReadFile(filepath.Join(w.dir, "desksync.state.json"))
+			files := len(w.srv.Files())
+			r := runCLI(t, w.dir, w.env, "apply", out)
+			if r.code != 1 || !strings.Contains(r.stderr, tt.want) {
+				t.Fatalf("apply of a forged plan: exit %d\nstderr:\n%s\nwant %q", r.code, r.stderr, tt.want)
+			}
+			after, _ := os.ReadFile(filepath.Join(w.dir, "desksync.state.json"))
+			if string(before) != string(after) || len(w.srv.Files()) != files {
+				t.Errorf("state or Desk changed")
+			}
+		})
 	}
 }

@@ -1,6 +1,6 @@
 package command
 
-// End-to-end proofs for SECURITY.md (issue 7): desksync runs as a subprocess (the
+// End-to-end proofs for SECURITY.md: desksync runs as a subprocess (the
 // "desksync" command TestMain puts on PATH), against the emulator or a deliberately
 // malicious loopback server, and every byte it writes is searched for secrets.
 
@@ -209,7 +209,7 @@ func (h *recorder) secrets(t *testing.T) map[string]string {
 // failing entry whose error echoes the key), state list/show/rm, plan --diff,
 // refresh and import, all with --debug where they talk to Desk — and then searches everything
 // desksync printed or left on disk for the API key and for every policy, signature,
-// credential and download token the emulator issued. SPEC §2, §6.
+// credential and download token the emulator issued (SECURITY.md).
 func TestSecretsNeverWritten(t *testing.T) {
 	key := randomKey(t)
 	emu := desktest.New(desktest.Options{APIKey: key})

@@ -14,7 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/desksync/desksync/internal/view"
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/state"
 )
@@ -45,7 +45,7 @@ that other tools (an article pipeline embedding attachment links) read:
 Interrupted uploads and deposed files are not in it: they are not files to link to.`
 }
 
-// listedFile is one attachment in "state list --format json" (SPEC §5): what a link to
+// listedFile is one attachment in "state list --format json" (docs/state-format.md): what a link to
 // it needs, without desksync's bookkeeping.
 type listedFile struct {
 	ID          int64  `json:"id"`
@@ -74,13 +74,13 @@ func (c *stateListCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	fmt.Fprintln(w, "ADDRESS\tID\tSIZE\tBLAKE3")
 	for _, addr := range st.Addresses() {
 		a := st.Attachments[addr]
-		fmt.Fprintf(w, "%s\t%d\t%d\t%.12s\n", view.SafeText(addr), a.ID, a.Size, view.SafeText(a.Blake3))
+		fmt.Fprintf(w, "%s\t%d\t%d\t%.12s\n", quote.Text(addr), a.ID, a.Size, quote.Text(a.Blake3))
 	}
 	for _, addr := range slices.Sorted(maps.Keys(st.Pending)) {
-		fmt.Fprintf(w, "%s\t%d\t-\t(interrupted upload, to clean up)\n", view.SafeText(addr), st.Pending[addr].ID)
+		fmt.Fprintf(w, "%s\t%d\t-\t(interrupted upload, to clean up)\n", quote.Text(addr), st.Pending[addr].ID)
 	}
 	for _, d := range st.Deposed {
-		fmt.Fprintf(w, "%s\t%d\t-\t(deposed, to delete)\n", view.SafeText(d.Address), d.ID)
+		fmt.Fprintf(w, "%s\t%d\t-\t(deposed, to delete)\n", quote.Text(d.Address), d.ID)
 	}
 	return w.Flush()
 }
@@ -153,7 +153,7 @@ func (c *stateRmCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	if err := ws.store.Save(ctx, st); err != nil {
 		return err
 	}
-	fmt.Fprintf(t.stdout, "Removed %s (Desk file %d) from the state; the file on Desk was not touched.\n", c.Address, id)
+	fmt.Fprintf(t.stdout, "Removed %s (Desk file %d) from the state; the file on Desk was not touched.\n", quote.Text(c.Address), id)
 	return nil
 }
 
@@ -190,10 +190,10 @@ func (c *stateMvCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	}
 	if st.Pending[c.Old] != nil {
 		// Forgetting OLD would lose the record of its temp file on Desk.
-		return hint.New(fmt.Sprintf("%s has an interrupted upload still to clean up", view.SafeText(c.Old)), fmt.Sprintf(`let apply settle it first: %s`, g.commandLine(c.Sandbox, "apply")))
+		return hint.New(fmt.Sprintf("%s has an interrupted upload still to clean up", quote.Text(c.Old)), fmt.Sprintf(`let apply settle it first: %s`, g.commandLine(c.Sandbox, "apply")))
 	}
 	if st.Attachments[c.New] != nil || st.Pending[c.New] != nil {
-		return hint.New(fmt.Sprintf("%s already has a record in %s", view.SafeText(c.New), ws.store.Path()), fmt.Sprintf(`to replace it, forget it first: %s`, g.commandLine(c.Sandbox, "state", "rm", c.New)))
+		return hint.New(fmt.Sprintf("%s already has a record in %s", quote.Text(c.New), ws.store.Path()), fmt.Sprintf(`to replace it, forget it first: %s`, g.commandLine(c.Sandbox, "state", "rm", c.New)))
 	}
 	att := *st.Attachments[c.Old]
 	st.Forget(c.Old)
@@ -201,9 +201,9 @@ func (c *stateMvCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	if err := ws.store.Save(ctx, st); err != nil {
 		return err
 	}
-	fmt.Fprintf(t.stdout, "Moved %s to %s (Desk file %d); nothing was sent to Desk.\n", view.SafeText(c.Old), view.SafeText(c.New), att.ID)
+	fmt.Fprintf(t.stdout, "Moved %s to %s (Desk file %d); nothing was sent to Desk.\n", quote.Text(c.Old), quote.Text(c.New), att.ID)
 	if !slices.ContainsFunc(ws.manifest.Entries, func(e manifest.Entry) bool { return e.Address == c.New }) {
-		fmt.Fprintf(t.stderr, "desksync: warning: the manifest lists no %s, so the next apply deletes Desk file %d\n", view.SafeText(c.New), att.ID)
+		fmt.Fprintf(t.stderr, "desksync: warning: the manifest lists no %s, so the next apply deletes Desk file %d\n", quote.Text(c.New), att.ID)
 	}
 	return nil
 }
@@ -228,7 +228,7 @@ func readState(ctx context.Context, g *Globals, sandbox bool) (*state.State, str
 }
 
 func notTracked(g *Globals, sandbox bool, address, statePath string) error {
-	return hint.New(fmt.Sprintf("%s is not tracked in %s", view.SafeText(address), statePath), fmt.Sprintf(`run "%s" to see the tracked addresses`, g.commandLine(sandbox, "state", "list")))
+	return hint.New(fmt.Sprintf("%s is not tracked in %s", quote.Text(address), statePath), fmt.Sprintf(`run "%s" to see the tracked addresses`, g.commandLine(sandbox, "state", "list")))
 }
 
 type forceUnlockCmd struct {
@@ -252,6 +252,6 @@ func (c *forceUnlockCmd) Run(g *Globals, t *terminal) error {
 	if err := ws.store.ForceUnlock(c.LockID, c.Force); err != nil {
 		return err
 	}
-	fmt.Fprintf(t.stdout, "Lock %s removed; the state is unlocked.\n", c.LockID)
+	fmt.Fprintf(t.stdout, "Lock %s removed; the state is unlocked.\n", quote.Text(c.LockID))
 	return nil
 }

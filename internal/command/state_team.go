@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/state"
 	"github.com/desksync/desksync/state/s3state"
@@ -119,7 +120,7 @@ func (c *statePushCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	return nil
 }
 
-// stateMergeCmd is git's merge driver for the committed state (SPEC §8).
+// stateMergeCmd is git's merge driver for the committed state (docs/team.md).
 type stateMergeCmd struct {
 	Base   string `arg:"" name:"BASE" help:"The common ancestor's state (git's %O); may be empty."`
 	Ours   string `arg:"" name:"OURS" help:"This branch's state (git's %A); the merged state is written here."`
@@ -173,7 +174,7 @@ func (c *stateMergeCmd) Run(t *terminal) error {
 		return fmt.Errorf("writing the merged state to %s (left as it was): %w", c.Ours, err)
 	}
 	for _, n := range notes {
-		fmt.Fprintf(t.stderr, "desksync: state merge: %s\n", n)
+		fmt.Fprintf(t.stderr, "desksync: state merge: %s\n", quote.Line(n))
 	}
 	return nil
 }

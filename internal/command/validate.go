@@ -1,6 +1,10 @@
 package command
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/desksync/desksync/internal/quote"
+)
 
 type validateCmd struct{}
 
@@ -17,9 +21,9 @@ func (c *validateCmd) Run(g *Globals, t *terminal) error {
 		return err
 	}
 	for _, w := range m.Warnings {
-		fmt.Fprintf(t.stderr, "desksync: warning: %s\n", w)
+		fmt.Fprintf(t.stderr, "desksync: warning: %s\n", quote.Lines(w.Error()))
 		if h := w.Hint(); h != "" {
-			fmt.Fprintf(t.stderr, "desksync: hint: %s\n", h)
+			fmt.Fprintf(t.stderr, "desksync: hint: %s\n", quote.Lines(h))
 		}
 	}
 	fmt.Fprintf(t.stdout, "%s is valid: %d attachments.\n", g.Manifest, len(m.Entries))

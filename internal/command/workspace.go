@@ -17,6 +17,7 @@ import (
 	"github.com/desksync/desksync/desk"
 	"github.com/desksync/desksync/desk/desktest"
 	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan/hashcache"
 	"github.com/desksync/desksync/state"
@@ -180,8 +181,8 @@ func lock(ctx context.Context, t *terminal, store state.Store, operation string,
 	}
 	return func() {
 		if err := store.Unlock(id); err != nil {
-			fmt.Fprintf(t.stderr, "desksync: warning: the state lock was not released: %v\n", err)
-			fmt.Fprintf(t.stderr, "desksync: hint: once no desksync runs, remove it with \"desksync force-unlock %s\"\n", id)
+			fmt.Fprintf(t.stderr, "desksync: warning: the state lock was not released: %s\n", quote.Lines(err.Error()))
+			fmt.Fprintf(t.stderr, "desksync: hint: once no desksync runs, remove it with \"desksync force-unlock %s\"\n", quote.Shell(id))
 		}
 	}, nil
 }

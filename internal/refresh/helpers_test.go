@@ -13,6 +13,7 @@ import (
 
 	"github.com/desksync/desksync/desk"
 	"github.com/desksync/desksync/desk/desktest"
+	"github.com/desksync/desksync/internal/desktime"
 	"github.com/desksync/desksync/state"
 )
 
@@ -48,10 +49,8 @@ func newEnv(t *testing.T) *env {
 		e.srv.ServeHTTP(w, r)
 	}))
 	t.Cleanup(ts.Close)
-	client, err := desk.New(desk.Config{
-		URL: ts.URL, APIKey: testKey, Retries: 1,
-		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
-	})
+	client, err := desk.NewTuned(desk.Config{URL: ts.URL, APIKey: testKey, Retries: 1},
+		desktime.Knobs{Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 // Package view renders what desksync has to say: plans and apply progress.
 //
-// Plans: PlanDocument builds the JSON document of SPEC §3 (FormatVersion) from a
+// Plans: PlanDocument builds the JSON document of docs/plans.md (FormatVersion) from a
 // *plan.Plan, and RenderPlan writes it as text (Terraform style, coloured only when
 // PlanOptions.Color says so), JSON or markdown for a pull-request comment. Text and
 // markdown are rendered from the Document, never from the plan directly, so the three

@@ -57,6 +57,9 @@ type NDJSONSummary struct {
 	Total      int             `json:"total"`
 	Failed     []NDJSONFailure `json:"failed"`
 	NotStarted []NDJSONFailure `json:"not_started"`
+	// NotFinished lists the changes cut short by a hard stop (a second Ctrl-C): not
+	// failures, the next apply finishes them.
+	NotFinished []NDJSONFailure `json:"not_finished"`
 }
 
 // NDJSONFailure is one failed or not-started change in the summary.
@@ -149,7 +152,7 @@ func (p *ndjsonProgress) Finish(ev apply.Event, err error) {
 }
 
 func (p *ndjsonProgress) End(r *apply.Result) {
-	s := &NDJSONSummary{Failed: []NDJSONFailure{}, NotStarted: []NDJSONFailure{}}
+	s := &NDJSONSummary{Failed: []NDJSONFailure{}, NotStarted: []NDJSONFailure{}, NotFinished: []NDJSONFailure{}}
 	if r != nil {
 		s.Created, s.Updated, s.Replaced, s.Deleted, s.Moved, s.Cleaned, s.Total = r.Created, r.Updated, r.Replaced, r.Deleted, r.Moved, r.Cleaned, r.Total
 		for _, f := range r.Failures {
@@ -157,6 +160,9 @@ func (p *ndjsonProgress) End(r *apply.Result) {
 		}
 		for _, f := range r.Skipped {
 			s.NotStarted = append(s.NotStarted, NDJSONFailure{Address: f.Address, Action: f.Action, Error: f.Err.Error()})
+		}
+		for _, f := range r.Abandoned {
+			s.NotFinished = append(s.NotFinished, NDJSONFailure{Address: f.Address, Action: f.Action, Error: progressError(f.Address, f.Err)})
 		}
 	}
 	p.mu.Lock()

@@ -3,12 +3,10 @@ package view
 import (
 	"encoding/json"
 	"fmt"
-	"html"
 	"io"
-	"strconv"
 	"strings"
-	"unicode"
 
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/plan"
 )
 
@@ -16,7 +14,7 @@ import (
 // a field changes meaning or goes away; new fields may be added within a version.
 const FormatVersion = "1"
 
-// Document is the JSON plan document of SPEC §3, and the single source the text and
+// Document is the JSON plan document of docs/plans.md, and the single source the text and
 // markdown renderers read, so the three formats cannot disagree. Changes are the
 // plan's own: before/after are null where the action has none (before for a create,
 // after for a delete), and a move names its "previous_address".
@@ -27,6 +25,9 @@ type Document struct {
 	State string `json:"state,omitempty"`
 	// Scope is the --target/--exclude a partial plan is limited to; omitted otherwise.
 	Scope plan.Scope `json:"scope,omitzero"`
+	// Replace lists the addresses replaced with --replace whatever the hashes say;
+	// omitted when there are none.
+	Replace []string `json:"replace,omitempty"`
 	// Refreshed says Desk was read before planning; false means the plan compares
 	// the manifest with the state only.
 	Refreshed bool          `json:"refreshed"`
@@ -35,7 +36,34 @@ type Document struct {
 	Summary  plan.Summary `json:"summary"`
 	Cleanups []DocCleanup `json:"cleanups,omitempty"`
 	Warnings []string     `json:"warnings,omitempty"`
+	// Freshness is what "desksync show" found comparing a saved plan with the work
+	// tree; omitted by plan, whose plans are fresh by construction.
+	Freshness *Freshness `json:"freshness,omitempty"`
 }
+
+// Freshness says whether a saved plan can still be applied, for the person who
+// approves it: Checked is false when there was no work tree (or state) to compare
+// with, and Reason then says what was missing; Stale says apply would refuse the plan.
+type Freshness struct {
+	Checked bool   `json:"checked"`
+	Stale   bool   `json:"stale"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// sentence is the freshness as one line of prose.
+func (f *Freshness) sentence() string {
+	switch {
+	case !f.Checked:
+		return "Not checked against the work tree: " + f.Reason + "."
+	case f.Stale:
+		return "This plan is stale: " + f.Reason + ". desksync apply will refuse it; make the plan again."
+	}
+	return "This plan is current: the manifest, the files and the state are the ones it was made from."
+}
+
+// CleanupsHeading introduces a plan's cleanups; each one's description says where
+// it came from, since an interrupted apply is not the only source.
+const CleanupsHeading = "Leftovers recorded in the state, which apply settles before any change"
 
 // DocCleanup is leftover work from an interrupted apply, done before any change.
 type DocCleanup struct {
@@ -46,7 +74,7 @@ type DocCleanup struct {
 // PlanDocument builds the JSON document for p. Slices are never nil, so "changes"
 // and "reasons" are [] rather than null for scripts that iterate them.
 func PlanDocument(p *plan.Plan) Document {
-	d := Document{FormatVersion: FormatVersion, Scope: p.Scope, Refreshed: p.Refreshed, Changes: []plan.Change{}, Summary: p.Summary()}
+	d := Document{FormatVersion: FormatVersion, Scope: p.Scope, Replace: p.Replace, Refreshed: p.Refreshed, Changes: []plan.Change{}, Summary: p.Summary()}
 	for _, c := range p.Changes {
 		if c.Action == plan.NoOp {
 			continue
@@ -69,16 +97,24 @@ type PlanOptions struct {
 	// no NO_COLOR); renderers never look at the environment themselves.
 	Color bool
 	// MarkdownLimit is the most characters markdown output may take; 0 means
-	// MarkdownCommentLimit.
+	// MarkdownCommentLimit less MarkdownHeadroom.
 	MarkdownLimit int
 	// State is where the state was read from, as the plan's header names it: a path
 	// relative to the working directory (absolute outside it) or an s3:// URL, never
 	// with credentials. Empty leaves it out.
 	State string
+	// Freshness, when set, is rendered after the plan (text) or under its summary
+	// (markdown, so that a cut comment keeps it).
+	Freshness *Freshness
 }
 
 // MarkdownCommentLimit is the longest comment GitHub accepts, in characters.
 const MarkdownCommentLimit = 65536
+
+// MarkdownHeadroom is what markdown output leaves of a comment by default for the
+// pipeline's own lines around it (the marker that finds the comment again, a heading
+// naming the commit), so that the recipes never need to cut desksync's output.
+const MarkdownHeadroom = 1024
 
 // PlanFormats are the values RenderPlan accepts, for the --format flag's enum.
 const PlanFormats = "text,json,markdown"
@@ -88,15 +124,20 @@ const PlanFormats = "text,json,markdown"
 func RenderPlan(w io.Writer, p *plan.Plan, format string, opts PlanOptions) error {
 	doc := PlanDocument(p)
 	doc.State = opts.State
+	doc.Freshness = opts.Freshness
 	switch format {
 	case "", "text":
-		return writeAll(w, planText(doc, opts.Color))
+		out := planText(doc, opts.Color)
+		if doc.Freshness != nil {
+			out += "\n" + quote.Line(doc.Freshness.sentence()) + "\n"
+		}
+		return writeAll(w, out)
 	case "json":
 		return writePlanJSON(w, doc)
 	case "markdown":
 		limit := opts.MarkdownLimit
 		if limit <= 0 {
-			limit = MarkdownCommentLimit
+			limit = MarkdownCommentLimit - MarkdownHeadroom
 		}
 		return writeAll(w, planMarkdown(doc, limit))
 	}
@@ -180,8 +221,8 @@ func deskFileNote(c plan.Change) string {
 	return ""
 }
 
-// NoChanges is what desksync says of a plan without changes: "No changes." first (SPEC
-// §3), then what was compared, since an offline plan has not seen Desk.
+// NoChanges is what desksync says of a plan without changes: "No changes." first
+// (docs/plans.md), then what was compared, since an offline plan has not seen Desk.
 func NoChanges(p *plan.Plan) string { return "No changes. " + noChanges(p.Refreshed) }
 
 func noChanges(refreshed bool) string {
@@ -197,7 +238,7 @@ func partialNote(doc Document, code func(string) string) string {
 	return "This plan is partial: it covers only the addresses selected by " + code(doc.Scope.String()) + "; nothing else is planned or changed."
 }
 
-// summaryCounts writes the summary's counts: the four of SPEC §3 always, those added
+// summaryCounts writes the summary's counts: the first four always, those added
 // later only when there are any.
 func summaryCounts(s plan.Summary) string {
 	out := fmt.Sprintf("%d to create, %d to update, %d to replace, %d to delete", s.Create, s.Update, s.Replace, s.Delete)
@@ -227,21 +268,21 @@ func planText(doc Document, color bool) string {
 	}
 	var b strings.Builder
 	if doc.Scope.Partial() {
-		fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Note:"), partialNote(doc, SafeText))
+		fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Note:"), partialNote(doc, quote.Text))
 	}
 	if len(doc.Changes) == 0 && len(doc.Cleanups) == 0 {
 		for _, w := range doc.Warnings {
-			fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), SafeText(w))
+			fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), quote.Line(w))
 		}
 		b.WriteString(paint(ansiBold+ansiGreen, "No changes.") + " " + noChanges(doc.Refreshed) + "\n")
-		// After "No changes.", which stays the first sentence (SPEC §3).
+		// After "No changes.", which stays the first sentence (docs/plans.md).
 		if doc.State != "" {
-			fmt.Fprintf(&b, "State: %s\n", SafeText(doc.State))
+			fmt.Fprintf(&b, "State: %s\n", quote.Text(doc.State))
 		}
 		return b.String()
 	}
 	if doc.State != "" {
-		fmt.Fprintf(&b, "State: %s\n\n", SafeText(doc.State))
+		fmt.Fprintf(&b, "State: %s\n\n", quote.Text(doc.State))
 	}
 
 	if len(doc.Changes) > 0 {
@@ -258,16 +299,20 @@ func planText(doc Document, color bool) string {
 		}
 		b.WriteString("\ndesksync will perform the following actions:\n\n")
 		for _, c := range doc.Changes {
-			fmt.Fprintf(&b, "%s %s\n", symbol(c.Action), SafeText(c.Address))
+			fmt.Fprintf(&b, "%s %s\n", symbol(c.Action), quote.Text(c.Address))
 			for _, r := range c.Reasons {
-				fmt.Fprintf(&b, "      %s\n", SafeText(r))
+				fmt.Fprintf(&b, "      %s\n", quote.Line(r))
+			}
+			if c.Action == plan.Create && c.After != nil {
+				// Quoted as the reasons quote filenames; quote.Line makes the result safe.
+				fmt.Fprintf(&b, "      %s\n", quote.Line(fmt.Sprintf("uploaded as %q, %s", c.After.Filename, c.After.Disposition)))
 			}
 			if note := deskFileNote(c); note != "" {
 				fmt.Fprintf(&b, "      %s\n", note)
 			}
 			if c.Diff != "" {
 				for _, line := range strings.Split(strings.TrimSuffix(c.Diff, "\n"), "\n") {
-					line = SafeText(line)
+					line = quote.Line(line)
 					if code := diffLineColor(line); code != "" {
 						line = paint(code, line)
 					}
@@ -279,14 +324,14 @@ func planText(doc Document, color bool) string {
 	}
 
 	if len(doc.Cleanups) > 0 {
-		b.WriteString("An earlier apply was interrupted; apply will first clean up:\n\n")
+		b.WriteString(CleanupsHeading + ":\n\n")
 		for _, c := range doc.Cleanups {
-			fmt.Fprintf(&b, "%s %s\n      %s\n", paint(ansiYellow, "  !"), SafeText(c.Address), SafeText(c.Description))
+			fmt.Fprintf(&b, "%s %s\n      %s\n", paint(ansiYellow, "  !"), quote.Text(c.Address), quote.Line(c.Description))
 		}
 		b.WriteString("\n")
 	}
 	for _, w := range doc.Warnings {
-		fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), SafeText(w))
+		fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), quote.Line(w))
 	}
 	fmt.Fprintf(&b, "%s %s\n", paint(ansiBold, "Plan:"), summaryCounts(doc.Summary))
 	return b.String()
@@ -314,25 +359,31 @@ func diffLineColor(line string) string {
 func planMarkdown(doc Document, limit int) string {
 	var b strings.Builder
 	if doc.Scope.Partial() {
-		fmt.Fprintf(&b, "> **Note:** %s\n\n", partialNote(doc, func(s string) string { return mdCode(s, false) }))
+		fmt.Fprintf(&b, "> **Note:** %s\n\n", partialNote(doc, func(s string) string { return quote.Code(s, false) }))
 	}
 	if len(doc.Changes) == 0 && len(doc.Cleanups) == 0 {
 		// Plain, so a script can look for a line starting "No changes." in any format.
 		b.WriteString("No changes. " + noChanges(doc.Refreshed) + "\n")
 		if doc.State != "" {
-			fmt.Fprintf(&b, "\nState: %s\n", mdCode(doc.State, false))
+			fmt.Fprintf(&b, "\nState: %s\n", quote.Code(doc.State, false))
+		}
+		if doc.Freshness != nil {
+			fmt.Fprintf(&b, "\n%s\n", freshnessMarkdown(doc.Freshness))
 		}
 		for _, w := range doc.Warnings {
-			fmt.Fprintf(&b, "\n> **Warning:** %s\n", mdEscape(w))
+			fmt.Fprintf(&b, "\n> **Warning:** %s\n", quote.Code(w, false))
 		}
 		return b.String()
 	}
 	fmt.Fprintf(&b, "**Plan:** %s\n", summaryCounts(doc.Summary))
 	if doc.State != "" {
-		fmt.Fprintf(&b, "\nState: %s\n", mdCode(doc.State, false))
+		fmt.Fprintf(&b, "\nState: %s\n", quote.Code(doc.State, false))
+	}
+	if doc.Freshness != nil {
+		fmt.Fprintf(&b, "\n%s\n", freshnessMarkdown(doc.Freshness))
 	}
 	for _, w := range doc.Warnings {
-		fmt.Fprintf(&b, "\n> **Warning:** %s\n", mdEscape(w))
+		fmt.Fprintf(&b, "\n> **Warning:** %s\n", quote.Code(w, false))
 	}
 
 	// Everything below is optional: each piece goes in only while the note about
@@ -343,9 +394,9 @@ func planMarkdown(doc Document, limit int) string {
 	}
 	var parts []part
 	if len(doc.Cleanups) > 0 {
-		parts = append(parts, part{"\nAn earlier apply was interrupted; apply will first clean up:\n\n", false})
+		parts = append(parts, part{"\n" + CleanupsHeading + ":\n\n", false})
 		for _, c := range doc.Cleanups {
-			parts = append(parts, part{fmt.Sprintf("- %s: %s\n", mdCode(c.Address, false), mdEscape(c.Description)), true})
+			parts = append(parts, part{fmt.Sprintf("- %s: %s\n", quote.Code(c.Address, false), quote.Code(c.Description, false)), true})
 		}
 	}
 	if len(doc.Changes) > 0 {
@@ -359,9 +410,9 @@ func planMarkdown(doc Document, limit int) string {
 			continue
 		}
 		fence := strings.Repeat("`", max(3, longestRun(c.Diff, '`')+1))
-		// Inside <summary> markdown is not read, so the address is HTML-escaped.
-		parts = append(parts, part{fmt.Sprintf("\n<details><summary>Diff of <code>%s</code></summary>\n\n%sdiff\n%s\n%s\n\n</details>\n",
-			html.EscapeString(SafeText(c.Address)), fence, strings.TrimSuffix(c.Diff, "\n"), fence), true})
+		// Inside <summary> markdown is not read, so the address is HTML in a <code> element.
+		parts = append(parts, part{fmt.Sprintf("\n<details><summary>Diff of %s</summary>\n\n%sdiff\n%s\n%s\n\n</details>\n",
+			quote.HTMLCode(c.Address), fence, strings.TrimSuffix(c.Diff, "\n"), fence), true})
 	}
 	size, entries := b.Len(), 0
 	for _, p := range parts {
@@ -392,6 +443,18 @@ func planMarkdown(doc Document, limit int) string {
 	return b.String()
 }
 
+// freshnessMarkdown is the freshness as a quote, its reason (which names addresses
+// from the manifest) in a code span; in bold when the plan is stale.
+func freshnessMarkdown(f *Freshness) string {
+	switch {
+	case !f.Checked:
+		return "> Not checked against the work tree: " + quote.Code(f.Reason, false) + "."
+	case f.Stale:
+		return "> **Stale:** this plan is stale: " + quote.Code(f.Reason, false) + ". desksync apply will refuse it; make the plan again."
+	}
+	return "> " + f.sentence()
+}
+
 // omittedNote says how much of a markdown plan did not fit and where the rest is.
 func omittedNote(left, total int) string {
 	return fmt.Sprintf("\n_%d of %d entries (changes, cleanups, diffs) are not shown: a GitHub comment holds at most %d characters. "+
@@ -399,62 +462,20 @@ func omittedNote(left, total int) string {
 		left, total, MarkdownCommentLimit)
 }
 
-// markdownRow is one change as a table row. A create's upload name and disposition
-// are spelled out: a filename that differs from the path is otherwise invisible.
+// markdownRow is one change as a table row.
 func markdownRow(c plan.Change) string {
 	details := make([]string, 0, len(c.Reasons)+2)
 	for _, r := range c.Reasons {
-		details = append(details, mdEscape(r))
+		details = append(details, quote.Code(r, true))
 	}
 	if c.Action == plan.Create && c.After != nil {
-		details = append(details, mdEscape(fmt.Sprintf("uploaded as %q, %s", c.After.Filename, c.After.Disposition)))
+		details = append(details, "uploaded as "+quote.Code(c.After.Filename, true)+", "+quote.Code(c.After.Disposition, true))
 	}
 	if note := deskFileNote(c); note != "" {
 		details = append(details, note)
 	}
 	return fmt.Sprintf("| %s %s | %s | %s |\n",
-		mdCode(c.Action.Symbol(), true), c.Action, mdCode(c.Address, true), strings.Join(details, "<br>"))
-}
-
-// SafeText quotes s when it holds a control character (other than a tab), so an address from an
-// untrusted manifest (or a hand-edited state) cannot move the cursor, recolour or clear a
-// reviewer's terminal.
-func SafeText(s string) string {
-	for _, r := range s {
-		if !unicode.IsPrint(r) && r != ' ' && r != '\t' {
-			return strconv.Quote(s)
-		}
-	}
-	return s
-}
-
-// mdEscape backslash-escapes what markdown would otherwise read as formatting, HTML,
-// an entity or (in a table) a cell boundary.
-func mdEscape(s string) string {
-	s = SafeText(s)
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune("\\`*_[]<|~&", r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-// mdCode writes s as an inline code span that no backtick inside it can end early
-// (a fence one longer than its longest run of backticks). In a table cell a `|` must
-// still be written `\|`, which GFM unescapes before reading the code span.
-func mdCode(s string, inTable bool) string {
-	s = SafeText(s)
-	fence := strings.Repeat("`", longestRun(s, '`')+1)
-	if strings.HasPrefix(s, "`") || strings.HasSuffix(s, "`") {
-		s = " " + s + " "
-	}
-	if inTable {
-		s = strings.ReplaceAll(s, "|", `\|`)
-	}
-	return fence + s + fence
+		quote.Code(c.Action.Symbol(), true), c.Action, quote.Code(c.Address, true), strings.Join(details, "<br>"))
 }
 
 // longestRun is the length of the longest run of c in s.

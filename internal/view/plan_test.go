@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/plan"
 )
 
@@ -161,7 +162,7 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
-// TestPlanJSONShape checks the document against SPEC §3 key by key, independent of
+// TestPlanJSONShape checks the document against docs/plans.md key by key, independent of
 // the goldens.
 func TestPlanJSONShape(t *testing.T) {
 	t.Parallel()
@@ -259,7 +260,7 @@ func TestFormatsAgree(t *testing.T) {
 				t.Errorf("%s missing from text or markdown", c.Address)
 			}
 			for _, r := range c.Reasons {
-				if !strings.Contains(text, r) || !strings.Contains(md, mdEscape(r)) {
+				if !strings.Contains(text, r) || !strings.Contains(md, quote.Code(r, true)) {
 					t.Errorf("%s: reason %q missing from text or markdown", c.Address, r)
 				}
 			}
@@ -339,43 +340,6 @@ type failWriter struct{}
 
 func (failWriter) Write([]byte) (int, error) { return 0, errClosed }
 
-func TestMarkdownEscape(t *testing.T) {
-	t.Parallel()
-	tests := []struct{ in, want string }{
-		{`filename: "a.png" -> "b.png"`, `filename: "a.png" -> "b.png"`},
-		{"*bold* _it_ [link](x) <b> a|b ~~s~~ &amp; `c` \\", "\\*bold\\* \\_it\\_ \\[link\\](x) \\<b> a\\|b \\~\\~s\\~\\~ \\&amp; \\`c\\` \\\\"},
-		{"tab\tok", "tab\tok"},
-		{"line\nbreak", `"line\\nbreak"`},
-	}
-	for _, tt := range tests {
-		if got := mdEscape(tt.in); got != tt.want {
-			t.Errorf("mdEscape(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
-func TestMarkdownCode(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		in      string
-		inTable bool
-		want    string
-	}{
-		{"images/logo.png", true, "`images/logo.png`"},
-		{"a|b", true, "`a\\|b`"},
-		{"a|b", false, "`a|b`"},
-		{"a`b", true, "``a`b``"},
-		{"a``b`", true, "``` a``b` ```"},
-		{"`", false, "`` ` ``"},
-		{"bell\a", true, "`\"bell\\a\"`"},
-	}
-	for _, tt := range tests {
-		if got := mdCode(tt.in, tt.inTable); got != tt.want {
-			t.Errorf("mdCode(%q, %v) = %q, want %q", tt.in, tt.inTable, got, tt.want)
-		}
-	}
-}
-
 // bigPlan has n creates with addresses as long as a help centre's usually are.
 func bigPlan(n int) *plan.Plan {
 	p := &plan.Plan{Changes: []plan.Change{}, Files: map[string]plan.FileDigest{}}
@@ -397,15 +361,15 @@ func TestMarkdownFitsAComment(t *testing.T) {
 		full := PlanDocument(bigPlan(n))
 		whole := planMarkdown(full, math.MaxInt)
 		got := render(t, bigPlan(n), "markdown")
-		if len(whole) <= MarkdownCommentLimit {
+		if len(whole) <= MarkdownCommentLimit-MarkdownHeadroom {
 			if got != whole {
 				t.Errorf("%d changes: a plan that fits was cut", n)
 			}
 			continue
 		}
 		t.Logf("%d changes: %d characters in full, %d after the cut", n, len(whole), len(got))
-		if len(got) > MarkdownCommentLimit {
-			t.Fatalf("%d changes: %d characters, more than %d", n, len(got), MarkdownCommentLimit)
+		if len(got) > MarkdownCommentLimit-MarkdownHeadroom {
+			t.Fatalf("%d changes: %d characters, more than %d", n, len(got), MarkdownCommentLimit-MarkdownHeadroom)
 		}
 		if !strings.HasPrefix(got, fmt.Sprintf("**Plan:** %d to create,", n)) {
 			t.Errorf("summary missing: %.80q", got)
@@ -418,7 +382,7 @@ func TestMarkdownFitsAComment(t *testing.T) {
 		if rows < 300 {
 			t.Errorf("only %d rows of %d shown", rows, n)
 		}
-		if !strings.Contains(got, `uploaded as "screenshot-00000.png", attachment-inline`) {
+		if !strings.Contains(got, "uploaded as `screenshot-00000.png`, `attachment-inline`") {
 			t.Errorf("create rows do not show the upload name and disposition")
 		}
 	}

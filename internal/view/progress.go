@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/desksync/desksync/apply"
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/plan"
 )
 
@@ -44,9 +45,16 @@ func (p *lineProgress) Finish(ev apply.Event, err error) {
 // progressLine is the one-line report of a finished action, shared by the plain lines
 // and the lines printed above the bars.
 func progressLine(ev apply.Event, err error) string {
+	// The address came from a manifest or a state, and an error may carry a server's
+	// words: the finished line goes through the quoting path as a whole too.
+	return quote.Line(progressText(ev, err))
+}
+
+func progressText(ev apply.Event, err error) string {
 	if err != nil {
 		return "! " + progressError(ev.Address, err)
 	}
+	ev.Address, ev.PreviousAddress = quote.Text(ev.Address), quote.Text(ev.PreviousAddress)
 	size := plan.FormatSize(ev.Size)
 	switch ev.Action {
 	case apply.ActionCreate:
@@ -82,10 +90,10 @@ func progressLine(ev apply.Event, err error) string {
 // (apply's errors do).
 func progressError(address string, err error) string {
 	msg := err.Error()
-	if address == "" || strings.HasPrefix(msg, address+": ") {
+	if address == "" || strings.HasPrefix(msg, address+": ") || strings.HasPrefix(msg, quote.Text(address)+": ") {
 		return msg
 	}
-	return address + ": " + msg
+	return quote.Text(address) + ": " + msg
 }
 
 // ApplySummary is the closing text of an apply, the same for every progress renderer.
@@ -115,6 +123,9 @@ func ApplySummary(r *apply.Result) string {
 	}
 	if n := len(r.Failures); n > 0 {
 		fmt.Fprintf(&b, ", %d failed", n)
+	}
+	if n := len(r.Abandoned); n > 0 {
+		fmt.Fprintf(&b, ", %d not finished", n)
 	}
 	if n := len(r.Skipped); n > 0 {
 		fmt.Fprintf(&b, ", %d not started", n)
@@ -164,6 +175,7 @@ func (c *compactFailed) Error() string {
 			fmt.Fprintf(&b, "  %v\n", f.Err)
 		}
 	}
+	b.WriteString(e.AbandonedLines())
 	skipped := e.Skipped
 	if e.Refused != nil {
 		skipped = nil // the refusal line counted them, as FailedError.Error does

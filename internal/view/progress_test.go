@@ -2,6 +2,7 @@ package view
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -222,6 +223,10 @@ func TestApplySummary(t *testing.T) {
 			},
 			Skipped: []apply.Failure{{Address: "c.txt", Action: "update", Err: apply.ErrInterrupted}},
 		}, "Apply incomplete: 1 created, 0 updated, 0 replaced, 0 deleted, 2 failed, 1 not started."},
+		{"abandoned by a second Ctrl-C are not finished, not failed", &apply.Result{Created: 1, Total: 4,
+			Abandoned: []apply.Failure{{Address: "a.txt", Action: "create", Err: context.Canceled}},
+			Skipped:   []apply.Failure{{Address: "c.txt", Action: "update", Err: apply.ErrInterrupted}, {Address: "d.txt", Action: "update", Err: apply.ErrInterrupted}},
+		}, "Apply incomplete: 1 created, 0 updated, 0 replaced, 0 deleted, 1 not finished, 2 not started."},
 		{"singular", &apply.Result{Total: 1, Failures: []apply.Failure{{Address: "a", Action: "delete", Err: errors.New("boom")}}},
 			"Apply incomplete: 0 created, 0 updated, 0 replaced, 0 deleted, 1 failed."},
 	}
@@ -232,6 +237,28 @@ func TestApplySummary(t *testing.T) {
 				t.Errorf("ApplySummary:\n%s\nwant:\n%s", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestAbandonedNotFailed: changes cut short by the hard stop are "not finished" in
+// the error text and in the NDJSON summary, never among the failures.
+func TestAbandonedNotFailed(t *testing.T) {
+	t.Parallel()
+	res := &apply.Result{Total: 3,
+		Abandoned: []apply.Failure{{Address: "a.txt", Action: "create", Err: &apply.ActionError{Address: "a.txt", Step: "upload to S3", Err: context.Canceled}}},
+		Skipped:   []apply.Failure{{Address: "b.txt", Action: "create", Err: errors.New("not started: context canceled")}},
+	}
+	want := "1 of 3 changes not finished: abandoned when apply was stopped (the next apply finishes them):\n  a.txt (create)\n" +
+		"1 of 3 changes not started: context canceled (desksync plan shows what is left)"
+	if got := CompactFailures(res.Err()).Error(); got != want {
+		t.Errorf("CompactFailures:\n%s\nwant:\n%s", got, want)
+	}
+	var buf bytes.Buffer
+	NewNDJSON(&buf, func() time.Time { return time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC) }).End(res)
+	const wantJSON = `"failed":[],"not_started":[{"address":"b.txt","action":"create","error":"not started: context canceled"}],` +
+		`"not_finished":[{"address":"a.txt","action":"create","error":"a.txt: upload to S3: context canceled"}]}}`
+	if !strings.HasSuffix(strings.TrimSpace(buf.String()), wantJSON) {
+		t.Errorf("NDJSON summary:\n%s\nwant it to end with:\n%s", buf.String(), wantJSON)
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package s3state keeps a desksync state on S3-compatible storage: the second
 // implementation of [state.Store], for teams whose pipelines should not commit the state
-// back to git (SPEC §8).
+// back to git (docs/team.md).
 //
 // Start with [Open], which takes an s3://BUCKET/KEY URL. Credentials and region come from
 // the AWS SDK's standard chain (environment, shared profiles, web identity for CI OIDC);

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/state"
 )
 
 // ChangedError reports that the state object changed since this run read it: someone
@@ -100,9 +102,12 @@ func isNotFound(err error) bool {
 // refused credentials become an *AccessError.
 func (s *Store) describe(op string, err error) error {
 	status, code, msg, ok := apiError(err)
+	var ce *state.CorruptError
 	switch {
+	case errors.As(err, &ce):
+		return err // the store answered; what it holds is wrong, and err says what to do
 	case !ok:
-		return hint.Wrap(fmt.Errorf("%s: %s: %w", s.url, op, err),
+		return hint.Wrap(fmt.Errorf("%s: %s: %w", s.url, op, &redacted{err}),
 			fmt.Sprintf("check that the store at %s is reachable (AWS_ENDPOINT_URL_S3, AWS_REGION, the network); nothing was changed by this request", s.endpoint))
 	case status == http.StatusForbidden || code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" || code == "AccessDenied":
 		return &AccessError{URL: s.url, Op: op, Status: status, Code: code, Msg: msg}
@@ -134,4 +139,33 @@ func (e *UnmergedError) Error() string {
 // Hint tells the user how to resolve it.
 func (e *UnmergedError) Hint() string {
 	return "each line of those objects is one step (an upload activated, a file deposed, ...); bring the Desk files they name back under the state (desksync import, or delete them on Desk), then delete the objects"
+}
+
+// redacted is an SDK error whose text shows every URL in it without userinfo, query or
+// fragment: the SDK quotes the endpoint and request URLs whole, and an endpoint may carry a
+// credential there (a pre-signed X-Amz-Security-Token, a password).
+type redacted struct{ err error }
+
+func (r *redacted) Error() string { return redactURLs(r.err.Error()) }
+func (r *redacted) Unwrap() error { return r.err }
+
+// urlPattern finds URLs in free text, ending at a space or a quoting character.
+var urlPattern = regexp.MustCompile("[A-Za-z][A-Za-z0-9+.-]*://[^\\s\"'`<>]+")
+
+// redactURLs is s with each URL's userinfo, query and fragment removed.
+func redactURLs(s string) string {
+	return urlPattern.ReplaceAllStringFunc(s, func(u string) string {
+		if i := strings.IndexAny(u, "?#"); i >= 0 {
+			u = u[:i]
+		}
+		scheme, rest, _ := strings.Cut(u, "://")
+		host, path, slash := strings.Cut(rest, "/")
+		if at := strings.LastIndexByte(host, '@'); at >= 0 {
+			host = host[at+1:]
+		}
+		if slash {
+			return scheme + "://" + host + "/" + path
+		}
+		return scheme + "://" + host
+	})
 }

