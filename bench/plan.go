@@ -35,8 +35,9 @@ once; the output says which), a stat walk (find DIR -type f -printf '%s %T@ %i\n
 daily plan: the hash cache warm and a state that records every file as it is, so the
 plan is "No changes". Every measurement runs as a subprocess, so each has its wall
 time and its CPU time (user+sys from rusage); it prints the medians, the ratios
-against the baseline and the stat walk, and desksync's peak RSS (rusage maxrss, the
-highest of all its runs; the bench process itself stays small). All runs read from
+against the baseline and the stat walk, and desksync's peak RSS (VmHWM sampled from
+/proc every 5 ms, the highest of all its runs; rusage maxrss would count the bench's
+own memory, see "bench apply"). All runs read from
 the page cache: the trees are read once before timing. The machine's load average is
 printed before and after: with other work on the machine, CPU time is the steadier
 figure.
@@ -299,14 +300,17 @@ func timeCmd(cmd *exec.Cmd) (wall, cpu time.Duration, rss int64, err error) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	start := time.Now()
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Start(); err != nil {
+		return 0, 0, 0, err
+	}
+	peak := watchRSS(cmd.Process.Pid)
+	err = cmd.Wait()
+	rss = peak()
+	if err != nil {
 		return 0, 0, 0, fmt.Errorf("%v: %v\n%s", cmd.Args, err, stderr.Bytes())
 	}
 	wall = time.Since(start)
 	cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	if u, ok := childUsage(cmd.ProcessState); ok {
-		rss = u.maxRSS
-	}
 	return wall, cpu, rss, nil
 }
 

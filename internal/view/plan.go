@@ -1,8 +1,10 @@
 package view
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -162,17 +164,51 @@ func writeAll(w io.Writer, s string) error {
 }
 
 // writePlanJSON writes doc indented, with a trailing newline and without HTML
-// escaping, so reasons read `"a.png" -> "b.png"`, not `-\u003e`.
+// escaping, so reasons read `"a.png" -> "b.png"`, not `-\u003e`. The changes are
+// encoded one at a time as they are written, so a large plan is never a whole
+// document in memory (nor indented in a second copy); the bytes are those of
+// encoding the document at once.
 func writePlanJSON(w io.Writer, doc Document) error {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	changes := doc.Changes
+	doc.Changes = []plan.Change{}
+	var frame bytes.Buffer
+	enc := json.NewEncoder(&frame)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(doc); err != nil {
 		return err
 	}
-	_, err := w.Write(quote.JSON(buf.Bytes()))
-	return err
+	// The empty array appears once, as the top-level member: no string value can
+	// hold its unescaped quotes.
+	head, tail, ok := bytes.Cut(frame.Bytes(), []byte("\n  \"changes\": []"))
+	if !ok {
+		return errors.New("view: the plan document has no changes member")
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.Write(quote.JSON(head))
+	bw.WriteString("\n  \"changes\": [")
+	var one bytes.Buffer
+	ce := json.NewEncoder(&one)
+	ce.SetEscapeHTML(false)
+	ce.SetIndent("    ", "  ")
+	for i, c := range changes {
+		one.Reset()
+		if err := ce.Encode(c); err != nil {
+			return err
+		}
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString("\n    ")
+		bw.Write(quote.JSON(bytes.TrimSuffix(one.Bytes(), []byte("\n"))))
+	}
+	if len(changes) > 0 {
+		bw.WriteString("\n  ]")
+	} else {
+		bw.WriteString("]")
+	}
+	bw.Write(quote.JSON(tail))
+	return bw.Flush()
 }
 
 // ANSI SGR codes, as Terraform colours its plans.
