@@ -54,8 +54,8 @@ func TestApprovalPrompt(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			manifest := filepath.Join(dir, "desksync.yaml")
-			writeFile(t, manifest, "version: 1\nattachments:\n  - path: a.txt\n")
-			writeFile(t, filepath.Join(dir, "a.txt"), "hello\n")
+			writeTestFile(t, manifest, "version: 1\nattachments:\n  - path: a.txt\n")
+			writeTestFile(t, filepath.Join(dir, "a.txt"), "hello\n")
 
 			stdinR, stdinW := io.Pipe()
 			defer stdinW.Close()
@@ -107,3 +107,10 @@ func TestApprovalPrompt(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func writeTestFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
