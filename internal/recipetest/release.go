@@ -18,13 +18,14 @@ import (
 )
 
 // harness is the desksync of this test binary (testscript puts it on the test
-// process's PATH) and the folder it is in, which the jobs' PATH leaves out: a job
-// finds desksync only where the recipe installed it.
+// process's PATH) and the jobs' PATH, which leaves out every folder holding a
+// desksync: a job finds desksync only where the recipe installed it, so a recipe or
+// an action that installs none fails.
 var harness struct {
-	once      sync.Once
-	desksync  string
-	dir, curl string
-	err       error
+	once       sync.Once
+	desksync   string
+	path, curl string
+	err        error
 }
 
 func findHarness() error {
@@ -38,7 +39,14 @@ func findHarness() error {
 			harness.err = err
 			return
 		}
-		harness.dir = filepath.Dir(harness.desksync)
+		var keep []string
+		for _, d := range filepath.SplitList(os.Getenv("PATH")) {
+			if fi, err := os.Stat(filepath.Join(d, "desksync")); err == nil && !fi.IsDir() {
+				continue
+			}
+			keep = append(keep, d)
+		}
+		harness.path = strings.Join(keep, string(os.PathListSeparator))
 		if harness.curl, err = exec.LookPath("curl"); err != nil {
 			harness.err = fmt.Errorf("recipetest needs curl on PATH, as the CI runner images have it: the recipes download desksync with it")
 		}
@@ -46,16 +54,8 @@ func findHarness() error {
 	return harness.err
 }
 
-// jobPath is the test process's PATH without the folder of its own desksync.
-func jobPath() string {
-	var keep []string
-	for _, d := range filepath.SplitList(os.Getenv("PATH")) {
-		if d != harness.dir {
-			keep = append(keep, d)
-		}
-	}
-	return strings.Join(keep, string(os.PathListSeparator))
-}
+// jobPath is the test process's PATH without any desksync.
+func jobPath() string { return harness.path }
 
 var tagRE = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$`)
 
