@@ -433,7 +433,7 @@ func (w *World) baseEnv(home string) []string {
 	return append(env,
 		"PATH="+w.bin+string(os.PathListSeparator)+jobPath(),
 		"RECIPETEST_RELEASES="+w.Releases.URL+"/releases", "RECIPETEST_CURL="+harness.curl,
-		"HOME="+home, "TMPDIR="+os.TempDir(), "LANG=C.UTF-8", "NO_COLOR=1",
+		"HOME="+home, "TMPDIR="+home, "LANG=C.UTF-8", "NO_COLOR=1",
 		"FORGE_DIR="+w.forge, "GIT_CONFIG_NOSYSTEM=1",
 		"GIT_AUTHOR_DATE=", "GIT_COMMITTER_DATE=",
 	)
