@@ -41,6 +41,8 @@ type Job struct {
 	Log strings.Builder
 	// Summary is what the steps wrote to $GITHUB_STEP_SUMMARY.
 	Summary string
+
+	path []string // what the steps added to $GITHUB_PATH, the latest first
 }
 
 // Step is one step's outcome (by id, or by name when it has none).
@@ -336,14 +338,17 @@ func (w *World) runGitHubJob(file string, run *Run, ev GitHubEvent, wf *ghWorkfl
 		}
 		fmt.Fprintf(&job.Log, "--- step %q\n", label)
 		var stepErr error
-		if s.Uses != "" {
+		switch {
+		case strings.HasPrefix(s.Uses, "desksync/desksync@"):
+			stepErr = w.composite(run, ev, ctx, with, stepEnv, ws, home, root, fmt.Sprint(i), step, job)
+		case s.Uses != "":
 			stepErr = w.uses(run, ev, s.Uses, with, ws, &job.Log)
-		} else {
+		default:
 			script, err := interpolate(s.Run, ctx, stepStatus)
 			if err != nil {
 				w.t.Fatalf("%s: job %s: step %q: run: %v", file, name, label, err)
 			}
-			stepErr = w.ghShell(run, ev, script, stepEnv, ws, home, root, i, step, job)
+			stepErr = w.ghShell(run, ev, script, stepEnv, ws, ws, home, root, fmt.Sprint(i), step, job)
 		}
 		if stepErr != nil {
 			fmt.Fprintf(&job.Log, "--- step %q failed: %v\n", label, stepErr)
@@ -367,30 +372,44 @@ func (w *World) runGitHubJob(file string, run *Run, ev GitHubEvent, wf *ghWorkfl
 	return job
 }
 
-// ghShell runs a run: script as GitHub's default bash shell does (bash -e -o
-// pipefail), with the runner's files for outputs, env and the step summary.
-func (w *World) ghShell(run *Run, ev GitHubEvent, script string, env map[string]string, ws, home, root string, i int, step *Step, job *Job) error {
-	out := filepath.Join(root, fmt.Sprintf("output-%d", i))
-	summary := filepath.Join(root, fmt.Sprintf("summary-%d", i))
-	file := filepath.Join(root, fmt.Sprintf("step-%d.sh", i))
+// ghShell runs a run: script in dir as GitHub's default bash shell does (bash -e -o
+// pipefail), with the runner's files for outputs, env, PATH and the step summary;
+// tag names the step's files.
+func (w *World) ghShell(run *Run, ev GitHubEvent, script string, env map[string]string, ws, dir, home, root, tag string, step *Step, job *Job) error {
+	out := filepath.Join(root, "output-"+tag)
+	summary := filepath.Join(root, "summary-"+tag)
+	path := filepath.Join(root, "path-"+tag)
+	file := filepath.Join(root, "step-"+tag+".sh")
 	if err := os.WriteFile(file, []byte(script), 0o644); err != nil {
 		w.t.Fatal(err)
 	}
 	cmd := exec.Command("bash", "--noprofile", "--norc", "-eo", "pipefail", file)
-	cmd.Dir = ws
+	cmd.Dir = dir
 	cmd.Env = w.baseEnv(home)
 	for k, v := range map[string]string{
-		"GITHUB_OUTPUT": out, "GITHUB_STEP_SUMMARY": summary, "GITHUB_ENV": filepath.Join(root, "env"),
+		"GITHUB_OUTPUT": out, "GITHUB_STEP_SUMMARY": summary, "GITHUB_ENV": filepath.Join(root, "env"), "GITHUB_PATH": path,
 		"GITHUB_SHA": ev.SHA, "GITHUB_REF": ev.Ref, "GITHUB_EVENT_NAME": ev.Name, "GITHUB_RUN_ID": fmt.Sprint(run.ID),
-		"GITHUB_REPOSITORY": "acme/docs", "GITHUB_WORKSPACE": ws, "RUNNER_TEMP": root, "CI": "true", "GITHUB_ACTIONS": "true",
+		"GITHUB_REPOSITORY": "acme/docs", "GITHUB_WORKSPACE": ws, "RUNNER_TEMP": root, "RUNNER_OS": "Linux", "RUNNER_ARCH": "X64", "CI": "true", "GITHUB_ACTIONS": "true",
 	} {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
+	// What earlier steps added to $GITHUB_PATH comes first, the latest first; the
+	// last PATH= in the environment is the one the shell sees.
+	if len(job.path) > 0 {
+		cmd.Env = append(cmd.Env, "PATH="+strings.Join(job.path, string(os.PathListSeparator))+string(os.PathListSeparator)+w.bin+string(os.PathListSeparator)+jobPath())
+	}
 	cmd.Stdout, cmd.Stderr = &job.Log, &job.Log
 	err := cmd.Run()
+	if b, rerr := os.ReadFile(path); rerr == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				job.path = append([]string{line}, job.path...)
+			}
+		}
+	}
 	if b, rerr := os.ReadFile(out); rerr == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if k, v, ok := strings.Cut(line, "="); ok {
@@ -412,8 +431,9 @@ func (w *World) baseEnv(home string) []string {
 		env = append(env, k+"="+v)
 	}
 	return append(env,
-		"PATH="+w.bin+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"HOME="+home, "TMPDIR="+os.TempDir(), "LANG=C.UTF-8", "NO_COLOR=1",
+		"PATH="+w.bin+string(os.PathListSeparator)+jobPath(),
+		"RECIPETEST_RELEASES="+w.Releases.URL+"/releases", "RECIPETEST_CURL="+harness.curl,
+		"HOME="+home, "TMPDIR="+home, "LANG=C.UTF-8", "NO_COLOR=1",
 		"FORGE_DIR="+w.forge, "GIT_CONFIG_NOSYSTEM=1",
 		"GIT_AUTHOR_DATE=", "GIT_COMMITTER_DATE=",
 	)
@@ -425,7 +445,8 @@ func (w *World) uses(run *Run, ev GitHubEvent, action string, with map[string]st
 	switch name {
 	case "actions/checkout":
 		return w.checkout(ws, with["ref"], ev, log)
-	case "actions/setup-go", "aws-actions/configure-aws-credentials":
+	// actions/cache misses: every job starts on a fresh runner.
+	case "actions/setup-go", "aws-actions/configure-aws-credentials", "actions/cache":
 		return nil
 	case "actions/upload-artifact":
 		dst := filepath.Join(w.Dir, "artifacts", fmt.Sprintf("%d", run.ID), with["name"])

@@ -38,6 +38,11 @@ type World struct {
 	// BeforeJob, when set, runs before each job starts (after its if: passed): where
 	// a test makes main move while a person is approving.
 	BeforeJob func(job string)
+	// Releases is the local stand-in for GitHub's release downloads, where the
+	// recipes' install steps fetch desksync. TamperReleases makes its archives differ
+	// from their SHA256SUMS, as a compromised download would.
+	Releases       *httptest.Server
+	TamperReleases atomic.Bool
 
 	bin      string
 	forge    string // the stand-in forge's data: comments, notes, pull requests
@@ -50,10 +55,13 @@ type World struct {
 // emulator, and the stand-in tools.
 func NewWorld(t testing.TB, files map[string]string) *World {
 	t.Helper()
-	for _, tool := range []string{"git", "bash", "jq"} {
+	for _, tool := range []string{"git", "bash", "jq", "curl", "tar", "sha256sum"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("recipetest needs %s on PATH, as the CI runner images have it (.ci/run installs gojq as jq when it is missing)", tool)
 		}
+	}
+	if err := findHarness(); err != nil {
+		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	w := &World{t: t, Dir: dir, Secrets: map[string]string{}, Vars: map[string]string{},
@@ -63,6 +71,8 @@ func NewWorld(t testing.TB, files map[string]string) *World {
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	w.Desk, w.DeskURL = srv, ts.URL
+	w.Releases = releaseServer(w.TamperReleases.Load)
+	t.Cleanup(w.Releases.Close)
 	w.Secrets["DESK_URL"], w.Secrets["DESK_API_KEY"] = ts.URL, APIKey
 
 	bare := filepath.Join(dir, "remote.git")
@@ -313,13 +323,10 @@ func (w *World) CheckConverged(state string, want map[string]string, uploads map
 // stubs are the stand-ins on PATH. Each does only what the recipes ask of it and
 // fails loudly on anything else, so a recipe that starts relying on more fails here.
 var stubs = map[string]string{
-	// The harness's desksync is already on PATH (this test binary); installing it is
-	// the step the recipes take on a real runner.
+	// The recipes install a release; building desksync from source is what they
+	// must not do, and nothing here could build it.
 	"go": `#!/bin/sh
-case "$1 $2" in
-  "install github.com/desksync/desksync@"*) exit 0 ;;
-esac
-echo "recipetest: go $*: only 'go install github.com/desksync/desksync@…' is stood in for" >&2
+echo "recipetest: go $*: the recipes install a desksync release (the action, or the GitLab install lines), never go" >&2
 exit 1
 `,
 	"apt-get": `#!/bin/sh
@@ -358,9 +365,22 @@ case "$method $path" in
   *) echo "recipetest: gh api $method $path: not stood in for" >&2; exit 1 ;;
 esac
 `,
-	// curl to GitLab's notes API, as the GitLab plan job calls it, against $FORGE_DIR.
+	// curl to GitLab's notes API, as the GitLab plan job calls it, against $FORGE_DIR;
+	// downloads of desksync releases go, by the real curl, to the world's release
+	// server.
 	"curl": `#!/bin/bash
 set -euo pipefail
+case " $* " in
+  *" https://github.com/desksync/desksync/releases"*)
+    args=()
+    for a in "$@"; do
+      case "$a" in
+        https://github.com/desksync/desksync/releases*) a=$RECIPETEST_RELEASES${a#https://github.com/desksync/desksync/releases} ;;
+      esac
+      args+=("$a")
+    done
+    exec "$RECIPETEST_CURL" "${args[@]}" ;;
+esac
 method=GET url= body=
 while [ $# -gt 0 ]; do
   case "$1" in
