@@ -74,41 +74,40 @@ func (c *applyCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.
 	if opts.HashCache == nil {
 		opts.HashCache = hashcache.Ephemeral() // every file read, each opened once
 	}
-	ws, err := openCachedWorkspace(g, c.Sandbox, opts.HashCache)
+	e, err := openEnv(g, c.Sandbox, opts.HashCache)
 	if err != nil {
 		return err
 	}
+	defer e.close()
 	if saved != nil {
-		if err := c.useRecordedState(g, kctx, ws, saved); err != nil {
+		if err := c.useRecordedState(g, kctx, e, saved); err != nil {
 			return err
 		}
 	}
-	s, err := ws.begin(ctx, t, &c.connFlags, "apply", c.LockTimeout)
-	if err != nil {
+	if err := e.begin(ctx, t, &c.connFlags, "apply", c.LockTimeout); err != nil {
 		return err
 	}
-	defer s.release()
-	st := s.state
+	st := e.state
 	if saved != nil {
-		if err := c.checkSaved(ctx, g, ws, s, saved); err != nil {
+		if err := c.checkSaved(ctx, g, e, saved); err != nil {
 			return err
 		}
 	}
 	if c.Refresh || saved != nil && saved.Refreshed {
 		var drift []state.Mutation
-		if st, opts, drift, err = refreshState(ctx, s.conn, st, opts, c.Parallelism); err != nil {
+		if st, opts, drift, err = refreshState(ctx, e.client, st, opts, c.Parallelism); err != nil {
 			return err
 		}
 		// The journal apply appends is replayed onto the file, so what Desk showed must be
 		// in the file first: a step planned from the refreshed state may not apply to the
 		// old one (a move onto an address Desk no longer has).
 		if len(drift) > 0 {
-			if err := ws.store.Save(ctx, st); err != nil {
+			if err := e.store.Save(ctx, st); err != nil {
 				return err
 			}
 		}
 	}
-	p, err := plan.Compute(ctx, ws.manifest, st, opts)
+	p, err := plan.Compute(ctx, e.manifest, st, opts)
 	if err != nil {
 		return err
 	}
@@ -121,7 +120,7 @@ func (c *applyCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.
 	if saved != nil {
 		err = c.checkDeletes(g, p, guards, saved)
 	} else {
-		err = c.approve(ctx, g, t, p, guards, recordedPath(ws.store.Path()))
+		err = c.approve(ctx, g, t, p, guards, recordedPath(e.store.Path()))
 	}
 	if err != nil {
 		return err
@@ -133,7 +132,7 @@ func (c *applyCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.
 		return nil
 	}
 	if st == nil {
-		st = state.New(s.conn.site)
+		st = state.New(e.site)
 	}
 	// From here a first signal lets running actions finish (see main). One that came
 	// before has cancelled ctx, and nothing has been changed yet.
@@ -144,10 +143,10 @@ func (c *applyCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.
 	}
 	res, err := apply.Run(ctx, apply.Options{
 		Plan:        p,
-		Manifest:    ws.manifest,
+		Manifest:    e.manifest,
 		State:       st,
-		Store:       ws.store,
-		Desk:        s.conn.client,
+		Store:       e.store,
+		Desk:        e.client,
 		Parallelism: c.Parallelism,
 		Progress:    c.progress(t, p),
 		Interrupt:   t.interrupt,
@@ -184,9 +183,9 @@ func (c *applyCmd) useRecorded(g *Globals, kctx *kong.Context, saved *plan.Plan)
 	return nil
 }
 
-func (c *applyCmd) useRecordedState(g *Globals, kctx *kong.Context, ws *workspace, saved *plan.Plan) error {
+func (c *applyCmd) useRecordedState(g *Globals, kctx *kong.Context, e *env, saved *plan.Plan) error {
 	recorded := saved.Made.State
-	if recorded == "" || given(kctx, "state", "DESKSYNC_STATE") || recorded == recordedPath(ws.store.Path()) {
+	if recorded == "" || given(kctx, "state", "DESKSYNC_STATE") || recorded == recordedPath(e.store.Path()) {
 		return nil
 	}
 	if err := c.checkRecordedPath("state", "DESKSYNC_STATE", recorded); err != nil {
@@ -196,7 +195,7 @@ func (c *applyCmd) useRecordedState(g *Globals, kctx *kong.Context, ws *workspac
 	if err != nil {
 		return err
 	}
-	g.State, ws.store = recorded, store
+	g.State, e.store = recorded, store
 	return nil
 }
 
@@ -266,13 +265,13 @@ func (c *applyCmd) limits(g *Globals, kctx *kong.Context, saved *plan.Plan) (pla
 }
 
 // checkSaved refuses a saved plan made for another site, or one that is stale.
-func (c *applyCmd) checkSaved(ctx context.Context, g *Globals, ws *workspace, s *session, saved *plan.Plan) error {
-	if site := saved.Made.Site; site != "" && site != s.conn.site {
+func (c *applyCmd) checkSaved(ctx context.Context, g *Globals, e *env, saved *plan.Plan) error {
+	if site := saved.Made.Site; site != "" && site != e.site {
 		return hint.New(
-			fmt.Sprintf("plan %s was made for %s, and this run talks to %s", quote.Text(c.PlanFile), quote.Text(site), s.conn.site),
+			fmt.Sprintf("plan %s was made for %s, and this run talks to %s", quote.Text(c.PlanFile), quote.Text(site), e.site),
 			"point DESK_URL at the site the plan was made for, or make the plan again: "+c.replan(g, saved, ""))
 	}
-	if err := plan.CheckStale(ctx, saved, ws.manifest, s.state); err != nil {
+	if err := plan.CheckStale(ctx, saved, e.manifest, e.state); err != nil {
 		var stale *plan.StaleError
 		if errors.As(err, &stale) {
 			return hint.Wrap(err, `run "`+c.replan(g, saved, "")+`" again`)

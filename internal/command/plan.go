@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/alecthomas/kong"
+	"github.com/desksync/desksync/desk"
 	"github.com/desksync/desksync/internal/refresh"
 	"github.com/desksync/desksync/internal/view"
 	"github.com/desksync/desksync/manifest"
@@ -62,26 +63,27 @@ func (c *planCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.C
 	if opts.HashCache == nil {
 		opts.HashCache = hashcache.Ephemeral() // every file read, each opened once
 	}
-	ws, err := openCachedWorkspace(g, c.Sandbox, opts.HashCache)
+	e, err := openEnv(g, c.Sandbox, opts.HashCache)
 	if err != nil {
 		return err
 	}
-	st, err := ws.loadState(ctx)
+	defer e.close()
+	st, err := e.loadState(ctx)
 	if err != nil {
 		return err
 	}
-	p, site, err := c.compute(ctx, t, ws, st, opts)
+	p, site, err := c.compute(ctx, t, e, st, opts)
 	if err != nil {
 		return err
 	}
-	if w := crlfWarning(ctx, "git", ws.manifest.Root, p); w != "" {
+	if w := crlfWarning(ctx, "git", e.manifest.Root, p); w != "" {
 		p.Warnings = append(p.Warnings, w)
 	}
 	_ = opts.HashCache.Save() // only a shortcut: a read-only checkout plans as well without it
 	if c.Out != "" {
 		p.Made = plan.Made{
-			Manifest:    recordedPath(ws.manifest.Path),
-			State:       recordedPath(ws.store.Path()),
+			Manifest:    recordedPath(e.manifest.Path),
+			State:       recordedPath(e.store.Path()),
 			Sandbox:     c.Sandbox,
 			Site:        site,
 			MaxDelete:   c.MaxDelete,
@@ -91,7 +93,7 @@ func (c *planCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.C
 			return err
 		}
 	}
-	if err := view.RenderPlan(t.stdout, p, c.Format, view.PlanOptions{Color: g.color(t), State: recordedPath(ws.store.Path())}); err != nil {
+	if err := view.RenderPlan(t.stdout, p, c.Format, view.PlanOptions{Color: g.color(t), State: recordedPath(e.store.Path())}); err != nil {
 		return err
 	}
 	if c.Out != "" && c.Format == "text" {
@@ -109,39 +111,38 @@ func (c *planCmd) Validate() error { return checkParallelism(c.Parallelism) }
 // compute plans offline, or, with --refresh or --diff, reads Desk around the plan: the
 // refreshed state (in memory only) and its drift notes before, the content diffs after.
 // It returns the site the plan is for, when known.
-func (c *planCmd) compute(ctx context.Context, t *terminal, ws *workspace, st *state.State, opts plan.Options) (*plan.Plan, string, error) {
+func (c *planCmd) compute(ctx context.Context, t *terminal, e *env, st *state.State, opts plan.Options) (*plan.Plan, string, error) {
 	if !c.Refresh && !c.Diff {
-		p, err := plan.Compute(ctx, ws.manifest, st, opts)
-		return p, offlineSite(ws, st), err
+		p, err := plan.Compute(ctx, e.manifest, st, opts)
+		return p, offlineSite(e, st), err
 	}
-	conn, err := c.connect(ws, t.stderr)
-	if err != nil {
+	if err := e.connect(&c.connFlags, t.stderr); err != nil {
 		return nil, "", err
 	}
-	defer conn.close()
-	if err := checkSite(st, conn.site, ws.store.Path()); err != nil {
+	if err := checkSite(st, e.site, e.store.Path()); err != nil {
 		return nil, "", err
 	}
+	var err error
 	if c.Refresh {
-		if st, opts, _, err = refreshState(ctx, conn, st, opts, c.Parallelism); err != nil {
+		if st, opts, _, err = refreshState(ctx, e.client, st, opts, c.Parallelism); err != nil {
 			return nil, "", err
 		}
 	}
-	p, err := plan.Compute(ctx, ws.manifest, st, opts)
+	p, err := plan.Compute(ctx, e.manifest, st, opts)
 	if err != nil || !c.Diff {
-		return p, conn.site, err
+		return p, e.site, err
 	}
-	return p, conn.site, refresh.Diffs(ctx, conn.client, p, ws.manifest, c.Parallelism)
+	return p, e.site, refresh.Diffs(ctx, e.client, p, e.manifest, c.Parallelism)
 }
 
 // refreshState reads every file st tracks from Desk and returns the refreshed copy
 // with opts carrying the drift, for plan and apply --refresh.
-func refreshState(ctx context.Context, conn *connection, st *state.State, opts plan.Options, parallelism int) (*state.State, plan.Options, []state.Mutation, error) {
+func refreshState(ctx context.Context, client *desk.Client, st *state.State, opts plan.Options, parallelism int) (*state.State, plan.Options, []state.Mutation, error) {
 	opts.Refreshed = true
 	if st == nil {
 		return nil, opts, nil, nil
 	}
-	rep, err := refresh.Run(ctx, st, conn.client, parallelism)
+	rep, err := refresh.Run(ctx, st, client, parallelism)
 	if err != nil {
 		return nil, opts, nil, err
 	}
@@ -152,9 +153,9 @@ func refreshState(ctx context.Context, conn *connection, st *state.State, opts p
 // offlineSite is the site an offline plan is for, as far as it can tell without
 // connecting: the sandbox, or the state's own. DESK_URL is not read: only the client
 // knows how it normalises what users paste, and a wrong guess would refuse a good plan.
-func offlineSite(ws *workspace, st *state.State) string {
+func offlineSite(e *env, st *state.State) string {
 	switch {
-	case ws.sandbox != "":
+	case e.sandbox != "":
 		return sandboxSite
 	case st != nil:
 		return st.Site

@@ -62,14 +62,14 @@ func (c *showCmd) freshness(ctx context.Context, g *Globals, kctx *kong.Context,
 	if _, err := os.Stat(g.Manifest); errors.Is(err, fs.ErrNotExist) {
 		return notChecked(fmt.Sprintf("no manifest %s here (run show in the checkout the plan is for)", g.Manifest))
 	}
-	ws, err := openWorkspace(g, saved.Made.Sandbox)
+	e, err := openEnv(g, saved.Made.Sandbox, nil)
 	if err != nil {
 		return stale(fmt.Errorf("the manifest cannot be loaded: %w", err))
 	}
 	// The state the plan records, as apply takes it: where -m's manifest or --state
 	// already points, or a path inside the working directory; a state elsewhere (or
 	// on a ref or in a bucket the manifest does not name) only when --state names it.
-	if recorded := saved.Made.State; recorded != "" && !given(kctx, "state", "DESKSYNC_STATE") && recorded != recordedPath(ws.store.Path()) {
+	if recorded := saved.Made.State; recorded != "" && !given(kctx, "state", "DESKSYNC_STATE") && recorded != recordedPath(e.store.Path()) {
 		if _, ok := insideWorkingDir(recorded); !ok {
 			return notChecked(fmt.Sprintf("the plan was made with the state %s, which neither the manifest nor --state names (name it with --state to check)", recorded))
 		}
@@ -80,13 +80,13 @@ func (c *showCmd) freshness(ctx context.Context, g *Globals, kctx *kong.Context,
 		if err != nil {
 			return notChecked(fmt.Sprintf("the state %s cannot be opened: %s", recorded, errorReason(err)))
 		}
-		ws.store = store
+		e.store = store
 	}
-	st, err := ws.loadState(ctx)
+	st, err := e.loadState(ctx)
 	if err != nil {
-		return notChecked(fmt.Sprintf("the state %s cannot be read: %s", recordedPath(ws.store.Path()), errorReason(err)))
+		return notChecked(fmt.Sprintf("the state %s cannot be read: %s", recordedPath(e.store.Path()), errorReason(err)))
 	}
-	if err := plan.CheckStale(ctx, saved, ws.manifest, st); err != nil {
+	if err := plan.CheckStale(ctx, saved, e.manifest, st); err != nil {
 		return stale(err)
 	}
 	if saved.Refreshed {
@@ -100,7 +100,7 @@ func (c *showCmd) freshness(ctx context.Context, g *Globals, kctx *kong.Context,
 	if opts.MaxFileSize == 0 {
 		opts.MaxFileSize = plan.DefaultMaxFileSize
 	}
-	now, err := plan.Compute(ctx, ws.manifest, st, opts)
+	now, err := plan.Compute(ctx, e.manifest, st, opts)
 	if err != nil {
 		return stale(fmt.Errorf("planning again from the work tree fails: %w", err))
 	}

@@ -54,13 +54,13 @@ desksync --state s3://BUCKET/KEY state pull > desksync.state.json`
 }
 
 func (c *statePullCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
-	ws, err := openWorkspace(g, false)
+	e, err := openEnv(g, false, nil)
 	if err != nil {
 		return err
 	}
-	st, err := ws.store.Load(ctx)
+	st, err := e.store.Load(ctx)
 	if errors.Is(err, state.ErrNotExist) {
-		return hint.Wrap(fmt.Errorf("no state at %s", ws.store.Path()), "check --state (or DESKSYNC_STATE, or state: in the manifest); nothing has been applied there yet")
+		return hint.Wrap(fmt.Errorf("no state at %s", e.store.Path()), "check --state (or DESKSYNC_STATE, or state: in the manifest); nothing has been applied there yet")
 	}
 	if err != nil {
 		return err
@@ -92,37 +92,37 @@ func (c *statePushCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ws, err := openWorkspace(g, false)
+	e, err := openEnv(g, false, nil)
 	if err != nil {
 		return err
 	}
-	unlock, err := lock(ctx, t, ws.store, "state push", c.LockTimeout)
+	unlock, err := lock(ctx, t, e.store, "state push", c.LockTimeout)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	there, err := ws.store.Load(ctx)
+	there, err := e.store.Load(ctx)
 	switch {
 	case errors.Is(err, state.ErrNotExist):
-		err = ws.store.Compact(ctx, st)
+		err = e.store.Compact(ctx, st)
 	case err != nil:
 		return err
 	case there.Lineage == st.Lineage && there.Serial < st.Serial:
-		err = ws.store.Compact(ctx, st)
+		err = e.store.Compact(ctx, st)
 	case !c.Force && there.Lineage != st.Lineage:
-		return hint.New(fmt.Sprintf("%s holds another state (lineage %s) than %s (lineage %s); not replacing it", ws.store.Path(), there.Lineage, c.File, st.Lineage),
+		return hint.New(fmt.Sprintf("%s holds another state (lineage %s) than %s (lineage %s); not replacing it", e.store.Path(), there.Lineage, c.File, st.Lineage),
 			"run \"desksync state pull\" to look at it first; --force replaces it")
 	case !c.Force:
-		return hint.New(fmt.Sprintf("%s is at serial %d, not older than %s (serial %d); not replacing it", ws.store.Path(), there.Serial, c.File, st.Serial),
+		return hint.New(fmt.Sprintf("%s is at serial %d, not older than %s (serial %d); not replacing it", e.store.Path(), there.Serial, c.File, st.Serial),
 			"run \"desksync state pull\" to look at it first; --force replaces it")
 	default:
 		st.Serial = max(st.Serial, there.Serial)
-		err = ws.store.Save(ctx, st)
+		err = e.store.Save(ctx, st)
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(t.stdout, "Pushed %s (serial %d) to %s.\n", c.File, st.Serial, ws.store.Path())
+	fmt.Fprintf(t.stdout, "Pushed %s (serial %d) to %s.\n", c.File, st.Serial, e.store.Path())
 	return nil
 }
 
