@@ -19,7 +19,6 @@ import (
 	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/manifest"
-	"github.com/desksync/desksync/plan/hashcache"
 	"github.com/desksync/desksync/state"
 )
 
@@ -184,17 +183,6 @@ func lock(ctx context.Context, t *terminal, store state.Store, operation string,
 	}, nil
 }
 
-// connFlags are the flags of every command that talks to Desk.
-type connFlags struct {
-	URL     string `name:"url" env:"DESK_URL" placeholder:"URL" help:"Desk site, e.g. https://yoursite.teamwork.com (${env})."`
-	APIKey  string `name:"api-key" env:"DESK_API_KEY" placeholder:"KEY" help:"Desk API key, sent as a Bearer token; prefer the environment variable (${env})."`
-	Sandbox bool   `help:"Use the embedded Desk emulator kept, with its own state file, in .desksync/sandbox/ beside the manifest: no account, no network."`
-	Retries int    `default:"5" help:"Retries for network errors and 5xx answers (a 429 is waited out and does not count)."`
-	// Timeout bounds a server that answers slowly or never (see SECURITY.md).
-	Timeout time.Duration `default:"60s" help:"Longest wait for one Desk answer, and for an upload in which no bytes move."`
-	Debug   bool          `help:"Trace every HTTP request to stderr (credentials and signatures redacted)."`
-}
-
 // connect builds the Desk client for the real site, or starts the sandbox emulator on
 // loopback, and sets e.client and e.site.
 func (e *env) connect(c *connFlags, stderr io.Writer) error {
@@ -278,30 +266,4 @@ func checkSite(st *state.State, site string, statePath string) error {
 		return nil
 	}
 	return hint.New(fmt.Sprintf("state %s belongs to %s, not %s", statePath, st.Site, site), "point DESK_URL at the site the state was made for, or use a separate state file (--state) for this site")
-}
-
-// maxParallelism bounds --parallelism. Each request in flight holds a connection and
-// each apply action under way (up to eight per turn) an open file, so past 64 the usual
-// limit of 1,024 open files comes within reach; and Desk's 120 requests a minute are
-// used up long before.
-const maxParallelism = 64
-
-func checkParallelism(n int) error {
-	switch {
-	case n < 1:
-		return fmt.Errorf("--parallelism must be at least 1")
-	case n > maxParallelism:
-		return fmt.Errorf("--parallelism must be at most %d, not %d (Desk allows 120 requests a minute; more at once only meet its rate limit)", maxParallelism, n)
-	}
-	return nil
-}
-
-// openHashCache opens the hash cache of the manifest g names, which plan loads the
-// manifest through; nil when the manifest's folder cannot be resolved (Load says why).
-func (g *Globals) openHashCache() *hashcache.Cache {
-	root, err := manifest.RootOf(g.Manifest)
-	if err != nil {
-		return nil
-	}
-	return hashcache.Open(root, g.Manifest)
 }

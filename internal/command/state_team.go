@@ -12,37 +12,8 @@ import (
 
 	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/internal/quote"
-	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/state"
-	"github.com/desksync/desksync/state/gitstate"
-	"github.com/desksync/desksync/state/s3state"
 )
-
-// stateStore is a state.Store that can name its location and remove a stale lock: a
-// state file, or an s3:// object.
-type stateStore interface {
-	state.Store
-	Path() string
-	ForceUnlock(id string, force bool) error
-}
-
-var (
-	_ stateStore = (*state.File)(nil)
-	_ stateStore = (*s3state.Store)(nil)
-	_ stateStore = (*gitstate.Store)(nil)
-)
-
-// openStore returns the store for a state location: a git:REF or git:REMOTE:REF ref (git
-// runs in the working directory, the checkout), an s3://BUCKET/KEY URL or a file path.
-func openStore(location string) (stateStore, error) {
-	if gitstate.IsLocation(location) {
-		return gitstate.Open(location, gitstate.Options{})
-	}
-	if manifest.IsStateURL(location) {
-		return s3state.Open(context.Background(), location, s3state.Options{})
-	}
-	return state.NewFile(location), nil
-}
 
 // statePullCmd prints the state, wherever it lives.
 type statePullCmd struct{}
