@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -75,44 +74,6 @@ func refreshState(ctx context.Context, client *desk.Client, st *state.State, opt
 	}
 	opts.Drift = rep.Notes()
 	return rep.State, opts, rep.Mutations, nil
-}
-
-// recordedPath is path as a saved plan records it: relative to the working directory
-// when it lies inside it, absolute otherwise, an s3:// state as it is (either of the
-// last two refused by apply unless named again on its command line).
-func recordedPath(path string) string {
-	if manifest.IsStateURL(path) {
-		return path
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return path
-	}
-	if rel, ok := insideWorkingDir(abs); ok {
-		return rel
-	}
-	return abs
-}
-
-// insideWorkingDir returns path relative to the working directory, and whether it
-// lies inside it.
-func insideWorkingDir(path string) (string, bool) {
-	if manifest.IsStateURL(path) {
-		return "", false
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", false
-	}
-	abs := path
-	if !filepath.IsAbs(abs) {
-		abs = filepath.Join(wd, path)
-	}
-	rel, err := filepath.Rel(wd, abs)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return "", false
-	}
-	return rel, true
 }
 
 // planFlags are the planning limits plan and apply share.
@@ -186,6 +147,15 @@ func given(kctx *kong.Context, flag, env string) bool {
 		}
 	}
 	return false
+}
+
+// givenFlags is given for the flags a saved plan records, each with its environment
+// variable.
+func givenFlags(kctx *kong.Context) plan.Given {
+	return func(flag string) bool {
+		env := map[string]string{"manifest": "DESKSYNC_MANIFEST", "state": "DESKSYNC_STATE"}[flag]
+		return given(kctx, flag, env)
+	}
 }
 
 // stateStore is a state.Store that can name its location and remove a stale lock: a

@@ -76,8 +76,8 @@ func (c *planCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.C
 	_ = opts.HashCache.Save() // only a shortcut: a read-only checkout plans as well without it
 	if c.Out != "" {
 		p.Made = plan.Made{
-			Manifest:    recordedPath(e.manifest.Path),
-			State:       recordedPath(e.store.Path()),
+			Manifest:    plan.RecordedPath(e.manifest.Path),
+			State:       plan.RecordedPath(e.store.Path()),
 			Sandbox:     c.Sandbox,
 			Site:        site,
 			MaxDelete:   c.MaxDelete,
@@ -87,7 +87,7 @@ func (c *planCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.C
 			return err
 		}
 	}
-	if err := view.RenderPlan(t.stdout, p, c.Format, view.PlanOptions{Color: g.color(t), State: recordedPath(e.store.Path())}); err != nil {
+	if err := view.RenderPlan(t.stdout, p, c.Format, view.PlanOptions{Color: g.color(t), State: plan.RecordedPath(e.store.Path())}); err != nil {
 		return err
 	}
 	if c.Out != "" && c.Format == "text" {

@@ -54,7 +54,7 @@ func (c *showCmd) freshness(ctx context.Context, g *Globals, kctx *kong.Context,
 		return &view.Freshness{Checked: true, Stale: true, Reason: reason}
 	}
 	if saved.Made.Manifest != "" && !given(kctx, "manifest", "DESKSYNC_MANIFEST") {
-		if _, ok := insideWorkingDir(saved.Made.Manifest); !ok {
+		if _, ok := plan.InsideWorkingDir(saved.Made.Manifest); !ok {
 			return notChecked(fmt.Sprintf("the plan was made with the manifest %s, outside the working directory (name it with -m to check)", saved.Made.Manifest))
 		}
 		g.Manifest = saved.Made.Manifest
@@ -69,8 +69,8 @@ func (c *showCmd) freshness(ctx context.Context, g *Globals, kctx *kong.Context,
 	// The state the plan records, as apply takes it: where -m's manifest or --state
 	// already points, or a path inside the working directory; a state elsewhere (or
 	// on a ref or in a bucket the manifest does not name) only when --state names it.
-	if recorded := saved.Made.State; recorded != "" && !given(kctx, "state", "DESKSYNC_STATE") && recorded != recordedPath(e.store.Path()) {
-		if _, ok := insideWorkingDir(recorded); !ok {
+	if recorded := saved.Made.State; recorded != "" && !given(kctx, "state", "DESKSYNC_STATE") && recorded != plan.RecordedPath(e.store.Path()) {
+		if _, ok := plan.InsideWorkingDir(recorded); !ok {
 			return notChecked(fmt.Sprintf("the plan was made with the state %s, which neither the manifest nor --state names (name it with --state to check)", recorded))
 		}
 		if err := checkStateFile(recorded); err != nil {
@@ -84,7 +84,7 @@ func (c *showCmd) freshness(ctx context.Context, g *Globals, kctx *kong.Context,
 	}
 	st, err := e.loadState(ctx)
 	if err != nil {
-		return notChecked(fmt.Sprintf("the state %s cannot be read: %s", recordedPath(e.store.Path()), errorReason(err)))
+		return notChecked(fmt.Sprintf("the state %s cannot be read: %s", plan.RecordedPath(e.store.Path()), errorReason(err)))
 	}
 	if err := plan.CheckStale(ctx, saved, e.manifest, st); err != nil {
 		return stale(err)
