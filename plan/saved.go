@@ -83,7 +83,7 @@ func (s *Saved) checkRecordedPath(flag, env, recorded string) error {
 // --max-delete that must also hold. Another --target, --exclude or --replace would
 // apply something other than what was reviewed, and is refused.
 func (s *Saved) Limits(own Options, given Given) (Options, []DeleteLimit, error) {
-	recorded, err := savedDeleteLimit(s.Made.MaxDelete)
+	recorded, err := DeleteLimitFlag(s.Made.MaxDelete)
 	if err != nil {
 		return Options{}, nil, err
 	}
@@ -123,8 +123,8 @@ func (s *Saved) Limits(own Options, given Given) (Options, []DeleteLimit, error)
 	return opts, guards, nil
 }
 
-// savedDeleteLimit reads a recorded --max-delete; empty means the default guard.
-func savedDeleteLimit(flag string) (DeleteLimit, error) {
+// DeleteLimitFlag reads --max-delete as given or recorded; empty means the default guard.
+func DeleteLimitFlag(flag string) (DeleteLimit, error) {
 	if flag == "" {
 		return DefaultDeleteLimit(), nil
 	}

@@ -210,3 +210,16 @@ func TestSavedDefaults(t *testing.T) {
 		t.Error("an s3:// state recorded in a plan file was taken without --state")
 	}
 }
+
+// TestDeleteLimitFlag: an empty --max-delete (given or recorded) is the default guard.
+func TestDeleteLimitFlag(t *testing.T) {
+	if l, err := DeleteLimitFlag(""); err != nil || l != DefaultDeleteLimit() {
+		t.Errorf(`DeleteLimitFlag("") = %v, %v; want the default`, l, err)
+	}
+	if l, err := DeleteLimitFlag("5"); err != nil || l != (DeleteLimit{Count: 5, Explicit: true}) {
+		t.Errorf(`DeleteLimitFlag("5") = %v, %v`, l, err)
+	}
+	if _, err := DeleteLimitFlag("lots"); err == nil {
+		t.Error(`DeleteLimitFlag("lots") took a word for a limit`)
+	}
+}

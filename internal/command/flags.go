@@ -87,7 +87,7 @@ type planFlags struct {
 
 // options turns the flags into plan.Options.
 func (f *planFlags) options() (plan.Options, error) {
-	limit, err := deleteLimit(f.MaxDelete)
+	limit, err := plan.DeleteLimitFlag(f.MaxDelete)
 	if err != nil {
 		return plan.Options{}, err
 	}
@@ -104,14 +104,6 @@ func (f *planFlags) options() (plan.Options, error) {
 		return plan.Options{}, err
 	}
 	return plan.Options{DeleteLimit: limit, MaxFileSize: maxSize, Scope: scope, Replace: replace}, nil
-}
-
-// deleteLimit reads --max-delete; empty means the default guard.
-func deleteLimit(flag string) (plan.DeleteLimit, error) {
-	if flag == "" {
-		return plan.DefaultDeleteLimit(), nil
-	}
-	return plan.ParseDeleteLimit(flag)
 }
 
 // defaultManifest is the -m default, left out of suggested commands.

@@ -92,7 +92,7 @@ func (c *showCmd) freshness(ctx context.Context, g *Globals, kctx *kong.Context,
 	if saved.Refreshed {
 		return notChecked("the plan was made with --refresh, so only desksync apply, which reads Desk again, can compare it; the state and files are unchanged")
 	}
-	limit, err := deleteLimit(saved.Made.MaxDelete)
+	limit, err := plan.DeleteLimitFlag(saved.Made.MaxDelete)
 	if err != nil {
 		return stale(err)
 	}
