@@ -5,15 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/alecthomas/kong"
 	"github.com/desksync/desksync/apply"
 	"github.com/desksync/desksync/internal/hint"
-	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/internal/view"
 	"github.com/desksync/desksync/plan"
 	"github.com/desksync/desksync/plan/hashcache"
@@ -50,17 +47,18 @@ Exit status: 0 success, 1 error (including any failed entry; the others still fi
 func (c *applyCmd) Validate() error { return checkParallelism(c.Parallelism) }
 
 func (c *applyCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.Context) error {
-	var saved *plan.Plan
+	var saved *plan.Saved
 	if c.PlanFile != "" {
-		var err error
-		if saved, err = plan.Read(c.PlanFile); err != nil {
+		p, err := plan.Read(c.PlanFile)
+		if err != nil {
 			return err
 		}
+		saved = &plan.Saved{Plan: p, File: c.PlanFile, Command: func(args ...string) string { return g.commandLine(c.Sandbox, args...) }}
 		if err := c.useRecorded(g, kctx, saved); err != nil {
 			return err
 		}
 	}
-	opts, guards, err := c.limits(g, kctx, saved)
+	opts, guards, err := c.limits(kctx, saved)
 	if err != nil {
 		return err
 	}
@@ -74,54 +72,54 @@ func (c *applyCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.
 	if opts.HashCache == nil {
 		opts.HashCache = hashcache.Ephemeral() // every file read, each opened once
 	}
-	ws, err := openCachedWorkspace(g, c.Sandbox, opts.HashCache)
+	e, err := openEnv(g, c.Sandbox, opts.HashCache)
 	if err != nil {
 		return err
 	}
+	defer e.close()
 	if saved != nil {
-		if err := c.useRecordedState(g, kctx, ws, saved); err != nil {
+		if err := useRecordedState(g, kctx, e, saved); err != nil {
 			return err
 		}
 	}
-	s, err := ws.begin(ctx, t, &c.connFlags, "apply", c.LockTimeout)
-	if err != nil {
+	if err := e.begin(ctx, t, &c.connFlags, "apply", c.LockTimeout); err != nil {
 		return err
 	}
-	defer s.release()
-	st := s.state
+	st := e.state
 	if saved != nil {
-		if err := c.checkSaved(ctx, g, ws, s, saved); err != nil {
+		if err := saved.CheckSite(e.site); err != nil {
+			return err
+		}
+		if err := saved.CheckFresh(ctx, e.manifest, e.state); err != nil {
 			return err
 		}
 	}
 	if c.Refresh || saved != nil && saved.Refreshed {
 		var drift []state.Mutation
-		if st, opts, drift, err = refreshState(ctx, s.conn, st, opts, c.Parallelism); err != nil {
+		if st, opts, drift, err = refreshState(ctx, e.client, st, opts, c.Parallelism); err != nil {
 			return err
 		}
 		// The journal apply appends is replayed onto the file, so what Desk showed must be
 		// in the file first: a step planned from the refreshed state may not apply to the
 		// old one (a move onto an address Desk no longer has).
 		if len(drift) > 0 {
-			if err := ws.store.Save(ctx, st); err != nil {
+			if err := e.store.Save(ctx, st); err != nil {
 				return err
 			}
 		}
 	}
-	p, err := plan.Compute(ctx, ws.manifest, st, opts)
+	p, err := plan.Compute(ctx, e.manifest, st, opts)
 	if err != nil {
 		return err
 	}
 	_ = opts.HashCache.Save() // only a shortcut, as in plan
 	if saved != nil {
-		if err := plan.Verify(saved, p); err != nil {
-			return hint.Wrap(err, `the plan file was edited, or made from other files; make it again with "`+c.replan(g, saved, "")+`", review it, and apply that`)
+		if err := saved.Matches(p); err != nil {
+			return err
 		}
-	}
-	if saved != nil {
-		err = c.checkDeletes(g, p, guards, saved)
+		err = saved.CheckGuards(p, guards)
 	} else {
-		err = c.approve(ctx, g, t, p, guards, recordedPath(ws.store.Path()))
+		err = c.approve(ctx, g, t, p, guards, plan.RecordedPath(e.store.Path()))
 	}
 	if err != nil {
 		return err
@@ -133,7 +131,7 @@ func (c *applyCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.
 		return nil
 	}
 	if st == nil {
-		st = state.New(s.conn.site)
+		st = state.New(e.site)
 	}
 	// From here a first signal lets running actions finish (see main). One that came
 	// before has cancelled ctx, and nothing has been changed yet.
@@ -144,10 +142,10 @@ func (c *applyCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.
 	}
 	res, err := apply.Run(ctx, apply.Options{
 		Plan:        p,
-		Manifest:    ws.manifest,
+		Manifest:    e.manifest,
 		State:       st,
-		Store:       ws.store,
-		Desk:        s.conn.client,
+		Store:       e.store,
+		Desk:        e.client,
 		Parallelism: c.Parallelism,
 		Progress:    c.progress(t, p),
 		Interrupt:   t.interrupt,
@@ -171,51 +169,34 @@ func (c *applyCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.
 // useRecorded takes the manifest and --sandbox a saved plan was made with as this
 // run's defaults; useRecordedState does the same for the state once the manifest
 // (which names the default state) is loaded.
-func (c *applyCmd) useRecorded(g *Globals, kctx *kong.Context, saved *plan.Plan) error {
-	if saved.Made.Manifest != "" && !given(kctx, "manifest", "DESKSYNC_MANIFEST") {
-		if err := c.checkRecordedPath("manifest", "DESKSYNC_MANIFEST", saved.Made.Manifest); err != nil {
-			return err
-		}
-		g.Manifest = saved.Made.Manifest
+func (c *applyCmd) useRecorded(g *Globals, kctx *kong.Context, saved *plan.Saved) error {
+	m, err := saved.ManifestDefault(givenFlags(kctx))
+	if err != nil {
+		return err
 	}
-	if saved.Made.Sandbox {
-		c.Sandbox = true
+	if m != "" {
+		g.Manifest = m
 	}
+	c.Sandbox = saved.Sandbox(c.Sandbox)
 	return nil
 }
 
-func (c *applyCmd) useRecordedState(g *Globals, kctx *kong.Context, ws *workspace, saved *plan.Plan) error {
-	recorded := saved.Made.State
-	if recorded == "" || given(kctx, "state", "DESKSYNC_STATE") || recorded == recordedPath(ws.store.Path()) {
-		return nil
-	}
-	if err := c.checkRecordedPath("state", "DESKSYNC_STATE", recorded); err != nil {
+func useRecordedState(g *Globals, kctx *kong.Context, e *env, saved *plan.Saved) error {
+	recorded, err := saved.StateDefault(e.store.Path(), givenFlags(kctx))
+	if err != nil || recorded == "" {
 		return err
 	}
 	store, err := openStore(recorded)
 	if err != nil {
 		return err
 	}
-	g.State, ws.store = recorded, store
+	g.State, e.store = recorded, store
 	return nil
 }
 
-// checkRecordedPath refuses a recorded path outside the working directory: the plan
-// file may come from anywhere, and must not choose which state (or manifest) a
-// pipeline reads and writes; naming the path again on the command line allows it.
-func (c *applyCmd) checkRecordedPath(flag, env, recorded string) error {
-	if _, ok := insideWorkingDir(recorded); ok {
-		return nil
-	}
-	return hint.New(
-		fmt.Sprintf("plan %s was made with the %s %s, outside the working directory", quote.Text(c.PlanFile), flag, quote.Text(recorded)),
-		fmt.Sprintf("if that is the %s you mean, name it: --%s %s (or %s)", flag, flag, quote.Text(plan.QuoteArg(recorded)), env))
-}
-
-// limits returns the planning options and the delete guards to enforce. For a saved
-// plan both come from the file, and this run's own flags can only add to them: a
-// smaller --max-file-size, a second --max-delete that must also hold.
-func (c *applyCmd) limits(g *Globals, kctx *kong.Context, saved *plan.Plan) (plan.Options, []plan.DeleteLimit, error) {
+// limits returns the planning options and the delete guards to enforce: this run's
+// own, or, for a saved plan, those it records as this run's flags may tighten them.
+func (c *applyCmd) limits(kctx *kong.Context, saved *plan.Saved) (plan.Options, []plan.DeleteLimit, error) {
 	own, err := c.options()
 	if err != nil {
 		return plan.Options{}, nil, err
@@ -223,91 +204,7 @@ func (c *applyCmd) limits(g *Globals, kctx *kong.Context, saved *plan.Plan) (pla
 	if saved == nil {
 		return own, []plan.DeleteLimit{own.DeleteLimit}, nil
 	}
-	recorded, err := deleteLimit(saved.Made.MaxDelete)
-	if err != nil {
-		return plan.Options{}, nil, err
-	}
-	opts := plan.Options{DeleteLimit: recorded, MaxFileSize: saved.Made.MaxFileSize, Scope: saved.Scope, Replace: saved.Replace}
-	if opts.MaxFileSize == 0 {
-		opts.MaxFileSize = plan.DefaultMaxFileSize
-	}
-	if given(kctx, "max-file-size", "") {
-		opts.MaxFileSize = min(opts.MaxFileSize, own.MaxFileSize)
-	}
-	guards := []plan.DeleteLimit{recorded}
-	if given(kctx, "max-delete", "") {
-		guards = append(guards, own.DeleteLimit)
-	}
-	if (given(kctx, "target", "") || given(kctx, "exclude", "")) && own.Scope.String() != saved.Scope.String() {
-		scope := saved.Scope.String()
-		if scope == "" {
-			scope = "no --target or --exclude"
-		}
-		return plan.Options{}, nil, hint.New(
-			fmt.Sprintf("plan %s was made with %s; --target and --exclude cannot change a saved plan", quote.Text(c.PlanFile), quote.Text(scope)),
-			fmt.Sprintf(`make the plan again with the patterns you want: %s`, g.commandLine(c.Sandbox, "plan", "--out", c.PlanFile)))
-	}
-	// A saved plan is what was reviewed: another --replace would apply something else,
-	// so it is refused like another scope rather than planned anew.
-	if given(kctx, "replace", "") && !slices.Equal(own.Replace, saved.Replace) {
-		recorded := "no --replace"
-		if len(saved.Replace) > 0 {
-			var args []string
-			for _, a := range saved.Replace {
-				args = append(args, "--replace "+quote.Shell(a))
-			}
-			recorded = strings.Join(args, " ")
-		}
-		return plan.Options{}, nil, hint.New(
-			fmt.Sprintf("plan %s was made with %s; --replace cannot change a saved plan", quote.Text(c.PlanFile), recorded),
-			fmt.Sprintf(`make the plan again with the addresses you want replaced: %s`, g.commandLine(c.Sandbox, "plan", "--replace", "ADDRESS", "--out", c.PlanFile)))
-	}
-	return opts, guards, nil
-}
-
-// checkSaved refuses a saved plan made for another site, or one that is stale.
-func (c *applyCmd) checkSaved(ctx context.Context, g *Globals, ws *workspace, s *session, saved *plan.Plan) error {
-	if site := saved.Made.Site; site != "" && site != s.conn.site {
-		return hint.New(
-			fmt.Sprintf("plan %s was made for %s, and this run talks to %s", quote.Text(c.PlanFile), quote.Text(site), s.conn.site),
-			"point DESK_URL at the site the plan was made for, or make the plan again: "+c.replan(g, saved, ""))
-	}
-	if err := plan.CheckStale(ctx, saved, ws.manifest, s.state); err != nil {
-		var stale *plan.StaleError
-		if errors.As(err, &stale) {
-			return hint.Wrap(err, `run "`+c.replan(g, saved, "")+`" again`)
-		}
-		return err
-	}
-	return nil
-}
-
-// replan is the command that makes saved again with the same inputs and limits, or
-// with maxDelete in place of its --max-delete when that is not empty.
-func (c *applyCmd) replan(g *Globals, saved *plan.Plan, maxDelete string) string {
-	args := []string{"plan"}
-	for _, p := range saved.Scope.Target {
-		args = append(args, "--target", p)
-	}
-	for _, p := range saved.Scope.Exclude {
-		args = append(args, "--exclude", p)
-	}
-	for _, a := range saved.Replace {
-		args = append(args, "--replace", a)
-	}
-	if maxDelete == "" {
-		maxDelete = saved.Made.MaxDelete
-	}
-	if maxDelete != "" {
-		args = append(args, "--max-delete", maxDelete)
-	}
-	if size := saved.Made.MaxFileSize; size != 0 && size != plan.DefaultMaxFileSize {
-		args = append(args, "--max-file-size", strconv.FormatInt(size, 10))
-	}
-	if saved.Refreshed {
-		args = append(args, "--refresh")
-	}
-	return g.commandLine(c.Sandbox, append(args, "--out", c.PlanFile)...)
+	return saved.Limits(own, givenFlags(kctx))
 }
 
 // interruptedEarly is a signal that came before apply changed anything; again is the
@@ -351,20 +248,10 @@ func (c *applyCmd) again(g *Globals) string {
 	return g.commandLine(c.Sandbox, "apply")
 }
 
-// checkDeletes enforces the mass-delete guards, the first being a saved plan's own.
-func (c *applyCmd) checkDeletes(g *Globals, p *plan.Plan, guards []plan.DeleteLimit, saved *plan.Plan) error {
-	for i, guard := range guards {
-		err := p.CheckDeletes(guard)
-		var md *plan.MassDeleteError
-		if i == 0 && saved != nil && errors.As(err, &md) {
-			made := "with --max-delete " + md.Limit.String()
-			if saved.Made.MaxDelete == "" {
-				made = "without --max-delete, so the default limit applies"
-			}
-			return hint.Wrap(err, fmt.Sprintf(`the plan was made %s; if the deletes are intended, make it again with "%s"`,
-				made, c.replan(g, saved, strconv.Itoa(md.Deletes))))
-		}
-		if err != nil {
+// checkDeletes enforces the mass-delete guards of a freshly made plan.
+func checkDeletes(p *plan.Plan, guards []plan.DeleteLimit) error {
+	for _, guard := range guards {
+		if err := p.CheckDeletes(guard); err != nil {
 			return err
 		}
 	}
@@ -384,7 +271,7 @@ func (c *applyCmd) approve(ctx context.Context, g *Globals, t *terminal, p *plan
 	} else if err := view.RenderPlan(t.stdout, p, "text", view.PlanOptions{Color: g.color(t), State: stateAt}); err != nil {
 		return err
 	}
-	if err := c.checkDeletes(g, p, guards, nil); err != nil {
+	if err := checkDeletes(p, guards); err != nil {
 		return err
 	}
 	if !p.HasChanges() || c.AutoApprove {

@@ -34,32 +34,31 @@ Exit status: 0 success, 1 error (nothing is recorded).`
 }
 
 func (c *importCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
-	ws, err := openWorkspace(g, c.Sandbox)
+	en, err := openEnv(g, c.Sandbox, nil)
 	if err != nil {
 		return err
 	}
-	e, err := findEntry(ws.manifest, c.Address)
+	defer en.close()
+	e, err := findEntry(en.manifest, c.Address)
 	if err != nil {
 		return err
 	}
-	digest, err := hashEntry(ctx, ws.manifest, e)
+	digest, err := hashEntry(ctx, en.manifest, e)
 	if err != nil {
 		return err
 	}
-	s, err := ws.begin(ctx, t, &c.connFlags, "import", c.LockTimeout)
-	if err != nil {
+	if err := en.begin(ctx, t, &c.connFlags, "import", c.LockTimeout); err != nil {
 		return err
 	}
-	defer s.release()
-	st := s.state
+	st := en.state
 	if st == nil {
-		st = state.New(s.conn.site)
+		st = state.New(en.site)
 	}
-	a, err := refresh.Import(ctx, st, s.conn.client, e, c.FileID, digest, time.Now())
+	a, err := refresh.Import(ctx, st, en.client, e, c.FileID, digest, time.Now())
 	if err != nil {
 		return err
 	}
-	if err := ws.store.Save(ctx, st); err != nil {
+	if err := en.store.Save(ctx, st); err != nil {
 		return err
 	}
 	fmt.Fprintf(t.stdout, "Imported Desk file %d (%s) as %s.\n", a.ID, quote.Text(a.Filename), quote.Text(e.Address))

@@ -3,16 +3,11 @@ package command
 import (
 	"context"
 	"fmt"
-	"github.com/desksync/desksync/internal/hint"
-	"github.com/desksync/desksync/internal/quote"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/alecthomas/kong"
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/internal/refresh"
 	"github.com/desksync/desksync/internal/view"
-	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
 	"github.com/desksync/desksync/plan/hashcache"
 	"github.com/desksync/desksync/state"
@@ -62,26 +57,27 @@ func (c *planCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.C
 	if opts.HashCache == nil {
 		opts.HashCache = hashcache.Ephemeral() // every file read, each opened once
 	}
-	ws, err := openCachedWorkspace(g, c.Sandbox, opts.HashCache)
+	e, err := openEnv(g, c.Sandbox, opts.HashCache)
 	if err != nil {
 		return err
 	}
-	st, err := ws.loadState(ctx)
+	defer e.close()
+	st, err := e.loadState(ctx)
 	if err != nil {
 		return err
 	}
-	p, site, err := c.compute(ctx, t, ws, st, opts)
+	p, site, err := c.compute(ctx, t, e, st, opts)
 	if err != nil {
 		return err
 	}
-	if w := crlfWarning(ctx, "git", ws.manifest.Root, p); w != "" {
+	if w := crlfWarning(ctx, "git", e.manifest.Root, p); w != "" {
 		p.Warnings = append(p.Warnings, w)
 	}
 	_ = opts.HashCache.Save() // only a shortcut: a read-only checkout plans as well without it
 	if c.Out != "" {
 		p.Made = plan.Made{
-			Manifest:    recordedPath(ws.manifest.Path),
-			State:       recordedPath(ws.store.Path()),
+			Manifest:    plan.RecordedPath(e.manifest.Path),
+			State:       plan.RecordedPath(e.store.Path()),
 			Sandbox:     c.Sandbox,
 			Site:        site,
 			MaxDelete:   c.MaxDelete,
@@ -91,7 +87,7 @@ func (c *planCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.C
 			return err
 		}
 	}
-	if err := view.RenderPlan(t.stdout, p, c.Format, view.PlanOptions{Color: g.color(t), State: recordedPath(ws.store.Path())}); err != nil {
+	if err := view.RenderPlan(t.stdout, p, c.Format, view.PlanOptions{Color: g.color(t), State: plan.RecordedPath(e.store.Path())}); err != nil {
 		return err
 	}
 	if c.Out != "" && c.Format == "text" {
@@ -109,166 +105,39 @@ func (c *planCmd) Validate() error { return checkParallelism(c.Parallelism) }
 // compute plans offline, or, with --refresh or --diff, reads Desk around the plan: the
 // refreshed state (in memory only) and its drift notes before, the content diffs after.
 // It returns the site the plan is for, when known.
-func (c *planCmd) compute(ctx context.Context, t *terminal, ws *workspace, st *state.State, opts plan.Options) (*plan.Plan, string, error) {
+func (c *planCmd) compute(ctx context.Context, t *terminal, e *env, st *state.State, opts plan.Options) (*plan.Plan, string, error) {
 	if !c.Refresh && !c.Diff {
-		p, err := plan.Compute(ctx, ws.manifest, st, opts)
-		return p, offlineSite(ws, st), err
+		p, err := plan.Compute(ctx, e.manifest, st, opts)
+		return p, offlineSite(e, st), err
 	}
-	conn, err := c.connect(ws, t.stderr)
-	if err != nil {
+	if err := e.connect(&c.connFlags, t.stderr); err != nil {
 		return nil, "", err
 	}
-	defer conn.close()
-	if err := checkSite(st, conn.site, ws.store.Path()); err != nil {
+	if err := checkSite(st, e.site, e.store.Path()); err != nil {
 		return nil, "", err
 	}
+	var err error
 	if c.Refresh {
-		if st, opts, _, err = refreshState(ctx, conn, st, opts, c.Parallelism); err != nil {
+		if st, opts, _, err = refreshState(ctx, e.client, st, opts, c.Parallelism); err != nil {
 			return nil, "", err
 		}
 	}
-	p, err := plan.Compute(ctx, ws.manifest, st, opts)
+	p, err := plan.Compute(ctx, e.manifest, st, opts)
 	if err != nil || !c.Diff {
-		return p, conn.site, err
+		return p, e.site, err
 	}
-	return p, conn.site, refresh.Diffs(ctx, conn.client, p, ws.manifest, c.Parallelism)
-}
-
-// refreshState reads every file st tracks from Desk and returns the refreshed copy
-// with opts carrying the drift, for plan and apply --refresh.
-func refreshState(ctx context.Context, conn *connection, st *state.State, opts plan.Options, parallelism int) (*state.State, plan.Options, []state.Mutation, error) {
-	opts.Refreshed = true
-	if st == nil {
-		return nil, opts, nil, nil
-	}
-	rep, err := refresh.Run(ctx, st, conn.client, parallelism)
-	if err != nil {
-		return nil, opts, nil, err
-	}
-	opts.Drift = rep.Notes()
-	return rep.State, opts, rep.Mutations, nil
+	return p, e.site, refresh.Diffs(ctx, e.client, p, e.manifest, c.Parallelism)
 }
 
 // offlineSite is the site an offline plan is for, as far as it can tell without
 // connecting: the sandbox, or the state's own. DESK_URL is not read: only the client
 // knows how it normalises what users paste, and a wrong guess would refuse a good plan.
-func offlineSite(ws *workspace, st *state.State) string {
+func offlineSite(e *env, st *state.State) string {
 	switch {
-	case ws.sandbox != "":
+	case e.sandbox != "":
 		return sandboxSite
 	case st != nil:
 		return st.Site
 	}
 	return ""
-}
-
-// recordedPath is path as a saved plan records it: relative to the working directory
-// when it lies inside it, absolute otherwise, an s3:// state as it is (either of the
-// last two refused by apply unless named again on its command line).
-func recordedPath(path string) string {
-	if manifest.IsStateURL(path) {
-		return path
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return path
-	}
-	if rel, ok := insideWorkingDir(abs); ok {
-		return rel
-	}
-	return abs
-}
-
-// insideWorkingDir returns path relative to the working directory, and whether it
-// lies inside it.
-func insideWorkingDir(path string) (string, bool) {
-	if manifest.IsStateURL(path) {
-		return "", false
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", false
-	}
-	abs := path
-	if !filepath.IsAbs(abs) {
-		abs = filepath.Join(wd, path)
-	}
-	rel, err := filepath.Rel(wd, abs)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return "", false
-	}
-	return rel, true
-}
-
-// planFlags are the planning limits plan and apply share.
-type planFlags struct {
-	MaxDelete   string   `name:"max-delete" placeholder:"N|P%" help:"Deletes allowed: more is a warning in plan and refused by apply (default 30% once 10 or more are tracked; none when the manifest lists no attachments)."`
-	MaxFileSize string   `name:"max-file-size" default:"5GiB" placeholder:"SIZE" help:"Refuse, at plan time and so before any upload, a file larger than this (e.g. 100MiB); default: ${default}."`
-	Target      []string `name:"target" sep:"none" placeholder:"PATTERN" help:"Plan only addresses matching PATTERN (an address, a folder or a glob such as \"images/**\"); repeatable."`
-	Exclude     []string `name:"exclude" sep:"none" placeholder:"PATTERN" help:"Leave out addresses matching PATTERN; repeatable."`
-	Replace     []string `name:"replace" sep:"none" placeholder:"ADDRESS" help:"Replace the tracked file at ADDRESS whatever the hashes say: upload it again (a new Desk ID), then delete the old one; repeatable."`
-}
-
-// options turns the flags into plan.Options.
-func (f *planFlags) options() (plan.Options, error) {
-	limit, err := deleteLimit(f.MaxDelete)
-	if err != nil {
-		return plan.Options{}, err
-	}
-	maxSize, err := plan.ParseSize(f.MaxFileSize)
-	if err != nil {
-		return plan.Options{}, hint.New("--max-file-size: "+err.Error(), `write a size such as "5GiB" or "500MB"`)
-	}
-	scope, err := plan.NewScope(f.Target, f.Exclude)
-	if err != nil {
-		return plan.Options{}, err
-	}
-	replace, err := plan.NewReplace(f.Replace)
-	if err != nil {
-		return plan.Options{}, err
-	}
-	return plan.Options{DeleteLimit: limit, MaxFileSize: maxSize, Scope: scope, Replace: replace}, nil
-}
-
-// deleteLimit reads --max-delete; empty means the default guard.
-func deleteLimit(flag string) (plan.DeleteLimit, error) {
-	if flag == "" {
-		return plan.DefaultDeleteLimit(), nil
-	}
-	return plan.ParseDeleteLimit(flag)
-}
-
-// defaultManifest is the -m default, left out of suggested commands.
-const defaultManifest = "desksync.yaml"
-
-// commandLine writes a desksync command for a hint, repeating the -m, --state and
-// --sandbox this run used so that it can be pasted as it is.
-func (g *Globals) commandLine(sandbox bool, args ...string) string {
-	parts := []string{"desksync"}
-	for _, a := range args {
-		parts = append(parts, plan.QuoteArg(a))
-	}
-	if g.Manifest != defaultManifest && g.Manifest != "" {
-		parts = append(parts, "-m", plan.QuoteArg(g.Manifest))
-	}
-	if g.State != "" {
-		parts = append(parts, "--state", plan.QuoteArg(g.State))
-	}
-	if sandbox {
-		parts = append(parts, "--sandbox")
-	}
-	return quote.Text(strings.Join(parts, " "))
-}
-
-// given reports whether the user set flag on the command line or through env.
-func given(kctx *kong.Context, flag, env string) bool {
-	if env != "" && os.Getenv(env) != "" {
-		return true
-	}
-	for _, p := range kctx.Path {
-		if p.Flag != nil && p.Flag.Name == flag {
-			return true
-		}
-	}
-	return false
 }

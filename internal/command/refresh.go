@@ -31,24 +31,23 @@ Exit status: 0 success, 1 error (nothing is recorded unless every file could be 
 func (c *refreshCmd) Validate() error { return checkParallelism(c.Parallelism) }
 
 func (c *refreshCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
-	ws, err := openWorkspace(g, c.Sandbox)
+	e, err := openEnv(g, c.Sandbox, nil)
 	if err != nil {
 		return err
 	}
-	s, err := ws.begin(ctx, t, &c.connFlags, "refresh", c.LockTimeout)
-	if err != nil {
+	defer e.close()
+	if err := e.begin(ctx, t, &c.connFlags, "refresh", c.LockTimeout); err != nil {
 		return err
 	}
-	defer s.release()
-	if s.state == nil {
-		return hint.New(fmt.Sprintf("no state file at %s: nothing is tracked, so there is nothing to refresh", ws.store.Path()), `run "desksync apply" to upload the manifest's files, or "desksync import ADDRESS FILE_ID" to adopt files already on Desk`)
+	if e.state == nil {
+		return hint.New(fmt.Sprintf("no state file at %s: nothing is tracked, so there is nothing to refresh", e.store.Path()), `run "desksync apply" to upload the manifest's files, or "desksync import ADDRESS FILE_ID" to adopt files already on Desk`)
 	}
-	rep, err := refresh.Run(ctx, s.state, s.conn.client, c.Parallelism)
+	rep, err := refresh.Run(ctx, e.state, e.client, c.Parallelism)
 	if err != nil {
 		return err
 	}
 	if len(rep.Drift) > 0 {
-		if err := ws.store.Save(ctx, rep.State); err != nil {
+		if err := e.store.Save(ctx, rep.State); err != nil {
 			return err
 		}
 	}

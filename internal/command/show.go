@@ -54,7 +54,7 @@ func (c *showCmd) freshness(ctx context.Context, g *Globals, kctx *kong.Context,
 		return &view.Freshness{Checked: true, Stale: true, Reason: reason}
 	}
 	if saved.Made.Manifest != "" && !given(kctx, "manifest", "DESKSYNC_MANIFEST") {
-		if _, ok := insideWorkingDir(saved.Made.Manifest); !ok {
+		if _, ok := plan.InsideWorkingDir(saved.Made.Manifest); !ok {
 			return notChecked(fmt.Sprintf("the plan was made with the manifest %s, outside the working directory (name it with -m to check)", saved.Made.Manifest))
 		}
 		g.Manifest = saved.Made.Manifest
@@ -62,15 +62,15 @@ func (c *showCmd) freshness(ctx context.Context, g *Globals, kctx *kong.Context,
 	if _, err := os.Stat(g.Manifest); errors.Is(err, fs.ErrNotExist) {
 		return notChecked(fmt.Sprintf("no manifest %s here (run show in the checkout the plan is for)", g.Manifest))
 	}
-	ws, err := openWorkspace(g, saved.Made.Sandbox)
+	e, err := openEnv(g, saved.Made.Sandbox, nil)
 	if err != nil {
 		return stale(fmt.Errorf("the manifest cannot be loaded: %w", err))
 	}
 	// The state the plan records, as apply takes it: where -m's manifest or --state
 	// already points, or a path inside the working directory; a state elsewhere (or
 	// on a ref or in a bucket the manifest does not name) only when --state names it.
-	if recorded := saved.Made.State; recorded != "" && !given(kctx, "state", "DESKSYNC_STATE") && recorded != recordedPath(ws.store.Path()) {
-		if _, ok := insideWorkingDir(recorded); !ok {
+	if recorded := saved.Made.State; recorded != "" && !given(kctx, "state", "DESKSYNC_STATE") && recorded != plan.RecordedPath(e.store.Path()) {
+		if _, ok := plan.InsideWorkingDir(recorded); !ok {
 			return notChecked(fmt.Sprintf("the plan was made with the state %s, which neither the manifest nor --state names (name it with --state to check)", recorded))
 		}
 		if err := checkStateFile(recorded); err != nil {
@@ -80,19 +80,19 @@ func (c *showCmd) freshness(ctx context.Context, g *Globals, kctx *kong.Context,
 		if err != nil {
 			return notChecked(fmt.Sprintf("the state %s cannot be opened: %s", recorded, errorReason(err)))
 		}
-		ws.store = store
+		e.store = store
 	}
-	st, err := ws.loadState(ctx)
+	st, err := e.loadState(ctx)
 	if err != nil {
-		return notChecked(fmt.Sprintf("the state %s cannot be read: %s", recordedPath(ws.store.Path()), errorReason(err)))
+		return notChecked(fmt.Sprintf("the state %s cannot be read: %s", plan.RecordedPath(e.store.Path()), errorReason(err)))
 	}
-	if err := plan.CheckStale(ctx, saved, ws.manifest, st); err != nil {
+	if err := plan.CheckStale(ctx, saved, e.manifest, st); err != nil {
 		return stale(err)
 	}
 	if saved.Refreshed {
 		return notChecked("the plan was made with --refresh, so only desksync apply, which reads Desk again, can compare it; the state and files are unchanged")
 	}
-	limit, err := deleteLimit(saved.Made.MaxDelete)
+	limit, err := plan.DeleteLimitFlag(saved.Made.MaxDelete)
 	if err != nil {
 		return stale(err)
 	}
@@ -100,7 +100,7 @@ func (c *showCmd) freshness(ctx context.Context, g *Globals, kctx *kong.Context,
 	if opts.MaxFileSize == 0 {
 		opts.MaxFileSize = plan.DefaultMaxFileSize
 	}
-	now, err := plan.Compute(ctx, ws.manifest, st, opts)
+	now, err := plan.Compute(ctx, e.manifest, st, opts)
 	if err != nil {
 		return stale(fmt.Errorf("planning again from the work tree fails: %w", err))
 	}

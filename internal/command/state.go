@@ -138,21 +138,21 @@ address as a create if the manifest still lists it. The previous state is kept a
 }
 
 func (c *stateRmCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
-	ws, err := openWorkspace(g, c.Sandbox)
+	e, err := openEnv(g, c.Sandbox, nil)
 	if err != nil {
 		return err
 	}
-	st, unlock, err := ws.lockAndLoad(ctx, t, "state rm", c.LockTimeout)
-	if err != nil {
+	defer e.close()
+	if err := e.lock(ctx, t, "state rm", c.LockTimeout); err != nil {
 		return err
 	}
-	defer unlock()
+	st := e.state
 	if st == nil || st.Attachments[c.Address] == nil {
-		return notTracked(g, c.Sandbox, c.Address, ws.store.Path())
+		return notTracked(g, c.Sandbox, c.Address, e.store.Path())
 	}
 	id := st.Attachments[c.Address].ID
 	st.Forget(c.Address)
-	if err := ws.store.Save(ctx, st); err != nil {
+	if err := e.store.Save(ctx, st); err != nil {
 		return err
 	}
 	fmt.Fprintf(t.stdout, "Removed %s (Desk file %d) from the state; the file on Desk was not touched.\n", quote.Text(c.Address), id)
@@ -178,33 +178,33 @@ func (c *stateMvCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	if err := checkAddress(c.New); err != nil {
 		return err
 	}
-	ws, err := openWorkspace(g, c.Sandbox)
+	e, err := openEnv(g, c.Sandbox, nil)
 	if err != nil {
 		return err
 	}
-	st, unlock, err := ws.lockAndLoad(ctx, t, "state mv", c.LockTimeout)
-	if err != nil {
+	defer e.close()
+	if err := e.lock(ctx, t, "state mv", c.LockTimeout); err != nil {
 		return err
 	}
-	defer unlock()
+	st := e.state
 	if st == nil || st.Attachments[c.Old] == nil {
-		return notTracked(g, c.Sandbox, c.Old, ws.store.Path())
+		return notTracked(g, c.Sandbox, c.Old, e.store.Path())
 	}
 	if st.Pending[c.Old] != nil {
 		// Forgetting OLD would lose the record of its temp file on Desk.
 		return hint.New(fmt.Sprintf("%s has an interrupted upload still to clean up", quote.Text(c.Old)), fmt.Sprintf(`let apply settle it first: %s`, g.commandLine(c.Sandbox, "apply")))
 	}
 	if st.Attachments[c.New] != nil || st.Pending[c.New] != nil {
-		return hint.New(fmt.Sprintf("%s already has a record in %s", quote.Text(c.New), ws.store.Path()), fmt.Sprintf(`to replace it, forget it first: %s`, g.commandLine(c.Sandbox, "state", "rm", c.New)))
+		return hint.New(fmt.Sprintf("%s already has a record in %s", quote.Text(c.New), e.store.Path()), fmt.Sprintf(`to replace it, forget it first: %s`, g.commandLine(c.Sandbox, "state", "rm", c.New)))
 	}
 	att := *st.Attachments[c.Old]
 	st.Forget(c.Old)
 	st.Activate(c.New, att)
-	if err := ws.store.Save(ctx, st); err != nil {
+	if err := e.store.Save(ctx, st); err != nil {
 		return err
 	}
 	fmt.Fprintf(t.stdout, "Moved %s to %s (Desk file %d); nothing was sent to Desk.\n", quote.Text(c.Old), quote.Text(c.New), att.ID)
-	if !slices.ContainsFunc(ws.manifest.Entries, func(e manifest.Entry) bool { return e.Address == c.New }) {
+	if !slices.ContainsFunc(e.manifest.Entries, func(e manifest.Entry) bool { return e.Address == c.New }) {
 		fmt.Fprintf(t.stderr, "desksync: warning: the manifest lists no %s, so the next apply deletes Desk file %d\n", quote.Text(c.New), att.ID)
 	}
 	return nil
@@ -219,14 +219,14 @@ func checkAddress(addr string) error {
 	return nil
 }
 
-// readState loads the workspace's state for the read-only state commands.
+// readState loads the state for the read-only state commands.
 func readState(ctx context.Context, g *Globals, sandbox bool) (*state.State, string, error) {
-	ws, err := openWorkspace(g, sandbox)
+	e, err := openEnv(g, sandbox, nil)
 	if err != nil {
 		return nil, "", err
 	}
-	st, err := ws.loadState(ctx)
-	return st, ws.store.Path(), err
+	st, err := e.loadState(ctx)
+	return st, e.store.Path(), err
 }
 
 func notTracked(g *Globals, sandbox bool, address, statePath string) error {
@@ -247,11 +247,11 @@ the lock names this host and its pid is still running, force-unlock refuses unle
 }
 
 func (c *forceUnlockCmd) Run(g *Globals, t *terminal) error {
-	ws, err := openWorkspace(g, c.Sandbox)
+	e, err := openEnv(g, c.Sandbox, nil)
 	if err != nil {
 		return err
 	}
-	if err := ws.store.ForceUnlock(c.LockID, c.Force); err != nil {
+	if err := e.store.ForceUnlock(c.LockID, c.Force); err != nil {
 		return err
 	}
 	fmt.Fprintf(t.stdout, "Lock %s removed; the state is unlocked.\n", quote.Text(c.LockID))

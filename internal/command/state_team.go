@@ -12,37 +12,8 @@ import (
 
 	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/internal/quote"
-	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/state"
-	"github.com/desksync/desksync/state/gitstate"
-	"github.com/desksync/desksync/state/s3state"
 )
-
-// stateStore is a state.Store that can name its location and remove a stale lock: a
-// state file, or an s3:// object.
-type stateStore interface {
-	state.Store
-	Path() string
-	ForceUnlock(id string, force bool) error
-}
-
-var (
-	_ stateStore = (*state.File)(nil)
-	_ stateStore = (*s3state.Store)(nil)
-	_ stateStore = (*gitstate.Store)(nil)
-)
-
-// openStore returns the store for a state location: a git:REF or git:REMOTE:REF ref (git
-// runs in the working directory, the checkout), an s3://BUCKET/KEY URL or a file path.
-func openStore(location string) (stateStore, error) {
-	if gitstate.IsLocation(location) {
-		return gitstate.Open(location, gitstate.Options{})
-	}
-	if manifest.IsStateURL(location) {
-		return s3state.Open(context.Background(), location, s3state.Options{})
-	}
-	return state.NewFile(location), nil
-}
 
 // statePullCmd prints the state, wherever it lives.
 type statePullCmd struct{}
@@ -54,13 +25,13 @@ desksync --state s3://BUCKET/KEY state pull > desksync.state.json`
 }
 
 func (c *statePullCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
-	ws, err := openWorkspace(g, false)
+	e, err := openEnv(g, false, nil)
 	if err != nil {
 		return err
 	}
-	st, err := ws.store.Load(ctx)
+	st, err := e.store.Load(ctx)
 	if errors.Is(err, state.ErrNotExist) {
-		return hint.Wrap(fmt.Errorf("no state at %s", ws.store.Path()), "check --state (or DESKSYNC_STATE, or state: in the manifest); nothing has been applied there yet")
+		return hint.Wrap(fmt.Errorf("no state at %s", e.store.Path()), "check --state (or DESKSYNC_STATE, or state: in the manifest); nothing has been applied there yet")
 	}
 	if err != nil {
 		return err
@@ -92,37 +63,37 @@ func (c *statePushCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ws, err := openWorkspace(g, false)
+	e, err := openEnv(g, false, nil)
 	if err != nil {
 		return err
 	}
-	unlock, err := lock(ctx, t, ws.store, "state push", c.LockTimeout)
+	unlock, err := lock(ctx, t, e.store, "state push", c.LockTimeout)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	there, err := ws.store.Load(ctx)
+	there, err := e.store.Load(ctx)
 	switch {
 	case errors.Is(err, state.ErrNotExist):
-		err = ws.store.Compact(ctx, st)
+		err = e.store.Compact(ctx, st)
 	case err != nil:
 		return err
 	case there.Lineage == st.Lineage && there.Serial < st.Serial:
-		err = ws.store.Compact(ctx, st)
+		err = e.store.Compact(ctx, st)
 	case !c.Force && there.Lineage != st.Lineage:
-		return hint.New(fmt.Sprintf("%s holds another state (lineage %s) than %s (lineage %s); not replacing it", ws.store.Path(), there.Lineage, c.File, st.Lineage),
+		return hint.New(fmt.Sprintf("%s holds another state (lineage %s) than %s (lineage %s); not replacing it", e.store.Path(), there.Lineage, c.File, st.Lineage),
 			"run \"desksync state pull\" to look at it first; --force replaces it")
 	case !c.Force:
-		return hint.New(fmt.Sprintf("%s is at serial %d, not older than %s (serial %d); not replacing it", ws.store.Path(), there.Serial, c.File, st.Serial),
+		return hint.New(fmt.Sprintf("%s is at serial %d, not older than %s (serial %d); not replacing it", e.store.Path(), there.Serial, c.File, st.Serial),
 			"run \"desksync state pull\" to look at it first; --force replaces it")
 	default:
 		st.Serial = max(st.Serial, there.Serial)
-		err = ws.store.Save(ctx, st)
+		err = e.store.Save(ctx, st)
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(t.stdout, "Pushed %s (serial %d) to %s.\n", c.File, st.Serial, ws.store.Path())
+	fmt.Fprintf(t.stdout, "Pushed %s (serial %d) to %s.\n", c.File, st.Serial, e.store.Path())
 	return nil
 }
 

@@ -19,7 +19,6 @@ import (
 	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/manifest"
-	"github.com/desksync/desksync/plan/hashcache"
 	"github.com/desksync/desksync/state"
 )
 
@@ -29,31 +28,37 @@ const sandboxSite = "sandbox"
 // sandboxKey is the emulator's API key in --sandbox mode; it guards nothing real.
 const sandboxKey = "sandbox"
 
-// workspace is the manifest and the state store a command works on.
-type workspace struct {
+// env is what a command works on: the manifest and the state store, and, as the command
+// asks for them, the Desk client (connect) and the locked, loaded state (lock). Whatever
+// it acquired, close gives back, so a command defers close once after openEnv.
+type env struct {
 	manifest *manifest.Manifest
 	store    stateStore
 	// sandbox is the emulator's folder when --sandbox is set.
 	sandbox string
+
+	// client and site are set by connect.
+	client *desk.Client
+	site   string
+	// state is set by lock and begin; nil when no state file exists yet.
+	state *state.State
+
+	// closers give back what was acquired, run last first by close.
+	closers []func()
 }
 
-// openWorkspace loads the manifest and finds the state: --state wins, then the sandbox's own
-// state, then the manifest's `state:` (or its default).
-func openWorkspace(g *Globals, sandbox bool) (*workspace, error) {
-	return openCachedWorkspace(g, sandbox, nil)
-}
-
-// openCachedWorkspace is openWorkspace loading the manifest through cache (nil for none).
-func openCachedWorkspace(g *Globals, sandbox bool, cache manifest.HeadCache) (*workspace, error) {
+// openEnv loads the manifest (through cache, nil for none) and finds the state: --state
+// wins, then the sandbox's own state, then the manifest's `state:` (or its default).
+func openEnv(g *Globals, sandbox bool, cache manifest.HeadCache) (*env, error) {
 	m, err := g.loadManifestThrough(cache)
 	if err != nil {
 		return nil, err
 	}
-	ws := &workspace{manifest: m}
+	e := &env{manifest: m}
 	statePath := m.StatePath
 	if sandbox {
-		ws.sandbox = filepath.Join(m.Root, ".desksync", "sandbox")
-		statePath = filepath.Join(ws.sandbox, path.Base(filepath.ToSlash(m.StatePath)))
+		e.sandbox = filepath.Join(m.Root, ".desksync", "sandbox")
+		statePath = filepath.Join(e.sandbox, path.Base(filepath.ToSlash(m.StatePath)))
 	}
 	if g.State != "" {
 		statePath = g.State // as given, for messages; m.StatePath is its absolute form
@@ -61,10 +66,18 @@ func openCachedWorkspace(g *Globals, sandbox bool, cache manifest.HeadCache) (*w
 	if err := checkStateFile(statePath); err != nil {
 		return nil, err
 	}
-	if ws.store, err = openStore(statePath); err != nil {
+	if e.store, err = openStore(statePath); err != nil {
 		return nil, err
 	}
-	return ws, nil
+	return e, nil
+}
+
+// close releases the lock and stops the sandbox emulator, whichever were taken.
+func (e *env) close() {
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		e.closers[i]()
+	}
+	e.closers = nil
 }
 
 // checkStateFile refuses a state path that exists but is not a regular file: opening a
@@ -118,54 +131,37 @@ func warnKeyInArgs(kctx *kong.Context, stderr io.Writer) {
 }
 
 // loadState returns the stored state, or nil when there is none yet.
-func (ws *workspace) loadState(ctx context.Context) (*state.State, error) {
-	st, err := ws.store.Load(ctx)
+func (e *env) loadState(ctx context.Context) (*state.State, error) {
+	st, err := e.store.Load(ctx)
 	if errors.Is(err, state.ErrNotExist) {
 		return nil, nil
 	}
 	return st, err
 }
 
-// session is a workspace connected to Desk with its state locked and loaded: where the
-// commands that talk to Desk and then write the state (apply, refresh, import) start.
-type session struct {
-	conn *connection
-	// state is nil when no state file exists yet.
-	state   *state.State
-	release func()
-}
-
 // begin connects to Desk, takes the state lock for operation (waiting up to lockTimeout)
-// and loads the state, refusing one made for another site. The caller defers release.
-func (ws *workspace) begin(ctx context.Context, t *terminal, c *connFlags, operation string, lockTimeout time.Duration) (*session, error) {
-	conn, err := c.connect(ws, t.stderr)
-	if err != nil {
-		return nil, err
+// and loads the state, refusing one made for another site: where the commands that talk
+// to Desk and then write the state (apply, refresh, import) start.
+func (e *env) begin(ctx context.Context, t *terminal, c *connFlags, operation string, lockTimeout time.Duration) error {
+	if err := e.connect(c, t.stderr); err != nil {
+		return err
 	}
-	st, unlock, err := ws.lockAndLoad(ctx, t, operation, lockTimeout)
-	if err != nil {
-		conn.close()
-		return nil, err
+	if err := e.lock(ctx, t, operation, lockTimeout); err != nil {
+		return err
 	}
-	s := &session{conn: conn, state: st, release: func() { unlock(); conn.close() }}
-	if err := checkSite(s.state, conn.site, ws.store.Path()); err != nil {
-		s.release()
-		return nil, err
-	}
-	return s, nil
+	return checkSite(e.state, e.site, e.store.Path())
 }
 
-// lockAndLoad takes the state lock for operation (waiting up to lockTimeout) and loads the
-// state, nil when none exists yet. The caller defers unlock.
-func (ws *workspace) lockAndLoad(ctx context.Context, t *terminal, operation string, lockTimeout time.Duration) (st *state.State, unlock func(), err error) {
-	if unlock, err = lock(ctx, t, ws.store, operation, lockTimeout); err != nil {
-		return nil, nil, err
+// lock takes the state lock for operation (waiting up to lockTimeout) and loads the
+// state into e.state, nil when none exists yet.
+func (e *env) lock(ctx context.Context, t *terminal, operation string, lockTimeout time.Duration) error {
+	unlock, err := lock(ctx, t, e.store, operation, lockTimeout)
+	if err != nil {
+		return err
 	}
-	if st, err = ws.loadState(ctx); err != nil {
-		unlock()
-		return nil, nil, err
-	}
-	return st, unlock, nil
+	e.closers = append(e.closers, unlock)
+	e.state, err = e.loadState(ctx)
+	return err
 }
 
 // lock takes the state lock for operation, waiting up to timeout, and returns its release.
@@ -187,29 +183,11 @@ func lock(ctx context.Context, t *terminal, store state.Store, operation string,
 	}, nil
 }
 
-// connFlags are the flags of every command that talks to Desk.
-type connFlags struct {
-	URL     string `name:"url" env:"DESK_URL" placeholder:"URL" help:"Desk site, e.g. https://yoursite.teamwork.com (${env})."`
-	APIKey  string `name:"api-key" env:"DESK_API_KEY" placeholder:"KEY" help:"Desk API key, sent as a Bearer token; prefer the environment variable (${env})."`
-	Sandbox bool   `help:"Use the embedded Desk emulator kept, with its own state file, in .desksync/sandbox/ beside the manifest: no account, no network."`
-	Retries int    `default:"5" help:"Retries for network errors and 5xx answers (a 429 is waited out and does not count)."`
-	// Timeout bounds a server that answers slowly or never (see SECURITY.md).
-	Timeout time.Duration `default:"60s" help:"Longest wait for one Desk answer, and for an upload in which no bytes move."`
-	Debug   bool          `help:"Trace every HTTP request to stderr (credentials and signatures redacted)."`
-}
-
-// connection is a ready Desk client and the site it talks to.
-type connection struct {
-	client *desk.Client
-	site   string
-	close  func()
-}
-
-// connect builds the Desk client for the real site, or starts the sandbox emulator on loopback.
-func (c *connFlags) connect(ws *workspace, stderr io.Writer) (*connection, error) {
-	conn := &connection{close: func() {}}
+// connect builds the Desk client for the real site, or starts the sandbox emulator on
+// loopback, and sets e.client and e.site.
+func (e *env) connect(c *connFlags, stderr io.Writer) error {
 	if c.Timeout <= 0 {
-		return nil, hint.New(fmt.Sprintf("--timeout must be positive, not %v", c.Timeout), "leave it out for the default (60s)")
+		return hint.New(fmt.Sprintf("--timeout must be positive, not %v", c.Timeout), "leave it out for the default (60s)")
 	}
 	cfg := desk.Config{URL: c.URL, APIKey: c.APIKey, Retries: c.Retries, Timeout: c.Timeout, Notices: stderr}
 	if c.Retries == 0 {
@@ -218,41 +196,40 @@ func (c *connFlags) connect(ws *workspace, stderr io.Writer) (*connection, error
 	if c.Debug {
 		cfg.Debug = stderr
 	}
-	if ws.sandbox != "" {
-		srv, err := desktest.Open(ws.sandbox, desktest.Options{APIKey: sandboxKey})
+	var site string
+	if e.sandbox != "" {
+		srv, err := desktest.Open(e.sandbox, desktest.Options{APIKey: sandboxKey})
 		if err != nil {
-			return nil, fmt.Errorf("sandbox: %w", err)
+			return fmt.Errorf("sandbox: %w", err)
 		}
 		base, stop, err := desktest.Serve(srv)
 		if err != nil {
-			return nil, fmt.Errorf("sandbox: %w", err)
+			return fmt.Errorf("sandbox: %w", err)
 		}
+		e.closers = append(e.closers, stop)
 		cfg.URL, cfg.APIKey = base, sandboxKey
-		conn.site, conn.close = sandboxSite, stop
+		site = sandboxSite
 	} else {
 		if cfg.URL == "" {
-			return nil, errNoURL
+			return errNoURL
 		}
-		site, err := normalizeSite(cfg.URL)
-		if err != nil {
-			return nil, err
+		if _, err := normalizeSite(cfg.URL); err != nil {
+			return err
 		}
-		conn.site = site
 	}
 	client, err := desk.New(cfg)
 	if err != nil {
-		conn.close()
-		return nil, err
+		return err
 	}
-	conn.client = client
-	if ws.sandbox == "" {
+	if e.sandbox == "" {
 		// The client drops a pasted /desk or /desk/api/v2, so the state records one site
 		// however DESK_URL was written.
-		if conn.site, err = normalizeSite(client.Site()); err != nil {
-			return nil, err
+		if site, err = normalizeSite(client.Site()); err != nil {
+			return err
 		}
 	}
-	return conn, nil
+	e.client, e.site = client, site
+	return nil
 }
 
 var errNoURL = hint.New("no Desk site: DESK_URL is not set", "set DESK_URL=https://yoursite.teamwork.com (or pass --url); to try desksync without an account, add --sandbox")
@@ -289,30 +266,4 @@ func checkSite(st *state.State, site string, statePath string) error {
 		return nil
 	}
 	return hint.New(fmt.Sprintf("state %s belongs to %s, not %s", statePath, st.Site, site), "point DESK_URL at the site the state was made for, or use a separate state file (--state) for this site")
-}
-
-// maxParallelism bounds --parallelism. Each request in flight holds a connection and
-// each apply action under way (up to eight per turn) an open file, so past 64 the usual
-// limit of 1,024 open files comes within reach; and Desk's 120 requests a minute are
-// used up long before.
-const maxParallelism = 64
-
-func checkParallelism(n int) error {
-	switch {
-	case n < 1:
-		return fmt.Errorf("--parallelism must be at least 1")
-	case n > maxParallelism:
-		return fmt.Errorf("--parallelism must be at most %d, not %d (Desk allows 120 requests a minute; more at once only meet its rate limit)", maxParallelism, n)
-	}
-	return nil
-}
-
-// openHashCache opens the hash cache of the manifest g names, which plan loads the
-// manifest through; nil when the manifest's folder cannot be resolved (Load says why).
-func (g *Globals) openHashCache() *hashcache.Cache {
-	root, err := manifest.RootOf(g.Manifest)
-	if err != nil {
-		return nil
-	}
-	return hashcache.Open(root, g.Manifest)
 }
