@@ -60,7 +60,15 @@ func (w *world) readGitState() *state.State {
 // The work tree's files stay: they are what the next checkout brings back.
 func (w *world) loseWorkspace(url string) {
 	w.t.Helper()
-	if err := os.RemoveAll(filepath.Join(w.dir, ".git")); err != nil {
+	// A git that the killed desksync started may still be writing objects for a moment:
+	// SIGKILL ends desksync, not its children.
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if err = os.RemoveAll(filepath.Join(w.dir, ".git")); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
 		w.t.Fatal(err)
 	}
 	gittest.Run(w.t, w.dir, "init", "--quiet")
