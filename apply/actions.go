@@ -123,9 +123,9 @@ func activation(addr string, attrs *plan.Attrs, id int64, prev *state.Attachment
 }
 
 func (r *runner) uploadTask(ch plan.Change) task {
-	ev := Event{Address: ch.Address, Action: ActionCreate, Size: ch.After.Size}
+	ev := Event{Address: ch.Address, Action: plan.Create.String(), Size: ch.After.Size}
 	if ch.Action == plan.Replace {
-		ev.Action = ActionReplace
+		ev.Action = plan.Replace.String()
 		if ch.Before != nil {
 			ev.PrevID = ch.Before.ID
 		}
@@ -338,7 +338,7 @@ func (r *runner) patch(ctx context.Context, d Desk, addr string, cur state.Attac
 func (r *runner) deleteTask(ch plan.Change) task {
 	cur := r.opts.State.Attachments[ch.Address]
 	target := target{address: ch.Address, id: cur.ID, record: "attachment", filename: cur.Filename, size: cur.Size}
-	return task{action: ActionDelete, event: Event{Address: ch.Address, Action: ActionDelete, ID: cur.ID},
+	return task{action: plan.Delete.String(), event: Event{Address: ch.Address, Action: plan.Delete.String(), ID: cur.ID},
 		run: func(ctx context.Context, d Desk, _ *Event) error {
 			if err := remove(ctx, d, target, nil); err != nil {
 				return stepErr(ch.Address, fmt.Sprintf("delete file %d", target.id), err)
@@ -361,9 +361,9 @@ func (r *runner) deposedTasks() []task {
 		if slices.ContainsFunc(r.opts.Plan.Cleanups, func(c plan.Cleanup) bool { return c.ID == d.ID }) {
 			continue
 		}
-		action := ActionCreate // an adopted create whose address already had a file
+		action := plan.Create.String() // an adopted create whose address already had a file
 		if slices.ContainsFunc(r.opts.Plan.Changes, func(ch plan.Change) bool { return ch.Address == d.Address && ch.Action == plan.Replace }) {
-			action = ActionReplace
+			action = plan.Replace.String()
 		}
 		tasks = append(tasks, r.deposedTask(d, action))
 	}
@@ -372,12 +372,12 @@ func (r *runner) deposedTasks() []task {
 
 // deposedTask deletes a deposed file, as a cleanup or as the last step of action.
 func (r *runner) deposedTask(dep state.Deposed, action string) task {
-	ev := Event{Address: dep.Address, Action: ActionDelete, Kind: KindDeposed, ID: dep.ID}
+	ev := Event{Address: dep.Address, Action: plan.Delete.String(), Kind: KindDeposed, ID: dep.ID}
 	done := &r.res.Cleaned
 	switch action {
 	case ActionCleanup:
 		ev.Action = ActionCleanup
-	case ActionReplace:
+	case plan.Replace.String():
 		done = &r.res.Replaced
 	}
 	return task{action: action, event: ev, run: func(ctx context.Context, d Desk, _ *Event) error {

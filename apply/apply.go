@@ -63,15 +63,11 @@ type Options struct {
 	Interrupt <-chan struct{}
 }
 
-// Action names used in Event.Action and Failure.Action.
-const (
-	ActionCreate  = "create"
-	ActionUpdate  = "update"
-	ActionReplace = "replace"
-	ActionDelete  = "delete"
-	ActionMove    = "move"
-	ActionCleanup = "cleanup"
-)
+// ActionCleanup is the action name, in Event.Action and Failure.Action, of removing
+// what an earlier apply left behind; plan has no Action for it because a cleanup is
+// not a change to a file the manifest lists. Every other action name is the String
+// of its plan.Action, so the progress output and the plan use the same words.
+const ActionCleanup = "cleanup"
 
 // Kinds used in Event.Kind: plan's cleanup kinds, also given to the deletion of the old
 // half of a replace made in this run (KindDeposed with Action "delete").
@@ -109,7 +105,7 @@ type Result struct {
 // Failure is one change that failed or was not started.
 type Failure struct {
 	Address string
-	// Action is one of the Action* names.
+	// Action is a plan.Action's String or ActionCleanup.
 	Action string
 	Err    error
 }
