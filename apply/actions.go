@@ -154,7 +154,7 @@ func (r *runner) upload(ctx context.Context, d Desk, ch plan.Change, prev *state
 		return stepErr(addr, "open file", err)
 	}
 	if fi.Size() != want.Size {
-		return stepErr(addr, "open file", &ChangedError{Address: addr, Detail: fmt.Sprintf("size is %d bytes, the plan has %d", fi.Size(), want.Size)})
+		return stepErr(addr, "open file", &FileChangedError{Address: addr, Detail: fmt.Sprintf("size is %d bytes, the plan has %d", fi.Size(), want.Size)})
 	}
 	body := &verifier{r: f}
 
@@ -197,7 +197,7 @@ func (r *runner) upload(ctx context.Context, d Desk, ch plan.Change, prev *state
 	id := pending.ID
 
 	if sum, ok := body.sum(want.Size); ok && !strings.EqualFold(sum, want.Blake3) {
-		return r.abandon(ctx, d, addr, pending, stepErr(addr, "upload to S3", &ChangedError{Address: addr, Detail: "its content changed (blake3 " + sum[:12] + "…, the plan has " + short(want.Blake3) + "…)"}))
+		return r.abandon(ctx, d, addr, pending, stepErr(addr, "upload to S3", &FileChangedError{Address: addr, Detail: "its content changed (blake3 " + sum[:12] + "…, the plan has " + short(want.Blake3) + "…)"}))
 	}
 	file, err := d.UpdateFile(ctx, id, desk.FileUpdate{State: ptr(activeState)})
 	if err == nil && (file.State != activeState || file.Size != want.Size) {
@@ -431,7 +431,7 @@ func remove(ctx context.Context, d Desk, t target, f *desk.File) error {
 	// A temp file shows size 0 until it is activated.
 	sizeOK := f.Size == t.size || t.record == KindPending && f.State != activeState && f.Size == 0
 	if t.filename == "" || f.Filename != t.filename || !sizeOK {
-		return &MismatchError{Address: t.address, ID: t.id, Record: t.record, Filename: t.filename, Size: t.size,
+		return &DeleteMismatchError{Address: t.address, ID: t.id, Record: t.record, Filename: t.filename, Size: t.size,
 			DeskFilename: f.Filename, DeskSize: f.Size}
 	}
 	if err := d.DeleteFile(ctx, t.id); err != nil && !desk.IsNotFound(err) {
