@@ -7,11 +7,19 @@
 package main
 
 import (
+	_ "embed"
 	"os"
 
 	"github.com/desksync/desksync/internal/command"
 )
 
+// manifestSchema is embedded here, not in internal/command, because the file is
+// published at the repository's root, where go:embed in a sub-folder cannot reach.
+//
+//go:embed desksync.schema.json
+var manifestSchema []byte
+
 func main() {
+	command.ManifestSchema = manifestSchema
 	os.Exit(command.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

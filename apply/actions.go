@@ -123,9 +123,9 @@ func activation(addr string, attrs *plan.Attrs, id int64, prev *state.Attachment
 }
 
 func (r *runner) uploadTask(ch plan.Change) task {
-	ev := Event{Address: ch.Address, Action: ActionCreate, Size: ch.After.Size}
+	ev := Event{Address: ch.Address, Action: plan.Create.String(), Size: ch.After.Size}
 	if ch.Action == plan.Replace {
-		ev.Action = ActionReplace
+		ev.Action = plan.Replace.String()
 		if ch.Before != nil {
 			ev.PrevID = ch.Before.ID
 		}
@@ -154,7 +154,7 @@ func (r *runner) upload(ctx context.Context, d Desk, ch plan.Change, prev *state
 		return stepErr(addr, "open file", err)
 	}
 	if fi.Size() != want.Size {
-		return stepErr(addr, "open file", &ChangedError{Address: addr, Detail: fmt.Sprintf("size is %d bytes, the plan has %d", fi.Size(), want.Size)})
+		return stepErr(addr, "open file", &FileChangedError{Address: addr, Detail: fmt.Sprintf("size is %d bytes, the plan has %d", fi.Size(), want.Size)})
 	}
 	body := &verifier{r: f}
 
@@ -197,7 +197,7 @@ func (r *runner) upload(ctx context.Context, d Desk, ch plan.Change, prev *state
 	id := pending.ID
 
 	if sum, ok := body.sum(want.Size); ok && !strings.EqualFold(sum, want.Blake3) {
-		return r.abandon(ctx, d, addr, pending, stepErr(addr, "upload to S3", &ChangedError{Address: addr, Detail: "its content changed (blake3 " + sum[:12] + "…, the plan has " + short(want.Blake3) + "…)"}))
+		return r.abandon(ctx, d, addr, pending, stepErr(addr, "upload to S3", &FileChangedError{Address: addr, Detail: "its content changed (blake3 " + sum[:12] + "…, the plan has " + short(want.Blake3) + "…)"}))
 	}
 	file, err := d.UpdateFile(ctx, id, desk.FileUpdate{State: ptr(activeState)})
 	if err == nil && (file.State != activeState || file.Size != want.Size) {
@@ -338,7 +338,7 @@ func (r *runner) patch(ctx context.Context, d Desk, addr string, cur state.Attac
 func (r *runner) deleteTask(ch plan.Change) task {
 	cur := r.opts.State.Attachments[ch.Address]
 	target := target{address: ch.Address, id: cur.ID, record: "attachment", filename: cur.Filename, size: cur.Size}
-	return task{action: ActionDelete, event: Event{Address: ch.Address, Action: ActionDelete, ID: cur.ID},
+	return task{action: plan.Delete.String(), event: Event{Address: ch.Address, Action: plan.Delete.String(), ID: cur.ID},
 		run: func(ctx context.Context, d Desk, _ *Event) error {
 			if err := remove(ctx, d, target, nil); err != nil {
 				return stepErr(ch.Address, fmt.Sprintf("delete file %d", target.id), err)
@@ -361,9 +361,9 @@ func (r *runner) deposedTasks() []task {
 		if slices.ContainsFunc(r.opts.Plan.Cleanups, func(c plan.Cleanup) bool { return c.ID == d.ID }) {
 			continue
 		}
-		action := ActionCreate // an adopted create whose address already had a file
+		action := plan.Create.String() // an adopted create whose address already had a file
 		if slices.ContainsFunc(r.opts.Plan.Changes, func(ch plan.Change) bool { return ch.Address == d.Address && ch.Action == plan.Replace }) {
-			action = ActionReplace
+			action = plan.Replace.String()
 		}
 		tasks = append(tasks, r.deposedTask(d, action))
 	}
@@ -372,12 +372,12 @@ func (r *runner) deposedTasks() []task {
 
 // deposedTask deletes a deposed file, as a cleanup or as the last step of action.
 func (r *runner) deposedTask(dep state.Deposed, action string) task {
-	ev := Event{Address: dep.Address, Action: ActionDelete, Kind: KindDeposed, ID: dep.ID}
+	ev := Event{Address: dep.Address, Action: plan.Delete.String(), Kind: KindDeposed, ID: dep.ID}
 	done := &r.res.Cleaned
 	switch action {
 	case ActionCleanup:
 		ev.Action = ActionCleanup
-	case ActionReplace:
+	case plan.Replace.String():
 		done = &r.res.Replaced
 	}
 	return task{action: action, event: ev, run: func(ctx context.Context, d Desk, _ *Event) error {
@@ -431,7 +431,7 @@ func remove(ctx context.Context, d Desk, t target, f *desk.File) error {
 	// A temp file shows size 0 until it is activated.
 	sizeOK := f.Size == t.size || t.record == KindPending && f.State != activeState && f.Size == 0
 	if t.filename == "" || f.Filename != t.filename || !sizeOK {
-		return &MismatchError{Address: t.address, ID: t.id, Record: t.record, Filename: t.filename, Size: t.size,
+		return &DeleteMismatchError{Address: t.address, ID: t.id, Record: t.record, Filename: t.filename, Size: t.size,
 			DeskFilename: f.Filename, DeskSize: f.Size}
 	}
 	if err := d.DeleteFile(ctx, t.id); err != nil && !desk.IsNotFound(err) {

@@ -63,15 +63,11 @@ type Options struct {
 	Interrupt <-chan struct{}
 }
 
-// Action names used in Event.Action and Failure.Action.
-const (
-	ActionCreate  = "create"
-	ActionUpdate  = "update"
-	ActionReplace = "replace"
-	ActionDelete  = "delete"
-	ActionMove    = "move"
-	ActionCleanup = "cleanup"
-)
+// ActionCleanup is the action name, in Event.Action and Failure.Action, of removing
+// what an earlier apply left behind; plan has no Action for it because a cleanup is
+// not a change to a file the manifest lists. Every other action name is the String
+// of its plan.Action, so the progress output and the plan use the same words.
+const ActionCleanup = "cleanup"
 
 // Kinds used in Event.Kind: plan's cleanup kinds, also given to the deletion of the old
 // half of a replace made in this run (KindDeposed with Action "delete").
@@ -109,7 +105,7 @@ type Result struct {
 // Failure is one change that failed or was not started.
 type Failure struct {
 	Address string
-	// Action is one of the Action* names.
+	// Action is a plan.Action's String or ActionCleanup.
 	Action string
 	Err    error
 }
@@ -263,24 +259,24 @@ func (e *SaveError) Hint() string {
 	return "fix the cause (disk full? permissions?), then run desksync apply again; files uploaded since the last save may need desksync import or removal in Desk"
 }
 
-// ChangedError says a local file no longer matches the plan.
-type ChangedError struct {
+// FileChangedError says a local file no longer matches the plan.
+type FileChangedError struct {
 	Address string
 	Detail  string
 }
 
-func (e *ChangedError) Error() string {
+func (e *FileChangedError) Error() string {
 	return "the file changed since the plan was made: " + e.Detail
 }
 
 // Hint tells the user to plan again.
-func (e *ChangedError) Hint() string {
+func (e *FileChangedError) Hint() string {
 	return "run desksync plan again (or apply without a plan file) so that the plan matches the files"
 }
 
-// MismatchError is a DELETE refused because the Desk file is not the one the state
+// DeleteMismatchError is a DELETE refused because the Desk file is not the one the state
 // records (SECURITY.md): another filename or size, or a record too old to say.
-type MismatchError struct {
+type DeleteMismatchError struct {
 	Address string
 	ID      int64
 	// Record is what the state says the file is ("pending", "deposed" or "attachment").
@@ -292,7 +288,7 @@ type MismatchError struct {
 	DeskSize     int64
 }
 
-func (e *MismatchError) Error() string {
+func (e *DeleteMismatchError) Error() string {
 	if e.Filename == "" {
 		return fmt.Sprintf("refusing to delete Desk file %d: its %s record has no filename to check it against (an older state, or an update cut short); Desk has %q (%d bytes)",
 			e.ID, e.Record, e.DeskFilename, e.DeskSize)
@@ -302,7 +298,7 @@ func (e *MismatchError) Error() string {
 }
 
 // Hint says how to settle which is right.
-func (e *MismatchError) Hint() string {
+func (e *DeleteMismatchError) Hint() string {
 	if e.Record == "attachment" {
 		return fmt.Sprintf("check Desk file %d; if the state is wrong, desksync refresh records what Desk has, or desksync state rm %s forgets the record without deleting anything", e.ID, quote.Shell(e.Address))
 	}

@@ -100,9 +100,9 @@ func TestDeleteChecksTheRecord(t *testing.T) {
 			if e.count(desktest.Get) == 0 {
 				t.Errorf("no GET before the refused delete: %v", e.endpoints())
 			}
-			var mismatch *apply.MismatchError
+			var mismatch *apply.DeleteMismatchError
 			if len(res.Failures) == 0 || !errors.As(res.Failures[0].Err, &mismatch) || mismatch.ID != other || mismatch.Hint() == "" {
-				t.Fatalf("failures %q, want a *apply.MismatchError for file %d with a hint", failures(res), other)
+				t.Fatalf("failures %q, want a *apply.DeleteMismatchError for file %d with a hint", failures(res), other)
 			}
 			msg := res.Failures[0].Err.Error()
 			for _, w := range append(tt.want, fmt.Sprintf("file %d", other)) {

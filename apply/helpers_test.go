@@ -18,7 +18,7 @@ import (
 	"github.com/desksync/desksync/apply"
 	"github.com/desksync/desksync/desk"
 	"github.com/desksync/desksync/desk/desktest"
-	"github.com/desksync/desksync/internal/desktime"
+	"github.com/desksync/desksync/internal/testdesk"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"
 	"github.com/desksync/desksync/state"
@@ -49,23 +49,11 @@ type envOptions struct {
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
 	o.emulator.APIKey = testKey
-	srv := desktest.New(o.emulator)
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
-	cfg := desk.Config{
-		URL: ts.URL, APIKey: testKey, Retries: o.retries,
+	if o.retries == 0 {
+		o.retries = 2
 	}
-	if cfg.Retries == 0 {
-		cfg.Retries = 2
-	}
-	if o.transport != nil {
-		cfg.HTTPClient = &http.Client{Transport: o.transport(http.DefaultTransport)}
-	}
-	// Retries happen without waiting, so that a 500 "after retries" is fast.
-	client, err := desk.NewTuned(cfg, desktime.Knobs{Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := testdesk.Start(t, testdesk.Options{Emulator: o.emulator, Transport: o.transport, Retries: o.retries})
+	srv, ts, client := d.Emulator, d.Server, d.Client
 	root := t.TempDir()
 	stateDir := t.TempDir()
 	return &env{

@@ -31,7 +31,7 @@ type Totals struct {
 // Event describes one action.
 type Event struct {
 	Address string
-	// Action is one of the Action* names.
+	// Action is a plan.Action's String or ActionCleanup.
 	Action string
 	// Kind refines Action: KindDeposed for deleting the old half of a replace (Action
 	// "delete") or a deposed file left by an earlier apply (Action "cleanup");

@@ -286,9 +286,9 @@ func TestFileChangedAfterPlan(t *testing.T) {
 			if len(res.Failures) != 1 || !strings.HasPrefix(res.Failures[0].Err.Error(), tt.want) || res.Created != 1 {
 				t.Fatalf("failures %q, created %d; want one starting %q and b.txt created", failures(res), res.Created, tt.want)
 			}
-			var ce *apply.ChangedError
+			var ce *apply.FileChangedError
 			if !errors.As(res.Failures[0].Err, &ce) || ce.Hint() == "" {
-				t.Errorf("failure %v is not an *apply.ChangedError with a hint", res.Failures[0].Err)
+				t.Errorf("failure %v is not an *apply.FileChangedError with a hint", res.Failures[0].Err)
 			}
 			if e.st.Attachments["a.txt"] != nil || len(e.st.Pending) != 0 {
 				t.Errorf("state records a.txt: %+v pending %v", e.st.Attachments["a.txt"], e.st.Pending)

@@ -133,7 +133,7 @@ func (g *globber) visit(child string, mode fs.FileMode, last bool, i int, linked
 	if g.found[child] {
 		return
 	}
-	if msg := checkAddress(child); msg != "" {
+	if msg := checkPathChars(child); msg != "" {
 		g.l.fail(g.it, "rename the file, or narrow the glob", "glob matches %q, %s", child, msg)
 		return
 	}
@@ -208,9 +208,10 @@ func (l *loader) resolveGlob(it *Item, rel string) (string, bool) {
 	return "", false
 }
 
-// checkAddress checks a path that a glob produced from the file system, since file
-// names can hold characters a manifest path may not.
-func checkAddress(a string) string {
+// checkPathChars checks the characters of a path that a glob produced from the file
+// system, since file names can hold characters a manifest path may not. CheckAddress
+// holds the whole rule for an address.
+func checkPathChars(a string) string {
 	if strings.ContainsRune(a, '\\') {
 		return "whose path contains a backslash"
 	}

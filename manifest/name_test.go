@@ -39,3 +39,18 @@ func TestCheckAddressIsLoadsRule(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckAddressRefusesWhatNoManifestProduces: an address is a clean path inside the
+// manifest's folder, whoever asks; state mv re-keys records by this rule.
+func TestCheckAddressRefusesWhatNoManifestProduces(t *testing.T) {
+	for _, a := range []string{"", ".", "..", "../x.txt", "/etc/passwd", "a//b.txt", "a/./b.txt", "a/../b.txt", "a/", `a\b.txt`, "a/b\x01.txt", "a/" + strings.Repeat("x", 256)} {
+		if why := manifest.CheckAddress(a); why == "" {
+			t.Errorf("CheckAddress(%q) = \"\", want a reason", a)
+		}
+	}
+	for _, a := range []string{"x.txt", "a/b/c.txt", ".hidden", "a/..b.txt"} {
+		if why := manifest.CheckAddress(a); why != "" {
+			t.Errorf("CheckAddress(%q) = %q, want \"\"", a, why)
+		}
+	}
+}

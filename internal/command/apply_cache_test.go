@@ -2,7 +2,6 @@ package command
 
 import (
 	"encoding/hex"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/desksync/desksync/desk/desktest"
+	"github.com/desksync/desksync/internal/testdesk"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan/hashcache"
 	"github.com/zeebo/blake3"
@@ -22,11 +22,8 @@ import (
 // --no-cache reads the bytes and uploads them.
 func TestApplyNoOpTakesDigestsFromCache(t *testing.T) {
 	t.Parallel()
-	key := randomKey(t)
-	srv := desktest.New(desktest.Options{APIKey: key})
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
-	env := []string{"DESK_URL=" + ts.URL, "DESK_API_KEY=" + key}
+	d := testdesk.Start(t, testdesk.Options{Emulator: desktest.Options{APIKey: randomKey(t)}})
+	srv, env := d.Emulator, d.Env()
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
 		"desksync.yaml": "version: 1\nattachments:\n  - path: \"*.txt\"\n",

@@ -3,12 +3,12 @@ package command
 import (
 	"context"
 	"fmt"
-	"github.com/desksync/desksync/internal/hint"
-	"github.com/desksync/desksync/internal/quote"
 	"path"
 	"path/filepath"
 	"time"
 
+	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/internal/refresh"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan"

@@ -2,7 +2,6 @@ package command
 
 import (
 	"encoding/json"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/desksync/desksync/desk/desktest"
 	"github.com/desksync/desksync/internal/quote"
+	"github.com/desksync/desksync/internal/testdesk"
 )
 
 // assertInert fails when a line desksync printed could act on a terminal or a CI log: a
@@ -38,13 +38,9 @@ func assertInert(t *testing.T, r cliRun) {
 // manifest, a state, a lock file or Desk holds, and checks each line of their output.
 func TestHostileStringsPrintedInert(t *testing.T) {
 	t.Parallel()
-	key := randomKey(t)
-	emu := desktest.New(desktest.Options{APIKey: key})
-	ts := httptest.NewServer(emu)
-	t.Cleanup(ts.Close)
-	srv := ts.URL
+	d := testdesk.Start(t, testdesk.Options{Emulator: desktest.Options{APIKey: randomKey(t)}})
 	dir := t.TempDir()
-	env := []string{"DESK_URL=" + srv, "DESK_API_KEY=" + key}
+	env := d.Env()
 	// Names a manifest accepts (no control characters) but a log must not take as they are.
 	upper, lower := "::error title=forged::A.txt", "::error title=forged::a.txt"
 	hash, bidi := "##[error]forged.txt", "forged\u202etxt.exe.txt"

@@ -3,11 +3,11 @@ package command
 import (
 	"context"
 	"fmt"
-	"github.com/desksync/desksync/internal/hint"
-	"github.com/desksync/desksync/internal/quote"
 	"io"
 	"time"
 
+	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/internal/refresh"
 )
 

@@ -7,13 +7,13 @@ package command
 import (
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/desksync/desksync/desk/desktest"
+	"github.com/desksync/desksync/internal/testdesk"
 )
 
 // planWorld is a folder with a manifest, applied once against its own emulator, and
@@ -27,11 +27,8 @@ type planWorld struct {
 
 func newPlanWorld(t *testing.T, files map[string]string) *planWorld {
 	t.Helper()
-	key := randomKey(t)
-	srv := desktest.New(desktest.Options{APIKey: key})
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
-	w := &planWorld{dir: t.TempDir(), env: []string{"DESK_URL=" + ts.URL, "DESK_API_KEY=" + key}, srv: srv}
+	d := testdesk.Start(t, testdesk.Options{Emulator: desktest.Options{APIKey: randomKey(t)}})
+	w := &planWorld{dir: t.TempDir(), env: d.Env(), srv: d.Emulator}
 	other := filepath.Join(w.dir, "other-team")
 	writeFiles(t, other, map[string]string{"desksync.yaml": "version: 1\nattachments:\n  - path: contract.pdf\n", "contract.pdf": "%PDF signed"})
 	if r := runCLI(t, other, w.env, "apply", "--auto-approve"); r.code != 0 {

@@ -17,10 +17,10 @@ import (
 	"github.com/desksync/desksync/manifest"
 )
 
-// compileSchema compiles manifestSchema with a draft 2020-12 validator.
+// compileSchema compiles ManifestSchema with a draft 2020-12 validator.
 func compileSchema(t *testing.T) *jsonschema.Schema {
 	t.Helper()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(manifestSchema()))
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(ManifestSchema))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,20 +54,47 @@ func validateYAML(s *jsonschema.Schema, data []byte) error {
 	return s.Validate(inst)
 }
 
-// TestSchemaFileCurrent: the published desksync.schema.json is what "desksync schema" prints.
-func TestSchemaFileCurrent(t *testing.T) {
+// TestSchemaUsesParserValues: the values the published schema shares with package
+// manifest (its URL, the dispositions, the defaults, the version constraint) are the
+// parser's own, so a change to either side shows here.
+func TestSchemaUsesParserValues(t *testing.T) {
 	t.Parallel()
-	if *update {
-		if err := os.WriteFile("../../desksync.schema.json", manifestSchema(), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	type prop struct {
+		Description string   `json:"description"`
+		Enum        []string `json:"enum"`
+		Pattern     string   `json:"pattern"`
 	}
-	got, err := os.ReadFile("../../desksync.schema.json")
-	if err != nil {
+	var schema struct {
+		ID         string          `json:"$id"`
+		Properties map[string]prop `json:"properties"`
+		Defs       map[string]struct {
+			Properties map[string]prop `json:"properties"`
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(ManifestSchema, &schema); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got, manifestSchema()) {
-		t.Error("desksync.schema.json differs from desksync schema's output; run go test -run TestSchemaFileCurrent -update and commit it")
+	if schema.ID != schemaURL {
+		t.Errorf("$id is %q, init writes %q", schema.ID, schemaURL)
+	}
+	if p := schema.Properties["desksync"].Pattern; p != manifest.ConstraintPattern {
+		t.Errorf("desksync's pattern is %q, the parser's %q", p, manifest.ConstraintPattern)
+	}
+	if d := schema.Properties["state"].Description; !strings.Contains(d, "Default: "+manifest.DefaultStateFile+".") {
+		t.Errorf("state's description %q does not give the default %s", d, manifest.DefaultStateFile)
+	}
+	for _, def := range []string{"defaults", "attachment"} {
+		props := schema.Defs[def].Properties
+		want := []string{manifest.DispositionAttachment, manifest.DispositionInline}
+		if got := props["disposition"].Enum; !slices.Equal(got, want) {
+			t.Errorf("%s: disposition's enum is %q, the parser's %q", def, got, want)
+		}
+		if d := props["disposition"].Description; !strings.Contains(d, "Default: "+manifest.DispositionAttachment+".") {
+			t.Errorf("%s: disposition's description %q does not give the default %s", def, d, manifest.DispositionAttachment)
+		}
+		if d := props["type"].Description; !strings.Contains(d, "Default: "+manifest.DefaultType+".") {
+			t.Errorf("%s: type's description %q does not give the default %s", def, d, manifest.DefaultType)
+		}
 	}
 }
 
@@ -183,7 +210,7 @@ func TestSchemaMatchesParser(t *testing.T) {
 			Properties map[string]any `json:"properties"`
 		} `json:"$defs"`
 	}
-	if err := json.Unmarshal(manifestSchema(), &schema); err != nil {
+	if err := json.Unmarshal(ManifestSchema, &schema); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
@@ -18,6 +20,15 @@ import (
 const scriptAPIKey = "script-key-0123456789"
 
 func TestMain(m *testing.M) {
+	// As package main does, with the file it embeds; found from this source file, since
+	// the re-executed test binary runs in a script's work folder.
+	_, self, _, _ := runtime.Caller(0)
+	schema, err := os.ReadFile(filepath.Join(filepath.Dir(self), "..", "..", "desksync.schema.json"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	ManifestSchema = schema
 	// Main puts "desksync" (this test binary, re-executed) on PATH for every test in the
 	// package: the scripts, the crash torture and the security tests run the real CLI.
 	// seaweedtest.Main runs one SeaweedFS for the S3 scripts (TestS3Scripts) when configured.

@@ -4,16 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/desksync/desksync/internal/hint"
 	"io"
 	"maps"
-	"path"
 	"slices"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/state"
@@ -213,8 +211,8 @@ func (c *stateMvCmd) Run(g *Globals, t *terminal, ctx context.Context) error {
 // checkAddress refuses what no manifest could produce as an address: a state record
 // under such a key could never be planned against.
 func checkAddress(addr string) error {
-	if addr == "" || path.IsAbs(addr) || path.Clean(addr) != addr || addr == ".." || strings.HasPrefix(addr, "../") || strings.ContainsRune(addr, '\\') {
-		return hint.New(fmt.Sprintf("%s is not an address: want a clean '/'-separated path relative to the manifest's folder", strconv.Quote(addr)), "write it as the plan shows it, e.g. images/logo.png")
+	if why := manifest.CheckAddress(addr); why != "" {
+		return hint.New(fmt.Sprintf("%s is not an address: a manifest cannot list a file %s", strconv.Quote(addr), why), "write it as the plan shows it, e.g. images/logo.png")
 	}
 	return nil
 }

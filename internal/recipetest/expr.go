@@ -303,6 +303,7 @@ func (p *exprParser) access(v any) (any, error) {
 		case p.is("."):
 			p.next()
 			if p.tok.kind != tokIdent {
+				//lint:ignore ST1005 the message ends with the "." token it quotes, not with punctuation
 				return nil, fmt.Errorf("want a property name after .")
 			}
 			v = prop(v, p.tok.text)

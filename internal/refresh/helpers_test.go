@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync"
@@ -13,7 +12,7 @@ import (
 
 	"github.com/desksync/desksync/desk"
 	"github.com/desksync/desksync/desk/desktest"
-	"github.com/desksync/desksync/internal/desktime"
+	"github.com/desksync/desksync/internal/testdesk"
 	"github.com/desksync/desksync/state"
 )
 
@@ -34,27 +33,27 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, srv: desktest.New(desktest.Options{APIKey: testKey})}
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		counted := r.Method == http.MethodGet && bytes.HasPrefix([]byte(r.URL.Path), []byte("/desk/api/v2/files/"))
-		if counted {
-			e.mu.Lock()
-			e.inFlight++
-			e.maxInFlight = max(e.maxInFlight, e.inFlight)
-			delay := e.getDelay
-			e.mu.Unlock()
-			time.Sleep(delay)
-			defer func() { e.mu.Lock(); e.inFlight--; e.mu.Unlock() }()
-		}
-		e.srv.ServeHTTP(w, r)
-	}))
-	t.Cleanup(ts.Close)
-	client, err := desk.NewTuned(desk.Config{URL: ts.URL, APIKey: testKey, Retries: 1},
-		desktime.Knobs{Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.client = client
+	e := &env{t: t}
+	d := testdesk.Start(t, testdesk.Options{
+		Emulator: desktest.Options{APIKey: testKey},
+		Retries:  1,
+		Handler: func(emu http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				counted := r.Method == http.MethodGet && bytes.HasPrefix([]byte(r.URL.Path), []byte("/desk/api/v2/files/"))
+				if counted {
+					e.mu.Lock()
+					e.inFlight++
+					e.maxInFlight = max(e.maxInFlight, e.inFlight)
+					delay := e.getDelay
+					e.mu.Unlock()
+					time.Sleep(delay)
+					defer func() { e.mu.Lock(); e.inFlight--; e.mu.Unlock() }()
+				}
+				emu.ServeHTTP(w, r)
+			})
+		},
+	})
+	e.srv, e.client = d.Emulator, d.Client
 	return e
 }
 

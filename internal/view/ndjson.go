@@ -3,12 +3,12 @@ package view
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/desksync/desksync/internal/hint"
 	"io"
 	"sync"
 	"time"
 
 	"github.com/desksync/desksync/apply"
+	"github.com/desksync/desksync/internal/hint"
 	"github.com/desksync/desksync/internal/quote"
 	"github.com/desksync/desksync/plan"
 )

@@ -57,18 +57,18 @@ func progressText(ev apply.Event, err error) string {
 	ev.Address, ev.PreviousAddress = quote.Text(ev.Address), quote.Text(ev.PreviousAddress)
 	size := plan.FormatSize(ev.Size)
 	switch ev.Action {
-	case apply.ActionCreate:
+	case plan.Create.String():
 		return fmt.Sprintf("+ %s: created (id %d, %s)", ev.Address, ev.ID, size)
-	case apply.ActionReplace:
+	case plan.Replace.String():
 		if ev.PrevID != 0 {
 			return fmt.Sprintf("-/+ %s: new version uploaded (id %d, %s); old id %d to be deleted", ev.Address, ev.ID, size, ev.PrevID)
 		}
 		return fmt.Sprintf("-/+ %s: new version uploaded (id %d, %s)", ev.Address, ev.ID, size)
-	case apply.ActionUpdate:
+	case plan.Update.String():
 		return fmt.Sprintf("~ %s: updated (id %d)", ev.Address, ev.ID)
-	case apply.ActionMove:
+	case plan.Move.String():
 		return fmt.Sprintf("-> %s: moved from %s (id %d kept)", ev.Address, ev.PreviousAddress, ev.ID)
-	case apply.ActionDelete:
+	case plan.Delete.String():
 		if ev.Kind == apply.KindDeposed {
 			return fmt.Sprintf("- %s: old version deleted (id %d)", ev.Address, ev.ID)
 		}

@@ -167,7 +167,7 @@ func (b *barProgress) Finish(ev apply.Event, err error) {
 		}
 	}
 	// The old half of a replace belongs to the change its upload already counted.
-	if b.done != nil && !(ev.Action == apply.ActionDelete && ev.Kind == apply.KindDeposed) {
+	if b.done != nil && !(ev.Action == plan.Delete.String() && ev.Kind == apply.KindDeposed) {
 		b.done.Increment()
 	}
 	// Written through mpb so that the line lands above the bars, not across them.

@@ -16,6 +16,7 @@ import (
 	"github.com/desksync/desksync/apply"
 	"github.com/desksync/desksync/desk"
 	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/plan"
 )
 
 // screen is what a terminal shows after the bytes written to it: enough of a VT100 for
@@ -113,8 +114,8 @@ func TestBarsScreen(t *testing.T) {
 	p := newTestBars(&buf, 2)
 	// Two replaces are four actions: two uploads, then the two old halves deleted.
 	p.Begin(apply.Totals{Actions: 4, Bytes: 2 * 4096})
-	a := apply.Event{Address: "img/a.bin", Action: apply.ActionReplace, Size: 4096, ID: 11, PrevID: 1}
-	b := apply.Event{Address: "img/b.bin", Action: apply.ActionReplace, Size: 4096, ID: 12, PrevID: 2}
+	a := apply.Event{Address: "img/a.bin", Action: plan.Replace.String(), Size: 4096, ID: 11, PrevID: 1}
+	b := apply.Event{Address: "img/b.bin", Action: plan.Replace.String(), Size: 4096, ID: 12, PrevID: 2}
 	p.Start(a)
 	p.Start(b)
 	p.Advance(a.Address, 2048)
@@ -137,7 +138,7 @@ func TestBarsScreen(t *testing.T) {
 
 	p.Finish(b, nil)
 	for _, old := range []apply.Event{a, b} {
-		del := apply.Event{Address: old.Address, Action: apply.ActionDelete, Kind: apply.KindDeposed, ID: old.PrevID}
+		del := apply.Event{Address: old.Address, Action: plan.Delete.String(), Kind: apply.KindDeposed, ID: old.PrevID}
 		p.Start(del)
 		p.Finish(del, nil)
 	}
@@ -166,7 +167,7 @@ func TestBarsNothingToUpload(t *testing.T) {
 	if hasLine(`bytes|0\.0 b`)(s) {
 		t.Errorf("a run that uploads nothing shows a bytes bar:\n%s", strings.Join(s, "\n"))
 	}
-	ev := apply.Event{Address: "old.txt", Action: apply.ActionDelete, ID: 5}
+	ev := apply.Event{Address: "old.txt", Action: plan.Delete.String(), ID: 5}
 	p.Start(ev)
 	p.Finish(ev, nil)
 	p.End(&apply.Result{Deleted: 1, Total: 1})
@@ -182,7 +183,7 @@ func TestBarsUploadBarsBounded(t *testing.T) {
 	p := newTestBars(&buf, 20)
 	p.Begin(apply.Totals{Actions: 20, Bytes: 20 * 100})
 	for i := range 20 {
-		ev := apply.Event{Address: fmt.Sprintf("f%02d.bin", i), Action: apply.ActionCreate, Size: 100}
+		ev := apply.Event{Address: fmt.Sprintf("f%02d.bin", i), Action: plan.Create.String(), Size: 100}
 		p.Start(ev)
 		p.Advance(ev.Address, 50)
 	}
@@ -262,7 +263,7 @@ func TestAboveBars(t *testing.T) {
 	p := newTestBars(&buf, 2)
 	above := AboveBars(p, &direct)
 	p.Begin(apply.Totals{Actions: 2, Bytes: 100})
-	ev := apply.Event{Address: "a.bin", Action: apply.ActionCreate, Size: 100, ID: 1}
+	ev := apply.Event{Address: "a.bin", Action: plan.Create.String(), Size: 100, ID: 1}
 	p.Start(ev)
 	p.Advance(ev.Address, 50)
 	waitScreen(t, &buf, "the upload's bar", hasLine(`^a\.bin `))

@@ -21,7 +21,7 @@
 // Every read is git fetch --depth=1 of REF; every write is a new commit pushed with
 // --force-with-lease=REF:<the commit last read or written> (an empty lease when REF does
 // not exist yet), so a ref that anyone else moved is never overwritten: the push is
-// refused, the commit is kept on a local ref, and the error is a [*ChangedError] that says
+// refused, the commit is kept on a local ref, and the error is a [*ConcurrentWriteError] that says
 // how to recover it. The lock ref is pushed with an empty lease, which the server accepts
 // only when the ref does not exist. Steps and the state they follow are in one commit, so
 // a reader never sees one without the other.

@@ -5,10 +5,10 @@ import (
 	"strings"
 )
 
-// ChangedError reports a push refused because REF is no longer the commit this run read
+// ConcurrentWriteError reports a push refused because REF is no longer the commit this run read
 // or wrote: someone else moved it. Nothing on the server was overwritten; the commit this
 // run meant to push is kept on a local ref.
-type ChangedError struct {
+type ConcurrentWriteError struct {
 	Location string // git:REMOTE:REF
 	Remote   string
 	Ref      string
@@ -17,12 +17,12 @@ type ChangedError struct {
 	Reason   string // git's reason, such as "stale info" or "fetch first"
 }
 
-func (e *ChangedError) Error() string {
+func (e *ConcurrentWriteError) Error() string {
 	return fmt.Sprintf("%s was changed by someone else since this run read it; not overwriting it (push of %s refused: %s)", e.Location, e.Commit, e.Reason)
 }
 
 // Hint tells the user how to recover what this run wrote.
-func (e *ChangedError) Hint() string {
+func (e *ConcurrentWriteError) Hint() string {
 	return fmt.Sprintf("what this run recorded is kept in this repository as %s; "+
 		"save it with \"git show %s:%s > run.state.json\" (and %s, if there is one), look at the state on the server with \"desksync state pull\", "+
 		"then merge the two with \"desksync state merge\" and put the result back with \"desksync state push\"",

@@ -245,7 +245,7 @@ func (s *Store) writeWhole(ctx context.Context, st *state.State) error {
 }
 
 // publish pushes commit to REF with the lease on the commit last read or written, and
-// remembers it. A refused push keeps commit on s.kept and returns a *ChangedError. s.mu
+// remembers it. A refused push keeps commit on s.kept and returns a *ConcurrentWriteError. s.mu
 // must be held.
 func (s *Store) publish(ctx context.Context, op, commit string) error {
 	// The push itself must not be cut short: one that reached the server would leave REF
@@ -261,7 +261,7 @@ func (s *Store) publish(ctx context.Context, op, commit string) error {
 	switch outcome {
 	case rejected:
 		_ = s.updateRef(pctx, op, s.kept, commit)
-		return &ChangedError{Location: s.location, Remote: s.remote, Ref: s.ref, Commit: commit, Kept: s.kept, Reason: reason}
+		return &ConcurrentWriteError{Location: s.location, Remote: s.remote, Ref: s.ref, Commit: commit, Kept: s.kept, Reason: reason}
 	case failed:
 		_ = s.updateRef(pctx, op, s.kept, commit)
 		return hint.Wrap(err, fmt.Sprintf("check that \"git push %s\" works here; what this run meant to write is kept in this repository as %s (\"git show %s:%s\")",

@@ -78,9 +78,9 @@ func TestStaleWriterRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 			err = a.Append(ctx, sa, []state.Mutation{mut})
-			var ce *gitstate.ChangedError
+			var ce *gitstate.ConcurrentWriteError
 			if !errors.As(err, &ce) {
-				t.Fatalf("stale Append = %v, want a *gitstate.ChangedError", err)
+				t.Fatalf("stale Append = %v, want a *gitstate.ConcurrentWriteError", err)
 			}
 			if !strings.Contains(ce.Hint(), ce.Kept) || !strings.Contains(ce.Hint(), "desksync state merge") {
 				t.Errorf("hint %q does not say where the refused commit is kept and how to merge it", ce.Hint())

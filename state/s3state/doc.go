@@ -20,7 +20,7 @@
 //
 // Every write of KEY is conditional: If-Match on the ETag last read or written, or
 // If-None-Match: * when there is none yet. A state that anyone else changed is therefore
-// never overwritten; the write fails with a [*ChangedError] and whatever was recorded
+// never overwritten; the write fails with a [*ConcurrentWriteError] and whatever was recorded
 // before stays recorded. Journal objects are created with If-None-Match: *, so two writers
 // that started from one serial cannot both record a step, and after creating one, Append
 // checks that KEY is still the version it read, so a step is never recorded beside a state

@@ -13,19 +13,19 @@ import (
 	"github.com/desksync/desksync/state"
 )
 
-// ChangedError reports that the state object changed since this run read it: someone
+// ConcurrentWriteError reports that the state object changed since this run read it: someone
 // else wrote it. Nothing was overwritten.
-type ChangedError struct {
+type ConcurrentWriteError struct {
 	URL    string // s3://BUCKET/KEY
 	Object string // the object whose conditional write was refused
 }
 
-func (e *ChangedError) Error() string {
+func (e *ConcurrentWriteError) Error() string {
 	return fmt.Sprintf("%s was changed by someone else since this run read it; not overwriting it (conditional write of %s refused)", e.URL, e.Object)
 }
 
 // Hint tells the user how to proceed.
-func (e *ChangedError) Hint() string {
+func (e *ConcurrentWriteError) Hint() string {
 	return "another run wrote this state without holding its lock (or after a force-unlock); what this run recorded before is kept. Run \"desksync plan\" to see the state as it is now, then apply again"
 }
 

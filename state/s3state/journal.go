@@ -87,7 +87,7 @@ func (s *Store) Append(ctx context.Context, st *state.State, muts []state.Mutati
 	if isPrecondition(err) {
 		// A retried PUT whose first attempt got through is refused too: it is ours.
 		if cur, _, gerr := s.get(ctx, key, maxJournalObject); gerr != nil || !bytes.Equal(cur, data) {
-			return &ChangedError{URL: s.url, Object: "s3://" + s.bucket + "/" + key}
+			return &ConcurrentWriteError{URL: s.url, Object: "s3://" + s.bucket + "/" + key}
 		}
 	} else if err != nil {
 		return s.describe("recording a step in the journal", err)
@@ -96,7 +96,7 @@ func (s *Store) Append(ctx context.Context, st *state.State, muts []state.Mutati
 	s.stored = nil
 	_, err = s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &s.key, IfMatch: &s.etag})
 	if isPrecondition(err) || isNotFound(err) {
-		return &ChangedError{URL: s.url, Object: s.url}
+		return &ConcurrentWriteError{URL: s.url, Object: s.url}
 	}
 	if err != nil {
 		return s.describe("checking the state after recording a step", err)

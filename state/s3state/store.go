@@ -330,7 +330,7 @@ func (s *Store) writeWhole(ctx context.Context, st *state.State) error {
 		backup := s.key + ".backup"
 		_, err := s.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &s.bucket, Key: &backup, CopySource: &src, CopySourceIfMatch: &s.etag})
 		if isPrecondition(err) {
-			return &ChangedError{URL: s.url, Object: s.url}
+			return &ConcurrentWriteError{URL: s.url, Object: s.url}
 		}
 		if err != nil {
 			return s.describe("keeping the previous state as "+s.url+".backup (the state is unchanged)", err)
@@ -351,7 +351,7 @@ func (s *Store) writeWhole(ctx context.Context, st *state.State) error {
 		// A retried PUT whose first attempt got through is refused too: it is ours.
 		cur, curTag, gerr := s.get(ctx, s.key, state.MaxSize)
 		if gerr != nil || !bytes.Equal(cur, data) {
-			return &ChangedError{URL: s.url, Object: s.url}
+			return &ConcurrentWriteError{URL: s.url, Object: s.url}
 		}
 		etag = curTag
 	default:

@@ -176,16 +176,16 @@ func TestChangedBehindBack(t *testing.T) {
 	m := state.Mutation{Op: state.OpActivate, Address: "b.png", Attachment: ptr(attachment(2))}
 	st.Apply(m)
 	err = mine.Append(ctx, st, []state.Mutation{m})
-	var ce *s3state.ChangedError
+	var ce *s3state.ConcurrentWriteError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), url+" was changed by someone else") || ce.Hint() == "" {
-		t.Fatalf("Append after another writer's Save = %v, want a *ChangedError naming %s", err, url)
+		t.Fatalf("Append after another writer's Save = %v, want a *ConcurrentWriteError naming %s", err, url)
 	}
 	for name, write := range map[string]func() error{
 		"Save":    func() error { return mine.Save(ctx, st) },
 		"Compact": func() error { return mine.Compact(ctx, st) },
 	} {
 		if err := write(); !errors.As(err, &ce) {
-			t.Errorf("%s after another writer's Save = %v, want a *ChangedError", name, err)
+			t.Errorf("%s after another writer's Save = %v, want a *ConcurrentWriteError", name, err)
 		}
 	}
 	if got := object(t, srv, bucket, "c/desksync.state.json"); !bytes.Equal(got, theirBytes) {
@@ -219,9 +219,9 @@ func TestAppendFenced(t *testing.T) {
 	if err := a.Append(ctx, sa, []state.Mutation{ma}); err != nil {
 		t.Fatal(err)
 	}
-	var ce *s3state.ChangedError
+	var ce *s3state.ConcurrentWriteError
 	if err := b.Append(ctx, sb, []state.Mutation{mb}); !errors.As(err, &ce) {
-		t.Fatalf("second writer's Append at the same serial = %v, want a *ChangedError", err)
+		t.Fatalf("second writer's Append at the same serial = %v, want a *ConcurrentWriteError", err)
 	}
 	got, err := open(t, srv, url).Load(ctx)
 	if err != nil {
