@@ -172,6 +172,12 @@ func HTMLCode(s string) string {
 	return b.String()
 }
 
+// Fence returns a markdown code fence of backticks that s cannot close: at least three,
+// and longer than any run of backticks in s.
+func Fence(s string) string {
+	return strings.Repeat("`", max(3, longestRun(s, '`')+1))
+}
+
 func longestRun(s string, c byte) int {
 	longest, run := 0, 0
 	for i := 0; i < len(s); i++ {

@@ -451,7 +451,7 @@ func planMarkdown(doc Document, limit int) string {
 		if c.Diff == "" {
 			continue
 		}
-		fence := strings.Repeat("`", max(3, longestRun(c.Diff, '`')+1))
+		fence := quote.Fence(c.Diff)
 		// Inside <summary> markdown is not read, so the address is HTML in a <code> element.
 		parts = append(parts, part{fmt.Sprintf("\n<details><summary>Diff of %s</summary>\n\n%sdiff\n%s\n%s\n\n</details>\n",
 			quote.HTMLCode(c.Address), fence, strings.TrimSuffix(c.Diff, "\n"), fence), true})
@@ -518,18 +518,4 @@ func markdownRow(c plan.Change) string {
 	}
 	return fmt.Sprintf("| %s %s | %s | %s |\n",
 		quote.Code(c.Action.Symbol(), true), c.Action, quote.Code(c.Address, true), strings.Join(details, "<br>"))
-}
-
-// longestRun is the length of the longest run of c in s.
-func longestRun(s string, c byte) int {
-	longest, run := 0, 0
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			run++
-			longest = max(longest, run)
-		} else {
-			run = 0
-		}
-	}
-	return longest
 }
