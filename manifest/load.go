@@ -78,6 +78,9 @@ func Load(path string, opts Options) (*Manifest, error) {
 		m.StatePath = l.resolveState(doc.State)
 	}
 	l.own = newOwnFiles(path, m.StatePath)
+	if opts.StateKnown != nil {
+		opts.StateKnown(m.Root, m.StatePath)
+	}
 	m.Entries = l.entries(doc)
 	if len(l.errs) > 0 {
 		return nil, l.errs.sorted()

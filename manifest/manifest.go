@@ -39,6 +39,10 @@ type Options struct {
 	// Version is the running desksync's version, checked against the manifest's
 	// `desksync:` constraint before anything else; "" checks nothing.
 	Version string
+	// StateKnown, when set, is called once the manifest's folder and the state in use
+	// (Manifest.Root and StatePath) are known, before the files are looked at, so that
+	// a caller can read the state meanwhile. A Load that fails earlier never calls it.
+	StateKnown func(root, statePath string)
 }
 
 // Manifest is a loaded, validated desksync.yaml with every glob expanded.

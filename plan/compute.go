@@ -63,9 +63,12 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 	if err := checkReplace(opts.Replace, m, st, opts.Scope); err != nil {
 		return nil, err
 	}
-	listed := make(map[string]bool, len(m.Entries))
-	for _, e := range m.Entries {
-		listed[e.Address] = true
+	var listed map[string]bool // what the whole manifest lists, for a partial scope
+	if opts.Scope.Partial() {
+		listed = make(map[string]bool, len(m.Entries))
+		for _, e := range m.Entries {
+			listed[e.Address] = true
+		}
 	}
 	m = opts.Scope.planned(m, st)
 	maxSize := opts.MaxFileSize
@@ -93,24 +96,27 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 	for _, a := range opts.Replace {
 		replace[a] = true
 	}
-	tracked := map[string]*state.Attachment{}
+	// tracked is read, never written: without a scope it is the state's own map.
+	var tracked map[string]*state.Attachment
 	if st != nil {
 		p.Lineage, p.Serial, p.Tracked = st.Lineage, st.Serial, len(st.Attachments)
+		tracked = st.Attachments
+	}
+	if opts.Scope.Partial() && st != nil {
+		tracked = make(map[string]*state.Attachment, len(st.Attachments))
 		for addr, att := range st.Attachments {
 			// A tracked address outside the scope that the manifest no longer lists
 			// may be the old half of a move into it; unpaired, it is left out below.
-			if att != nil && (opts.Scope.Match(addr) || !listed[addr]) {
+			if opts.Scope.Match(addr) || !listed[addr] {
 				tracked[addr] = att
 			}
 		}
 	}
 
-	wanted := make(map[string]bool, len(m.Entries))
 	// Sized once: at 50,000 new files, growing by doubling held three arrays at once.
 	creates := make([]Change, 0, max(0, len(m.Entries)-len(tracked)))
 	var deletes []Change
 	for _, e := range m.Entries {
-		wanted[e.Address] = true
 		d := digests[e.Address]
 		after := &Attrs{
 			Filename:    e.Filename,
@@ -145,7 +151,7 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 		}
 	}
 	for addr, att := range tracked {
-		if !wanted[addr] {
+		if _, wanted := digests[addr]; !wanted && att != nil { // digests has every planned address
 			deletes = append(deletes, Change{
 				Address: addr, Action: Delete, Before: attrsOf(att),
 				Reasons: []string{"not in the manifest"},

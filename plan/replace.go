@@ -59,6 +59,9 @@ func (e *ReplaceError) Hint() string {
 // checkReplace refuses a --replace address that Compute could not turn into a
 // replace, so that a forced re-upload never silently does nothing.
 func checkReplace(addrs []string, m *manifest.Manifest, st *state.State, scope Scope) error {
+	if len(addrs) == 0 {
+		return nil
+	}
 	listed := map[string]bool{}
 	for _, e := range m.Entries {
 		listed[e.Address] = true

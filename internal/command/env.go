@@ -50,26 +50,64 @@ type env struct {
 // openEnv loads the manifest (through cache, nil for none) and finds the state: --state
 // wins, then the sandbox's own state, then the manifest's `state:` (or its default).
 func openEnv(g *Globals, sandbox bool, cache manifest.HeadCache) (*env, error) {
-	m, err := g.loadManifestThrough(cache)
+	m, err := g.loadManifestThrough(cache, nil)
 	if err != nil {
 		return nil, err
 	}
 	e := &env{manifest: m}
-	statePath := m.StatePath
-	if sandbox {
-		e.sandbox = filepath.Join(m.Root, ".desksync", "sandbox")
-		statePath = filepath.Join(e.sandbox, path.Base(filepath.ToSlash(m.StatePath)))
-	}
-	if g.State != "" {
-		statePath = g.State // as given, for messages; m.StatePath is its absolute form
-	}
-	if err := checkStateFile(statePath); err != nil {
-		return nil, err
-	}
-	if e.store, err = openStore(statePath); err != nil {
+	if e.store, e.sandbox, err = findStore(g, sandbox, m.Root, m.StatePath); err != nil {
 		return nil, err
 	}
 	return e, nil
+}
+
+// openEnvAndState is openEnv followed by loadState, with the state read while the
+// manifest's files are looked at: for plan, which takes no lock, so nothing orders the
+// two reads. Errors come in the same order as from the two calls in turn.
+func openEnvAndState(ctx context.Context, g *Globals, sandbox bool, cache manifest.HeadCache) (*env, *state.State, error) {
+	e := &env{}
+	var st *state.State
+	var stateErr error
+	var read chan struct{}
+	m, err := g.loadManifestThrough(cache, func(root, statePath string) {
+		read = make(chan struct{})
+		go func() {
+			defer close(read)
+			if e.store, e.sandbox, stateErr = findStore(g, sandbox, root, statePath); stateErr == nil {
+				st, stateErr = e.loadState(ctx)
+			}
+		}()
+	})
+	if read != nil {
+		<-read // no read outlives the command, even when the manifest is refused
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if stateErr != nil {
+		return nil, nil, stateErr
+	}
+	e.manifest = m
+	return e, st, nil
+}
+
+// findStore opens the state store at statePath, the manifest's choice (root is its
+// folder), unless --state or --sandbox (whose folder it returns) says otherwise.
+func findStore(g *Globals, sandbox bool, root, statePath string) (store stateStore, sandboxDir string, err error) {
+	if sandbox {
+		sandboxDir = filepath.Join(root, ".desksync", "sandbox")
+		statePath = filepath.Join(sandboxDir, path.Base(filepath.ToSlash(statePath)))
+	}
+	if g.State != "" {
+		statePath = g.State // as given, for messages; the manifest's StatePath is its absolute form
+	}
+	if err := checkStateFile(statePath); err != nil {
+		return nil, "", err
+	}
+	if store, err = openStore(statePath); err != nil {
+		return nil, "", err
+	}
+	return store, sandboxDir, nil
 }
 
 // close releases the lock and stops the sandbox emulator, whichever were taken.
@@ -107,14 +145,15 @@ func checkStateFile(p string) error {
 }
 
 // loadManifest loads the manifest under the --max-files cap.
-func (g *Globals) loadManifest() (*manifest.Manifest, error) { return g.loadManifestThrough(nil) }
+func (g *Globals) loadManifest() (*manifest.Manifest, error) { return g.loadManifestThrough(nil, nil) }
 
-// loadManifestThrough is loadManifest consulting cache (nil for none).
-func (g *Globals) loadManifestThrough(cache manifest.HeadCache) (*manifest.Manifest, error) {
+// loadManifestThrough is loadManifest consulting cache (nil for none), calling
+// stateKnown (when set) as manifest.Options.StateKnown.
+func (g *Globals) loadManifestThrough(cache manifest.HeadCache, stateKnown func(root, statePath string)) (*manifest.Manifest, error) {
 	if g.MaxFiles < 1 {
 		return nil, hint.New(fmt.Sprintf("--max-files must be at least 1, not %d", g.MaxFiles), fmt.Sprintf("leave it out for the default (%d)", manifest.DefaultMaxEntries))
 	}
-	return manifest.Load(g.Manifest, manifest.Options{MaxEntries: g.MaxFiles, State: g.State, Cache: cache, Version: runningVersion()})
+	return manifest.Load(g.Manifest, manifest.Options{MaxEntries: g.MaxFiles, State: g.State, Cache: cache, Version: runningVersion(), StateKnown: stateKnown})
 }
 
 // warnKeyInArgs warns when the API key was given as --api-key on the command line,

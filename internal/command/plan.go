@@ -57,15 +57,11 @@ func (c *planCmd) Run(g *Globals, t *terminal, kctx *kong.Context, ctx context.C
 	if opts.HashCache == nil {
 		opts.HashCache = hashcache.Ephemeral() // every file read, each opened once
 	}
-	e, err := openEnv(g, c.Sandbox, opts.HashCache)
+	e, st, err := openEnvAndState(ctx, g, c.Sandbox, opts.HashCache)
 	if err != nil {
 		return err
 	}
 	defer e.close()
-	st, err := e.loadState(ctx)
-	if err != nil {
-		return err
-	}
 	p, site, err := c.compute(ctx, t, e, st, opts)
 	if err != nil {
 		return err
