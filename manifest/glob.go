@@ -50,6 +50,11 @@ type globber struct {
 	found  map[string]bool // the files matched so far
 	order  []match         // their matches, in the order found
 	badDir map[string]bool // folders already reported
+	// The folder listed last: "**" lists a folder for the next segment and then again
+	// for its subfolders, and the second listing is this one.
+	lastDir    string
+	lastListed []fs.DirEntry
+	listed     bool
 }
 
 func hasMeta(seg string) bool { return strings.ContainsAny(seg, "*?[{") }
@@ -157,6 +162,15 @@ func (g *globber) readDir(dir string) []fs.DirEntry {
 	if g.l.aborted {
 		return nil
 	}
+	if g.listed && g.lastDir == dir {
+		return g.lastListed
+	}
+	ents := g.list(dir)
+	g.lastDir, g.lastListed, g.listed = dir, ents, true
+	return ents
+}
+
+func (g *globber) list(dir string) []fs.DirEntry {
 	g.l.dirBudget--
 	if g.l.dirBudget < 0 {
 		g.l.fail(g.it, "narrow the glob, e.g. start it with a folder name",

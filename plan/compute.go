@@ -118,7 +118,8 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 	var deletes []Change
 	for _, e := range m.Entries {
 		d := digests[e.Address]
-		after := &Attrs{
+		// A value: most tracked files are unchanged, and only a change keeps a copy.
+		after := Attrs{
 			Filename:    e.Filename,
 			MimeType:    e.MimeType,
 			Disposition: e.Disposition,
@@ -130,20 +131,20 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 		switch {
 		case att == nil:
 			creates = append(creates, Change{
-				Address: e.Address, Action: Create, After: after,
+				Address: e.Address, Action: Create, After: ptr(after),
 				Reasons: []string{"new file, " + FormatSize(d.Size)},
 			})
 		case !active(att):
 			// refresh found the Desk file gone (or otherwise unusable): upload it anew.
 			p.Changes = append(p.Changes, Change{
-				Address: e.Address, Action: Create, After: after,
+				Address: e.Address, Action: Create, After: ptr(after),
 				Reasons: []string{fmt.Sprintf("file %d is %s on Desk; uploading it again, %s", att.ID, att.State, FormatSize(d.Size))},
 			})
 		default:
-			before := attrsOf(att)
+			before := *attrsOf(att)
 			c, ok := compare(e.Address, before, after)
 			if replace[e.Address] {
-				c, ok = forceReplace(e.Address, before, after, c, ok), true
+				c, ok = forceReplace(e.Address, ptr(before), after, c, ok), true
 			}
 			if ok {
 				p.Changes = append(p.Changes, c)
@@ -302,7 +303,7 @@ func pairMoves(creates, deletes []Change, tracked map[string]*state.Attachment) 
 // compare decides between Update, Replace and no-op for a tracked address. Content,
 // mimeType and type cannot be changed on Desk in place, so any of them means a new
 // upload; filename and disposition alone are a PATCH.
-func compare(addr string, before, after *Attrs) (Change, bool) {
+func compare(addr string, before, after Attrs) (Change, bool) {
 	var reasons []string
 	replace := false
 	if before.Filename != after.Filename {
@@ -327,16 +328,17 @@ func compare(addr string, before, after *Attrs) (Change, bool) {
 		return Change{}, false
 	}
 	// Keep the Desk file ID with After too: an Update PATCHes that same file.
-	c := Change{Address: addr, Action: Update, Before: before, After: after, Reasons: reasons}
+	c := Change{Address: addr, Action: Update, Before: ptr(before), After: ptr(after), Reasons: reasons}
 	if replace {
 		c.Action = Replace
 	} else {
-		a := *after
-		a.ID = before.ID
-		c.After = &a
+		c.After.ID = before.ID
 	}
 	return c, true
 }
+
+// ptr returns a pointer to a copy of a.
+func ptr(a Attrs) *Attrs { return &a }
 
 func attrsOf(a *state.Attachment) *Attrs {
 	return &Attrs{

@@ -99,8 +99,8 @@ func checkReplace(addrs []string, m *manifest.Manifest, st *state.State, scope S
 
 // forceReplace turns the change Compute found for a tracked address (none, or an
 // update) into a replace asked for with --replace.
-func forceReplace(addr string, before, after *Attrs, c Change, found bool) Change {
-	a := *after
+func forceReplace(addr string, before *Attrs, after Attrs, c Change, found bool) Change {
+	a := after
 	a.ID = 0 // a new upload, as every replace is
 	reasons := []string{ReplaceReason}
 	if found {

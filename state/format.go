@@ -276,9 +276,20 @@ func (s *State) check(sorted bool) error {
 		return bad("attachments", "missing")
 	}
 	// One Desk file on two records would let a delete of one take the other's file.
-	// The owners are kept as references, spelled out only for the error.
-	owner := make(map[int64]recordRef, len(s.Attachments)+len(s.Pending)+len(s.Deposed))
+	// The unsorted pass only tells whether some ID is claimed twice, from the IDs
+	// sorted; the sorted pass, run only then, keeps the owners to name both records.
+	var ids []int64
+	var owner map[int64]recordRef
+	if sorted {
+		owner = make(map[int64]recordRef, len(s.Attachments)+len(s.Pending)+len(s.Deposed))
+	} else {
+		ids = make([]int64, 0, len(s.Attachments)+len(s.Pending)+len(s.Deposed))
+	}
 	claim := func(id int64, r recordRef) error {
+		if !sorted {
+			ids = append(ids, id)
+			return nil
+		}
 		if prev, ok := owner[id]; ok {
 			return bad(r.field()+".id", "Desk file %d is also recorded as %s; one Desk file belongs to one record", id, prev.field())
 		}
@@ -343,8 +354,17 @@ func (s *State) check(sorted bool) error {
 			return err
 		}
 	}
+	slices.Sort(ids)
+	for i := 1; i < len(ids); i++ {
+		if ids[i] == ids[i-1] {
+			return errDuplicateID
+		}
+	}
 	return nil
 }
+
+// errDuplicateID is the unsorted pass's finding, which the sorted pass spells out.
+var errDuplicateID = errors.New("a Desk file is recorded twice")
 
 // recordRef names one record of a state: an address in attachments or pending, or an
 // index in deposed.
