@@ -196,24 +196,35 @@ func longestRun(s string, c byte) int {
 // document inert while any JSON reader decodes the same values. b must be valid JSON as an
 // encoder writes it: outside strings it holds only ASCII, and the whitespace between
 // tokens (newlines, tabs, spaces) is kept.
-func JSON(b []byte) []byte {
-	var out []byte
+func JSON(b []byte) []byte { return AppendJSON(nil, b) }
+
+// AppendJSON appends JSON(b) to dst and returns the extended buffer.
+func AppendJSON(dst, b []byte) []byte {
 	for i := 0; i < len(b); {
+		// Most of a document is printable ASCII, copied a run at a time.
+		j := i
+		for j < len(b) && b[j] >= 0x20 && b[j] < 0x7f && b[j] != '#' {
+			j++
+		}
+		dst = append(dst, b[i:j]...)
+		if i = j; i == len(b) {
+			break
+		}
 		r, size := utf8.DecodeRune(b[i:])
 		switch {
 		case r == '\n' || r == '\t' || r == '\r':
-			out = append(out, b[i])
+			dst = append(dst, b[i])
 		case Unsafe(r):
 			for _, u := range utf16.Encode([]rune{r}) {
-				out = append(out, fmt.Sprintf(`\u%04x`, u)...)
+				dst = fmt.Appendf(dst, `\u%04x`, u)
 			}
 		case r == '#' && i+1 < len(b) && b[i+1] == '#':
-			out = append(out, `#\u0023`...)
+			dst = append(dst, `#\u0023`...)
 			size = 2
 		default:
-			out = append(out, b[i:i+size]...)
+			dst = append(dst, b[i:i+size]...)
 		}
 		i += size
 	}
-	return out
+	return dst
 }

@@ -1,12 +1,16 @@
 package quote
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // hostile are strings a pull request, a state or a server can put in front of desksync.
@@ -187,4 +191,51 @@ func TestJSON(t *testing.T) {
 	if got := string(JSON([]byte(`{"a":"\u{1F600}"}`))); got != `{"a":"\u{1F600}"}` {
 		t.Errorf("printable text changed: %s", got)
 	}
+}
+
+// jsonByRune is JSON as first written, a rune at a time: AppendJSON's run-copying
+// fast path must not change a byte of its output.
+func jsonByRune(b []byte) []byte {
+	var out []byte
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		switch {
+		case r == '\n' || r == '\t' || r == '\r':
+			out = append(out, b[i])
+		case Unsafe(r):
+			for _, u := range utf16.Encode([]rune{r}) {
+				out = append(out, fmt.Sprintf(`\u%04x`, u)...)
+			}
+		case r == '#' && i+1 < len(b) && b[i+1] == '#':
+			out = append(out, `#\u0023`...)
+			size = 2
+		default:
+			out = append(out, b[i:i+size]...)
+		}
+		i += size
+	}
+	return out
+}
+
+func TestAppendJSONMatchesRuneByRune(t *testing.T) {
+	inputs := append([]string{"", "#", "##", "###", "a##b#", "\x00\x7f\xff", "\u202e\u2028", "\U0001F600", "é#\n\t\r"}, hostile...)
+	for _, in := range inputs {
+		enc, _ := json.Marshal(map[string]string{in: in})
+		for _, b := range [][]byte{[]byte(in), enc} {
+			if got, want := AppendJSON([]byte("x"), b), append([]byte("x"), jsonByRune(b)...); !bytes.Equal(got, want) {
+				t.Errorf("AppendJSON(%q) = %q, want %q", b, got, want)
+			}
+		}
+	}
+}
+
+func FuzzAppendJSON(f *testing.F) {
+	for _, s := range hostile {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := JSON(b), jsonByRune(b); !bytes.Equal(got, want) {
+			t.Fatalf("JSON(%q) = %q, want %q", b, got, want)
+		}
+	})
 }
