@@ -187,20 +187,18 @@ func writePlanJSON(w io.Writer, doc Document) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	bw.Write(quote.JSON(head))
 	bw.WriteString("\n  \"changes\": [")
-	var one bytes.Buffer
-	ce := json.NewEncoder(&one)
-	ce.SetEscapeHTML(false)
-	ce.SetIndent("    ", "  ")
+	var one, safe []byte
 	for i, c := range changes {
-		one.Reset()
-		if err := ce.Encode(c); err != nil {
+		var err error
+		if one, err = appendChange(one[:0], c); err != nil {
 			return err
 		}
 		if i > 0 {
 			bw.WriteByte(',')
 		}
 		bw.WriteString("\n    ")
-		bw.Write(quote.JSON(bytes.TrimSuffix(one.Bytes(), []byte("\n"))))
+		safe = quote.AppendJSON(safe[:0], one)
+		bw.Write(safe)
 	}
 	if len(changes) > 0 {
 		bw.WriteString("\n  ]")

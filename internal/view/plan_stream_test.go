@@ -50,3 +50,60 @@ func TestPlanJSONWrittenAsItGoes(t *testing.T) {
 		t.Errorf("a %d-byte plan came in a write of %d bytes, want pieces of at most 64 KiB", w.Len(), w.largest)
 	}
 }
+
+// encodeChange is a change as encoding/json writes it in the plan document.
+func encodeChange(t testing.TB, c plan.Change) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("    ", "  ")
+	if err := enc.Encode(c); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// changeJSONStrings are what a pull request or a state can put in a change's strings.
+var changeJSONStrings = []string{"", "a.png", `"q" \ b`, "\b\f\n\r\t\x00\x1f\x7f", "\xff\xfe", "\u2028\u2029\u202e",
+	"<a href='x'>&</a>", "##", "\U0001F600 é", "::error::x"}
+
+func TestChangeJSONMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	var cases []plan.Change
+	for i, s := range changeJSONStrings {
+		attrs := &plan.Attrs{ID: int64(i), Filename: s, MimeType: s, Disposition: s, Type: s, Size: int64(i) - 1, Blake3: s}
+		for _, a := range []plan.Action{plan.Create, plan.Update, plan.Replace, plan.Delete, plan.Move, plan.NoOp} {
+			cases = append(cases,
+				plan.Change{Address: s, PreviousAddress: s, Action: a, Before: attrs, After: attrs, Reasons: []string{s, s}, Diff: s},
+				plan.Change{Address: s, Action: a, After: attrs, Reasons: []string{}},
+				plan.Change{Address: s, Action: a, Before: attrs},
+			)
+		}
+	}
+	for _, c := range cases {
+		got, err := appendChange(nil, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := encodeChange(t, c); !bytes.Equal(got, want) {
+			t.Fatalf("appendChange(%+v) =\n%s\nwant\n%s", c, got, want)
+		}
+	}
+}
+
+func FuzzChangeJSON(f *testing.F) {
+	for _, s := range changeJSONStrings {
+		f.Add(s, s, int64(1), "new file")
+	}
+	f.Fuzz(func(t *testing.T, addr, name string, id int64, reason string) {
+		c := plan.Change{Address: addr, PreviousAddress: name, Action: plan.Move, Reasons: []string{reason},
+			Before: &plan.Attrs{ID: id, Filename: name, Size: id}, After: &plan.Attrs{Filename: addr, Blake3: reason}}
+		got, err := appendChange(nil, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := encodeChange(t, c); !bytes.Equal(got, want) {
+			t.Fatalf("appendChange = %s, want %s", got, want)
+		}
+	})
+}
