@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/desksync/desksync/internal/quote"
@@ -130,11 +131,12 @@ func RenderPlan(w io.Writer, p *plan.Plan, format string, opts PlanOptions) erro
 	doc.Freshness = opts.Freshness
 	switch format {
 	case "", "text":
-		out := planText(doc, opts.Color)
+		bw := bufio.NewWriterSize(w, 64<<10)
+		writePlanText(bw, doc, opts.Color)
 		if doc.Freshness != nil {
-			out += "\n" + quote.Line(doc.Freshness.sentence()) + "\n"
+			bw.WriteString("\n" + quote.Line(doc.Freshness.sentence()) + "\n")
 		}
-		return writeAll(w, out)
+		return bw.Flush()
 	case "json":
 		return writePlanJSON(w, doc)
 	case "markdown":
@@ -292,37 +294,43 @@ func summaryCounts(s plan.Summary) string {
 }
 
 // planText renders doc like Terraform's human plan.
-func planText(doc Document, color bool) string {
+func writePlanText(b *bufio.Writer, doc Document, color bool) {
 	paint := func(code, s string) string {
 		if !color {
 			return s
 		}
 		return code + s + ansiReset
 	}
+	var symbols [plan.Move + 1]string // by action, worked out once, not once a change
 	symbol := func(a plan.Action) string {
+		if int(a) < len(symbols) && symbols[a] != "" {
+			return symbols[a]
+		}
 		s := fmt.Sprintf("%3s", a.Symbol())
 		if c, _ := actionStyle(a); c != "" {
-			return paint(c, s)
+			s = paint(c, s)
+		}
+		if int(a) < len(symbols) {
+			symbols[a] = s
 		}
 		return s
 	}
-	var b strings.Builder
 	if doc.Scope.Partial() {
-		fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Note:"), partialNote(doc, quote.Text))
+		fmt.Fprintf(b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Note:"), partialNote(doc, quote.Text))
 	}
 	if len(doc.Changes) == 0 && len(doc.Cleanups) == 0 {
 		for _, w := range doc.Warnings {
-			fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), quote.Line(w))
+			fmt.Fprintf(b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), quote.Line(w))
 		}
 		b.WriteString(paint(ansiBold+ansiGreen, "No changes.") + " " + noChanges(doc.Refreshed) + "\n")
 		// After "No changes.", which stays the first sentence (docs/plans.md).
 		if doc.State != "" {
-			fmt.Fprintf(&b, "State: %s\n", quote.Text(doc.State))
+			fmt.Fprintf(b, "State: %s\n", quote.Text(doc.State))
 		}
-		return b.String()
+		return
 	}
 	if doc.State != "" {
-		fmt.Fprintf(&b, "State: %s\n\n", quote.Text(doc.State))
+		fmt.Fprintf(b, "State: %s\n\n", quote.Text(doc.State))
 	}
 
 	if len(doc.Changes) > 0 {
@@ -334,21 +342,21 @@ func planText(doc Document, color bool) string {
 		for _, a := range planActions() {
 			if used[a] {
 				_, legend := actionStyle(a)
-				fmt.Fprintf(&b, "%s %s\n", symbol(a), legend)
+				fmt.Fprintf(b, "%s %s\n", symbol(a), legend)
 			}
 		}
 		b.WriteString("\ndesksync will perform the following actions:\n\n")
 		for _, c := range doc.Changes {
-			fmt.Fprintf(&b, "%s %s\n", symbol(c.Action), quote.Text(c.Address))
+			b.WriteString(symbol(c.Action) + " " + quote.Text(c.Address) + "\n")
 			for _, r := range c.Reasons {
-				fmt.Fprintf(&b, "      %s\n", quote.Line(r))
+				b.WriteString("      " + quote.Line(r) + "\n")
 			}
 			if c.Action == plan.Create && c.After != nil {
-				// Quoted as the reasons quote filenames; quote.Line makes the result safe.
-				fmt.Fprintf(&b, "      %s\n", quote.Line(fmt.Sprintf("uploaded as %q, %s", c.After.Filename, c.After.Disposition)))
+				// Quoted as the reasons quote filenames (%q); quote.Line makes the result safe.
+				b.WriteString("      " + quote.Line("uploaded as "+strconv.Quote(c.After.Filename)+", "+c.After.Disposition) + "\n")
 			}
 			if note := deskFileNote(c); note != "" {
-				fmt.Fprintf(&b, "      %s\n", note)
+				fmt.Fprintf(b, "      %s\n", note)
 			}
 			if c.Diff != "" {
 				for _, line := range strings.Split(strings.TrimSuffix(c.Diff, "\n"), "\n") {
@@ -356,7 +364,7 @@ func planText(doc Document, color bool) string {
 					if code := diffLineColor(line); code != "" {
 						line = paint(code, line)
 					}
-					fmt.Fprintf(&b, "      %s\n", line)
+					fmt.Fprintf(b, "      %s\n", line)
 				}
 			}
 		}
@@ -366,15 +374,14 @@ func planText(doc Document, color bool) string {
 	if len(doc.Cleanups) > 0 {
 		b.WriteString(CleanupsHeading + ":\n\n")
 		for _, c := range doc.Cleanups {
-			fmt.Fprintf(&b, "%s %s\n      %s\n", paint(ansiYellow, "  !"), quote.Text(c.Address), quote.Line(c.Description))
+			fmt.Fprintf(b, "%s %s\n      %s\n", paint(ansiYellow, "  !"), quote.Text(c.Address), quote.Line(c.Description))
 		}
 		b.WriteString("\n")
 	}
 	for _, w := range doc.Warnings {
-		fmt.Fprintf(&b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), quote.Line(w))
+		fmt.Fprintf(b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), quote.Line(w))
 	}
-	fmt.Fprintf(&b, "%s %s\n", paint(ansiBold, "Plan:"), summaryCounts(doc.Summary))
-	return b.String()
+	fmt.Fprintf(b, "%s %s\n", paint(ansiBold, "Plan:"), summaryCounts(doc.Summary))
 }
 
 // diffLineColor is the colour of one unified-diff line, as git colours it: file
