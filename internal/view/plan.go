@@ -435,41 +435,60 @@ func planMarkdown(doc Document, limit int) string {
 
 	// Everything below is optional: each piece goes in only while the note about
 	// what was left out still fits after it. Headings are not counted as entries.
+	// Pieces are made as they are needed: a comment shows a few hundred rows of a
+	// large plan, and the rest are only counted.
 	type part struct {
 		text  string
 		entry bool
 	}
-	var parts []part
-	if len(doc.Cleanups) > 0 {
-		parts = append(parts, part{"\n" + CleanupsHeading + ":\n\n", false})
-		for _, c := range doc.Cleanups {
-			parts = append(parts, part{fmt.Sprintf("- %s: %s\n", quote.Code(c.Address, false), quote.Code(c.Description, false)), true})
+	parts := func(yield func(part) bool) {
+		if len(doc.Cleanups) > 0 {
+			if !yield(part{"\n" + CleanupsHeading + ":\n\n", false}) {
+				return
+			}
+			for _, c := range doc.Cleanups {
+				if !yield(part{fmt.Sprintf("- %s: %s\n", quote.Code(c.Address, false), quote.Code(c.Description, false)), true}) {
+					return
+				}
+			}
 		}
-	}
-	if len(doc.Changes) > 0 {
-		parts = append(parts, part{"\n| Action | Address | Details |\n| --- | --- | --- |\n", false})
+		if len(doc.Changes) > 0 {
+			if !yield(part{"\n| Action | Address | Details |\n| --- | --- | --- |\n", false}) {
+				return
+			}
+			for _, c := range doc.Changes {
+				if !yield(part{markdownRow(c), true}) {
+					return
+				}
+			}
+		}
 		for _, c := range doc.Changes {
-			parts = append(parts, part{markdownRow(c), true})
+			if c.Diff == "" {
+				continue
+			}
+			fence := quote.Fence(c.Diff)
+			// Inside <summary> markdown is not read, so the address is HTML in a <code> element.
+			if !yield(part{fmt.Sprintf("\n<details><summary>Diff of %s</summary>\n\n%sdiff\n%s\n%s\n\n</details>\n",
+				quote.HTMLCode(c.Address), fence, strings.TrimSuffix(c.Diff, "\n"), fence), true}) {
+				return
+			}
 		}
 	}
+	entries := len(doc.Cleanups) + len(doc.Changes)
 	for _, c := range doc.Changes {
-		if c.Diff == "" {
-			continue
-		}
-		fence := quote.Fence(c.Diff)
-		// Inside <summary> markdown is not read, so the address is HTML in a <code> element.
-		parts = append(parts, part{fmt.Sprintf("\n<details><summary>Diff of %s</summary>\n\n%sdiff\n%s\n%s\n\n</details>\n",
-			quote.HTMLCode(c.Address), fence, strings.TrimSuffix(c.Diff, "\n"), fence), true})
-	}
-	size, entries := b.Len(), 0
-	for _, p := range parts {
-		size += len(p.text)
-		if p.entry {
+		if c.Diff != "" {
 			entries++
 		}
 	}
-	if size <= limit {
-		for _, p := range parts {
+	size, fits := b.Len(), true
+	for p := range parts {
+		if size += len(p.text); size > limit {
+			fits = false
+			break
+		}
+	}
+	if fits {
+		for p := range parts {
 			b.WriteString(p.text)
 		}
 		return b.String()
@@ -477,7 +496,7 @@ func planMarkdown(doc Document, limit int) string {
 	// The worst case of the note's numbers, so that it always fits once reserved.
 	reserve := len(omittedNote(entries, entries))
 	shown := 0
-	for _, p := range parts {
+	for p := range parts {
 		if b.Len()+len(p.text)+reserve > limit {
 			break
 		}
