@@ -34,9 +34,9 @@ import (
 // persistent fault is given up on quickly.
 const scaleRetries = 3
 
-// scaleClient replaces e's client by one that waits for real, briefly. wrap, if
-// given, wraps its transport.
-func scaleClient(t *testing.T, e *env, wrap ...func(http.RoundTripper) http.RoundTripper) {
+// scaleClient replaces e's client by one that waits for real, briefly, and returns
+// its counters. wrap, if given, wraps its transport.
+func scaleClient(t *testing.T, e *env, wrap ...func(http.RoundTripper) http.RoundTripper) *desktime.Counts {
 	t.Helper()
 	cfg := desk.Config{
 		URL: e.ts.URL, APIKey: testKey, Retries: scaleRetries, Timeout: 10 * time.Second,
@@ -44,11 +44,13 @@ func scaleClient(t *testing.T, e *env, wrap ...func(http.RoundTripper) http.Roun
 	for _, w := range wrap {
 		cfg.HTTPClient = &http.Client{Transport: w(http.DefaultTransport)}
 	}
-	c, err := desk.NewTuned(cfg, desktime.Knobs{BackoffBase: time.Millisecond, BackoffMax: 10 * time.Millisecond})
+	counts := new(desktime.Counts)
+	c, err := desk.NewTuned(cfg, desktime.Knobs{BackoffBase: time.Millisecond, BackoffMax: 10 * time.Millisecond, Counts: counts})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.client = c
+	return counts
 }
 
 // manyFiles writes n small files with distinct content and returns their manifest.
@@ -101,7 +103,7 @@ func TestScaleTransientFaults(t *testing.T) {
 		f    desktest.Fault
 		// status is what the request log records for a faulted call (0: dropped).
 		status int
-		// retries is what Stats().Retries must show: 429s are waited out without
+		// retries is what the client's Retries count must show: 429s are waited out without
 		// spending the retry budget.
 		retries, limited int64
 	}
@@ -119,7 +121,7 @@ func TestScaleTransientFaults(t *testing.T) {
 			t.Run(ep.String()+"/"+ft.name, func(t *testing.T) {
 				t.Parallel()
 				e := newEnv(t, envOptions{})
-				scaleClient(t, e)
+				counts := scaleClient(t, e)
 				m := manyFiles(e, files)
 				e.srv.Inject(ep, ft.f)
 
@@ -143,9 +145,8 @@ func TestScaleTransientFaults(t *testing.T) {
 						t.Errorf("%d %s calls, want %d", got, other, want)
 					}
 				}
-				st := e.client.Stats()
-				if st.Retries != ft.retries || st.RateLimited != ft.limited {
-					t.Errorf("stats %+v, want %d retries and %d 429s", st, ft.retries, ft.limited)
+				if counts.Retries.Load() != ft.retries || counts.RateLimited.Load() != ft.limited {
+					t.Errorf("stats %+v, want %d retries and %d 429s", counts, ft.retries, ft.limited)
 				}
 
 				// A ref whose answer was lost left a temp file whose ID the client
@@ -197,7 +198,7 @@ func TestScalePersistentFault(t *testing.T) {
 		t.Run(tt.ep.String(), func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, envOptions{})
-			scaleClient(t, e)
+			counts := scaleClient(t, e)
 			m := manyFiles(e, files)
 			attempts := 1 + scaleRetries
 			e.srv.Inject(tt.ep, desktest.Fault{Status: 500, Times: attempts})
@@ -216,8 +217,8 @@ func TestScalePersistentFault(t *testing.T) {
 			if got := e.faulted(tt.ep, 500); got != attempts {
 				t.Errorf("%d %s calls answered 500, want %d (the first try and %d retries)", got, tt.ep, attempts, scaleRetries)
 			}
-			if st := e.client.Stats(); st.Retries != scaleRetries {
-				t.Errorf("stats %+v, want %d retries", st, scaleRetries)
+			if counts.Retries.Load() != scaleRetries {
+				t.Errorf("stats %+v, want %d retries", counts, scaleRetries)
 			}
 			const hint = "the server failed; desksync retried with backoff; try again later"
 			var ae *apply.ActionError
@@ -265,7 +266,7 @@ func TestScaleRateLimited(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, envOptions{emulator: desktest.Options{RateLimit: limit, RateWindow: window, ResetAsEpoch: tt.epoch}})
-			scaleClient(t, e)
+			counts := scaleClient(t, e)
 			m := manyFiles(e, files)
 
 			start := time.Now()
@@ -279,15 +280,15 @@ func TestScaleRateLimited(t *testing.T) {
 			windows := (deskCalls + limit - 1) / limit
 			minimum := time.Duration(windows-1) * window // the last window needs no time
 			t.Logf("%d Desk requests in %v (minimum %v, %.2fx), %d 429s, stats %+v",
-				deskCalls, elapsed.Round(time.Millisecond), minimum, elapsed.Seconds()/minimum.Seconds(), limited, e.client.Stats())
+				deskCalls, elapsed.Round(time.Millisecond), minimum, elapsed.Seconds()/minimum.Seconds(), limited, counts)
 			if deskCalls != 3*files-files { // ref and PATCH per file; S3 is not limited
 				t.Errorf("%d Desk requests answered, want %d", deskCalls, 2*files)
 			}
 			if limited > max429 {
 				t.Errorf("%d 429s, want at most %d", limited, max429)
 			}
-			if got := int64(limited); e.client.Stats().RateLimited != got {
-				t.Errorf("client counted %d 429s, the emulator sent %d", e.client.Stats().RateLimited, got)
+			if got := int64(limited); counts.RateLimited.Load() != got {
+				t.Errorf("client counted %d 429s, the emulator sent %d", counts.RateLimited.Load(), got)
 			}
 			// Loose, as -race on two busy cores is slow, but it catches a pacer that
 			// waits out whole extra windows.

@@ -100,25 +100,7 @@ type Client struct {
 	// refused is Desk's first 401 or 403: once set, no call is sent any more.
 	refused atomic.Pointer[APIError]
 
-	requests, uploads, rateLimited, retried atomic.Int64
-}
-
-// Stats are counters for benchmarks and the end-of-run summary.
-type Stats struct {
-	Requests    int64 // HTTP requests sent (Desk and S3, every attempt)
-	Uploads     int64 // S3 uploads that succeeded
-	RateLimited int64 // 429 answers received
-	Retries     int64 // retries after a retryable failure (429 waits not included)
-}
-
-// Stats returns the counters so far.
-func (c *Client) Stats() Stats {
-	return Stats{
-		Requests:    c.requests.Load(),
-		Uploads:     c.uploads.Load(),
-		RateLimited: c.rateLimited.Load(),
-		Retries:     c.retried.Load(),
-	}
+	counts *desktime.Counts // what was sent and received; tests read it
 }
 
 // Site is the site URL the client talks to, normalised: no trailing "/", "/desk" or
@@ -130,8 +112,8 @@ const siteHint = "set DESK_URL (or --url) to your site, e.g. https://yoursite.te
 // New checks cfg and returns a Client. It makes no request.
 func New(cfg Config) (*Client, error) { return NewTuned(cfg, desktime.Knobs{}) }
 
-// NewTuned is New with the clock and backoff replaced where k sets them; only this
-// module's tests can name k's type.
+// NewTuned is New with the clock and backoff replaced where k sets them, counting into
+// k.Counts if set; only this module's tests can name k's type.
 func NewTuned(cfg Config, k desktime.Knobs) (*Client, error) {
 	site, err := parseSite(cfg.URL)
 	if err != nil {
@@ -149,7 +131,10 @@ func NewTuned(cfg Config, k desktime.Knobs) (*Client, error) {
 		site: site, api: site.String() + apiPath, key: cfg.APIKey,
 		retries: cfg.Retries, timeout: cfg.Timeout, debug: cfg.Debug, notices: cfg.Notices,
 		now: k.Clock, sleep: k.Sleep, jitter: k.Jitter,
-		backoffBase: k.BackoffBase, backoffMax: k.BackoffMax,
+		backoffBase: k.BackoffBase, backoffMax: k.BackoffMax, counts: k.Counts,
+	}
+	if c.counts == nil {
+		c.counts = new(desktime.Counts)
 	}
 	if c.retries == 0 {
 		c.retries = defaultRetries
@@ -330,7 +315,7 @@ func (c *Client) retry(ctx context.Context, op string, kind callKind, attempt at
 				return &AuthError{Op: op, Err: first, NotSent: true}
 			}
 		}
-		c.requests.Add(1)
+		c.counts.Requests.Add(1)
 		sent++
 		status, h, err := attempt(ctx)
 		var ae *APIError
@@ -353,7 +338,7 @@ func (c *Client) retry(ctx context.Context, op string, kind callKind, attempt at
 			return err
 		}
 		if status == http.StatusTooManyRequests {
-			c.rateLimited.Add(1)
+			c.counts.RateLimited.Add(1)
 			limited++
 			if wait > maxWait {
 				ae.Err = &longWaitError{wait: wait, why: "after its 429"}
@@ -378,7 +363,7 @@ func (c *Client) retry(ctx context.Context, op string, kind callKind, attempt at
 			return err
 		}
 		n++
-		c.retried.Add(1)
+		c.counts.Retries.Add(1)
 		d := c.backoff(n)
 		c.announce(d, fmt.Sprintf("%s failed (%s); retrying", op, ae.Cause()))
 		if serr := c.sleep(ctx, d); serr != nil {

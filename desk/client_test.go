@@ -208,7 +208,7 @@ func TestUploadRequestShape(t *testing.T) {
 	if last != int64(len(content)) {
 		t.Errorf("last progress = %d, want %d", last, len(content))
 	}
-	if s := c.Stats(); s.Uploads != 1 || s.Requests != 1 {
+	if s := c.counts; s.Uploads.Load() != 1 || s.Requests.Load() != 1 {
 		t.Errorf("stats = %+v", s)
 	}
 	assertNoSecret(t, "debug log", dbg.String(), ref.Params[3].Value, ref.Params[8].Value)

@@ -161,7 +161,7 @@ func TestRetry(t *testing.T) {
 			if got := ft.Slept(); !equalDurations(got, tt.wantWait) {
 				t.Errorf("waits = %v, want %v", got, tt.wantWait)
 			}
-			if st := c.Stats(); st.Requests != tt.calls || st.Retries != int64(len(tt.wantWait)) {
+			if st := c.counts; st.Requests.Load() != tt.calls || st.Retries.Load() != int64(len(tt.wantWait)) {
 				t.Errorf("stats = %+v", st)
 			}
 		})
@@ -242,7 +242,7 @@ func TestRateLimited(t *testing.T) {
 			if total != tt.want {
 				t.Errorf("waits = %v, want %v in all", ft.Slept(), tt.want)
 			}
-			if st := c.Stats(); st.RateLimited != 1 || st.Retries != 0 || st.Requests != 2 {
+			if st := c.counts; st.RateLimited.Load() != 1 || st.Retries.Load() != 0 || st.Requests.Load() != 2 {
 				t.Errorf("stats = %+v", st)
 			}
 		})

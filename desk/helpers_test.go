@@ -1,7 +1,6 @@
 package desk
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -16,28 +15,11 @@ import (
 	"time"
 
 	"github.com/desksync/desksync/internal/desktime"
+	"github.com/desksync/desksync/internal/syncbuf"
 )
 
 // testKey is distinctive so that a leak into any output is easy to spot.
 const testKey = "dk_live_7Hq2ZpX9vR4mW8sL"
-
-// lockedBuffer is a bytes.Buffer safe for the concurrent --debug writes of a Client.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // newTestClient returns a Client for a loopback test server with fast backoff and a
 // --debug buffer; mods adjust the Config.
@@ -47,9 +29,9 @@ type testConfig struct {
 	desktime.Knobs
 }
 
-func newTestClient(t *testing.T, url string, mods ...func(*testConfig)) (*Client, *lockedBuffer) {
+func newTestClient(t *testing.T, url string, mods ...func(*testConfig)) (*Client, *syncbuf.Buffer) {
 	t.Helper()
-	dbg := &lockedBuffer{}
+	dbg := &syncbuf.Buffer{}
 	cfg := testConfig{Config{URL: url, APIKey: testKey, Debug: dbg}, desktime.Knobs{BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond}}
 	for _, m := range mods {
 		m(&cfg)

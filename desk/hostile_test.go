@@ -50,8 +50,8 @@ func TestHostileAnswers(t *testing.T) {
 			if !errors.As(err, &re) {
 				t.Errorf("error is %T, want *ResponseError", err)
 			}
-			if c.Stats().Requests != 1 {
-				t.Errorf("an unusable answer was retried: %+v", c.Stats())
+			if c.counts.Requests.Load() != 1 {
+				t.Errorf("an unusable answer was retried: %+v", c.counts)
 			}
 		})
 	}
@@ -275,8 +275,8 @@ func TestTLSVerification(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Retryable() || !strings.Contains(err.Error(), "certificate signed by unknown authority") {
 		t.Fatalf("error = %v, want a final certificate error", err)
 	}
-	if c.Stats().Requests != 1 {
-		t.Errorf("a certificate error was retried: %+v", c.Stats())
+	if c.counts.Requests.Load() != 1 {
+		t.Errorf("a certificate error was retried: %+v", c.counts)
 	}
 
 	// A client that trusts the server's certificate (Config.HTTPClient) works.

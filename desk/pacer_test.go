@@ -102,12 +102,12 @@ func runPaced(t *testing.T, s *limitServer, n, workers int) (elapsed, minimum ti
 	if got := s.served.Load(); got != int64(n) {
 		t.Errorf("server served %d requests, want %d", got, n)
 	}
-	st := c.Stats()
+	st := c.counts
 	t.Logf("%d requests, limit %d per %v, %d workers: %v (minimum %v, %.3fx), %d 429s, stats %+v",
 		n, s.limit, s.window, workers, elapsed.Round(time.Millisecond), minimum.Round(time.Millisecond),
 		elapsed.Seconds()/minimum.Seconds(), s.hit.Load(), st)
-	if st.RateLimited != s.hit.Load() {
-		t.Errorf("Stats().RateLimited = %d, server sent %d 429s", st.RateLimited, s.hit.Load())
+	if st.RateLimited.Load() != s.hit.Load() {
+		t.Errorf("counts.RateLimited = %d, server sent %d 429s", st.RateLimited.Load(), s.hit.Load())
 	}
 	return elapsed, minimum
 }

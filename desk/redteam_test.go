@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/desksync/desksync/desk/desktest"
+	"github.com/desksync/desksync/internal/syncbuf"
 )
 
 // TestKeyEchoedInRecordsIsScrubbed: a server that echoes the Authorization header into
@@ -149,7 +150,7 @@ func TestRateLimitWaits(t *testing.T) {
 			srv := httptest.NewServer(s)
 			defer srv.Close()
 			ft := newFakeTime()
-			notices := &lockedBuffer{}
+			notices := &syncbuf.Buffer{}
 			c, _ := newTestClient(t, srv.URL, ft.use, func(c *testConfig) {
 				c.Notices = notices
 				c.BackoffBase, c.BackoffMax = time.Second, time.Minute
@@ -201,7 +202,7 @@ func TestSpentWindow(t *testing.T) {
 			}))
 			defer srv.Close()
 			ft := newFakeTime()
-			notices := &lockedBuffer{}
+			notices := &syncbuf.Buffer{}
 			c, _ := newTestClient(t, srv.URL, ft.use, func(c *testConfig) { c.Notices = notices })
 			if _, err := c.GetFile(context.Background(), 1); err != nil {
 				t.Fatal(err)

@@ -81,7 +81,7 @@ func (c *Client) Upload(ctx context.Context, ref *Ref, body io.ReaderAt, size in
 		length: overhead + size, progress: progress, secrets: secrets}
 	err = c.retry(ctx, op, offsiteCall, up.attempt)
 	if err == nil {
-		c.uploads.Add(1)
+		c.counts.Uploads.Add(1)
 	}
 	return err
 }

@@ -153,8 +153,8 @@ func TestUploadRefusesUnsafeRefs(t *testing.T) {
 			}
 		})
 	}
-	if c.Stats().Requests != 0 {
-		t.Errorf("unsafe refs were sent: %+v", c.Stats())
+	if c.counts.Requests.Load() != 0 {
+		t.Errorf("unsafe refs were sent: %+v", c.counts)
 	}
 }
 
@@ -178,8 +178,8 @@ func TestUploadLocalReadError(t *testing.T) {
 	if want := `desk: upload "a.bin": reading the local file: input/output error`; err == nil || err.Error() != want {
 		t.Fatalf("error = %v, want %q", err, want)
 	}
-	if c.Stats().Requests != 1 {
-		t.Errorf("a local read error was retried: %+v", c.Stats())
+	if c.counts.Requests.Load() != 1 {
+		t.Errorf("a local read error was retried: %+v", c.counts)
 	}
 }
 
@@ -199,8 +199,8 @@ func TestUploadEarlyAnswer(t *testing.T) {
 	if !errors.As(err, &re) || !strings.HasPrefix(err.Error(), want) || !strings.HasSuffix(err.Error(), " of 8388608 bytes sent)") {
 		t.Fatalf("error = %v, want %q…", err, want)
 	}
-	if c.Stats().Uploads != 0 {
-		t.Errorf("counted as uploaded: %+v", c.Stats())
+	if c.counts.Uploads.Load() != 0 {
+		t.Errorf("counted as uploaded: %+v", c.counts)
 	}
 }
 

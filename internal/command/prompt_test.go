@@ -1,33 +1,15 @@
 package command
 
 import (
-	"bytes"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/desksync/desksync/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer that the test reads while desksync writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestApprovalPrompt drives apply's "Enter a value:" prompt through a terminal whose
 // stdin is a person: only "yes" approves; "no", end of input and Ctrl-C at the prompt
@@ -59,7 +41,7 @@ func TestApprovalPrompt(t *testing.T) {
 
 			stdinR, stdinW := io.Pipe()
 			defer stdinW.Close()
-			var stdout, stderr syncBuffer
+			var stdout, stderr syncbuf.Buffer
 			signals := make(chan os.Signal, 1)
 			term := &terminal{stdin: stdinR, stdout: &stdout, stderr: &stderr, stdinTTY: true}
 			done := make(chan int, 1)

@@ -53,11 +53,14 @@ func (c *showCmd) freshness(ctx context.Context, g *Globals, kctx *kong.Context,
 		}
 		return &view.Freshness{Checked: true, Stale: true, Reason: reason}
 	}
-	if saved.Made.Manifest != "" && !given(kctx, "manifest", "DESKSYNC_MANIFEST") {
-		if _, ok := plan.InsideWorkingDir(saved.Made.Manifest); !ok {
-			return notChecked(fmt.Sprintf("the plan was made with the manifest %s, outside the working directory (name it with -m to check)", saved.Made.Manifest))
-		}
-		g.Manifest = saved.Made.Manifest
+	// The manifest, state and limits the plan records, taken as apply takes them.
+	recorded := &plan.Saved{Plan: saved, File: c.PlanFile}
+	m, err := recorded.ManifestDefault(givenFlags(kctx))
+	if err != nil {
+		return notChecked(fmt.Sprintf("the plan was made with the manifest %s, outside the working directory (name it with -m to check)", saved.Made.Manifest))
+	}
+	if m != "" {
+		g.Manifest = m
 	}
 	if _, err := os.Stat(g.Manifest); errors.Is(err, fs.ErrNotExist) {
 		return notChecked(fmt.Sprintf("no manifest %s here (run show in the checkout the plan is for)", g.Manifest))
@@ -66,19 +69,17 @@ func (c *showCmd) freshness(ctx context.Context, g *Globals, kctx *kong.Context,
 	if err != nil {
 		return stale(fmt.Errorf("the manifest cannot be loaded: %w", err))
 	}
-	// The state the plan records, as apply takes it: where -m's manifest or --state
-	// already points, or a path inside the working directory; a state elsewhere (or
-	// on a ref or in a bucket the manifest does not name) only when --state names it.
-	if recorded := saved.Made.State; recorded != "" && !given(kctx, "state", "DESKSYNC_STATE") && recorded != plan.RecordedPath(e.store.Path()) {
-		if _, ok := plan.InsideWorkingDir(recorded); !ok {
-			return notChecked(fmt.Sprintf("the plan was made with the state %s, which neither the manifest nor --state names (name it with --state to check)", recorded))
-		}
-		if err := checkStateFile(recorded); err != nil {
+	statePath, err := recorded.StateDefault(e.store.Path(), givenFlags(kctx))
+	if err != nil {
+		return notChecked(fmt.Sprintf("the plan was made with the state %s, which neither the manifest nor --state names (name it with --state to check)", saved.Made.State))
+	}
+	if statePath != "" {
+		if err := checkStateFile(statePath); err != nil {
 			return notChecked(errorReason(err))
 		}
-		store, err := openStore(recorded)
+		store, err := openStore(statePath)
 		if err != nil {
-			return notChecked(fmt.Sprintf("the state %s cannot be opened: %s", recorded, errorReason(err)))
+			return notChecked(fmt.Sprintf("the state %s cannot be opened: %s", statePath, errorReason(err)))
 		}
 		e.store = store
 	}
@@ -92,13 +93,10 @@ func (c *showCmd) freshness(ctx context.Context, g *Globals, kctx *kong.Context,
 	if saved.Refreshed {
 		return notChecked("the plan was made with --refresh, so only desksync apply, which reads Desk again, can compare it; the state and files are unchanged")
 	}
-	limit, err := plan.DeleteLimitFlag(saved.Made.MaxDelete)
+	// show has none of the flags that tighten a saved plan's limits.
+	opts, _, err := recorded.Limits(plan.Options{}, func(string) bool { return false })
 	if err != nil {
 		return stale(err)
-	}
-	opts := plan.Options{DeleteLimit: limit, MaxFileSize: saved.Made.MaxFileSize, Scope: saved.Scope}
-	if opts.MaxFileSize == 0 {
-		opts.MaxFileSize = plan.DefaultMaxFileSize
 	}
 	now, err := plan.Compute(ctx, e.manifest, st, opts)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/desksync/desksync/internal/releasetest"
 )
 
 // The recipes install desksync from the pinned release and run that binary: the
@@ -93,7 +95,7 @@ func recipePin(t *testing.T) string {
 		t.Fatal("docs/release.md does not say which tag the recipes pin (\"The recipes pin `vX.Y.Z`\")")
 	}
 	pin := string(m[1])
-	if !tagRE.MatchString(pin) {
+	if !releasetest.IsTag(pin) {
 		t.Fatalf("docs/release.md: the recipes' pin %q is not a release tag", pin)
 	}
 	files, _ := filepath.Glob(filepath.Join(githubDir, "*.yml"))

@@ -1,20 +1,16 @@
 package recipetest
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
+	"testing"
+
+	"github.com/desksync/desksync/internal/releasetest"
 )
 
 // harness is the desksync of this test binary (testscript puts it on the test
@@ -57,55 +53,15 @@ func findHarness() error {
 // jobPath is the test process's PATH without any desksync.
 func jobPath() string { return harness.path }
 
-var tagRE = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$`)
-
 // releaseServer serves any release tag the way GitHub lays a release out: the linux
 // archives of the release build's names, each holding a desksync that runs this
 // test binary (the CLI of the tree under test), and their SHA256SUMS. Only
-// /releases/latest is unknown, since the recipes pin a tag. With tamper set, the
-// archives differ from what SHA256SUMS says.
-func releaseServer(tamper func() bool) *httptest.Server {
-	wrapper := "#!/bin/sh\nexec '" + harness.desksync + "' \"$@\"\n"
-	files := func(tag string) map[string][]byte {
-		out := map[string][]byte{}
-		var sums strings.Builder
-		for _, arch := range []string{"amd64", "arm64"} {
-			name := fmt.Sprintf("desksync_%s_linux_%s.tar.gz", strings.TrimPrefix(tag, "v"), arch)
-			out[name] = tarGz("desksync", wrapper)
-			s := sha256.Sum256(out[name])
-			fmt.Fprintf(&sums, "%s  %s\n", hex.EncodeToString(s[:]), name)
-			if tamper() {
-				out[name] = append(out[name], 0)
-			}
-		}
-		out["SHA256SUMS"] = []byte(sums.String())
-		return out
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/releases/download/{tag}/{file}", func(w http.ResponseWriter, r *http.Request) {
-		tag := r.PathValue("tag")
-		if !tagRE.MatchString(tag) {
-			http.NotFound(w, r)
-			return
-		}
-		data, ok := files(tag)[r.PathValue("file")]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Write(data)
+// /releases/latest is unknown, since the recipes pin a tag. While tamper returns
+// true, the archives differ from what SHA256SUMS says.
+func releaseServer(t testing.TB, tamper func() bool) *httptest.Server {
+	return releasetest.Serve(t, releasetest.Release{
+		Binary:    "#!/bin/sh\nexec '" + harness.desksync + "' \"$@\"\n",
+		Platforms: []string{"linux_amd64", "linux_arm64"},
+		Tamper:    func(string) bool { return tamper() },
 	})
-	return httptest.NewServer(mux)
-}
-
-// tarGz is a gzipped tar of one executable file.
-func tarGz(name, body string) []byte {
-	var b bytes.Buffer
-	gz := gzip.NewWriter(&b)
-	tw := tar.NewWriter(gz)
-	tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(body)), Typeflag: tar.TypeReg})
-	tw.Write([]byte(body))
-	tw.Close()
-	gz.Close()
-	return b.Bytes()
 }

@@ -71,8 +71,7 @@ func NewWorld(t testing.TB, files map[string]string) *World {
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	w.Desk, w.DeskURL = srv, ts.URL
-	w.Releases = releaseServer(w.TamperReleases.Load)
-	t.Cleanup(w.Releases.Close)
+	w.Releases = releaseServer(t, w.TamperReleases.Load)
 	w.Secrets["DESK_URL"], w.Secrets["DESK_API_KEY"] = ts.URL, APIKey
 
 	bare := filepath.Join(dir, "remote.git")

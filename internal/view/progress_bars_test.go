@@ -16,6 +16,7 @@ import (
 	"github.com/desksync/desksync/apply"
 	"github.com/desksync/desksync/desk"
 	"github.com/desksync/desksync/internal/hint"
+	"github.com/desksync/desksync/internal/syncbuf"
 	"github.com/desksync/desksync/plan"
 )
 
@@ -78,13 +79,13 @@ func screen(out string) []string {
 }
 
 // newTestBars draws to buf as on a 100-column terminal.
-func newTestBars(buf *progressSyncBuffer, changes int) *barProgress {
+func newTestBars(buf *syncbuf.Buffer, changes int) *barProgress {
 	return newBars(buf, changes, mpb.ForceTTY(), mpb.WithWidth(100))
 }
 
 // waitScreen waits for the next redraws until the screen satisfies ok (bars redraw
 // on a timer), and fails the test with the last screen after 5 s.
-func waitScreen(t *testing.T, buf *progressSyncBuffer, what string, ok func([]string) bool) []string {
+func waitScreen(t *testing.T, buf *syncbuf.Buffer, what string, ok func([]string) bool) []string {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -110,7 +111,7 @@ func hasLine(pattern string) func([]string) bool {
 // nothing but the per-action lines.
 func TestBarsScreen(t *testing.T) {
 	t.Parallel()
-	var buf progressSyncBuffer
+	var buf syncbuf.Buffer
 	p := newTestBars(&buf, 2)
 	// Two replaces are four actions: two uploads, then the two old halves deleted.
 	p.Begin(apply.Totals{Actions: 4, Bytes: 2 * 4096})
@@ -160,7 +161,7 @@ func TestBarsScreen(t *testing.T) {
 // TestBarsNothingToUpload: a run of deletes has no bytes bar, and no "0.0 b" anywhere.
 func TestBarsNothingToUpload(t *testing.T) {
 	t.Parallel()
-	var buf progressSyncBuffer
+	var buf syncbuf.Buffer
 	p := newTestBars(&buf, 1)
 	p.Begin(apply.Totals{Actions: 1})
 	s := waitScreen(t, &buf, "the changes bar", hasLine(`^changes .* 0 / 1 `))
@@ -179,7 +180,7 @@ func TestBarsNothingToUpload(t *testing.T) {
 // TestBarsUploadBarsBounded: at high parallelism only maxUploadBars uploads get a bar.
 func TestBarsUploadBarsBounded(t *testing.T) {
 	t.Parallel()
-	var buf progressSyncBuffer
+	var buf syncbuf.Buffer
 	p := newTestBars(&buf, 20)
 	p.Begin(apply.Totals{Actions: 20, Bytes: 20 * 100})
 	for i := range 20 {
@@ -259,7 +260,7 @@ func TestCompactFailuresRefused(t *testing.T) {
 // after End, and for other renderers, it goes straight to the writer.
 func TestAboveBars(t *testing.T) {
 	t.Parallel()
-	var buf, direct progressSyncBuffer
+	var buf, direct syncbuf.Buffer
 	p := newTestBars(&buf, 2)
 	above := AboveBars(p, &direct)
 	p.Begin(apply.Totals{Actions: 2, Bytes: 100})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/desksync/desksync/apply"
+	"github.com/desksync/desksync/internal/syncbuf"
 	"github.com/desksync/desksync/plan"
 )
 
@@ -267,7 +268,7 @@ func TestAbandonedNotFailed(t *testing.T) {
 // and must be stopped by End so that the summary printed after it is the last thing.
 func TestBarsToBuffer(t *testing.T) {
 	t.Parallel()
-	var buf progressSyncBuffer
+	var buf syncbuf.Buffer
 	p := NewBars(&buf, 8)
 	p.Begin(apply.Totals{Actions: 8, Bytes: 8 * 4096})
 	var wg sync.WaitGroup
@@ -324,28 +325,4 @@ func TestBarName(t *testing.T) {
 			t.Errorf("barName(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
-}
-
-// progressSyncBuffer is a bytes.Buffer safe for the concurrent writes of mpb and the test.
-type progressSyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *progressSyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *progressSyncBuffer) WriteString(str string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b.WriteString(str)
-}
-
-func (s *progressSyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -3,14 +3,7 @@
 package action_test
 
 import (
-	"archive/tar"
-	"archive/zip"
 	"bytes"
-	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -18,6 +11,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/desksync/desksync/internal/releasetest"
 )
 
 // fakeDesksync stands in for the released binary: it answers "version --format json"
@@ -40,64 +35,16 @@ func needTools(t *testing.T) {
 	}
 }
 
-func tarGz(t *testing.T, name, body string) []byte {
-	var b bytes.Buffer
-	gz := gzip.NewWriter(&b)
-	tw := tar.NewWriter(gz)
-	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(body))}); err != nil {
-		t.Fatal(err)
-	}
-	tw.Write([]byte(body))
-	tw.Close()
-	gz.Close()
-	return b.Bytes()
-}
-
-func zipOf(t *testing.T, name, body string) []byte {
-	var b bytes.Buffer
-	zw := zip.NewWriter(&b)
-	w, err := zw.Create(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write([]byte(body))
-	zw.Close()
-	return b.Bytes()
-}
-
 // releaseServer serves one release, v1.3.0, the way GitHub lays it out; tamper names
 // an archive whose bytes differ from what SHA256SUMS says.
 func releaseServer(t *testing.T, tamper string) *httptest.Server {
-	files := map[string][]byte{
-		"desksync_1.3.0_linux_amd64.tar.gz":  tarGz(t, "desksync", fakeDesksync),
-		"desksync_1.3.0_darwin_arm64.tar.gz": tarGz(t, "desksync", fakeDesksync),
-		"desksync_1.3.0_windows_amd64.zip":   zipOf(t, "desksync.exe", fakeDesksync),
-	}
-	var sums strings.Builder
-	for _, n := range []string{"desksync_1.3.0_darwin_arm64.tar.gz", "desksync_1.3.0_linux_amd64.tar.gz", "desksync_1.3.0_windows_amd64.zip"} {
-		s := sha256.Sum256(files[n])
-		fmt.Fprintf(&sums, "%s  %s\n", hex.EncodeToString(s[:]), n)
-	}
-	if tamper != "" {
-		files[tamper] = append(files[tamper], 0)
-	}
-	files["SHA256SUMS"] = []byte(sums.String())
-	mux := http.NewServeMux()
-	mux.HandleFunc("/releases/latest", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/releases/tag/v1.3.0", http.StatusFound)
+	return releasetest.Serve(t, releasetest.Release{
+		Binary:    fakeDesksync,
+		Platforms: []string{"linux_amd64", "darwin_arm64", "windows_amd64"},
+		Tags:      []string{"v1.3.0"},
+		Latest:    "v1.3.0",
+		Tamper:    func(file string) bool { return file == tamper },
 	})
-	mux.HandleFunc("/releases/tag/v1.3.0", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "release page") })
-	mux.HandleFunc("/releases/download/v1.3.0/{file}", func(w http.ResponseWriter, r *http.Request) {
-		data, ok := files[r.PathValue("file")]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Write(data)
-	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv
 }
 
 type result struct {
