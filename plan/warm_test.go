@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/desksync/desksync/internal/fsclock"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan/hashcache"
 )
@@ -47,7 +48,7 @@ func warmPlan(t *testing.T, manifestPath string) (map[string]manifest.Entry, map
 	}
 	// The kernel stamps files with a coarse clock: let it tick past every file written
 	// so far, so the cache written below is strictly newer (else all is racily clean).
-	time.Sleep(20 * time.Millisecond)
+	fsclock.Tick(t)
 	c := hashcache.Open(root, manifestPath)
 	m, err := manifest.Load(manifestPath, manifest.Options{Cache: c})
 	if err != nil {

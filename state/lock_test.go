@@ -177,12 +177,14 @@ func TestLockWaitsWhileContextAllows(t *testing.T) {
 		t.Errorf("gave up after %v, before the context's 300ms", took)
 	}
 
-	// Released while waiting: succeeds.
+	// Released while waiting: succeeds. The sleep only makes Lock find the lock held
+	// (were it late, Lock would succeed at once, as it should); the deadline is 50x
+	// the release plus a poll (lockPoll and its jitter), and costs nothing on success.
 	go func() {
 		time.Sleep(300 * time.Millisecond)
 		f.Unlock(first)
 	}()
-	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	second, err := f.Lock(ctx, LockInfo{Operation: "refresh"})
 	if err != nil {

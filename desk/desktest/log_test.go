@@ -269,14 +269,23 @@ func TestPersistenceSurvivesKill(t *testing.T) {
 	for round, delay := range []time.Duration{150, 40, 300, 90, 220} {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestPersistenceKillChild$")
 		cmd.Env = append(os.Environ(), killChildDir+"="+dir)
-		var out strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &out
+		out := &markWriter{mark: killChildBusy, seen: make(chan struct{})}
+		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		// The kill instants count from the child's first change, not from its start,
+		// which a loaded machine can delay by any amount.
+		select {
+		case <-out.seen:
+		case <-exited:
+			t.Fatalf("round %d: the child ended before changing anything:\n%s", round, out.String())
+		}
 		time.Sleep(delay * time.Millisecond)
 		cmd.Process.Kill()
-		cmd.Wait()
+		<-exited
 
 		s, err := Open(dir, Options{})
 		if err != nil {
@@ -303,8 +312,30 @@ func TestPersistenceSurvivesKill(t *testing.T) {
 	}
 }
 
+// killChildBusy is what TestPersistenceKillChild prints once it has made its first change.
+const killChildBusy = "desktest: kill child busy\n"
+
+// markWriter keeps what the child prints and closes seen once mark has been printed.
+// exec calls Write from one goroutine at a time; String is read after the child ended.
+type markWriter struct {
+	out  strings.Builder
+	mark string
+	seen chan struct{}
+}
+
+func (w *markWriter) Write(p []byte) (int, error) {
+	before := strings.Contains(w.out.String(), w.mark)
+	w.out.Write(p)
+	if !before && strings.Contains(w.out.String(), w.mark) {
+		close(w.seen)
+	}
+	return len(p), nil
+}
+
+func (w *markWriter) String() string { return w.out.String() }
+
 // TestPersistenceKillChild is the emulator TestPersistenceSurvivesKill kills: it opens
-// the folder and changes it until it is killed.
+// the folder and changes it until it is killed, saying when the first change is made.
 func TestPersistenceKillChild(t *testing.T) {
 	dir := os.Getenv(killChildDir)
 	if dir == "" {
@@ -313,6 +344,9 @@ func TestPersistenceKillChild(t *testing.T) {
 	e := openEnv(t, dir)
 	for i := 0; ; i++ {
 		id := e.uploadFile("f"+itoa(int64(i))+".txt", bytes.Repeat([]byte{byte(i)}, 1+i%5000))
+		if i == 0 {
+			os.Stdout.WriteString(killChildBusy)
+		}
 		switch i % 4 {
 		case 1:
 			e.desk("PATCH", "/desk/api/v2/files/"+itoa(id)+".json", `{"file":{"filename":"renamed.txt"}}`)

@@ -6,9 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/desksync/desksync/desk/desktest"
+	"github.com/desksync/desksync/internal/fsclock"
 	"github.com/desksync/desksync/internal/testdesk"
 	"github.com/desksync/desksync/manifest"
 	"github.com/desksync/desksync/plan/hashcache"
@@ -32,7 +32,7 @@ func TestApplyNoOpTakesDigestsFromCache(t *testing.T) {
 	})
 	// The kernel stamps files with a coarse clock: let it tick past the files, so the
 	// cache apply writes is strictly newer than them (else all would be racily clean).
-	time.Sleep(20 * time.Millisecond)
+	fsclock.Tick(t)
 	if r := runCLI(t, dir, env, "apply", "--auto-approve"); r.code != 0 {
 		t.Fatalf("first apply: %s", r.stderr)
 	}
@@ -44,7 +44,7 @@ func TestApplyNoOpTakesDigestsFromCache(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "a.txt"), []byte("changed"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond)
+	fsclock.Tick(t) // and past the rewritten a.txt, for the cache written below
 	root, err := manifest.RootOf(filepath.Join(dir, "desksync.yaml"))
 	if err != nil {
 		t.Fatal(err)

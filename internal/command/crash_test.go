@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/desksync/desksync/desk/desktest"
+	"github.com/desksync/desksync/internal/syncbuf"
 	"github.com/desksync/desksync/state"
 )
 
@@ -281,7 +282,7 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // command is desksync with args, run in the manifest folder against the emulator.
-func (w *world) command(ctx context.Context, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+func (w *world) command(ctx context.Context, args ...string) (*exec.Cmd, *syncbuf.Buffer, *syncbuf.Buffer) {
 	cmd := exec.CommandContext(ctx, "desksync", args...)
 	cmd.Dir = w.dir
 	// A -race binary sleeps a second at exit (GORACE atexit_sleep_ms) in case other
@@ -297,7 +298,7 @@ func (w *world) command(ctx context.Context, args ...string) (*exec.Cmd, *bytes.
 		env = append(env, "DESKSYNC_STATE="+w.stateLoc)
 	}
 	cmd.Env = env
-	var stdout, stderr bytes.Buffer
+	var stdout, stderr syncbuf.Buffer // read while desksync runs, by waitStderr
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	return cmd, &stdout, &stderr
 }
@@ -772,6 +773,13 @@ func (w *world) accountOrphans(orphans []orphan, kills []kill) {
 // and output once it ends (failing the test after a minute).
 func (w *world) startApply(args ...string) (cmd *exec.Cmd, wait func() (code int, stdout, stderr string)) {
 	w.t.Helper()
+	cmd, _, wait = w.startApplyStderr(args...)
+	return cmd, wait
+}
+
+// startApplyStderr is startApply that also hands out the stderr desksync is writing.
+func (w *world) startApplyStderr(args ...string) (cmd *exec.Cmd, stderr *syncbuf.Buffer, wait func() (code int, stdout, stderr string)) {
+	w.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	cmd, out, errb := w.command(ctx, append([]string{"apply", "--auto-approve"}, args...)...)
 	if err := cmd.Start(); err != nil {
@@ -780,7 +788,7 @@ func (w *world) startApply(args ...string) (cmd *exec.Cmd, wait func() (code int
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	return cmd, func() (int, string, string) {
+	return cmd, errb, func() (int, string, string) {
 		defer cancel()
 		err := <-exited
 		var ee *exec.ExitError
@@ -829,7 +837,7 @@ func TestCrashInterrupt(t *testing.T) {
 				"not started: apply was interrupted",
 				"desksync: hint: the state records every finished action, and an upload cut short as pending; run desksync apply again to clean up and finish",
 			},
-			maxTime: 3 * time.Second,
+			maxTime: 4 * time.Second, // 10x a soft stop here, and under the 5s grace
 		},
 		{
 			name:    "SIGTERM is the same soft stop",
@@ -838,11 +846,14 @@ func TestCrashInterrupt(t *testing.T) {
 				"desksync: interrupted: finishing running actions",
 				"desksync: error: apply interrupted: the running actions finished and were recorded",
 			},
-			maxTime: 3 * time.Second,
+			maxTime: 4 * time.Second,
 		},
 		{
 			name:    "a second SIGINT abandons running uploads",
 			signals: []os.Signal{syscall.SIGINT, syscall.SIGINT},
+			// Held past the grace, so that the first SIGINT's soft stop cannot end
+			// apply before the second arrives, however slow the machine.
+			slowUploads: 6 * time.Second,
 			stderr: []string{
 				"desksync: interrupted again: abandoning running actions",
 				"desksync: error: apply interrupted: the running actions were abandoned",
@@ -873,13 +884,14 @@ func TestCrashInterrupt(t *testing.T) {
 			// Signal once the third request arrives: some uploads are then running
 			// and most not yet started.
 			armed := w.tap.arm(1, 3)
-			cmd, wait := w.startApply("--parallelism=2")
+			cmd, stderrNow, wait := w.startApplyStderr("--parallelism=2")
 			<-armed
 			time.Sleep(10 * time.Millisecond)
 			sent := time.Now()
 			for i, sig := range tt.signals {
 				if i > 0 {
-					time.Sleep(50 * time.Millisecond)
+					// The second signal once desksync has taken the first.
+					waitStderr(t, stderrNow, "desksync: interrupted: ")
 				}
 				if err := cmd.Process.Signal(sig); err != nil {
 					t.Fatal(err)
@@ -930,6 +942,16 @@ func TestCrashInterrupt(t *testing.T) {
 				t.Errorf("temp files left on Desk after an interrupt: %v", orphans)
 			}
 		})
+	}
+}
+
+// waitStderr waits until desksync has written text to stderr, for 30s at most.
+func waitStderr(t *testing.T, stderr *syncbuf.Buffer, text string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stderr.String(), text); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q on stderr within 30s:\n%s", text, stderr.String())
+		}
 	}
 }
 

@@ -27,7 +27,11 @@ type env struct {
 	// inFlight and maxInFlight count concurrent GETs of file records.
 	mu                    sync.Mutex
 	inFlight, maxInFlight int
-	// getDelay slows every GET of a file record, so concurrency shows.
+	// holdGETs, while set, holds every GET of a file record until holdGETs of them run
+	// at once (or 10s pass), however slow the machine; full is closed then.
+	holdGETs int
+	full     chan struct{}
+	// getDelay slows every GET of a file record, giving one too many the time to show.
 	getDelay time.Duration
 }
 
@@ -44,8 +48,19 @@ func newEnv(t *testing.T) *env {
 					e.mu.Lock()
 					e.inFlight++
 					e.maxInFlight = max(e.maxInFlight, e.inFlight)
-					delay := e.getDelay
+					delay, full := e.getDelay, e.full
+					if e.holdGETs > 0 && e.inFlight >= e.holdGETs {
+						close(e.full)
+						e.holdGETs = 0
+					}
 					e.mu.Unlock()
+					if full != nil {
+						select {
+						case <-full:
+						case <-r.Context().Done():
+						case <-time.After(10 * time.Second):
+						}
+					}
 					time.Sleep(delay)
 					defer func() { e.mu.Lock(); e.inFlight--; e.mu.Unlock() }()
 				}

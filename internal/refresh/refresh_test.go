@@ -231,6 +231,7 @@ func TestRunParallelism(t *testing.T) {
 				atts[f.Filename] = record(f, hashA)
 			}
 			e.mu.Lock()
+			e.holdGETs, e.full = par, make(chan struct{})
 			e.getDelay = 20 * time.Millisecond
 			e.mu.Unlock()
 			if _, err := refresh.Run(context.Background(), newState(atts), e.client, par); err != nil {
