@@ -61,16 +61,29 @@ func Decode(data []byte) (*State, error) {
 	// reads cannot fail the version-first reading below, which runs only to name what
 	// is wrong with any other.
 	if len(data) <= MaxSize {
-		var s State
-		if err := json.Unmarshal(data, &s, json.RejectUnknownMembers(true), jsontext.AllowInvalidUTF8(true)); err == nil && s.Version >= 1 && s.Version <= Version {
-			s.Version = Version
+		s, ok := decodePlain(data)
+		if !ok {
+			s, ok = unmarshalReadable(data)
+		}
+		if ok {
 			if err := s.validate(); err != nil {
 				return nil, err
 			}
-			return &s, nil
+			return s, nil
 		}
 	}
 	return decodeChecked(data)
+}
+
+// unmarshalReadable decodes data whole, when it is a state of a version this desksync
+// reads, as Version.
+func unmarshalReadable(data []byte) (*State, bool) {
+	var s State
+	if err := json.Unmarshal(data, &s, json.RejectUnknownMembers(true), jsontext.AllowInvalidUTF8(true)); err != nil || s.Version < 1 || s.Version > Version {
+		return nil, false
+	}
+	s.Version = Version
+	return &s, true
 }
 
 // decodeChecked is Decode reading the version first, for the precise error.
