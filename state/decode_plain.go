@@ -12,14 +12,18 @@ import (
 // no member it does not know) and says !ok at anything else, for unmarshal to read the
 // file instead. Whatever it accepts, unmarshal accepts too and reads the same state;
 // FuzzDecodePlain holds the two to that.
-func decodePlain(data []byte) (*State, bool) {
+//
+// Each record is checked on its own as it is read (checkAttachment and the others),
+// while it is in the cache; a record that fails is !ok, for validate to name the
+// problem. The Desk IDs come back for check's test that none is recorded twice.
+func decodePlain(data []byte) (s *State, ids []int64, ok bool) {
 	p := plainReader{data: data, interned: map[string]string{}}
-	s, ok := p.state()
+	s, ok = p.state()
 	if !ok || !p.atEnd() || s.Version < 1 || s.Version > Version {
-		return nil, false
+		return nil, nil, false
 	}
 	s.Version = Version
-	return s, true
+	return s, p.ids, true
 }
 
 type plainReader struct {
@@ -28,6 +32,7 @@ type plainReader struct {
 	// interned holds the values that repeat in every record (disposition, mimeType,
 	// state, type), so that 50,000 records share a few strings.
 	interned map[string]string
+	ids      []int64 // of every record read
 }
 
 func (p *plainReader) skipSpace() {
@@ -177,8 +182,9 @@ func (p *plainReader) object(known func(name []byte) uint16, member func(bit uin
 	}
 }
 
-// records reads an object of records by address, each address once.
-func records[R any](p *plainReader, record func() (*R, bool)) (map[string]*R, bool) {
+// records reads an object of records by address, each address once, each record
+// passing check.
+func records[R any](p *plainReader, record func() (*R, bool), check func(string, *R) error) (map[string]*R, bool) {
 	if !p.take('{') {
 		return nil, false
 	}
@@ -198,7 +204,11 @@ func records[R any](p *plainReader, record func() (*R, bool)) (map[string]*R, bo
 		if !ok {
 			return nil, false
 		}
-		m[string(addr)] = r
+		a := string(addr)
+		if check(a, r) != nil {
+			return nil, false
+		}
+		m[a] = r
 		if !p.take(',') {
 			return m, p.take('}')
 		}
@@ -228,13 +238,13 @@ func (p *plainReader) state() (*State, bool) {
 	}, func(bit uint16) (ok bool) {
 		switch bit {
 		case 1:
-			s.Attachments, ok = records(p, p.attachment)
+			s.Attachments, ok = records(p, p.attachment, checkAttachment)
 		case 2:
 			s.Deposed, ok = p.deposed()
 		case 4:
 			s.Lineage, ok = p.text()
 		case 8:
-			s.Pending, ok = records(p, p.pending)
+			s.Pending, ok = records(p, p.pending, checkPending)
 		case 16:
 			s.Serial, ok = p.integer()
 		case 32:
@@ -296,6 +306,7 @@ func (p *plainReader) attachment() (*Attachment, bool) {
 		}
 		return ok
 	})
+	p.ids = append(p.ids, a.ID)
 	return a, ok
 }
 
@@ -330,6 +341,7 @@ func (p *plainReader) pending() (*Pending, bool) {
 		}
 		return ok
 	})
+	p.ids = append(p.ids, r.ID)
 	return r, ok
 }
 
@@ -372,9 +384,10 @@ func (p *plainReader) deposed() ([]Deposed, bool) {
 			}
 			return ok
 		})
-		if !ok {
+		if !ok || checkDeposed(len(out), d) != nil {
 			return nil, false
 		}
+		p.ids = append(p.ids, d.ID)
 		out = append(out, d)
 		if !p.take(',') {
 			return out, p.take(']')

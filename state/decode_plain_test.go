@@ -17,7 +17,7 @@ func TestDecodePlainTakesWhatEncodeWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, data := range map[string][]byte{"encoded": data, "empty": []byte(`{"version":2,"lineage":"l","attachments":{},"pending":{},"deposed":[]}`)} {
-		got, ok := decodePlain(data)
+		got, _, ok := decodePlain(data)
 		if !ok {
 			t.Fatalf("%s: decodePlain refused %s", name, data)
 		}
@@ -26,7 +26,7 @@ func TestDecodePlainTakesWhatEncodeWrites(t *testing.T) {
 			t.Fatalf("%s: decodePlain = %+v, unmarshal = %+v", name, got, want)
 		}
 	}
-	if got, _ := decodePlain(data); !reflect.DeepEqual(got, s) {
+	if got, _, _ := decodePlain(data); !reflect.DeepEqual(got, s) {
 		t.Errorf("decodePlain(Encode(s)) = %+v, want %+v", got, s)
 	}
 }
@@ -68,8 +68,10 @@ func TestDecodePlainLeavesTheRest(t *testing.T) {
 		`{"version":2,"lineage":"l","attachments":{},}`,
 		"\ufeff{\"version\":2,\"lineage\":\"l\",\"attachments\":{}}",
 		`{"version":2,"lineage":"l","attachments":{"a":{"id":9223372036854775807}}}`,
+		`{"version":2,"lineage":"l","attachments":{"a":{"id":0,"blake3":"` + strings.Repeat("ab", 32) + `"}}}`,
+		`{"version":2,"lineage":"l","attachments":{"":{"id":1,"blake3":"` + strings.Repeat("ab", 32) + `"}}}`,
 	} {
-		if s, ok := decodePlain([]byte(in)); ok {
+		if s, _, ok := decodePlain([]byte(in)); ok {
 			t.Errorf("decodePlain took %s as %+v", in, s)
 		}
 	}
@@ -87,9 +89,15 @@ func FuzzDecodePlain(f *testing.F) {
 	}
 	f.Add([]byte(`{"version":2,"lineage":"l","serial":-0,"attachments":{"a":{"id":1,"uploadedAt":"0000-01-01T00:00:00.000000001Z"}},"deposed":[],"pending":{}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got, ok := decodePlain(data)
+		got, ids, ok := decodePlain(data)
 		if !ok {
 			return
+		}
+		// What Decode returns unvalidated, validate passes.
+		if got.checkHeader() == nil && !hasDuplicate(ids) {
+			if err := got.validate(); err != nil {
+				t.Fatalf("decodePlain's checks passed a state validate refuses (%v): %q", err, data)
+			}
 		}
 		want, wok := unmarshalReadable(data)
 		if !wok {

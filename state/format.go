@@ -61,7 +61,10 @@ func Decode(data []byte) (*State, error) {
 	// reads cannot fail the version-first reading below, which runs only to name what
 	// is wrong with any other.
 	if len(data) <= MaxSize {
-		s, ok := decodePlain(data)
+		s, ids, ok := decodePlain(data)
+		if ok && s.checkHeader() == nil && !hasDuplicate(ids) {
+			return s, nil // each record was checked as it was read
+		}
 		if !ok {
 			s, ok = unmarshalReadable(data)
 		}
@@ -270,23 +273,8 @@ func (s *State) validate() error {
 }
 
 func (s *State) check(sorted bool) error {
-	bad := func(field, format string, args ...any) error {
-		return &CorruptError{Field: field, Msg: fmt.Sprintf(format, args...)}
-	}
-	if s.Version != Version {
-		return bad("version", "%d is not a state format version this desksync writes", s.Version)
-	}
-	if s.Lineage == "" {
-		return bad("lineage", "missing")
-	}
-	if s.Serial < 0 {
-		return bad("serial", "%d is negative", s.Serial)
-	}
-	if s.Serial > MaxSerial {
-		return &CorruptError{Field: "serial", Msg: fmt.Sprintf("%d is above %d (2^53), the largest serial desksync reads", s.Serial, int64(MaxSerial)), fix: serialFix}
-	}
-	if s.Attachments == nil {
-		return bad("attachments", "missing")
+	if err := s.checkHeader(); err != nil {
+		return err
 	}
 	// One Desk file on two records would let a delete of one take the other's file.
 	// The unsorted pass only tells whether some ID is claimed twice, from the IDs
@@ -304,26 +292,14 @@ func (s *State) check(sorted bool) error {
 			return nil
 		}
 		if prev, ok := owner[id]; ok {
-			return bad(r.field()+".id", "Desk file %d is also recorded as %s; one Desk file belongs to one record", id, prev.field())
+			return corrupt(r.field()+".id", "Desk file %d is also recorded as %s; one Desk file belongs to one record", id, prev.field())
 		}
 		owner[id] = r
 		return nil
 	}
 	err := eachEntry(s.Attachments, sorted, func(addr string, a *Attachment) error {
-		f := func() string { return "attachments[" + strconv.Quote(addr) + "]" }
-		switch {
-		case addr == "":
-			return bad(f(), "empty address")
-		case a == nil:
-			return bad(f(), "null")
-		case a.ID <= 0:
-			return bad(f()+".id", "%d is not a Desk file id", a.ID)
-		case !isBlake3(a.Blake3):
-			return bad(f()+".blake3", "%q is not 64 lowercase hex digits", a.Blake3)
-		case a.Size < 0:
-			return bad(f()+".size", "%d is negative", a.Size)
-		case !timeOK(a.UploadedAt):
-			return timeError(f()+".uploadedAt", a.UploadedAt)
+		if err := checkAttachment(addr, a); err != nil {
+			return err
 		}
 		return claim(a.ID, recordRef{section: "attachments", addr: addr})
 	})
@@ -331,20 +307,8 @@ func (s *State) check(sorted bool) error {
 		return err
 	}
 	err = eachEntry(s.Pending, sorted, func(addr string, p *Pending) error {
-		f := func() string { return "pending[" + strconv.Quote(addr) + "]" }
-		switch {
-		case addr == "":
-			return bad(f(), "empty address")
-		case p == nil:
-			return bad(f(), "null")
-		case p.ID <= 0:
-			return bad(f()+".id", "%d is not a Desk file id", p.ID)
-		case !isBlake3(p.Blake3):
-			return bad(f()+".blake3", "%q is not 64 lowercase hex digits", p.Blake3)
-		case p.Size < 0:
-			return bad(f()+".size", "%d is negative", p.Size)
-		case !timeOK(p.StartedAt):
-			return timeError(f()+".startedAt", p.StartedAt)
+		if err := checkPending(addr, p); err != nil {
+			return err
 		}
 		return claim(p.ID, recordRef{section: "pending", addr: addr})
 	})
@@ -352,32 +316,108 @@ func (s *State) check(sorted bool) error {
 		return err
 	}
 	for i, d := range s.Deposed {
-		f := func() string { return fmt.Sprintf("deposed[%d]", i) }
-		switch {
-		case d.Address == "":
-			return bad(f()+".address", "empty address")
-		case d.ID <= 0:
-			return bad(f()+".id", "%d is not a Desk file id", d.ID)
-		case d.Size < 0:
-			return bad(f()+".size", "%d is negative", d.Size)
-		case !timeOK(d.Since):
-			return timeError(f()+".since", d.Since)
+		if err := checkDeposed(i, d); err != nil {
+			return err
 		}
 		if err := claim(d.ID, recordRef{section: "deposed", index: i}); err != nil {
 			return err
 		}
 	}
-	slices.Sort(ids)
-	for i := 1; i < len(ids); i++ {
-		if ids[i] == ids[i-1] {
-			return errDuplicateID
-		}
+	if hasDuplicate(ids) {
+		return errDuplicateID
 	}
 	return nil
 }
 
 // errDuplicateID is the unsorted pass's finding, which the sorted pass spells out.
 var errDuplicateID = errors.New("a Desk file is recorded twice")
+
+// hasDuplicate reports whether an ID appears twice in ids, which it sorts.
+func hasDuplicate(ids []int64) bool {
+	slices.Sort(ids)
+	for i := 1; i < len(ids); i++ {
+		if ids[i] == ids[i-1] {
+			return true
+		}
+	}
+	return false
+}
+
+func corrupt(field, format string, args ...any) error {
+	return &CorruptError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// checkHeader checks the state's own fields, those outside its records.
+func (s *State) checkHeader() error {
+	switch {
+	case s.Version != Version:
+		return corrupt("version", "%d is not a state format version this desksync writes", s.Version)
+	case s.Lineage == "":
+		return corrupt("lineage", "missing")
+	case s.Serial < 0:
+		return corrupt("serial", "%d is negative", s.Serial)
+	case s.Serial > MaxSerial:
+		return &CorruptError{Field: "serial", Msg: fmt.Sprintf("%d is above %d (2^53), the largest serial desksync reads", s.Serial, int64(MaxSerial)), fix: serialFix}
+	case s.Attachments == nil:
+		return corrupt("attachments", "missing")
+	}
+	return nil
+}
+
+// checkAttachment, checkPending and checkDeposed check one record on its own; its Desk
+// ID is checked against the others' by check.
+func checkAttachment(addr string, a *Attachment) error {
+	f := func() string { return "attachments[" + strconv.Quote(addr) + "]" }
+	switch {
+	case addr == "":
+		return corrupt(f(), "empty address")
+	case a == nil:
+		return corrupt(f(), "null")
+	case a.ID <= 0:
+		return corrupt(f()+".id", "%d is not a Desk file id", a.ID)
+	case !isBlake3(a.Blake3):
+		return corrupt(f()+".blake3", "%q is not 64 lowercase hex digits", a.Blake3)
+	case a.Size < 0:
+		return corrupt(f()+".size", "%d is negative", a.Size)
+	case !timeOK(a.UploadedAt):
+		return timeError(f()+".uploadedAt", a.UploadedAt)
+	}
+	return nil
+}
+
+func checkPending(addr string, p *Pending) error {
+	f := func() string { return "pending[" + strconv.Quote(addr) + "]" }
+	switch {
+	case addr == "":
+		return corrupt(f(), "empty address")
+	case p == nil:
+		return corrupt(f(), "null")
+	case p.ID <= 0:
+		return corrupt(f()+".id", "%d is not a Desk file id", p.ID)
+	case !isBlake3(p.Blake3):
+		return corrupt(f()+".blake3", "%q is not 64 lowercase hex digits", p.Blake3)
+	case p.Size < 0:
+		return corrupt(f()+".size", "%d is negative", p.Size)
+	case !timeOK(p.StartedAt):
+		return timeError(f()+".startedAt", p.StartedAt)
+	}
+	return nil
+}
+
+func checkDeposed(i int, d Deposed) error {
+	f := func() string { return fmt.Sprintf("deposed[%d]", i) }
+	switch {
+	case d.Address == "":
+		return corrupt(f()+".address", "empty address")
+	case d.ID <= 0:
+		return corrupt(f()+".id", "%d is not a Desk file id", d.ID)
+	case d.Size < 0:
+		return corrupt(f()+".size", "%d is negative", d.Size)
+	case !timeOK(d.Since):
+		return timeError(f()+".since", d.Since)
+	}
+	return nil
+}
 
 // recordRef names one record of a state: an address in attachments or pending, or an
 // index in deposed.
