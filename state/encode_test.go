@@ -360,3 +360,30 @@ func BenchmarkClone1k(b *testing.B) {
 		_ = s.Clone()
 	}
 }
+
+// BenchmarkDecode50k reads a state of 50,000 records, as a daily plan of a large tree
+// does: "plain" is the layout desksync writes, "library" the same state with one
+// escaped character, which the plain reader leaves to the JSON library.
+func BenchmarkDecode50k(b *testing.B) {
+	s := New("https://example.teamwork.com")
+	for i := range 50000 {
+		s.Activate(fmt.Sprintf("files/d%02d/f%05d.bin", i/500, i), Attachment{ID: int64(1 + i),
+			Filename: fmt.Sprintf("f%05d.bin", i), MimeType: "application/octet-stream", Disposition: "attachment",
+			Type: "attachment", Size: 100, Blake3: testHash, State: "active", UploadedAt: time.Now().UTC()})
+	}
+	data, err := s.Encode()
+	if err != nil {
+		b.Fatal(err)
+	}
+	escaped := bytes.Replace(data, []byte(`"f00000.bin"`), []byte(`"f\u00300000.bin"`), 1)
+	for name, data := range map[string][]byte{"plain": data, "library": escaped} {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := Decode(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
