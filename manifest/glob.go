@@ -33,7 +33,7 @@ func (l *loader) expand(it *Item) []match {
 		// "dir/**" means every file below dir, i.e. "dir/**/*".
 		segs = append(segs, "*")
 	}
-	g := &globber{l: l, it: it, segs: segs, seen: make(map[string]bool), found: make(map[string]bool), badDir: make(map[string]bool)}
+	g := &globber{l: l, it: it, segs: segs, seen: make(map[string]bool), badDir: make(map[string]bool)}
 	g.walk("", 0, false)
 	// In the walk's order (folders listed sorted, depth first), which is nearly the
 	// address order, so the sort has little to do.
@@ -43,12 +43,14 @@ func (l *loader) expand(it *Item) []match {
 }
 
 type globber struct {
-	l      *loader
-	it     *Item
-	segs   []string
-	seen   map[string]bool // "dir\x00segment index" states already walked
-	found  map[string]bool // the files matched so far
-	order  []match         // their matches, in the order found
+	l    *loader
+	it   *Item
+	segs []string
+	// seen holds the "dir\x00segment index" states already walked. A file is matched
+	// only by the last segment in its own folder, a state walked once, so no file is
+	// found twice and the matches need no set of their own.
+	seen   map[string]bool
+	order  []match         // the matches, in the order found
 	badDir map[string]bool // folders already reported
 	// The folder listed last: "**" lists a folder for the next segment and then again
 	// for its subfolders, and the second listing is this one.
@@ -135,9 +137,6 @@ func (g *globber) visit(child string, mode fs.FileMode, last bool, i int, linked
 	if !mode.IsRegular() {
 		return // a glob takes regular files only
 	}
-	if g.found[child] {
-		return
-	}
 	if msg := checkPathChars(child); msg != "" {
 		g.l.fail(g.it, "rename the file, or narrow the glob", "glob matches %q, %s", child, msg)
 		return
@@ -151,7 +150,6 @@ func (g *globber) visit(child string, mode fs.FileMode, last bool, i int, linked
 	if !ok || (g.l.own.mayBe(path.Base(resolved)) && g.l.own.describe(g.abs(resolved)) != "") || !g.l.produced(g.it) {
 		return
 	}
-	g.found[child] = true
 	g.order = append(g.order, match{address: child, resolved: resolved, item: g.it})
 }
 

@@ -93,6 +93,17 @@ func TestLoad(t *testing.T) {
 			},
 		},
 		{
+			// Each file once, however many ways the pattern has to reach it.
+			name:     "** twice, and a brace that names one folder twice",
+			manifest: "version: 1\nattachments:\n  - path: \"{help,help}/**/**/*.svg\"\n",
+			files:    map[string]string{"help/top.svg": svg, "help/img/a.svg": svg, "help/img/deep/b.svg": svg},
+			want: []brief{
+				{"help/img/a.svg", "a.svg", "attachment", "attachment", "image/svg+xml"},
+				{"help/img/deep/b.svg", "b.svg", "attachment", "attachment", "image/svg+xml"},
+				{"help/top.svg", "top.svg", "attachment", "attachment", "image/svg+xml"},
+			},
+		},
+		{
 			name:     "** crosses folders, skips hidden names and never enters .git",
 			manifest: "version: 1\nattachments:\n  - path: \"help/**/*.svg\"\n",
 			files: map[string]string{
