@@ -365,12 +365,15 @@ func manifestDigest(m *manifest.Manifest) string {
 	var buf []byte
 	for _, e := range entries {
 		// Length-prefixed, so no value can imitate a field boundary.
-		buf = buf[:0]
 		for _, f := range []string{e.Address, e.Filename, e.Disposition, e.Type, e.MimeType} {
 			buf = append(append(append(strconv.AppendInt(buf, int64(len(f)), 10), ':'), f...), ',')
 		}
-		h.Write(append(buf, '\n'))
+		if buf = append(buf, '\n'); len(buf) >= 64<<10 { // written in large pieces, not one per entry
+			h.Write(buf)
+			buf = buf[:0]
+		}
 	}
+	h.Write(buf)
 	return hex.EncodeToString(h.Sum(nil))
 }
 

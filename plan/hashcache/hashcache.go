@@ -82,6 +82,9 @@ type Cache struct {
 	// ready is closed once Open's reading of the file is done; loaded, written and
 	// types are set before.
 	ready chan struct{}
+	// done is set just before ready is closed: the lookups of a plan, one per file,
+	// then test a flag instead of receiving from a channel.
+	done atomic.Bool
 	// loaded is what the file held. It is never changed after that, so lookups take no
 	// lock; they mark its records through their atomics.
 	loaded map[string]*record
@@ -116,6 +119,7 @@ func Open(root, manifestPath string) *Cache {
 		// equal size and mtime apart, so the cache answers nothing and saves nothing.
 		c.off = true
 		c.ready = make(chan struct{})
+		c.done.Store(true)
 		close(c.ready)
 		return c
 	}
@@ -124,6 +128,7 @@ func Open(root, manifestPath string) *Cache {
 	c.ready = make(chan struct{})
 	go func() {
 		defer close(c.ready)
+		defer c.done.Store(true)
 		if records, written, err := c.read(); err == nil {
 			c.loaded, c.written = records, written
 		}
@@ -136,6 +141,7 @@ func Open(root, manifestPath string) *Cache {
 // file still stands for the hash pass, and each file is opened once.
 func Ephemeral() *Cache {
 	c := &Cache{loaded: map[string]*record{}, learnt: map[string]*record{}, typeIndex: map[string]uint8{"": 0}, ready: make(chan struct{})}
+	c.done.Store(true)
 	close(c.ready)
 	return c
 }
@@ -147,7 +153,11 @@ func (c *Cache) Empty() bool {
 }
 
 // wait returns once the cache file has been read (or found unusable).
-func (c *Cache) wait() { <-c.ready }
+func (c *Cache) wait() {
+	if !c.done.Load() {
+		<-c.ready
+	}
+}
 
 // Path is where the cache is kept.
 func (c *Cache) Path() string { return c.path }
