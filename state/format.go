@@ -367,39 +367,44 @@ func (s *State) checkHeader() error {
 // checkAttachment, checkPending and checkDeposed check one record on its own; its Desk
 // ID is checked against the others' by check.
 func checkAttachment(addr string, a *Attachment) error {
-	f := func() string { return "attachments[" + strconv.Quote(addr) + "]" }
-	switch {
-	case addr == "":
-		return corrupt(f(), "empty address")
-	case a == nil:
-		return corrupt(f(), "null")
-	case a.ID <= 0:
-		return corrupt(f()+".id", "%d is not a Desk file id", a.ID)
-	case !isBlake3(a.Blake3):
-		return corrupt(f()+".blake3", "%q is not 64 lowercase hex digits", a.Blake3)
-	case a.Size < 0:
-		return corrupt(f()+".size", "%d is negative", a.Size)
-	case !timeOK(a.UploadedAt):
-		return timeError(f()+".uploadedAt", a.UploadedAt)
+	if a == nil {
+		return checkRecord("attachments", addr, nil)
 	}
-	return nil
+	return checkRecord("attachments", addr, &recordFields{a.ID, a.Blake3, a.Size, a.UploadedAt, "uploadedAt"})
 }
 
 func checkPending(addr string, p *Pending) error {
-	f := func() string { return "pending[" + strconv.Quote(addr) + "]" }
+	if p == nil {
+		return checkRecord("pending", addr, nil)
+	}
+	return checkRecord("pending", addr, &recordFields{p.ID, p.Blake3, p.Size, p.StartedAt, "startedAt"})
+}
+
+// recordFields are what an attachment and a pending record share.
+type recordFields struct {
+	id     int64
+	blake3 string
+	size   int64
+	at     time.Time
+	atName string // the JSON name of at
+}
+
+// checkRecord checks the record at addr in section; r is nil for a null record.
+func checkRecord(section, addr string, r *recordFields) error {
+	f := func() string { return section + "[" + strconv.Quote(addr) + "]" }
 	switch {
 	case addr == "":
 		return corrupt(f(), "empty address")
-	case p == nil:
+	case r == nil:
 		return corrupt(f(), "null")
-	case p.ID <= 0:
-		return corrupt(f()+".id", "%d is not a Desk file id", p.ID)
-	case !isBlake3(p.Blake3):
-		return corrupt(f()+".blake3", "%q is not 64 lowercase hex digits", p.Blake3)
-	case p.Size < 0:
-		return corrupt(f()+".size", "%d is negative", p.Size)
-	case !timeOK(p.StartedAt):
-		return timeError(f()+".startedAt", p.StartedAt)
+	case r.id <= 0:
+		return corrupt(f()+".id", "%d is not a Desk file id", r.id)
+	case !isBlake3(r.blake3):
+		return corrupt(f()+".blake3", "%q is not 64 lowercase hex digits", r.blake3)
+	case r.size < 0:
+		return corrupt(f()+".size", "%d is negative", r.size)
+	case !timeOK(r.at):
+		return timeError(f()+"."+r.atName, r.at)
 	}
 	return nil
 }
