@@ -252,6 +252,7 @@ func (p *plainReader) state() (*State, bool) {
 		case 64:
 			var v int64
 			v, ok = p.integer()
+			ok = ok && 1 <= v && v <= Version // in range before it is an int, which may be 32 bits
 			s.Version = int(v)
 		}
 		return ok
