@@ -6,7 +6,7 @@ import (
 )
 
 // decodePlain reads a state file written the way desksync writes one, without the JSON
-// library's reflection and its table of every member name: the 50,000 records of a large
+// library's reflection and its table of every member name: the records of a large
 // state are most of a daily plan's work. It takes only the plainest form of each value
 // (strings without escapes, whole numbers, times in UTC, each member once, no null,
 // no member it does not know) and says !ok at anything else, for unmarshal to read the
@@ -30,7 +30,7 @@ type plainReader struct {
 	data []byte
 	i    int
 	// interned holds the values that repeat in every record (disposition, mimeType,
-	// state, type), so that 50,000 records share a few strings.
+	// state, type), so that all records share a few strings.
 	interned map[string]string
 	ids      []int64 // of every record read
 }
