@@ -132,6 +132,7 @@ func (s *Server) applyFault(w *statusWriter, r *http.Request, rt route, f Fault,
 // network would.
 func drop(w *statusWriter) {
 	w.dropped = true
+	w.logOnce()
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		// HTTP/2 cannot be hijacked; aborting the handler resets the stream instead.

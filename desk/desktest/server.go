@@ -313,13 +313,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ContentType:   r.Header.Get("Content-Type"),
 		Time:          s.now(),
 	}
-	defer func() {
+	// A dropped request is logged before its connection closes, so a client that sees
+	// the close also sees the entry.
+	sw.logOnce = sync.OnceFunc(func() {
 		req.Status = sw.status
 		req.Dropped = sw.dropped
 		s.mu.Lock()
 		s.requests = append(s.requests, req)
 		s.mu.Unlock()
-	}()
+	})
+	defer sw.logOnce()
 
 	if !sleep(r.Context(), time.Duration(s.latency.Load())) {
 		return
@@ -492,6 +495,7 @@ type statusWriter struct {
 	http.ResponseWriter
 	status  int
 	dropped bool
+	logOnce func()
 }
 
 func (w *statusWriter) WriteHeader(code int) {
