@@ -55,8 +55,9 @@ type globber struct {
 	// The folder listed last: "**" lists a folder for the next segment and then again
 	// for its subfolders, and the second listing is this one.
 	lastDir    string
-	lastListed []fs.DirEntry
+	lastListed []dirent
 	listed     bool
+	buf        []byte // for listDir
 }
 
 func hasMeta(seg string) bool { return strings.ContainsAny(seg, "*?[{") }
@@ -81,8 +82,8 @@ func (g *globber) walk(dir string, i int, linked bool) {
 			if g.l.aborted {
 				return
 			}
-			if d.IsDir() && !strings.HasPrefix(d.Name(), ".") {
-				g.walk(path.Join(dir, d.Name()), i, linked)
+			if d.typ.IsDir() && !strings.HasPrefix(d.name, ".") {
+				g.walk(d.path, i, linked)
 			}
 		}
 	case !hasMeta(seg):
@@ -100,14 +101,14 @@ func (g *globber) walk(dir string, i int, linked bool) {
 			if g.l.aborted {
 				return
 			}
-			name := d.Name()
+			name := d.name
 			if reservedDir(name) != "" || (strings.HasPrefix(name, ".") && !strings.HasPrefix(seg, ".")) {
 				continue
 			}
 			if ok, _ := doublestar.Match(seg, name); ok {
-				g.visit(path.Join(dir, name), d.Type(), last, i, linked)
-			} else if last && d.Type().IsRegular() && matchFold(seg, name) {
-				g.l.caseMiss(g.it, path.Join(dir, name))
+				g.visit(d.path, d.typ, last, i, linked)
+			} else if last && d.typ.IsRegular() && matchFold(seg, name) {
+				g.l.caseMiss(g.it, d.path)
 			}
 		}
 	}
@@ -156,7 +157,7 @@ func (g *globber) visit(child string, mode fs.FileMode, last bool, i int, linked
 func (g *globber) abs(rel string) string { return filepath.Join(g.l.root, filepath.FromSlash(rel)) }
 
 // readDir lists a folder, charging the folder budget.
-func (g *globber) readDir(dir string) []fs.DirEntry {
+func (g *globber) readDir(dir string) []dirent {
 	if g.l.aborted {
 		return nil
 	}
@@ -168,7 +169,7 @@ func (g *globber) readDir(dir string) []fs.DirEntry {
 	return ents
 }
 
-func (g *globber) list(dir string) []fs.DirEntry {
+func (g *globber) list(dir string) []dirent {
 	g.l.dirBudget--
 	if g.l.dirBudget < 0 {
 		g.l.fail(g.it, "narrow the glob, e.g. start it with a folder name",
@@ -176,7 +177,10 @@ func (g *globber) list(dir string) []fs.DirEntry {
 		g.l.aborted = true
 		return nil
 	}
-	ents, err := os.ReadDir(g.abs(dir))
+	if g.buf == nil {
+		g.buf = make([]byte, 32<<10)
+	}
+	ents, err := listDir(g.abs(dir), dir, g.buf)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) && !g.badDir[dir] {
 			g.badDir[dir] = true

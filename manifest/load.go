@@ -213,8 +213,20 @@ const (
 
 func (l *loader) entries(doc *Document) []Entry {
 	plain := make(map[string]match)
-	globbed := make(map[string]match)
-	var globOrder []match // globbed's values, in the order found
+	var globOrder []match // every glob's matches, each address once, in the order found
+	// globbed indexes globOrder by address. It is built only once something asks: a
+	// manifest of one glob, the usual one, needs no index of its matches.
+	var globbed map[string]match
+	index := func() map[string]match {
+		if globbed == nil {
+			globbed = make(map[string]match, len(globOrder))
+			for _, mt := range globOrder {
+				globbed[mt.address] = mt
+			}
+		}
+		return globbed
+	}
+	globs := 0
 	for i := range doc.Attachments {
 		it := &doc.Attachments[i]
 		if l.aborted {
@@ -247,9 +259,12 @@ func (l *loader) entries(doc *Document) []Entry {
 				"glob %q matches no file", it.Path.Text)
 			continue
 		}
-		if len(globbed) == 0 {
-			globbed = make(map[string]match, len(found)) // sized once, not grown
+		globs++
+		if globs == 1 {
+			globOrder = found // nothing to overlap with yet
+			continue
 		}
+		index()
 		globOrder = slices.Grow(globOrder, len(found))
 		// Report overlapping globs once per pair of entries, not once per file.
 		overlaps := make(map[*Item][]string)
@@ -278,38 +293,43 @@ func (l *loader) entries(doc *Document) []Entry {
 	if l.aborted {
 		return nil
 	}
-	l.warnCaseMisses(plain, globbed)
+	if len(l.caseMisses) > 0 {
+		l.warnCaseMisses(plain, index())
+	}
 
-	// Every address once, a plain entry in place of a glob's match, in the glob's
-	// order (each glob's matches are sorted, so the sort below has little to do).
-	type chosen struct {
-		match
-		glob *Item // the glob a plain entry also matches, whose fields it layers over
-	}
-	all := make([]chosen, 0, len(globOrder)+len(plain))
-	for _, mt := range globOrder {
-		if _, ok := plain[mt.address]; !ok {
-			all = append(all, chosen{match: mt})
+	// Every address once, a plain entry in place of a glob's match, sorted; one glob's
+	// matches come sorted already.
+	all := globOrder
+	var layered map[string]*Item // plain entries' addresses that a glob also matches: that glob
+	if len(plain) > 0 {
+		g := index()
+		layered = make(map[string]*Item)
+		all = make([]match, 0, len(globOrder)+len(plain))
+		for _, mt := range globOrder {
+			if _, ok := plain[mt.address]; !ok {
+				all = append(all, mt)
+			}
+		}
+		for a, mt := range plain {
+			all = append(all, mt)
+			if gm, ok := g[a]; ok {
+				layered[a] = gm.item
+			}
 		}
 	}
-	for a, mt := range plain {
-		c := chosen{match: mt}
-		if g, ok := globbed[a]; ok {
-			c.glob = g.item
-		}
-		all = append(all, c)
+	if len(plain) > 0 || globs > 1 {
+		slices.SortFunc(all, func(x, y match) int { return strings.Compare(x.address, y.address) })
 	}
-	slices.SortFunc(all, func(x, y chosen) int { return strings.Compare(x.address, y.address) })
 	entries := make([]Entry, 0, len(all))
 	items := make([]*Item, 0, len(all))
-	for _, c := range all {
-		mt, a := c.match, c.address
+	for _, mt := range all {
+		a := mt.address
 		// A plain entry's fields win over a glob's, which win over defaults, which win
 		// over the built-in values.
 		var room [3]Fields // on the stack: this runs once per file
 		layers := append(room[:0], mt.item.Fields)
-		if c.glob != nil && c.glob != mt.item {
-			layers = append(layers, c.glob.Fields)
+		if glob := layered[a]; glob != nil && glob != mt.item {
+			layers = append(layers, glob.Fields)
 		}
 		layers = append(layers, doc.Defaults)
 		e := Entry{

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -194,7 +195,7 @@ func (c *Cache) Get(addr string, k Key) (string, bool) {
 		return "", false
 	}
 	r.mark(seen)
-	return hex.EncodeToString(r.digest[:]), true
+	return hexDigest(&r.digest), true
 }
 
 // Verified returns the digest and size of addr when manifest.Load, through Head or
@@ -212,7 +213,18 @@ func (c *Cache) Verified(addr string) (digest string, size int64, ok bool) {
 	if r == nil || !r.marked(verified) || !r.has(hasDigest) {
 		return "", 0, false
 	}
-	return hex.EncodeToString(r.digest[:]), r.key.Size, true
+	return hexDigest(&r.digest), r.key.Size, true
+}
+
+// hexDigest is hex.EncodeToString in one allocation instead of two: plan asks for one
+// per file.
+func hexDigest(d *[32]byte) string {
+	var b strings.Builder
+	b.Grow(hex.EncodedLen(len(d)))
+	var buf [64]byte
+	hex.Encode(buf[:], d[:])
+	b.Write(buf[:])
+	return b.String()
 }
 
 // learn returns the record of addr to change in this run: the one already learnt

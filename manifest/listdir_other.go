@@ -1,0 +1,18 @@
+//go:build !linux
+
+package manifest
+
+import "os"
+
+// listDir lists the folder at abs (dir root-relative) through os.ReadDir.
+func listDir(abs, dir string, _ []byte) ([]dirent, error) {
+	ents, err := os.ReadDir(abs)
+	if err != nil {
+		return nil, err
+	}
+	var found names
+	for _, e := range ents {
+		found.add([]byte(e.Name()), e.Type())
+	}
+	return direntsOf(dir, &found), nil
+}
