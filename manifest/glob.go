@@ -58,6 +58,7 @@ type globber struct {
 	lastListed []dirent
 	listed     bool
 	buf        []byte // for listDir
+	names      names  // for listDir
 }
 
 func hasMeta(seg string) bool { return strings.ContainsAny(seg, "*?[{") }
@@ -151,6 +152,11 @@ func (g *globber) visit(child string, mode fs.FileMode, last bool, i int, linked
 	if !ok || (g.l.own.mayBe(path.Base(resolved)) && g.l.own.describe(g.abs(resolved)) != "") || !g.l.produced(g.it) {
 		return
 	}
+	if len(g.order) == cap(g.order) {
+		// At least doubled: append grows a long slice by a quarter at a time, which
+		// allocates five times the final size on the way there.
+		g.order = slices.Grow(g.order, max(cap(g.order), 16))
+	}
 	g.order = append(g.order, match{address: child, resolved: resolved, item: g.it})
 }
 
@@ -180,7 +186,7 @@ func (g *globber) list(dir string) []dirent {
 	if g.buf == nil {
 		g.buf = make([]byte, 32<<10)
 	}
-	ents, err := listDir(g.abs(dir), dir, g.buf)
+	ents, err := listDir(g.abs(dir), dir, g.buf, &g.names)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) && !g.badDir[dir] {
 			g.badDir[dir] = true

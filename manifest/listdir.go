@@ -13,11 +13,16 @@ type dirent struct {
 	typ  fs.FileMode // type bits only, as fs.DirEntry.Type
 }
 
-// names collects a folder's names in one buffer, for direntsOf.
+// names collects a folder's names in one buffer, for direntsOf; the walk reuses one
+// for every folder it lists.
 type names struct {
 	raw   []byte
 	ends  []int
 	types []fs.FileMode
+}
+
+func (n *names) reset() {
+	n.raw, n.ends, n.types = n.raw[:0], n.ends[:0], n.types[:0]
 }
 
 func (n *names) add(name []byte, typ fs.FileMode) {

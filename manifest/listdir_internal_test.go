@@ -47,8 +47,9 @@ func TestListDirAgreesWithReadDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A small buffer, so that the listing takes many reads.
+	var scratch names // reused, as the walk does
 	for _, in := range []string{"", "some/folder"} {
-		got, err := listDir(dir, in, make([]byte, 4<<10))
+		got, err := listDir(dir, in, make([]byte, 4<<10), &scratch)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,10 +68,10 @@ func TestListDirAgreesWithReadDir(t *testing.T) {
 		}
 	}
 
-	if _, err := listDir(filepath.Join(dir, "missing"), "missing", make([]byte, 4<<10)); !os.IsNotExist(err) {
+	if _, err := listDir(filepath.Join(dir, "missing"), "missing", make([]byte, 4<<10), &scratch); !os.IsNotExist(err) {
 		t.Errorf("a missing folder: %v, want a not-exist error", err)
 	}
-	if _, err := listDir(filepath.Join(dir, "a"), "a", make([]byte, 4<<10)); err == nil {
+	if _, err := listDir(filepath.Join(dir, "a"), "a", make([]byte, 4<<10), &scratch); err == nil {
 		t.Error("a file listed as a folder")
 	}
 }

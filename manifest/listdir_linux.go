@@ -9,17 +9,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// listDir lists the folder at abs (dir root-relative) with getdents64 into buf, the
-// walk's one reusable buffer: os.ReadDir would allocate an entry and a name per file.
+// listDir lists the folder at abs (dir root-relative) with getdents64 into buf and
+// found, which the walk reuses: os.ReadDir would allocate an entry and a name per file.
 // It follows symlinks on the way to abs, as os.ReadDir does; the walk decides which
 // folders it may enter.
-func listDir(abs, dir string, buf []byte) ([]dirent, error) {
+func listDir(abs, dir string, buf []byte, found *names) ([]dirent, error) {
 	fd, err := openDir(abs)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: abs, Err: err}
 	}
 	defer unix.Close(fd)
-	var found names
+	found.reset()
 	for {
 		n, err := unix.Getdents(fd, buf)
 		if errors.Is(err, unix.EINTR) {
@@ -61,7 +61,7 @@ func listDir(abs, dir string, buf []byte) ([]dirent, error) {
 			found.add(name, typ)
 		}
 	}
-	return direntsOf(dir, &found), nil
+	return direntsOf(dir, found), nil
 }
 
 func openDir(abs string) (int, error) {

@@ -5,14 +5,14 @@ package manifest
 import "os"
 
 // listDir lists the folder at abs (dir root-relative) through os.ReadDir.
-func listDir(abs, dir string, _ []byte) ([]dirent, error) {
+func listDir(abs, dir string, _ []byte, found *names) ([]dirent, error) {
 	ents, err := os.ReadDir(abs)
 	if err != nil {
 		return nil, err
 	}
-	var found names
+	found.reset()
 	for _, e := range ents {
 		found.add([]byte(e.Name()), e.Type())
 	}
-	return direntsOf(dir, &found), nil
+	return direntsOf(dir, found), nil
 }

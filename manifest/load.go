@@ -522,10 +522,27 @@ func foldKey(fold cases.Caser, a string) string {
 // they look alike in a plan and collide in a checkout on macOS or Windows.
 func collisions(entries []Entry) ErrorList {
 	fold := cases.Fold()
-	first := make(map[string]int, len(entries))
+	// Addresses are unique, so two can share a key only when one of them is not its
+	// own key (has upper case or non-ASCII): only the keys of those need a map.
+	var changed map[string]bool
+	for _, e := range entries {
+		if key := foldKey(fold, e.Address); key != e.Address {
+			if changed == nil {
+				changed = make(map[string]bool)
+			}
+			changed[key] = true
+		}
+	}
+	if changed == nil {
+		return nil
+	}
+	first := make(map[string]int)
 	var warns ErrorList
 	for i, e := range entries {
 		key := foldKey(fold, e.Address)
+		if !changed[key] {
+			continue
+		}
 		j, dup := first[key]
 		if !dup {
 			first[key] = i

@@ -116,6 +116,7 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 	// Sized once: at 50,000 new files, growing by doubling held three arrays at once.
 	creates := make([]Change, 0, max(0, len(m.Entries)-len(tracked)))
 	var deletes []Change
+	matched := 0 // tracked addresses the manifest lists
 	for _, e := range m.Entries {
 		d := digests[e.Address]
 		// A value: most tracked files are unchanged, and only a change keeps a copy.
@@ -128,6 +129,9 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 			Blake3:      d.Blake3,
 		}
 		att := tracked[e.Address]
+		if att != nil {
+			matched++
+		}
 		switch {
 		case att == nil:
 			creates = append(creates, Change{
@@ -151,12 +155,14 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 			}
 		}
 	}
-	for addr, att := range tracked {
-		if _, wanted := digests[addr]; !wanted && att != nil { // digests has every planned address
-			deletes = append(deletes, Change{
-				Address: addr, Action: Delete, Before: attrsOf(att),
-				Reasons: []string{"not in the manifest"},
-			})
+	if matched < len(tracked) { // else each is listed: nothing to delete
+		for addr, att := range tracked {
+			if _, wanted := digests[addr]; !wanted && att != nil { // digests has every planned address
+				deletes = append(deletes, Change{
+					Address: addr, Action: Delete, Before: attrsOf(att),
+					Reasons: []string{"not in the manifest"},
+				})
+			}
 		}
 	}
 	moves := pairMoves(creates, deletes, tracked)
