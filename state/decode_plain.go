@@ -1,6 +1,7 @@
 package state
 
 import (
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -33,6 +34,7 @@ type plainReader struct {
 	// state, type), so that all records share a few strings.
 	interned map[string]string
 	ids      []int64 // of every record read
+	block    []Attachment
 }
 
 func (p *plainReader) skipSpace() {
@@ -183,12 +185,15 @@ func (p *plainReader) object(known func(name []byte) uint16, member func(bit uin
 }
 
 // records reads an object of records by address, each address once, each record
-// passing check.
-func records[R any](p *plainReader, record func() (*R, bool), check func(string, *R) error) (map[string]*R, bool) {
+// passing check. record reads the value after the address, whose bytes it is given,
+// and returns the address as a string too, so that it may share an allocation.
+func records[R any](p *plainReader, record func(addr []byte) (*R, string, bool), check func(string, *R) error) (map[string]*R, bool) {
 	if !p.take('{') {
 		return nil, false
 	}
-	m := map[string]*R{}
+	// Sized for about the most records the rest of the file could hold: a map grown
+	// by doubling rehashes every record it holds at each step.
+	m := make(map[string]*R, (len(p.data)-p.i)/minRecordSize)
 	if p.take('}') {
 		return m, true
 	}
@@ -197,23 +202,23 @@ func records[R any](p *plainReader, record func() (*R, bool), check func(string,
 		if !ok || !p.take(':') {
 			return nil, false
 		}
-		if _, dup := m[string(addr)]; dup {
+		r, a, ok := record(addr)
+		if !ok || check(a, r) != nil {
 			return nil, false
 		}
-		r, ok := record()
-		if !ok {
-			return nil, false
+		n := len(m)
+		if m[a] = r; len(m) == n {
+			return nil, false // the address came before
 		}
-		a := string(addr)
-		if check(a, r) != nil {
-			return nil, false
-		}
-		m[a] = r
 		if !p.take(',') {
 			return m, p.take('}')
 		}
 	}
 }
+
+// minRecordSize is about the fewest bytes an attachment record desksync writes takes,
+// indented, with its nine members; a smaller one only grows the map.
+const minRecordSize = 256
 
 func (p *plainReader) state() (*State, bool) {
 	s := &State{}
@@ -260,8 +265,16 @@ func (p *plainReader) state() (*State, bool) {
 	return s, ok
 }
 
-func (p *plainReader) attachment() (*Attachment, bool) {
-	a := &Attachment{}
+// attachment reads the record of addr. The records come from a block, and the address,
+// digest and file name of each share one string: at a large state's tens of thousands
+// of records, an allocation each was a third of the reading.
+func (p *plainReader) attachment(addr []byte) (*Attachment, string, bool) {
+	if len(p.block) == 0 {
+		p.block = make([]Attachment, 256)
+	}
+	a := &p.block[0]
+	p.block = p.block[1:]
+	var digest, filename []byte
 	ok := p.object(func(name []byte) uint16 {
 		switch string(name) {
 		case "blake3":
@@ -287,11 +300,11 @@ func (p *plainReader) attachment() (*Attachment, bool) {
 	}, func(bit uint16) (ok bool) {
 		switch bit {
 		case 1:
-			a.Blake3, ok = p.text()
+			digest, ok = p.raw()
 		case 2:
 			a.Disposition, ok = p.common()
 		case 4:
-			a.Filename, ok = p.text()
+			filename, ok = p.raw()
 		case 8:
 			a.ID, ok = p.integer()
 		case 16:
@@ -307,11 +320,22 @@ func (p *plainReader) attachment() (*Attachment, bool) {
 		}
 		return ok
 	})
+	if !ok {
+		return nil, "", false
+	}
 	p.ids = append(p.ids, a.ID)
-	return a, ok
+	var b strings.Builder
+	b.Grow(len(addr) + len(digest) + len(filename))
+	b.Write(addr)
+	b.Write(digest)
+	b.Write(filename)
+	all := b.String()
+	a.Blake3 = all[len(addr) : len(addr)+len(digest)]
+	a.Filename = all[len(addr)+len(digest):]
+	return a, all[:len(addr)], true
 }
 
-func (p *plainReader) pending() (*Pending, bool) {
+func (p *plainReader) pending(addr []byte) (*Pending, string, bool) {
 	r := &Pending{}
 	ok := p.object(func(name []byte) uint16 {
 		switch string(name) {
@@ -343,7 +367,7 @@ func (p *plainReader) pending() (*Pending, bool) {
 		return ok
 	})
 	p.ids = append(p.ids, r.ID)
-	return r, ok
+	return r, string(addr), ok
 }
 
 func (p *plainReader) deposed() ([]Deposed, bool) {
