@@ -82,10 +82,17 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 	if err != nil {
 		return nil, err
 	}
+	// The map by address is the plan's record of every file; Compute's own pass goes
+	// by index, so the map is built beside it.
+	var files map[string]FileDigest
+	filesDone := make(chan struct{})
+	go func() {
+		defer close(filesDone)
+		files = byAddress(m, digests)
+	}()
 
 	p := &Plan{
 		Changes:        []Change{},
-		Files:          digests,
 		StateExists:    st != nil,
 		ManifestDigest: manifestDigest(m),
 		Scope:          opts.Scope,
@@ -117,8 +124,8 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 	creates := make([]Change, 0, max(0, len(m.Entries)-len(tracked)))
 	var deletes []Change
 	matched := 0 // tracked addresses the manifest lists
-	for _, e := range m.Entries {
-		d := digests[e.Address]
+	for i, e := range m.Entries {
+		d := digests[i]
 		// A value: most tracked files are unchanged, and only a change keeps a copy.
 		after := Attrs{
 			Filename:    e.Filename,
@@ -156,8 +163,9 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 		}
 	}
 	if matched < len(tracked) { // else each is listed: nothing to delete
+		<-filesDone
 		for addr, att := range tracked {
-			if _, wanted := digests[addr]; !wanted && att != nil { // digests has every planned address
+			if _, wanted := files[addr]; !wanted && att != nil { // files has every planned address
 				deletes = append(deletes, Change{
 					Address: addr, Action: Delete, Before: attrsOf(att),
 					Reasons: []string{"not in the manifest"},
@@ -213,6 +221,8 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 	for _, w := range m.Warnings {
 		p.Warnings = append(p.Warnings, w.Error()+"; "+w.Hint())
 	}
+	<-filesDone
+	p.Files = files
 	if err := p.CheckDeletes(opts.DeleteLimit); err != nil {
 		var md *MassDeleteError
 		if errors.As(err, &md) {

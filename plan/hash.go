@@ -24,7 +24,20 @@ const hashBufferSize = 256 << 10
 // address. Files are streamed (memory does not grow with their size), runtime.NumCPU()
 // at once when workers <= 0. The first error, naming the address, stops the others.
 func Hash(ctx context.Context, m *manifest.Manifest, workers int) (map[string]FileDigest, error) {
-	return hashAll(ctx, m, workers, 0, nil)
+	digests, err := hashAll(ctx, m, workers, 0, nil)
+	if err != nil {
+		return nil, err
+	}
+	return byAddress(m, digests), nil
+}
+
+// byAddress maps each entry's address to its digest, digests being in m.Entries' order.
+func byAddress(m *manifest.Manifest, digests []FileDigest) map[string]FileDigest {
+	out := make(map[string]FileDigest, len(m.Entries))
+	for i, e := range m.Entries {
+		out[e.Address] = digests[i]
+	}
+	return out
 }
 
 // hasher is one worker's reusable hash state and read buffer.
@@ -35,8 +48,9 @@ type hasher struct {
 
 // hashAll is Hash with a size limit (0 = none), checked before a byte is hashed so an
 // oversize file is refused at once rather than after minutes of reading, and with a
-// hash cache (nil = none) that spares reading files whose stat data it knows.
-func hashAll(ctx context.Context, m *manifest.Manifest, workers int, maxSize int64, cache *hashcache.Cache) (map[string]FileDigest, error) {
+// hash cache (nil = none) that spares reading files whose stat data it knows. The
+// digests are in m.Entries' order.
+func hashAll(ctx context.Context, m *manifest.Manifest, workers int, maxSize int64, cache *hashcache.Cache) ([]FileDigest, error) {
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
@@ -68,11 +82,7 @@ func hashAll(ctx context.Context, m *manifest.Manifest, workers int, maxSize int
 	if err := ctx.Err(); err != nil {
 		return nil, err // cancelled before any file was started
 	}
-	out := make(map[string]FileDigest, len(m.Entries))
-	for i, e := range m.Entries {
-		out[e.Address] = digests[i]
-	}
-	return out, nil
+	return digests, nil
 }
 
 // hashCached takes the digest from the cache when manifest.Load found the file
