@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync/atomic"
 
 	"github.com/desksync/desksync/manifest"
@@ -40,10 +41,29 @@ func byAddress(m *manifest.Manifest, digests []FileDigest) map[string]FileDigest
 	return out
 }
 
-// hasher is one worker's reusable hash state and read buffer.
+// hasher is one worker's reusable hash state and read buffer, and the string its
+// digests' hex is written into.
 type hasher struct {
 	h   *blake3.Hasher
 	buf []byte
+	sum [32]byte // of the file hashed last
+	hex strings.Builder
+}
+
+// hexOf returns d in hex, a piece of hs.hex: a Builder never changes the bytes it has
+// written, so its String stays valid while it grows, and a plan of many files makes one
+// allocation per block of digests instead of one per file.
+func (hs *hasher) hexOf(d *[32]byte) string {
+	const size = 2 * len(d)
+	if hs.hex.Cap()-hs.hex.Len() < size {
+		hs.hex = strings.Builder{}
+		hs.hex.Grow(256 * size)
+	}
+	var buf [size]byte
+	hex.Encode(buf[:], d[:])
+	hs.hex.Write(buf[:])
+	s := hs.hex.String()
+	return s[len(s)-size:]
 }
 
 // hashAll is Hash with a size limit (0 = none), checked before a byte is hashed so an
@@ -98,7 +118,7 @@ func hashCached(ctx context.Context, m *manifest.Manifest, e manifest.Entry, hs 
 		if maxSize > 0 && size > maxSize {
 			return FileDigest{}, &FileTooLargeError{Address: e.Address, Size: size, Max: maxSize}
 		}
-		return FileDigest{Size: size, Blake3: digest}, nil
+		return FileDigest{Size: size, Blake3: hs.hexOf(&digest)}, nil
 	}
 	if !cache.Has(e.Address) {
 		// Not known (or too small to be worth it): read it.
@@ -108,18 +128,19 @@ func hashCached(ctx context.Context, m *manifest.Manifest, e manifest.Entry, hs 
 			if maxSize > 0 && k.Size > maxSize {
 				return FileDigest{}, &FileTooLargeError{Address: e.Address, Size: k.Size, Max: maxSize}
 			}
-			return FileDigest{Size: k.Size, Blake3: digest}, nil
+			return FileDigest{Size: k.Size, Blake3: hs.hexOf(&digest)}, nil
 		}
 	}
 	d, fi, err := hashEntry(ctx, m, e, hs, maxSize)
 	if err == nil {
-		cache.Put(e.Address, hashcache.KeyOf(fi), d.Blake3)
+		cache.Put(e.Address, hashcache.KeyOf(fi), hs.sum)
 	}
 	return d, err
 }
 
-// hashEntry streams one file through hs. It returns the file's stat data as taken
-// before the first byte was read, so that a change while reading shows at the next look.
+// hashEntry streams one file through hs, leaving its digest in hs.sum. It returns the
+// file's stat data as taken before the first byte was read, so that a change while
+// reading shows at the next look.
 func hashEntry(ctx context.Context, m *manifest.Manifest, e manifest.Entry, hs *hasher, maxSize int64) (FileDigest, os.FileInfo, error) {
 	if err := ctx.Err(); err != nil {
 		return FileDigest{}, nil, err
@@ -157,5 +178,6 @@ func hashEntry(ctx context.Context, m *manifest.Manifest, e manifest.Entry, hs *
 			return FileDigest{}, nil, err
 		}
 	}
-	return FileDigest{Size: n, Blake3: hex.EncodeToString(hs.h.Sum(nil))}, fi, nil
+	hs.h.Sum(hs.sum[:0])
+	return FileDigest{Size: n, Blake3: hs.hexOf(&hs.sum)}, fi, nil
 }

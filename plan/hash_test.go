@@ -92,7 +92,7 @@ func TestHashCacheInCompute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Put("b.txt", hashcache.KeyOf(fi), b3("poison"))
+	c.Put("b.txt", hashcache.KeyOf(fi), rawB3("poison"))
 	for _, a := range []string{"a.txt", "c.txt"} {
 		fi, _ := os.Lstat(filepath.Join(m.Root, a))
 		if _, ok := c.Get(a, hashcache.KeyOf(fi)); ok != manifest.StampIdentifiesFile {

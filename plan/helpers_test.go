@@ -62,6 +62,9 @@ func entry(f file) manifest.Entry {
 	return e
 }
 
+// rawB3 is b3 unencoded, as the hash cache takes it.
+func rawB3(content string) [32]byte { return blake3.Sum256([]byte(content)) }
+
 func b3(content string) string {
 	s := blake3.Sum256([]byte(content))
 	return hex.EncodeToString(s[:])

@@ -81,7 +81,7 @@ func poison(t *testing.T, manifestPath string, names ...string) {
 		}
 		k := hashcache.KeyOf(fi)
 		c.PutHead("files/"+name, k, manifest.Head{Sniffed: "x-poisoned/head"})
-		c.Put("files/"+name, k, b3("poison"))
+		c.Put("files/"+name, k, rawB3("poison"))
 	}
 	if err := c.Save(); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package command
 
 import (
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,7 +56,7 @@ func TestApplyNoOpTakesDigestsFromCache(t *testing.T) {
 		}
 		sum := blake3.Sum256([]byte(claim))
 		c.PutHead(name, hashcache.KeyOf(fi), manifest.Head{})
-		c.Put(name, hashcache.KeyOf(fi), hex.EncodeToString(sum[:]))
+		c.Put(name, hashcache.KeyOf(fi), sum)
 	}
 	if err := c.Save(); err != nil {
 		t.Fatal(err)

@@ -19,7 +19,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -186,22 +185,23 @@ func (c *Cache) Has(addr string) bool {
 	return r != nil && r.has(hasDigest)
 }
 
-// Get returns the digest recorded for addr when k matches the recorded stat data and
-// the file is not racily clean.
-func (c *Cache) Get(addr string, k Key) (string, bool) {
+// Get returns the digest recorded for addr, raw, when k matches the recorded stat data
+// and the file is not racily clean.
+func (c *Cache) Get(addr string, k Key) ([32]byte, bool) {
 	c.wait()
 	r := c.current(addr)
 	if r == nil || !r.has(hasDigest) || r.key != k || c.racy(k) {
-		return "", false
+		return [32]byte{}, false
 	}
 	r.mark(seen)
-	return hexDigest(&r.digest), true
+	return r.digest, true
 }
 
 // Verified returns the digest and size of addr when manifest.Load, through Head or
 // PutHead, found the file at the recorded stat data in this run: the one stat Load
-// made stands for the hash pass too, as git status stats each file once.
-func (c *Cache) Verified(addr string) (digest string, size int64, ok bool) {
+// made stands for the hash pass too, as git status stats each file once. The digest is
+// raw, for the caller to encode where it keeps its strings.
+func (c *Cache) Verified(addr string) (digest [32]byte, size int64, ok bool) {
 	c.wait()
 	r := c.loaded[addr]
 	if r == nil || !r.marked(verified) {
@@ -211,20 +211,9 @@ func (c *Cache) Verified(addr string) (digest string, size int64, ok bool) {
 		c.mu.Unlock()
 	}
 	if r == nil || !r.marked(verified) || !r.has(hasDigest) {
-		return "", 0, false
+		return [32]byte{}, 0, false
 	}
-	return hexDigest(&r.digest), r.key.Size, true
-}
-
-// hexDigest is hex.EncodeToString in one allocation instead of two: plan asks for one
-// per file.
-func hexDigest(d *[32]byte) string {
-	var b strings.Builder
-	b.Grow(hex.EncodedLen(len(d)))
-	var buf [64]byte
-	hex.Encode(buf[:], d[:])
-	b.Write(buf[:])
-	return b.String()
+	return r.digest, r.key.Size, true
 }
 
 // learn returns the record of addr to change in this run: the one already learnt
@@ -244,22 +233,15 @@ func (c *Cache) learn(addr string, k Key) *record {
 }
 
 // Put records the digest of addr's content, read after its stat data k was taken.
-func (c *Cache) Put(addr string, k Key, digest string) {
+func (c *Cache) Put(addr string, k Key, digest [32]byte) {
 	c.wait()
 	if c.path == "" {
 		return // Ephemeral: nothing asks again in this run
 	}
-	var d [32]byte
-	if len(digest) != hex.EncodedLen(len(d)) {
-		return
-	}
-	if _, err := hex.Decode(d[:], []byte(digest)); err != nil {
-		return
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := c.learn(addr, k)
-	r.digest, r.facts = d, r.facts|hasDigest
+	r.digest, r.facts = digest, r.facts|hasDigest
 	r.mark(seen)
 }
 

@@ -1,6 +1,7 @@
 package hashcache_test
 
 import (
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,11 +18,19 @@ const big = 16 << 10
 
 const digestA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
+// raw is the digest a hex string spells.
+func raw(digest string) (d [32]byte) {
+	if _, err := hex.Decode(d[:], []byte(digest)); err != nil {
+		panic(err)
+	}
+	return d
+}
+
 // saved writes a cache holding addr -> digestA under key k and returns the reopened cache.
 func saved(t *testing.T, root string, k hashcache.Key) *hashcache.Cache {
 	t.Helper()
 	c := hashcache.Open(root, filepath.Join(root, "desksync.yaml"))
-	c.Put("docs/a b.txt", k, digestA)
+	c.Put("docs/a b.txt", k, raw(digestA))
 	if err := c.Save(); err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +43,7 @@ func TestCacheHit(t *testing.T) {
 	past := time.Now().Add(-time.Hour).UnixNano()
 	k := hashcache.Key{Size: big, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1}
 	c := saved(t, root, k)
-	if d, ok := c.Get("docs/a b.txt", k); !ok || d != digestA {
+	if d, ok := c.Get("docs/a b.txt", k); !ok || hex.EncodeToString(d[:]) != digestA {
 		t.Fatalf("Get = %q, %v; want the saved digest", d, ok)
 	}
 	for name, other := range map[string]hashcache.Key{
@@ -100,7 +109,7 @@ func TestCacheCorruptOrForeign(t *testing.T) {
 		"a folder":           func(t *testing.T, _, path string) { os.Remove(path); os.Mkdir(path, 0o755) },
 		"another manifest's, copied over": func(t *testing.T, root, path string) {
 			other := hashcache.Open(root, filepath.Join(root, "other.yaml"))
-			other.Put("docs/a b.txt", k, strings.Repeat("b", 64))
+			other.Put("docs/a b.txt", k, raw(strings.Repeat("b", 64)))
 			if err := other.Save(); err != nil {
 				t.Fatal(err)
 			}
@@ -120,17 +129,17 @@ func TestCacheCorruptOrForeign(t *testing.T) {
 			damage(t, root, c.Path())
 			c = hashcache.Open(root, filepath.Join(root, "desksync.yaml"))
 			if d, ok := c.Get("docs/a b.txt", k); ok {
-				t.Fatalf("damaged cache used: %q", d)
+				t.Fatalf("damaged cache used: %x", d)
 			}
 			if name == "a folder" {
 				return
 			}
-			c.Put("docs/a b.txt", k, digestA)
+			c.Put("docs/a b.txt", k, raw(digestA))
 			if err := c.Save(); err != nil {
 				t.Fatal(err)
 			}
 			c = hashcache.Open(root, filepath.Join(root, "desksync.yaml"))
-			if d, ok := c.Get("docs/a b.txt", k); !ok || d != digestA {
+			if d, ok := c.Get("docs/a b.txt", k); !ok || hex.EncodeToString(d[:]) != digestA {
 				t.Fatalf("rebuilt cache: Get = %q, %v", d, ok)
 			}
 		})
@@ -148,7 +157,7 @@ func TestCacheTwoManifests(t *testing.T) {
 	if a.Path() == b.Path() {
 		t.Fatalf("both manifests use %s", a.Path())
 	}
-	a.Put("x", k, digestA)
+	a.Put("x", k, raw(digestA))
 	if err := a.Save(); err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +198,7 @@ func TestCacheKeepsSmallFiles(t *testing.T) {
 	past := time.Now().Add(-time.Hour).UnixNano()
 	k := hashcache.Key{Size: 0, MtimeNs: past, CtimeNs: past, Ino: 7, Dev: 1}
 	c := saved(t, root, k)
-	if d, ok := c.Get("docs/a b.txt", k); !ok || d != digestA {
+	if d, ok := c.Get("docs/a b.txt", k); !ok || hex.EncodeToString(d[:]) != digestA {
 		t.Fatalf("an empty file: Get = %q, %v", d, ok)
 	}
 }
@@ -246,8 +255,8 @@ func TestCacheHeadsRoundTrip(t *testing.T) {
 	for i, addr := range []string{"plan.json", "a b.bin", "c.png"} {
 		c.PutHead(addr, key(uint64(i)), heads[addr])
 	}
-	c.Put("a b.bin", key(1), digestA)
-	c.Put("only-digest", key(3), digestA)
+	c.Put("a b.bin", key(1), raw(digestA))
+	c.Put("only-digest", key(3), raw(digestA))
 	c.PutHead("old", old, manifest.Head{Sniffed: "image/png"})
 	if err := c.Save(); err != nil {
 		t.Fatal(err)
@@ -261,8 +270,8 @@ func TestCacheHeadsRoundTrip(t *testing.T) {
 	if _, ok := c.Head("only-digest", key(3)); ok {
 		t.Error("a head was made up for a record with a digest only")
 	}
-	if d, size, ok := c.Verified("a b.bin"); !ok || d != digestA || size != 5 {
-		t.Errorf("Verified after Head = %q, %d, %v", d, size, ok)
+	if d, size, ok := c.Verified("a b.bin"); !ok || hex.EncodeToString(d[:]) != digestA || size != 5 {
+		t.Errorf("Verified after Head = %x, %d, %v", d, size, ok)
 	}
 	if _, _, ok := c.Verified("only-digest"); ok {
 		t.Error("a digest Load did not vouch for in this run was Verified")
@@ -280,7 +289,7 @@ func FuzzCacheFile(f *testing.F) {
 	mp := filepath.Join(root, "desksync.yaml")
 	c := hashcache.Open(root, mp)
 	past := time.Now().Add(-time.Hour).UnixNano()
-	c.Put("a b", hashcache.Key{Size: 1, MtimeNs: past, CtimeNs: past, Ino: 2, Dev: 3}, digestA)
+	c.Put("a b", hashcache.Key{Size: 1, MtimeNs: past, CtimeNs: past, Ino: 2, Dev: 3}, raw(digestA))
 	c.PutHead("p.json", hashcache.Key{Size: 1, MtimeNs: -5, CtimeNs: past}, manifest.Head{SavedPlan: true})
 	c.PutHead("t", hashcache.Key{}, manifest.Head{Sniffed: "text/plain"})
 	if err := c.Save(); err != nil {
