@@ -46,6 +46,7 @@ func TestListDirAgreesWithReadDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkStatTypes(t, dir, want)
 	// A small buffer, so that the listing takes many reads.
 	var scratch names // reused, as the walk does
 	for _, in := range []string{"", "some/folder"} {
