@@ -266,8 +266,8 @@ func (p *plainReader) state() (*State, bool) {
 }
 
 // attachment reads the record of addr. The records come from a block, and the address,
-// digest and file name of each share one string: at a large state's tens of thousands
-// of records, an allocation each was a third of the reading.
+// digest and file name of each share one string: a large state is mostly records, and
+// each allocation is paid for every one of them.
 func (p *plainReader) attachment(addr []byte) (*Attachment, string, bool) {
 	if len(p.block) == 0 {
 		p.block = make([]Attachment, 256)
