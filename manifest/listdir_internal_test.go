@@ -47,10 +47,12 @@ func TestListDirAgreesWithReadDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkStatTypes(t, dir, want)
-	// A small buffer, so that the listing takes many reads.
+	// Small buffers, so that the listing takes many reads, of sizes that leave each
+	// read's last record at a different place before the buffer's end.
 	var scratch names // reused, as the walk does
-	for _, in := range []string{"", "some/folder"} {
-		got, err := listDir(dir, in, make([]byte, 4<<10), &scratch)
+	for i, in := range []string{"", "some/folder", "", "", ""} {
+		size := []int{4 << 10, 4<<10 + 100, 300, 1000, 32 << 10}[i]
+		got, err := listDir(dir, in, make([]byte, size), &scratch)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,8 @@
 package manifest
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"io/fs"
 	"os"
@@ -32,20 +34,26 @@ func listDir(abs, dir string, buf []byte, found *names) ([]dirent, error) {
 			break
 		}
 		for rec := buf[:n]; len(rec) > 0; {
-			d := (*unix.Dirent)(unsafe.Pointer(&rec[0]))
-			size := int(d.Reclen)
-			if size < int(unsafe.Offsetof(d.Name)) || size > len(rec) {
+			// The fields are read as bytes, at their offsets in unix.Dirent: the last
+			// record is shorter than the struct, so no pointer may be made to one.
+			if len(rec) < direntName {
 				return nil, &os.PathError{Op: "readdirent", Path: abs, Err: unix.EIO}
 			}
-			name := rec[unsafe.Offsetof(d.Name):size]
-			if i := indexNUL(name); i >= 0 {
+			ino := binary.NativeEndian.Uint64(rec[direntIno:])
+			size := int(binary.NativeEndian.Uint16(rec[direntReclen:]))
+			kind := rec[direntType]
+			if size < direntName || size > len(rec) {
+				return nil, &os.PathError{Op: "readdirent", Path: abs, Err: unix.EIO}
+			}
+			name := rec[direntName:size]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
 				name = name[:i]
 			}
 			rec = rec[size:]
-			if d.Ino == 0 || string(name) == "." || string(name) == ".." {
+			if ino == 0 || string(name) == "." || string(name) == ".." {
 				continue
 			}
-			typ, ok := direntType(d.Type)
+			typ, ok := typeOfDirent(kind)
 			if !ok {
 				// The file system keeps no type in its folders: ask the inode.
 				var st unix.Stat_t
@@ -73,16 +81,15 @@ func openDir(abs string) (int, error) {
 	}
 }
 
-func indexNUL(b []byte) int {
-	for i, c := range b {
-		if c == 0 {
-			return i
-		}
-	}
-	return -1
-}
+// The offsets of linux_dirent64's fields, as getdents64 lays each record out.
+const (
+	direntIno    = int(unsafe.Offsetof(unix.Dirent{}.Ino))
+	direntReclen = int(unsafe.Offsetof(unix.Dirent{}.Reclen))
+	direntType   = int(unsafe.Offsetof(unix.Dirent{}.Type))
+	direntName   = int(unsafe.Offsetof(unix.Dirent{}.Name))
+)
 
-func direntType(t uint8) (fs.FileMode, bool) {
+func typeOfDirent(t uint8) (fs.FileMode, bool) {
 	switch t {
 	case unix.DT_REG:
 		return 0, true
