@@ -89,24 +89,13 @@ const (
 	direntName   = int(unsafe.Offsetof(unix.Dirent{}.Name))
 )
 
+// typeOfDirent is the type a folder record gives, which is the inode's type bits
+// shifted down (glibc's IFTODT); false for DT_UNKNOWN.
 func typeOfDirent(t uint8) (fs.FileMode, bool) {
-	switch t {
-	case unix.DT_REG:
-		return 0, true
-	case unix.DT_DIR:
-		return fs.ModeDir, true
-	case unix.DT_LNK:
-		return fs.ModeSymlink, true
-	case unix.DT_FIFO:
-		return fs.ModeNamedPipe, true
-	case unix.DT_SOCK:
-		return fs.ModeSocket, true
-	case unix.DT_CHR:
-		return fs.ModeDevice | fs.ModeCharDevice, true
-	case unix.DT_BLK:
-		return fs.ModeDevice, true
+	if t == unix.DT_UNKNOWN {
+		return 0, false
 	}
-	return 0, false
+	return statType(uint32(t) << 12), true
 }
 
 func statType(mode uint32) fs.FileMode {
