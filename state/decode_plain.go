@@ -1,6 +1,10 @@
 package state
 
 import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -35,17 +39,41 @@ type plainReader struct {
 	interned map[string]string
 	ids      []int64 // of every record read
 	block    []Attachment
+	last     *Attachment // read before the one being read, for common
 }
 
+// skipSpace, raw and integer step through the bytes with a local index: p.i in memory
+// would make each step wait for the store of the one before.
 func (p *plainReader) skipSpace() {
-	for p.i < len(p.data) {
-		switch p.data[p.i] {
-		case ' ', '\t', '\n', '\r':
-			p.i++
-		default:
-			return
+	i := p.i
+	for i < len(p.data) {
+		switch p.data[i] {
+		case '\n':
+			i++
+			i += leadingSpaces(p.data[i:]) // the indentation of the next line
+			continue
+		case ' ', '\t', '\r':
+			i++
+			continue
+		}
+		break
+	}
+	p.i = i
+}
+
+// leadingSpaces returns how many bytes at the start of b are ' ', eight at a time.
+func leadingSpaces(b []byte) int {
+	const spaces = 0x2020202020202020
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if others := binary.LittleEndian.Uint64(b[i:]) ^ spaces; others != 0 {
+			return i + bits.TrailingZeros64(others)/8
 		}
 	}
+	for i < len(b) && b[i] == ' ' {
+		i++
+	}
+	return i
 }
 
 // take consumes c, after any white space, and reports whether it was there.
@@ -70,11 +98,11 @@ func (p *plainReader) raw() ([]byte, bool) {
 		return nil, false
 	}
 	start, ascii := p.i, true
-	for ; p.i < len(p.data); p.i++ {
-		switch c := p.data[p.i]; {
+	for i := start + plainPrefix(p.data[start:]); i < len(p.data); i++ {
+		switch c := p.data[i]; {
 		case c == '"':
-			b := p.data[start:p.i]
-			p.i++
+			p.i = i + 1
+			b := p.data[start:i]
 			return b, ascii || utf8.Valid(b)
 		case c == '\\' || c < 0x20:
 			return nil, false
@@ -85,15 +113,46 @@ func (p *plainReader) raw() ([]byte, bool) {
 	return nil, false
 }
 
+// plainPrefix returns the length of the run of bytes at the start of b that a JSON
+// string holds as they are and that are ASCII: up to the first '"', '\\', control
+// character or byte of 0x80 and up. It tests eight bytes at a time: raw reads every
+// byte of a state's strings, most of the file.
+func plainPrefix(b []byte) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		quote, backslash := w^('"'*ones), w^('\\'*ones)
+		// A byte's high bit is set where it is zero after an xor above, below 0x20, or
+		// 0x80 and up. A borrow can set more bits, but only above the first byte found,
+		// which is the one returned.
+		found := ((quote-ones)&^quote | (backslash-ones)&^backslash | (w-0x20*ones)&^w | w) & highs
+		if found != 0 {
+			return i + bits.TrailingZeros64(found)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			break
+		}
+	}
+	return i
+}
+
 func (p *plainReader) text() (string, bool) {
 	b, ok := p.raw()
 	return string(b), ok
 }
 
-func (p *plainReader) common() (string, bool) {
+// common reads a value that records repeat: the string prev (the same member's value
+// in the record before) when the bytes are the same, else one from interned.
+func (p *plainReader) common(prev string) (string, bool) {
 	b, ok := p.raw()
 	if !ok {
 		return "", false
+	}
+	if string(b) == prev {
+		return prev, true
 	}
 	if s, ok := p.interned[string(b)]; ok {
 		return s, true
@@ -109,21 +168,23 @@ func (p *plainReader) common() (string, bool) {
 // zero, no fraction, no exponent.
 func (p *plainReader) integer() (int64, bool) {
 	p.skipSpace()
-	neg := p.i < len(p.data) && p.data[p.i] == '-'
+	i := p.i
+	neg := i < len(p.data) && p.data[i] == '-'
 	if neg {
-		p.i++
+		i++
 	}
-	start := p.i
+	start := i
 	var n int64
-	for p.i < len(p.data) && '0' <= p.data[p.i] && p.data[p.i] <= '9' {
-		n = n*10 + int64(p.data[p.i]-'0')
-		p.i++
+	for i < len(p.data) && '0' <= p.data[i] && p.data[i] <= '9' {
+		n = n*10 + int64(p.data[i]-'0')
+		i++
 	}
-	digits := p.i - start
+	p.i = i
+	digits := i - start
 	switch {
 	case digits == 0 || digits > 18 || (digits > 1 && p.data[start] == '0'):
 		return 0, false
-	case p.i < len(p.data) && (p.data[p.i] == '.' || p.data[p.i] == 'e' || p.data[p.i] == 'E'):
+	case i < len(p.data) && (p.data[i] == '.' || p.data[i] == 'e' || p.data[i] == 'E'):
 		return 0, false
 	case neg:
 		return -n, true
@@ -132,35 +193,61 @@ func (p *plainReader) integer() (int64, bool) {
 }
 
 // utc reads a time as desksync writes it: RFC 3339 in UTC, "2006-01-02T15:04:05Z" with
-// at most nine digits of fraction.
+// at most nine digits of fraction. It takes what time.Parse takes of that form, and
+// builds the time itself: Parse is most of the cost of a record.
 func (p *plainReader) utc() (time.Time, bool) {
 	b, ok := p.raw()
-	if !ok || len(b) < 20 || b[len(b)-1] != 'Z' {
+	if !ok || len(b) < 20 || b[len(b)-1] != 'Z' || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
 		return time.Time{}, false
 	}
-	const layout = "dddd-dd-ddTdd:dd:dd"
-	for i := range len(layout) {
-		if layout[i] == 'd' && !('0' <= b[i] && b[i] <= '9') || layout[i] != 'd' && b[i] != layout[i] {
-			return time.Time{}, false
-		}
+	year, month, day := digits(b[0:4]), digits(b[5:7]), digits(b[8:10])
+	hour, minute, sec := digits(b[11:13]), digits(b[14:16]), digits(b[17:19])
+	if year < 0 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+		return time.Time{}, false
 	}
-	if frac := b[len(layout) : len(b)-1]; len(frac) > 0 {
+	ns := 0
+	if frac := b[19 : len(b)-1]; len(frac) > 0 {
 		if len(frac) < 2 || len(frac) > 10 || frac[0] != '.' {
 			return time.Time{}, false
 		}
-		for _, c := range frac[1:] {
-			if !('0' <= c && c <= '9') {
-				return time.Time{}, false
-			}
+		if ns = digits(frac[1:]); ns < 0 {
+			return time.Time{}, false
+		}
+		for range 10 - len(frac) {
+			ns *= 10
 		}
 	}
-	t, err := time.Parse(time.RFC3339Nano, string(b))
-	return t, err == nil
+	return time.Date(year, time.Month(month), day, hour, minute, sec, ns, time.UTC), true
 }
 
-// object reads an object, calling member for each name with the reader at its value;
-// each name is taken once, by its bit in the mask that known returns.
-func (p *plainReader) object(known func(name []byte) uint16, member func(bit uint16) bool) bool {
+// digits returns the number b spells in decimal digits, or -1 if it holds anything else.
+func digits(b []byte) int {
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return -1
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// daysIn returns the number of days in month of year, by the Gregorian calendar.
+func daysIn(month, year int) int {
+	switch {
+	case month == 2 && year%4 == 0 && (year%100 != 0 || year%400 == 0):
+		return 29
+	case month == 2:
+		return 28
+	case month == 4 || month == 6 || month == 9 || month == 11:
+		return 30
+	}
+	return 31
+}
+
+// object reads an object whose member names are among names, each at most once,
+// calling member with the index of each name and the reader at its value.
+func (p *plainReader) object(names []string, member func(k int) bool) bool {
 	if !p.take('{') {
 		return false
 	}
@@ -168,20 +255,85 @@ func (p *plainReader) object(known func(name []byte) uint16, member func(bit uin
 		return true
 	}
 	var seen uint16
-	for {
-		name, ok := p.raw()
-		if !ok || !p.take(':') {
+	for next := 0; ; {
+		k := p.memberName(names, next)
+		if k < 0 || seen&(1<<k) != 0 || !member(k) {
 			return false
 		}
-		bit := known(name)
-		if bit == 0 || seen&bit != 0 || !member(bit) {
-			return false
-		}
-		seen |= bit
+		seen |= 1 << k
+		next = k + 1
 		if !p.take(',') {
 			return p.take('}')
 		}
 	}
+}
+
+// memberName reads a member's name and its colon and returns the name's index in
+// names, or -1. names[next] is tried first, by comparing bytes: the members of a
+// state desksync wrote come in the order of names, and most of a large state is names.
+func (p *plainReader) memberName(names []string, next int) int {
+	p.skipSpace()
+	if next < len(names) {
+		n, rest := names[next], p.data[p.i:]
+		if len(rest) > len(n)+1 && rest[0] == '"' && string(rest[1:1+len(n)]) == n && rest[1+len(n)] == '"' {
+			p.i += len(n) + 2
+			if !p.take(':') {
+				return -1
+			}
+			return next
+		}
+	}
+	name, ok := p.raw()
+	if !ok || !p.take(':') {
+		return -1
+	}
+	return slices.Index(names, string(name))
+}
+
+// layout is the bytes Encode writes around the values of an object at one depth:
+// before each member's value (a comma, a new line, the indentation and the name), and
+// after the last.
+type layout struct {
+	leads []string
+	end   string
+}
+
+func layoutOf(names []string, depth int) layout {
+	indent := "\n" + strings.Repeat("  ", depth)
+	l := layout{end: indent + "}"}
+	for i, n := range names {
+		lead := ",\n"
+		if i == 0 {
+			lead = "{\n"
+		}
+		l.leads = append(l.leads, lead+indent[1:]+"  \""+n+"\": ")
+	}
+	return l
+}
+
+// attachmentLayout is an attachment record as Encode writes one: two levels down,
+// with every member.
+var attachmentLayout = layoutOf(attachmentNames, 2)
+
+// asWritten reads an object laid out exactly as l says, calling member for each value
+// in turn, and reports whether it was. It spares a large state's records the white
+// space and the names read a byte at a time; object reads any other layout.
+func (p *plainReader) asWritten(l layout, member func(k int) bool) bool {
+	p.skipSpace()
+	for k, lead := range l.leads {
+		if !bytes.HasPrefix(p.data[p.i:], []byte(lead)) {
+			return false
+		}
+		p.i += len(lead)
+		if !member(k) {
+			return false
+		}
+	}
+	if !bytes.HasPrefix(p.data[p.i:], []byte(l.end)) {
+		return false
+	}
+	p.i += len(l.end)
+	return true
 }
 
 // records reads an object of records by address, each address once, each record
@@ -220,41 +372,31 @@ func records[R any](p *plainReader, record func(addr []byte) (*R, string, bool),
 // indented, with its nine members; a smaller one only grows the map.
 const minRecordSize = 256
 
+// The member names of each kind of object, in the order Encode writes them.
+var (
+	stateNames      = []string{"attachments", "deposed", "lineage", "pending", "serial", "site", "version"}
+	attachmentNames = []string{"blake3", "disposition", "filename", "id", "mimeType", "size", "state", "type", "uploadedAt"}
+	pendingNames    = []string{"blake3", "filename", "id", "size", "startedAt"}
+	deposedNames    = []string{"address", "filename", "id", "since", "size"}
+)
+
 func (p *plainReader) state() (*State, bool) {
 	s := &State{}
-	ok := p.object(func(name []byte) uint16 {
-		switch string(name) {
-		case "attachments":
-			return 1
-		case "deposed":
-			return 2
-		case "lineage":
-			return 4
-		case "pending":
-			return 8
-		case "serial":
-			return 16
-		case "site":
-			return 32
-		case "version":
-			return 64
-		}
-		return 0
-	}, func(bit uint16) (ok bool) {
-		switch bit {
-		case 1:
+	ok := p.object(stateNames, func(k int) (ok bool) {
+		switch k {
+		case 0:
 			s.Attachments, ok = records(p, p.attachment, checkAttachment)
-		case 2:
+		case 1:
 			s.Deposed, ok = p.deposed()
-		case 4:
+		case 2:
 			s.Lineage, ok = p.text()
-		case 8:
+		case 3:
 			s.Pending, ok = records(p, p.pending, checkPending)
-		case 16:
+		case 4:
 			s.Serial, ok = p.integer()
-		case 32:
+		case 5:
 			s.Site, ok = p.text()
-		case 64:
+		case 6:
 			var v int64
 			v, ok = p.integer()
 			ok = ok && 1 <= v && v <= Version // in range before it is an int, which may be 32 bits
@@ -274,56 +416,42 @@ func (p *plainReader) attachment(addr []byte) (*Attachment, string, bool) {
 	}
 	a := &p.block[0]
 	p.block = p.block[1:]
+	prev := p.last
+	if prev == nil {
+		prev = &Attachment{}
+	}
 	var digest, filename []byte
-	ok := p.object(func(name []byte) uint16 {
-		switch string(name) {
-		case "blake3":
-			return 1
-		case "disposition":
-			return 2
-		case "filename":
-			return 4
-		case "id":
-			return 8
-		case "mimeType":
-			return 16
-		case "size":
-			return 32
-		case "state":
-			return 64
-		case "type":
-			return 128
-		case "uploadedAt":
-			return 256
-		}
-		return 0
-	}, func(bit uint16) (ok bool) {
-		switch bit {
-		case 1:
+	member := func(k int) (ok bool) {
+		switch k {
+		case 0:
 			digest, ok = p.raw()
+		case 1:
+			a.Disposition, ok = p.common(prev.Disposition)
 		case 2:
-			a.Disposition, ok = p.common()
-		case 4:
 			filename, ok = p.raw()
-		case 8:
+		case 3:
 			a.ID, ok = p.integer()
-		case 16:
-			a.MimeType, ok = p.common()
-		case 32:
+		case 4:
+			a.MimeType, ok = p.common(prev.MimeType)
+		case 5:
 			a.Size, ok = p.integer()
-		case 64:
-			a.State, ok = p.common()
-		case 128:
-			a.Type, ok = p.common()
-		case 256:
+		case 6:
+			a.State, ok = p.common(prev.State)
+		case 7:
+			a.Type, ok = p.common(prev.Type)
+		case 8:
 			a.UploadedAt, ok = p.utc()
 		}
 		return ok
-	})
-	if !ok {
-		return nil, "", false
+	}
+	if start := p.i; !p.asWritten(attachmentLayout, member) {
+		p.i, *a, digest, filename = start, Attachment{}, nil, nil
+		if !p.object(attachmentNames, member) {
+			return nil, "", false
+		}
 	}
 	p.ids = append(p.ids, a.ID)
+	p.last = a
 	var b strings.Builder
 	b.Grow(len(addr) + len(digest) + len(filename))
 	b.Write(addr)
@@ -337,31 +465,17 @@ func (p *plainReader) attachment(addr []byte) (*Attachment, string, bool) {
 
 func (p *plainReader) pending(addr []byte) (*Pending, string, bool) {
 	r := &Pending{}
-	ok := p.object(func(name []byte) uint16 {
-		switch string(name) {
-		case "blake3":
-			return 1
-		case "filename":
-			return 2
-		case "id":
-			return 4
-		case "size":
-			return 8
-		case "startedAt":
-			return 16
-		}
-		return 0
-	}, func(bit uint16) (ok bool) {
-		switch bit {
-		case 1:
+	ok := p.object(pendingNames, func(k int) (ok bool) {
+		switch k {
+		case 0:
 			r.Blake3, ok = p.text()
-		case 2:
+		case 1:
 			r.Filename, ok = p.text()
-		case 4:
+		case 2:
 			r.ID, ok = p.integer()
-		case 8:
+		case 3:
 			r.Size, ok = p.integer()
-		case 16:
+		case 4:
 			r.StartedAt, ok = p.utc()
 		}
 		return ok
@@ -380,31 +494,17 @@ func (p *plainReader) deposed() ([]Deposed, bool) {
 	}
 	for {
 		var d Deposed
-		ok := p.object(func(name []byte) uint16 {
-			switch string(name) {
-			case "address":
-				return 1
-			case "filename":
-				return 2
-			case "id":
-				return 4
-			case "since":
-				return 8
-			case "size":
-				return 16
-			}
-			return 0
-		}, func(bit uint16) (ok bool) {
-			switch bit {
-			case 1:
+		ok := p.object(deposedNames, func(k int) (ok bool) {
+			switch k {
+			case 0:
 				d.Address, ok = p.text()
-			case 2:
+			case 1:
 				d.Filename, ok = p.text()
-			case 4:
+			case 2:
 				d.ID, ok = p.integer()
-			case 8:
+			case 3:
 				d.Since, ok = p.utc()
-			case 16:
+			case 4:
 				d.Size, ok = p.integer()
 			}
 			return ok

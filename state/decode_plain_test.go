@@ -1,6 +1,9 @@
 package state
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -107,4 +110,91 @@ func FuzzDecodePlain(f *testing.F) {
 			t.Fatalf("decodePlain = %+v, unmarshal = %+v\ninput: %q", got, want, data)
 		}
 	})
+}
+
+// TestPlainPrefixStopsWhereTheByteLoopStops holds the eight-at-a-time scan to the
+// plain reading of one byte at a time: every byte value at every offset of a word, after
+// plain bytes and before others.
+func TestPlainPrefixStopsWhereTheByteLoopStops(t *testing.T) {
+	byByte := func(b []byte) int {
+		for i, c := range b {
+			if c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+				return i
+			}
+		}
+		return len(b)
+	}
+	for length := range 20 {
+		for at := range length {
+			for c := range 256 {
+				for _, after := range []byte{'a', 0, 0x1f, 0x20, '"', '\\', 0x7f, 0x80, 0xff} {
+					b := []byte(strings.Repeat("x", length))
+					b[at] = byte(c)
+					for i := at + 1; i < length; i++ {
+						b[i] = after
+					}
+					if got, want := plainPrefix(b), byByte(b); got != want {
+						t.Fatalf("plainPrefix(%q) = %d, want %d", b, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestUTCAgreesWithTimeParse: the plain reader's times are time.Parse's, and it refuses
+// what Parse refuses (and fractions finer than nanoseconds, which Parse rounds): every
+// month's last days in leap and common years, each field just out of range, and every
+// length of fraction.
+func TestUTCAgreesWithTimeParse(t *testing.T) {
+	var in []string
+	for _, year := range []string{"0000", "1900", "1970", "2000", "2023", "2024", "2100", "9999"} {
+		for month := 0; month <= 13; month++ {
+			for _, day := range []string{"00", "01", "28", "29", "30", "31", "32"} {
+				in = append(in, fmt.Sprintf("%s-%02d-%sT00:00:00Z", year, month, day))
+			}
+		}
+	}
+	for _, clock := range []string{"23:59:59", "24:00:00", "00:60:00", "00:00:60", "99:99:99", "0a:00:00", "-1:00:00"} {
+		in = append(in, "2026-11-26T"+clock+"Z")
+	}
+	for n := 0; n <= 10; n++ {
+		in = append(in, "2026-11-26T10:00:00."+strings.Repeat("7", n)+"Z", "2026-11-26T10:00:00."+strings.Repeat("0", n)+"1Z")
+	}
+	in = append(in, "2026-11-26T10:00:00.+1Z", "2026-11-26 10:00:00Z", "2026-11-26T10:00:00", "2026-11-26T10:00:00z", "+026-11-26T10:00:00Z")
+	for _, s := range in {
+		p := plainReader{data: []byte(`"` + s + `"`)}
+		got, ok := p.utc()
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if _, frac, _ := strings.Cut(s, "."); len(frac) > len("123456789Z") {
+			err = errors.New("more than nine digits of fraction: left to the library")
+		}
+		if ok != (err == nil) || ok && (!got.Equal(want) || got.Location() != want.Location() || !reflect.DeepEqual(got, want)) {
+			t.Errorf("utc(%q) = %v, %v; time.Parse: %v, %v", s, got, ok, want, err)
+		}
+	}
+}
+
+// TestAttachmentLayoutIsEncodes: the layout the plain reader expects first is the one
+// Encode writes, so that a change to either shows here and not only as a slower plan.
+func TestAttachmentLayoutIsEncodes(t *testing.T) {
+	data, err := plainSample().Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []string{"b", "img/é ü.png"} {
+		p := plainReader{data: data}
+		p.i = bytes.Index(data, []byte(`"`+addr+`":`)) + len(addr) + 3
+		if !p.asWritten(attachmentLayout, func(k int) bool {
+			var ok bool
+			if attachmentNames[k] == "id" || attachmentNames[k] == "size" {
+				_, ok = p.integer()
+			} else {
+				_, ok = p.raw()
+			}
+			return ok
+		}) {
+			t.Errorf("the record of %q is not laid out as attachmentLayout says:\n%s", addr, data)
+		}
+	}
 }
