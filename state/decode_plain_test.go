@@ -198,3 +198,20 @@ func TestAttachmentLayoutIsEncodes(t *testing.T) {
 		}
 	}
 }
+
+// TestIsBlake3TakesLowerHexOnly: every byte value at every place of a 64-digit digest.
+func TestIsBlake3TakesLowerHexOnly(t *testing.T) {
+	for at := range 64 {
+		for c := range 256 {
+			b := []byte(testHash)
+			b[at] = byte(c)
+			want := '0' <= c && c <= '9' || 'a' <= c && c <= 'f'
+			if got := isBlake3(string(b)); got != want {
+				t.Fatalf("isBlake3 with %q at %d = %v, want %v", byte(c), at, got, want)
+			}
+		}
+	}
+	if isBlake3(testHash[1:]) || isBlake3(testHash+"0") {
+		t.Error("isBlake3 took a digest of the wrong length")
+	}
+}

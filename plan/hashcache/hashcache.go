@@ -536,9 +536,11 @@ func (c *Cache) parseLine(line []byte, r *record) ([]byte, error) {
 	case string(head) == "a":
 		r.facts |= hasHead
 	case bytes.HasPrefix(head, []byte("a:")) && len(head) > 2 && validType(string(head[2:])):
-		typ, ok := c.typeOf(string(head[2:]))
+		typ, ok := c.typeIndex[string(head[2:])] // most lines name a type seen before
 		if !ok {
-			return nil, errors.New("too many media types")
+			if typ, ok = c.typeOf(string(head[2:])); !ok {
+				return nil, errors.New("too many media types")
+			}
 		}
 		r.facts, r.typ = r.facts|hasHead, typ
 	default:
@@ -578,15 +580,18 @@ func parseUint(b []byte) (uint64, bool) {
 		return 0, false
 	}
 	var n uint64
-	for _, ch := range b {
+	for _, ch := range b[:min(len(b), 19)] { // 19 digits cannot overflow
 		if ch < '0' || ch > '9' {
 			return 0, false
 		}
-		d := uint64(ch - '0')
-		if n > (math.MaxUint64-d)/10 {
+		n = n*10 + uint64(ch-'0')
+	}
+	if len(b) == 20 {
+		ch := b[19]
+		if ch < '0' || ch > '9' || n > (math.MaxUint64-uint64(ch-'0'))/10 {
 			return 0, false
 		}
-		n = n*10 + d
+		n = n*10 + uint64(ch-'0')
 	}
 	return n, true
 }
