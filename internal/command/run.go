@@ -142,6 +142,7 @@ type kongExit int
 
 // Run runs desksync with args (without the program name) and returns the exit status.
 func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	adjustStartingHeap()
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, stopSignals()...)
 	defer signal.Stop(signals)
