@@ -2,6 +2,7 @@ package quote
 
 import (
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 	"unicode"
@@ -53,11 +54,38 @@ func TextList(ss []string) []string {
 }
 
 func plain(s string) bool {
-	if s == "" || s[0] == ' ' || s[len(s)-1] == ' ' ||
-		strings.HasPrefix(s, "::") || strings.Contains(s, "##") || !utf8.ValidString(s) {
+	if s == "" || s[0] == ' ' || s[len(s)-1] == ' ' || strings.HasPrefix(s, "::") {
 		return false
 	}
-	return !strings.ContainsFunc(s, Unsafe)
+	if printableRun(s) == len(s) {
+		return true // printable ASCII without '#': nothing below can refuse it
+	}
+	return !strings.Contains(s, "##") && utf8.ValidString(s) && !strings.ContainsFunc(s, Unsafe)
+}
+
+// printableRun returns the length of the run of printable ASCII other than '#' (0x20 to
+// 0x7e) that b starts with, testing eight bytes at a time: most of what desksync
+// prints is such a run, and the rune-by-rune checks are for the rest.
+func printableRun[T string | []byte](b T) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := uint64(b[i]) | uint64(b[i+1])<<8 | uint64(b[i+2])<<16 | uint64(b[i+3])<<24 |
+			uint64(b[i+4])<<32 | uint64(b[i+5])<<40 | uint64(b[i+6])<<48 | uint64(b[i+7])<<56
+		hash, del := w^('#'*ones), w^(0x7f*ones)
+		// A byte's high bit is set where it is zero after an xor above, below 0x20, or
+		// 0x80 and up. A borrow can set more bits, but only above the first byte found.
+		found := ((hash-ones)&^hash | (del-ones)&^del | (w-0x20*ones)&^w | w) & highs
+		if found != 0 {
+			return i + bits.TrailingZeros64(found)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c < 0x20 || c >= 0x7f || c == '#' {
+			break
+		}
+	}
+	return i
 }
 
 // Line returns the single line s with every [Unsafe] character replaced by its escape (as
@@ -66,7 +94,7 @@ func plain(s string) bool {
 // in it. A line made only of printable text comes back unchanged. It is the guard for a
 // line composed of several parts, some of which may not have gone through [Text].
 func Line(s string) string {
-	if !strings.ContainsFunc(s, Unsafe) && utf8.ValidString(s) && !strings.Contains(s, "##") &&
+	if (printableRun(s) == len(s) || !strings.ContainsFunc(s, Unsafe) && utf8.ValidString(s) && !strings.Contains(s, "##")) &&
 		!strings.HasPrefix(strings.TrimLeft(s, " "), "::") {
 		return s
 	}
@@ -202,10 +230,7 @@ func JSON(b []byte) []byte { return AppendJSON(nil, b) }
 func AppendJSON(dst, b []byte) []byte {
 	for i := 0; i < len(b); {
 		// Most of a document is printable ASCII, copied a run at a time.
-		j := i
-		for j < len(b) && b[j] >= 0x20 && b[j] < 0x7f && b[j] != '#' {
-			j++
-		}
+		j := i + printableRun(b[i:])
 		dst = append(dst, b[i:j]...)
 		if i = j; i == len(b) {
 			break

@@ -239,3 +239,66 @@ func FuzzAppendJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestPrintableRunStopsWhereTheByteLoopStops holds the eight-at-a-time scan to a test
+// of one byte at a time: every byte value at every offset of a word, after printable
+// bytes and before others, as a string and as bytes.
+func TestPrintableRunStopsWhereTheByteLoopStops(t *testing.T) {
+	byByte := func(b []byte) int {
+		for i, c := range b {
+			if c < 0x20 || c >= 0x7f || c == '#' {
+				return i
+			}
+		}
+		return len(b)
+	}
+	for length := range 20 {
+		for at := range length {
+			for c := range 256 {
+				for _, after := range []byte{'a', 0, 0x1f, 0x20, '#', 0x7e, 0x7f, 0x80, 0xff} {
+					b := []byte(strings.Repeat("x", length))
+					b[at] = byte(c)
+					for i := at + 1; i < length; i++ {
+						b[i] = after
+					}
+					want := byByte(b)
+					if got := printableRun(b); got != want {
+						t.Fatalf("printableRun(%q) = %d, want %d", b, got, want)
+					}
+					if got := printableRun(string(b)); got != want {
+						t.Fatalf("printableRun(string %q) = %d, want %d", b, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestPlainFastPathAgrees: the printable-ASCII shortcut in plain and Line gives what
+// the rune-by-rune checks give, over hostile strings and every pair of interesting
+// bytes and runes.
+func TestPlainFastPathAgrees(t *testing.T) {
+	byRune := func(s string) bool {
+		return s != "" && s[0] != ' ' && s[len(s)-1] != ' ' && !strings.HasPrefix(s, "::") &&
+			!strings.Contains(s, "##") && utf8.ValidString(s) && !strings.ContainsFunc(s, Unsafe)
+	}
+	pieces := []string{"", "a", " ", "#", "##", ":", "::", "\x00", "\x1f", "\x7f", "\x80", "\xff", "é", "\u202e", "\u00a0", "~"}
+	in := append([]string{}, hostile...)
+	for _, a := range pieces {
+		for _, b := range pieces {
+			for _, c := range pieces {
+				in = append(in, a+b+c, "abcdefgh"+a+b+c, a+"abcdefghij"+b+c)
+			}
+		}
+	}
+	for _, s := range in {
+		if got, want := plain(s), byRune(s); got != want {
+			t.Errorf("plain(%q) = %v, want %v", s, got, want)
+		}
+		lineUnchanged := !strings.ContainsFunc(s, Unsafe) && utf8.ValidString(s) && !strings.Contains(s, "##") &&
+			!strings.HasPrefix(strings.TrimLeft(s, " "), "::")
+		if got := Line(s) == s; got != lineUnchanged {
+			t.Errorf("Line(%q) unchanged = %v, want %v", s, got, lineUnchanged)
+		}
+	}
+}

@@ -78,7 +78,7 @@ type DocCleanup struct {
 // PlanDocument builds the JSON document for p. Slices are never nil, so "changes"
 // and "reasons" are [] rather than null for scripts that iterate them.
 func PlanDocument(p *plan.Plan) Document {
-	d := Document{FormatVersion: FormatVersion, Scope: p.Scope, Replace: p.Replace, Refreshed: p.Refreshed, Changes: []plan.Change{}, Summary: p.Summary()}
+	d := Document{FormatVersion: FormatVersion, Scope: p.Scope, Replace: p.Replace, Refreshed: p.Refreshed, Changes: make([]plan.Change, 0, len(p.Changes)), Summary: p.Summary()}
 	for _, c := range p.Changes {
 		if c.Action == plan.NoOp {
 			continue
@@ -346,14 +346,18 @@ func writePlanText(b *bufio.Writer, doc Document, color bool) {
 			}
 		}
 		b.WriteString("\ndesksync will perform the following actions:\n\n")
+		// Written a piece at a time: a plan of many files would otherwise build each
+		// line as a string first.
 		for _, c := range doc.Changes {
-			b.WriteString(symbol(c.Action) + " " + quote.Text(c.Address) + "\n")
+			writeStrings(b, symbol(c.Action), " ", quote.Text(c.Address), "\n")
 			for _, r := range c.Reasons {
-				b.WriteString("      " + quote.Line(r) + "\n")
+				writeStrings(b, "      ", quote.Line(r), "\n")
 			}
 			if c.Action == plan.Create && c.After != nil {
-				// Quoted as the reasons quote filenames (%q); quote.Line makes the result safe.
-				b.WriteString("      " + quote.Line("uploaded as "+strconv.Quote(c.After.Filename)+", "+c.After.Disposition) + "\n")
+				// Quoted as the reasons quote filenames (%q). quote.Line of each part is
+				// quote.Line of the whole line: it starts with "uploaded", and no "##"
+				// can span a closing quote.
+				writeStrings(b, "      uploaded as ", quote.Line(strconv.Quote(c.After.Filename)), ", ", quote.Line(c.After.Disposition), "\n")
 			}
 			if note := deskFileNote(c); note != "" {
 				fmt.Fprintf(b, "      %s\n", note)
@@ -382,6 +386,12 @@ func writePlanText(b *bufio.Writer, doc Document, color bool) {
 		fmt.Fprintf(b, "%s %s\n\n", paint(ansiBold+ansiYellow, "Warning:"), quote.Line(w))
 	}
 	fmt.Fprintf(b, "%s %s\n", paint(ansiBold, "Plan:"), summaryCounts(doc.Summary))
+}
+
+func writeStrings(b *bufio.Writer, parts ...string) {
+	for _, s := range parts {
+		b.WriteString(s)
+	}
 }
 
 // diffLineColor is the colour of one unified-diff line, as git colours it: file
