@@ -78,6 +78,10 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 	case maxSize < 0:
 		maxSize = 0 // hashAll's "no limit"
 	}
+	// The manifest's digest needs only the entries: it is taken beside the hash pass
+	// and the comparison instead of after them.
+	manifestSum := make(chan string, 1)
+	go func() { manifestSum <- manifestDigest(m) }()
 	digests, err := hashAll(ctx, m, opts.Workers, maxSize, opts.HashCache)
 	if err != nil {
 		return nil, err
@@ -92,12 +96,11 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 	}()
 
 	p := &Plan{
-		Changes:        []Change{},
-		StateExists:    st != nil,
-		ManifestDigest: manifestDigest(m),
-		Scope:          opts.Scope,
-		Refreshed:      opts.Refreshed,
-		Replace:        opts.Replace,
+		Changes:     []Change{},
+		StateExists: st != nil,
+		Scope:       opts.Scope,
+		Refreshed:   opts.Refreshed,
+		Replace:     opts.Replace,
 	}
 	replace := map[string]bool{}
 	for _, a := range opts.Replace {
@@ -223,6 +226,7 @@ func Compute(ctx context.Context, m *manifest.Manifest, st *state.State, opts Op
 	}
 	<-filesDone
 	p.Files = files
+	p.ManifestDigest = <-manifestSum
 	if err := p.CheckDeletes(opts.DeleteLimit); err != nil {
 		var md *MassDeleteError
 		if errors.As(err, &md) {
