@@ -384,19 +384,19 @@ func (p *plainReader) state() (*State, bool) {
 	s := &State{}
 	ok := p.object(stateNames, func(k int) (ok bool) {
 		switch k {
-		case 0:
+		case 0: // attachments
 			s.Attachments, ok = records(p, p.attachment, checkAttachment)
-		case 1:
+		case 1: // deposed
 			s.Deposed, ok = p.deposed()
-		case 2:
+		case 2: // lineage
 			s.Lineage, ok = p.text()
-		case 3:
+		case 3: // pending
 			s.Pending, ok = records(p, p.pending, checkPending)
-		case 4:
+		case 4: // serial
 			s.Serial, ok = p.integer()
-		case 5:
+		case 5: // site
 			s.Site, ok = p.text()
-		case 6:
+		case 6: // version
 			var v int64
 			v, ok = p.integer()
 			ok = ok && 1 <= v && v <= Version // in range before it is an int, which may be 32 bits
@@ -423,23 +423,23 @@ func (p *plainReader) attachment(addr []byte) (*Attachment, string, bool) {
 	var digest, filename []byte
 	member := func(k int) (ok bool) {
 		switch k {
-		case 0:
+		case 0: // blake3
 			digest, ok = p.raw()
-		case 1:
+		case 1: // disposition
 			a.Disposition, ok = p.common(prev.Disposition)
-		case 2:
+		case 2: // filename
 			filename, ok = p.raw()
-		case 3:
+		case 3: // id
 			a.ID, ok = p.integer()
-		case 4:
+		case 4: // mimeType
 			a.MimeType, ok = p.common(prev.MimeType)
-		case 5:
+		case 5: // size
 			a.Size, ok = p.integer()
-		case 6:
+		case 6: // state
 			a.State, ok = p.common(prev.State)
-		case 7:
+		case 7: // type
 			a.Type, ok = p.common(prev.Type)
-		case 8:
+		case 8: // uploadedAt
 			a.UploadedAt, ok = p.utc()
 		}
 		return ok
@@ -467,15 +467,15 @@ func (p *plainReader) pending(addr []byte) (*Pending, string, bool) {
 	r := &Pending{}
 	ok := p.object(pendingNames, func(k int) (ok bool) {
 		switch k {
-		case 0:
+		case 0: // blake3
 			r.Blake3, ok = p.text()
-		case 1:
+		case 1: // filename
 			r.Filename, ok = p.text()
-		case 2:
+		case 2: // id
 			r.ID, ok = p.integer()
-		case 3:
+		case 3: // size
 			r.Size, ok = p.integer()
-		case 4:
+		case 4: // startedAt
 			r.StartedAt, ok = p.utc()
 		}
 		return ok
@@ -496,15 +496,15 @@ func (p *plainReader) deposed() ([]Deposed, bool) {
 		var d Deposed
 		ok := p.object(deposedNames, func(k int) (ok bool) {
 			switch k {
-			case 0:
+			case 0: // address
 				d.Address, ok = p.text()
-			case 1:
+			case 1: // filename
 				d.Filename, ok = p.text()
-			case 2:
+			case 2: // id
 				d.ID, ok = p.integer()
-			case 3:
+			case 3: // since
 				d.Since, ok = p.utc()
-			case 4:
+			case 4: // size
 				d.Size, ok = p.integer()
 			}
 			return ok
