@@ -15,9 +15,10 @@ type Head struct {
 	// Sniffed is the media type guessed from the content; "" when Load did not need
 	// to sniff (a layer or the extension gave the type).
 	Sniffed string
-	// Whole says the read that took the head held the whole file (Stamp.Size bytes),
-	// and Digest is the BLAKE3 of those bytes: a small file is opened once, and the
-	// hash pass takes its digest from the cache.
+	// Whole says Digest is the BLAKE3 of the whole file (Stamp.Size bytes): the read
+	// that took the head held all of it, or the cache knew it for the stamp. Load
+	// hands it to the hash pass with the entry (Entry.Content), so that a small file
+	// is opened once and an unchanged one not at all.
 	Whole  bool
 	Digest [32]byte
 }

@@ -443,11 +443,15 @@ const WholeFileSize = 256 << 10
 // head returns what the start of e's file says: from the cache when it holds the
 // file's current stamp (one fstatat, no open), else read into buf, and then told to
 // the cache with the stamp of the open file (and the digest of a file that fit buf).
+// A digest known either way is left in e.Content for the hash pass.
 func (l *loader) head(e *Entry, buf []byte, sniffing bool) (Head, error) {
 	rel := filepath.FromSlash(e.Resolved)
 	if l.lookup {
 		if s, ok := l.dir.statStamp(rel); ok {
 			if h, ok := l.cache.Head(e.Address, s); ok && (h.Sniffed != "" || !sniffing) {
+				if h.Whole {
+					e.Content = Content{Known: true, Size: s.Size, Digest: h.Digest}
+				}
 				return h, nil
 			}
 		}
@@ -462,6 +466,7 @@ func (l *loader) head(e *Entry, buf []byte, sniffing bool) (Head, error) {
 	}
 	if whole {
 		h.Whole, h.Digest = true, blake3.Sum256(buf[:n])
+		e.Content = Content{Known: true, Size: int64(n), Digest: h.Digest}
 	}
 	if stamped {
 		l.cache.PutHead(e.Address, s, h)

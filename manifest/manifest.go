@@ -78,6 +78,16 @@ type Entry struct {
 	MimeType    string
 	// Pos is where the entry (or the glob that produced it) stands in the manifest.
 	Pos Position
+	// Content is what Load learnt of the file's bytes through its HeadCache, for the
+	// hash pass; its Known is false when Load learnt nothing.
+	Content Content
+}
+
+// Content is the size and BLAKE3 of a file's bytes, as Load found them.
+type Content struct {
+	Known  bool
+	Size   int64
+	Digest [32]byte
 }
 
 // Position is a place in the manifest file. Line and Column are 1-based; 0 means

@@ -105,20 +105,21 @@ func hashAll(ctx context.Context, m *manifest.Manifest, workers int, maxSize int
 	return digests, nil
 }
 
-// hashCached takes the digest from the cache when manifest.Load found the file
-// unchanged through it in this run, or when the cache has an entry for the file and the
-// file's stat data (one lstat of its symlink-free path) matches; otherwise it hashes
-// the file and tells the cache.
+// hashCached takes the digest manifest.Load learnt through the cache in this run
+// (e.Content: the file read whole, or found at the stat data the cache records), or
+// the cache's when it has an entry for the file and the file's stat data (one lstat of
+// its symlink-free path) matches; otherwise it hashes the file and tells the cache.
+// Without a cache it reads every file, e.Content or not: saved-plan verification.
 func hashCached(ctx context.Context, m *manifest.Manifest, e manifest.Entry, hs *hasher, maxSize int64, cache *hashcache.Cache) (FileDigest, error) {
 	if cache == nil {
 		d, _, err := hashEntry(ctx, m, e, hs, maxSize)
 		return d, err
 	}
-	if digest, size, ok := cache.Verified(e.Address); ok {
-		if maxSize > 0 && size > maxSize {
-			return FileDigest{}, &FileTooLargeError{Address: e.Address, Size: size, Max: maxSize}
+	if c := &e.Content; c.Known {
+		if maxSize > 0 && c.Size > maxSize {
+			return FileDigest{}, &FileTooLargeError{Address: e.Address, Size: c.Size, Max: maxSize}
 		}
-		return FileDigest{Size: size, Blake3: hs.hexOf(&digest)}, nil
+		return FileDigest{Size: c.Size, Blake3: hs.hexOf(&c.Digest)}, nil
 	}
 	if !cache.Has(e.Address) {
 		// Not known (or too small to be worth it): read it.

@@ -68,3 +68,32 @@ func TestSmallFilesOpenedOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestHashIgnoresWhatLoadLearnt: the digest Load learnt of a file (Entry.Content) stands
+// for a plan's hash pass, never for Hash, which a saved plan's verification uses: Hash
+// reads the bytes as they are now.
+func TestHashIgnoresWhatLoadLearnt(t *testing.T) {
+	t.Parallel()
+	mp := warmTree(t, map[string]string{"small.txt": "hello"})
+	root, err := manifest.RootOf(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.Load(mp, manifest.Options{Cache: hashcache.Ephemeral()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := m.Entries[0].Content; !c.Known || c.Size != 5 {
+		t.Fatalf("Load learnt %+v of a small file it read whole", c)
+	}
+	if err := os.WriteFile(filepath.Join(root, "files", "small.txt"), []byte("HELLO"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Hash(context.Background(), m, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := got["files/small.txt"]; d.Blake3 != b3("HELLO") {
+		t.Errorf("Hash gave %s, the digest Load learnt before the file changed; want the file's own, %s", d.Blake3, b3("HELLO"))
+	}
+}

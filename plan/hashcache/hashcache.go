@@ -48,18 +48,13 @@ func KeyOf(fi fs.FileInfo) Key { return manifest.StampOf(fi) }
 type record struct {
 	key    Key
 	digest [32]byte
-	// marks are seen (asked for or learnt in this run, and so written by Save) and
-	// verified (Load found the file at key in this run, so the digest stands without
-	// another stat).
+	// marks are seen: asked for or learnt in this run, and so written by Save.
 	marks atomic.Uint32
 	facts uint8 // hasDigest, hasHead, savedPlan
 	typ   uint8 // the sniffed media type, Cache.types[typ]; 0 for none
 }
 
-const (
-	seen uint32 = 1 << iota
-	verified
-)
+const seen uint32 = 1
 
 const (
 	hasDigest uint8 = 1 << iota
@@ -136,9 +131,10 @@ func Open(root, manifestPath string) *Cache {
 	return c
 }
 
-// Ephemeral returns a cache that starts empty and is never written (Save does
-// nothing): for plans that must read every file, so that what Load reads of a small
-// file still stands for the hash pass, and each file is opened once.
+// Ephemeral returns a cache that starts empty, learns nothing and is never written:
+// for plans that must read every file. Load still reads each small file whole and
+// hands its digest to the hash pass (manifest.Entry.Content), so each file is opened
+// once.
 func Ephemeral() *Cache {
 	c := &Cache{loaded: map[string]*record{}, learnt: map[string]*record{}, typeIndex: map[string]uint8{"": 0}, ready: make(chan struct{})}
 	c.done.Store(true)
@@ -197,25 +193,6 @@ func (c *Cache) Get(addr string, k Key) ([32]byte, bool) {
 	return r.digest, true
 }
 
-// Verified returns the digest and size of addr when manifest.Load, through Head or
-// PutHead, found the file at the recorded stat data in this run: the one stat Load
-// made stands for the hash pass too, as git status stats each file once. The digest is
-// raw, for the caller to encode where it keeps its strings.
-func (c *Cache) Verified(addr string) (digest [32]byte, size int64, ok bool) {
-	c.wait()
-	r := c.loaded[addr]
-	if r == nil || !r.marked(verified) {
-		// Not found by Head; PutHead may have kept the digest under the same key.
-		c.mu.Lock()
-		r = c.learnt[addr]
-		c.mu.Unlock()
-	}
-	if r == nil || !r.marked(verified) || !r.has(hasDigest) {
-		return [32]byte{}, 0, false
-	}
-	return r.digest, r.key.Size, true
-}
-
 // learn returns the record of addr to change in this run: the one already learnt
 // when its key is k, else a new one, keeping what loaded holds under k unless that is
 // racily clean.
@@ -246,24 +223,26 @@ func (c *Cache) Put(addr string, k Key, digest [32]byte) {
 }
 
 // Head returns what Load learnt from the head of addr when k matches the recorded
-// stat data and the file is not racily clean (manifest.HeadCache). It looks only at
-// what the file held: Load asks once per file, before it learns anything.
+// stat data and the file is not racily clean (manifest.HeadCache), with the file's
+// digest when the record has one: the stat Load made then stands for the hash pass
+// too, as git status stats each file once. It looks only at what the file held: Load
+// asks once per file, before it learns anything.
 func (c *Cache) Head(addr string, k Key) (manifest.Head, bool) {
 	c.wait()
 	r := c.loaded[addr]
 	if r == nil || !r.has(hasHead) || r.key != k || c.racy(k) {
 		return manifest.Head{}, false
 	}
-	r.mark(seen | verified)
-	return manifest.Head{SavedPlan: r.has(savedPlan), Sniffed: c.types[r.typ]}, true
+	r.mark(seen)
+	return manifest.Head{SavedPlan: r.has(savedPlan), Sniffed: c.types[r.typ], Whole: r.has(hasDigest), Digest: r.digest}, true
 }
 
 // PutHead records what the head of addr said, read after its stat data k was taken
 // (manifest.HeadCache). A digest recorded under the same k, not racily clean, stays.
 func (c *Cache) PutHead(addr string, k Key, h manifest.Head) {
 	c.wait()
-	if !validType(h.Sniffed) {
-		return
+	if c.path == "" || !validType(h.Sniffed) {
+		return // Ephemeral: the digest of a file read whole reaches the hash pass with its entry
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -279,7 +258,7 @@ func (c *Cache) PutHead(addr string, k Key, h manifest.Head) {
 	if h.Whole && k.Size >= 0 {
 		r.digest, r.facts = h.Digest, r.facts|hasDigest
 	}
-	r.mark(seen | verified)
+	r.mark(seen)
 }
 
 // typeOf returns the index of media type t in c.types, adding it when there is room.
