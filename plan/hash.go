@@ -116,20 +116,14 @@ func hashCached(ctx context.Context, m *manifest.Manifest, e manifest.Entry, hs 
 		return d, err
 	}
 	if c := &e.Content; c.Known {
-		if maxSize > 0 && c.Size > maxSize {
-			return FileDigest{}, &FileTooLargeError{Address: e.Address, Size: c.Size, Max: maxSize}
-		}
-		return FileDigest{Size: c.Size, Blake3: hs.hexOf(&c.Digest)}, nil
+		return hs.known(e, c.Size, &c.Digest, maxSize)
 	}
 	if !cache.Has(e.Address) {
 		// Not known (or too small to be worth it): read it.
 	} else if fi, err := os.Lstat(filepath.Join(m.Root, filepath.FromSlash(e.Resolved))); err == nil && fi.Mode().IsRegular() {
 		k := hashcache.KeyOf(fi)
 		if digest, ok := cache.Get(e.Address, k); ok {
-			if maxSize > 0 && k.Size > maxSize {
-				return FileDigest{}, &FileTooLargeError{Address: e.Address, Size: k.Size, Max: maxSize}
-			}
-			return FileDigest{Size: k.Size, Blake3: hs.hexOf(&digest)}, nil
+			return hs.known(e, k.Size, &digest, maxSize)
 		}
 	}
 	d, fi, err := hashEntry(ctx, m, e, hs, maxSize)
@@ -137,6 +131,15 @@ func hashCached(ctx context.Context, m *manifest.Manifest, e manifest.Entry, hs 
 		cache.Put(e.Address, hashcache.KeyOf(fi), hs.sum)
 	}
 	return d, err
+}
+
+// known is the digest of e's file taken without reading it, held to the size limit
+// as a read would be.
+func (hs *hasher) known(e manifest.Entry, size int64, digest *[32]byte, maxSize int64) (FileDigest, error) {
+	if maxSize > 0 && size > maxSize {
+		return FileDigest{}, &FileTooLargeError{Address: e.Address, Size: size, Max: maxSize}
+	}
+	return FileDigest{Size: size, Blake3: hs.hexOf(digest)}, nil
 }
 
 // hashEntry streams one file through hs, leaving its digest in hs.sum. It returns the

@@ -21,17 +21,22 @@ var adjustHeapOnce sync.Once
 // cmd/compile's base.AdjustStartingHeap, it moves only the first collection.
 func adjustStartingHeap() {
 	adjustHeapOnce.Do(func() {
-		if !mayAdjustHeap(os.Getenv) {
-			return
+		if mayAdjustHeap(os.Getenv) {
+			holdFirstCollection(startingHeap)
 		}
-		debug.SetGCPercent(-1)
-		debug.SetMemoryLimit(startingHeap)
-		type sentinel [32]byte // not tiny: a tiny object may share a block kept alive
-		runtime.SetFinalizer(new(sentinel), func(*sentinel) {
-			// The first collection has run.
-			debug.SetGCPercent(100)
-			debug.SetMemoryLimit(math.MaxInt64)
-		})
+	})
+}
+
+// holdFirstCollection turns the collector off until the process uses limit bytes;
+// after the first collection it is at GOGC=100 with no limit.
+func holdFirstCollection(limit int64) {
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(limit)
+	type sentinel [32]byte // not tiny: a tiny object may share a block kept alive
+	runtime.SetFinalizer(new(sentinel), func(*sentinel) {
+		// The first collection has run.
+		debug.SetGCPercent(100)
+		debug.SetMemoryLimit(math.MaxInt64)
 	})
 }
 

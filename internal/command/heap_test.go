@@ -9,14 +9,20 @@ import (
 	"time"
 )
 
-// TestStartingHeapHandsBackTheDefaultPacing: once a collection has run, the collector
-// is back at GOGC=100 with no memory limit, so that a large apply's heap is paced as
-// the runtime paces it.
+// TestStartingHeapHandsBackTheDefaultPacing: the collector is off under the limit until
+// a collection has run, and then back at GOGC=100 with no memory limit, so that a large
+// apply's heap is paced as the runtime paces it. The limit here is far above what the
+// test process uses, so that only the test's own collection ends the hold.
 func TestStartingHeapHandsBackTheDefaultPacing(t *testing.T) {
 	if !mayAdjustHeap(os.Getenv) {
 		t.Skip("GOGC or GOMEMLIMIT is set, so desksync leaves the collector alone")
 	}
-	adjustStartingHeap()
+	const limit = 1 << 40
+	holdFirstCollection(limit)
+	percent := debug.SetGCPercent(-1)
+	if held := debug.SetMemoryLimit(-1); percent != -1 || held != limit {
+		t.Fatalf("before a collection, GOGC is %d and the memory limit %d; want off and %d", percent, held, limit)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		runtime.GC() // the finalizer runs after a collection, on its own goroutine

@@ -241,8 +241,11 @@ func (c *Cache) Head(addr string, k Key) (manifest.Head, bool) {
 // (manifest.HeadCache). A digest recorded under the same k, not racily clean, stays.
 func (c *Cache) PutHead(addr string, k Key, h manifest.Head) {
 	c.wait()
-	if c.path == "" || !validType(h.Sniffed) {
+	if c.path == "" {
 		return // Ephemeral: the digest of a file read whole reaches the hash pass with its entry
+	}
+	if !validType(h.Sniffed) {
+		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
