@@ -153,8 +153,8 @@ func (g *globber) visit(child string, mode fs.FileMode, last bool, i int, linked
 		return
 	}
 	if len(g.order) == cap(g.order) {
-		// At least doubled: append grows a long slice by a quarter at a time, which
-		// allocates five times the final size on the way there.
+		// At least doubled: append grows a long slice by a quarter at a time, copying
+		// it again at every step on the way to its final size.
 		g.order = slices.Grow(g.order, max(cap(g.order), 16))
 	}
 	g.order = append(g.order, match{address: child, resolved: resolved, item: g.it})
